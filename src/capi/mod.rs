@@ -1,0 +1,1 @@
+//! The C ABI (owned by the C ABI work): only `extern "C"` items live here.

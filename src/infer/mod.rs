@@ -1,0 +1,1 @@
+//! Segmentation with ONNX models through ONNX Runtime (owned by the engine work).

@@ -1,0 +1,153 @@
+//! Shared helpers for the integration tests: where the data and the reference Python are, running
+//! reference scripts, and reading the raw arrays they write.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/data` (or `$SLICEWISE_SHARED_DATA`). Panics with a clear message when missing:
+/// the suite is meant to run against the real data.
+pub fn shared_data() -> PathBuf {
+    let p = std::env::var_os("SLICEWISE_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/data"));
+    assert!(
+        p.join("README.md").exists(),
+        "shared data not found at {} (set SLICEWISE_SHARED_DATA)",
+        p.display()
+    );
+    p
+}
+
+/// A file or folder under the shared data.
+pub fn data(rel: &str) -> PathBuf {
+    let p = shared_data().join(rel);
+    assert!(p.exists(), "missing test data {}", p.display());
+    p
+}
+
+/// The reference Python interpreter (`.venv/bin/python`, or `$SLICEWISE_PYTHON`).
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("SLICEWISE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "reference Python not found at {}: run scripts/setup --test",
+        p.display()
+    );
+    p
+}
+
+/// Runs `tests/python/<script>` with `args` and parses its stdout as JSON. Panics with the
+/// script's stderr when it fails.
+pub fn py(script: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> serde_json::Value {
+    let path = repo().join("tests/python").join(script);
+    let mut cmd = Command::new(python());
+    cmd.arg(&path);
+    for a in args {
+        cmd.arg(a);
+    }
+    let out = cmd.output().expect("failed to start reference Python");
+    assert!(
+        out.status.success(),
+        "reference script {script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "reference script {script} printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Reads a raw little-endian f32 file (as written by `tests/python/common.py`'s `dump`).
+pub fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Reads a raw u8 file.
+pub fn read_u8(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A fresh temporary folder, removed when dropped.
+pub fn tmpdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("slicewise-test-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// The path of the built `slicewise` binary.
+pub fn slicewise_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_slicewise"))
+}
+
+/// Parses a JSON array of numbers into f64s.
+pub fn f64s(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+/// Parses a JSON 4×4 array into a matrix.
+pub fn mat4(v: &serde_json::Value) -> [[f64; 4]; 4] {
+    let mut m = [[0.0; 4]; 4];
+    for (r, row) in v.as_array().expect("rows").iter().enumerate() {
+        for (c, x) in row.as_array().expect("cols").iter().enumerate() {
+            m[r][c] = x.as_f64().expect("number");
+        }
+    }
+    m
+}
+
+/// Asserts two affines agree to `tol` in every element.
+pub fn assert_affine_close(a: &[[f64; 4]; 4], b: &[[f64; 4]; 4], tol: f64, what: &str) {
+    for r in 0..4 {
+        for c in 0..4 {
+            assert!(
+                (a[r][c] - b[r][c]).abs() <= tol,
+                "{what}: affine differs at [{r}][{c}]: {} vs {}\n{a:?}\n{b:?}",
+                a[r][c],
+                b[r][c]
+            );
+        }
+    }
+}
+
+/// Asserts two f32 slices agree to `tol` everywhere; reports the first mismatch.
+pub fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths differ");
+    let mut worst = (0usize, 0f32);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let d = if x.is_nan() && y.is_nan() {
+            0.0
+        } else {
+            (x - y).abs()
+        };
+        if d.is_nan() || d > worst.1 {
+            worst = (i, d);
+        }
+    }
+    assert!(
+        worst.1 <= tol,
+        "{what}: max abs difference {} at index {} ({} vs {})",
+        worst.1,
+        worst.0,
+        a[worst.0],
+        b[worst.0]
+    );
+}
