@@ -16,7 +16,9 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::mask::Mask;
 use crate::output::atomic_write;
-use crate::volume::nifti::header::{matrix_to_quaternion, NIFTI1_HEADER_SIZE};
+use crate::volume::nifti::header::{
+    matrix_to_quaternion, quaternion_to_matrix, NIFTI1_HEADER_SIZE,
+};
 use crate::volume::{Geometry, Volume};
 
 const DT_UINT8: i16 = 2;
@@ -42,7 +44,14 @@ pub fn write_mask(path: &Path, mask: &Mask) -> Result<()> {
 pub fn write_volume(path: &Path, volume: &Volume) -> Result<()> {
     let s = volume.data.shape();
     let dims = [s[3], s[2], s[1], s[0]];
-    let header = build_header(path, &volume.geometry, dims, DT_FLOAT32, 32, "slicewise volume")?;
+    let header = build_header(
+        path,
+        &volume.geometry,
+        dims,
+        DT_FLOAT32,
+        32,
+        "slicewise volume",
+    )?;
     let data = &volume.data;
     write_file(path, &header, &|w| {
         // Logical [c, z, y, x] order, x fastest, in bounded chunks.
@@ -164,7 +173,11 @@ fn qform_of(g: &Geometry) -> ([f64; 3], f64) {
     let mut r = [[0.0; 3]; 3];
     for i in 0..3 {
         for j in 0..3 {
-            r[i][j] = if i < 2 { -g.direction[i][j] } else { g.direction[i][j] };
+            r[i][j] = if i < 2 {
+                -g.direction[i][j]
+            } else {
+                g.direction[i][j]
+            };
         }
     }
     let r = crate::volume::nifti::nearest_orthonormal(&r).unwrap_or([
@@ -184,7 +197,77 @@ fn qform_of(g: &Geometry) -> ([f64; 3], f64) {
     } else {
         1.0
     };
-    (matrix_to_quaternion(&r), qfac)
+    (best_f32_quaternion(&r), qfac)
+}
+
+/// The quaternion (b, c, d) rounded to f32 such that the rotation a reader rebuilds from it is
+/// closest to `r`. Near a 180° rotation `a = sqrt(1 - b² - c² - d²)` is tiny and very sensitive
+/// to the rounding of b, c, d, all the more for readers that compute `a` in f32 as nibabel does;
+/// so the f32 values within two ulps of each component are tried, scored under both f64 and f32
+/// arithmetic. (For sct-spinalcord's LAS mt1, nibabel's f32 arithmetic alone limits its qform to
+/// about 3e-6 rad whatever is stored; readers computing in f64 get ~1e-7.)
+fn best_f32_quaternion(r: &[[f64; 3]; 3]) -> [f64; 3] {
+    let q = matrix_to_quaternion(r);
+    let near = |v: f64| {
+        let f = v as f32;
+        [
+            f.next_down().next_down(),
+            f.next_down(),
+            f,
+            f.next_up(),
+            f.next_up().next_up(),
+        ]
+    };
+    let err = |m: [[f64; 3]; 3]| {
+        let mut e: f64 = 0.0;
+        for i in 0..3 {
+            for j in 0..3 {
+                e = e.max((m[i][j] - r[i][j]).abs());
+            }
+        }
+        e
+    };
+    let (nb, nc, nd) = (near(q[0]), near(q[1]), near(q[2]));
+    let mut best = (f64::INFINITY, q);
+    for &b in &nb {
+        for &c in &nc {
+            for &d in &nd {
+                let cand = [b as f64, c as f64, d as f64];
+                let e64 = err(quaternion_to_matrix(cand[0], cand[1], cand[2]));
+                let w2 = 1.0f32 - (b * b + c * c + d * d);
+                let a32 = if w2 > 0.0 { w2.sqrt() as f64 } else { 0.0 };
+                let e32 = err(quaternion_abcd_to_matrix(a32, cand));
+                let e = e64.max(e32);
+                if e < best.0 {
+                    best = (e, cand);
+                }
+            }
+        }
+    }
+    best.1
+}
+
+/// Rotation matrix of the quaternion (a, b, c, d), normalised.
+fn quaternion_abcd_to_matrix(a: f64, [b, c, d]: [f64; 3]) -> [[f64; 3]; 3] {
+    let n = (a * a + b * b + c * c + d * d).sqrt();
+    let (a, b, c, d) = (a / n, b / n, c / n, d / n);
+    [
+        [
+            a * a + b * b - c * c - d * d,
+            2.0 * (b * c - a * d),
+            2.0 * (b * d + a * c),
+        ],
+        [
+            2.0 * (b * c + a * d),
+            a * a + c * c - b * b - d * d,
+            2.0 * (c * d - a * b),
+        ],
+        [
+            2.0 * (b * d - a * c),
+            2.0 * (c * d + a * b),
+            a * a + d * d - c * c - b * b,
+        ],
+    ]
 }
 
 #[cfg(test)]
@@ -206,7 +289,10 @@ mod tests {
         for (name, a) in [("sform", p.sform()), ("qform", p.qform())] {
             for r in 0..4 {
                 for c in 0..4 {
-                    assert!((a[r][c] - want[r][c]).abs() < 1e-5, "{name} {a:?} vs {want:?}");
+                    assert!(
+                        (a[r][c] - want[r][c]).abs() < 1e-5,
+                        "{name} {a:?} vs {want:?}"
+                    );
                 }
             }
         }

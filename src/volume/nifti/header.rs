@@ -105,9 +105,17 @@ impl Fields<'_> {
 pub fn detect(b: &[u8]) -> Result<(Version, bool), String> {
     let first: [u8; 4] = match b.get(..4) {
         Some(s) => [s[0], s[1], s[2], s[3]],
-        None => return Err(format!("file too short for a NIfTI header ({} bytes)", b.len())),
+        None => {
+            return Err(format!(
+                "file too short for a NIfTI header ({} bytes)",
+                b.len()
+            ))
+        }
     };
-    for (v, be) in [(i32::from_le_bytes(first), false), (i32::from_be_bytes(first), true)] {
+    for (v, be) in [
+        (i32::from_le_bytes(first), false),
+        (i32::from_be_bytes(first), true),
+    ] {
         match v {
             348 => return Ok((Version::Nifti1, be)),
             540 => return Ok((Version::Nifti2, be)),
@@ -128,10 +136,7 @@ pub fn parse(b: &[u8]) -> Result<Header, String> {
         Version::Nifti2 => NIFTI2_HEADER_SIZE,
     };
     if b.len() < need {
-        return Err(format!(
-            "truncated header: {} of {need} bytes",
-            b.len()
-        ));
+        return Err(format!("truncated header: {} of {need} bytes", b.len()));
     }
     let f = Fields { b, be };
     let h = match version {
@@ -140,7 +145,11 @@ pub fn parse(b: &[u8]) -> Result<Header, String> {
             let single_file = match magic {
                 b"n+1\0" => true,
                 b"ni1\0" => false,
-                _ => return Err(format!("bad NIfTI-1 magic {magic:?} (expected \"n+1\" or \"ni1\")")),
+                _ => {
+                    return Err(format!(
+                        "bad NIfTI-1 magic {magic:?} (expected \"n+1\" or \"ni1\")"
+                    ))
+                }
             };
             let mut dim = [0i64; 8];
             let mut pixdim = [0f64; 8];
@@ -180,7 +189,11 @@ pub fn parse(b: &[u8]) -> Result<Header, String> {
             let single_file = match &magic[..4] {
                 b"n+2\0" => true,
                 b"ni2\0" => false,
-                _ => return Err(format!("bad NIfTI-2 magic {magic:?} (expected \"n+2\" or \"ni2\")")),
+                _ => {
+                    return Err(format!(
+                        "bad NIfTI-2 magic {magic:?} (expected \"n+2\" or \"ni2\")"
+                    ))
+                }
             };
             let mut dim = [0i64; 8];
             let mut pixdim = [0f64; 8];

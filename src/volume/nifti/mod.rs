@@ -7,8 +7,8 @@
 //! geometry follows nibabel's `img.affine`: the sform when `sform_code != 0`, else the qform when
 //! `qform_code != 0`, else nibabel's fallback from `pixdim` (noted in the warnings).
 
-pub mod header;
 mod geometry;
+pub mod header;
 
 pub(crate) use geometry::nearest_orthonormal;
 
@@ -129,7 +129,12 @@ impl Sample {
                     format!("complex voxel data (NIfTI datatype {code})"),
                 ))
             }
-            1 => return Err(Error::unsupported(path, "1-bit voxel data (NIfTI datatype 1)")),
+            1 => {
+                return Err(Error::unsupported(
+                    path,
+                    "1-bit voxel data (NIfTI datatype 1)",
+                ))
+            }
             1536 => {
                 return Err(Error::unsupported(
                     path,
@@ -245,7 +250,8 @@ impl Layout {
         values
             .checked_mul(dtype.size())
             .ok_or_else(|| Error::too_large(path, "voxel data size overflows"))?;
-        let usz = |v: u64| usize::try_from(v).map_err(|_| Error::too_large(path, "dimension too large"));
+        let usz =
+            |v: u64| usize::try_from(v).map_err(|_| Error::too_large(path, "dimension too large"));
         Ok(Layout {
             xyz: [usz(dims[0])?, usz(dims[1])?, usz(dims[2])?],
             channels: usz(channels)?,
@@ -384,8 +390,7 @@ fn skip(r: &mut dyn Read, n: u64, path: &Path, offset: u64) -> Result<()> {
 fn read_values(r: &mut dyn Read, h: &Header, layout: &Layout, path: &Path) -> Result<Vec<f32>> {
     let size = layout.dtype.size();
     let total_bytes = layout.values * size;
-    let scale = if h.scl_slope != 0.0 && h.scl_slope.is_finite() && layout.dtype.components() == 1
-    {
+    let scale = if h.scl_slope != 0.0 && h.scl_slope.is_finite() && layout.dtype.components() == 1 {
         let inter = if h.scl_inter.is_finite() {
             h.scl_inter
         } else {
