@@ -2,6 +2,9 @@
 //! nibabel's own test files, fixtures generated with nibabel (every datatype, NIfTI-2, pairs,
 //! scaling corner cases, transforms, byte orders), round trips, and a malformed corpus.
 
+// Matrix comparisons read best with explicit row/column indices.
+#![allow(clippy::needless_range_loop)]
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;

@@ -75,7 +75,7 @@ pub(crate) fn nearest_orthonormal(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
     let mut q = *m;
     for _ in 0..50 {
         let dt = det(&q);
-        if !(dt.abs() > 1e-8) {
+        if dt.is_nan() || dt.abs() <= 1e-8 {
             return None;
         }
         // inverse transpose = cofactor matrix / det

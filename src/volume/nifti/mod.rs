@@ -216,7 +216,7 @@ impl Layout {
         }
         let ndim = ndim as usize;
         let mut dims = [1u64; 7];
-        for i in 0..ndim {
+        for (i, slot) in dims.iter_mut().enumerate().take(ndim) {
             let d = h.dim[i + 1];
             if d <= 0 {
                 return Err(Error::format(
@@ -224,7 +224,7 @@ impl Layout {
                     format!("dim[{}] is {d} (must be positive)", i + 1),
                 ));
             }
-            dims[i] = d as u64;
+            *slot = d as u64;
         }
         let extra: Vec<u64> = dims[3..].iter().copied().filter(|&d| d > 1).collect();
         if extra.len() > 1 {
