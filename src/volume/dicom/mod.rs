@@ -14,6 +14,7 @@
 
 mod assemble;
 mod pixels;
+mod rle;
 mod scan;
 
 use std::path::{Path, PathBuf};

@@ -13,6 +13,8 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use super::scan::Header;
 use crate::error::{Error, Result};
 
+/// RLE Lossless, decoded by our own [`super::rle`].
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// JPEG Extended (process 2 & 4): its 12-bit variant has no Rust decoder.
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
@@ -138,7 +140,25 @@ pub(crate) fn decode_file(
 
     let decoded;
     let raw;
-    let bytes: &[u8] = if encapsulated {
+    let rle;
+    let bytes: &[u8] = if h.ts_uid == RLE_LOSSLESS {
+        let elem = obj
+            .get(tags::PIXEL_DATA)
+            .ok_or_else(|| Error::format(path, "no PixelData"))?;
+        let Value::PixelSequence(seq) = elem.value() else {
+            return Err(Error::format(path, "RLE PixelData is not encapsulated"));
+        };
+        layout.planar = false;
+        rle = super::rle::decode(
+            path,
+            seq.fragments(),
+            frames,
+            rc,
+            layout.spp,
+            (layout.bits_allocated / 8).max(1) as usize,
+        )?;
+        &rle
+    } else if encapsulated {
         // Third-party codecs may panic on corrupt streams: keep that from reaching callers.
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()));
         let d = match r {
