@@ -266,3 +266,48 @@ fn dicom_malformed_corpus_gives_errors_naming_the_file() {
     );
     assert!(dicom::folder_has_dicom(&mixed).unwrap());
 }
+
+/// A missing slice is a gap warning (positions still give the geometry); the same slice twice
+/// (same position) is refused: such a series holds more than one volume.
+#[test]
+fn dicom_gap_warns_and_duplicate_position_errors() {
+    let dir = harness::tmpdir();
+    let src = harness::data(MR_T1);
+    let mut files: Vec<_> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let gap = dir.path().join("gap");
+    std::fs::create_dir(&gap).unwrap();
+    let full = dicom::read(&src, &ReadOptions::default()).unwrap();
+    let refs = full.meta.dicom.unwrap();
+    // Drop the file holding the 10th slice in z order.
+    let mut dropped = false;
+    for f in &files {
+        let v = dicom::read(f, &ReadOptions::default()).unwrap();
+        let uid = &v.meta.dicom.unwrap().slices[0].sop_instance_uid;
+        if !dropped && *uid == refs.slices[10].sop_instance_uid {
+            dropped = true;
+            continue;
+        }
+        std::fs::copy(f, gap.join(f.file_name().unwrap())).unwrap();
+    }
+    assert!(dropped);
+    let v = dicom::read(&gap, &ReadOptions::default()).unwrap();
+    assert_eq!(v.dims_xyz()[2], 21);
+    assert!(
+        v.meta
+            .warnings
+            .iter()
+            .any(|w| w.contains("non-uniform slice spacing")),
+        "{:?}",
+        v.meta.warnings
+    );
+    let dup = dir.path().join("dup");
+    std::fs::create_dir(&dup).unwrap();
+    std::fs::copy(&files[0], dup.join("a.dcm")).unwrap();
+    std::fs::copy(&files[0], dup.join("b.dcm")).unwrap();
+    let err = dicom::read(&dup, &ReadOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("same position"), "{err}");
+}

@@ -31,6 +31,9 @@ const COPIED: [(&str, Tag); 11] = [
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 
+/// Most frames one object may declare.
+const MAX_FRAMES: u32 = 1 << 20;
+
 /// Folder depth beyond which we stop descending (guards against symlink loops).
 const MAX_DEPTH: usize = 32;
 
@@ -281,6 +284,13 @@ pub(crate) fn header(
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| bad("NumberOfFrames"))?;
+    // Per-frame bookkeeping is allocated before any pixel: bound it too.
+    if n_frames > MAX_FRAMES {
+        return Err(Error::too_large(
+            path,
+            format!("NumberOfFrames {n_frames} exceeds the limit of {MAX_FRAMES}"),
+        ));
+    }
     options.check_size(
         path,
         &[spp as u64, n_frames as u64, rows as u64, cols as u64],
