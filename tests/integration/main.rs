@@ -6,3 +6,4 @@
 
 mod harness;
 mod volume_nifti;
+mod volume_dicom;
