@@ -9,7 +9,7 @@ use std::io::BufReader;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use ::tiff::decoder::{Decoder, DecodingResult, Limits};
+use ::tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
 use ::tiff::tags::Tag;
 use ::tiff::{ColorType, TiffError};
 
@@ -283,19 +283,29 @@ fn decode_page_inner<R: std::io::Read + std::io::Seek>(
     options.check_size(path, &[spp as u64, z as u64 + 1, h as u64, w as u64])?;
 
     let mut buf = DecodingResult::U8(Vec::new());
-    let layout = guard(path, || dec.read_image_to_buffer(&mut buf))?;
-    let read_bytes = buf.as_buffer(0).byte_len();
-    if read_bytes < layout.complete_len {
-        return Err(Error::too_large(
-            path,
-            "not all planes of a planar-separate image fit the decoding limit",
-        ));
-    }
-    // Samples per pixel in the decoded buffer (the crate drops extra samples beyond RGBA).
-    let out_samples = if planar {
-        layout.planes
+    let tiled = dec.get_chunk_type() == ChunkType::Tile && bits >= 8;
+    let (out_samples, row_stride, plane_stride) = if tiled {
+        read_tiles(dec, path, &mut buf, w, h, spp, planar, color)?
     } else {
-        usize::from(color.num_samples())
+        let layout = guard(path, || dec.read_image_to_buffer(&mut buf))?;
+        let read_bytes = buf.as_buffer(0).byte_len();
+        if read_bytes < layout.complete_len {
+            return Err(Error::too_large(
+                path,
+                "not all planes of a planar-separate image fit the decoding limit",
+            ));
+        }
+        // Samples per pixel in the decoded buffer (the crate drops extra samples beyond RGBA).
+        let out_samples = if planar {
+            layout.planes
+        } else {
+            usize::from(color.num_samples())
+        };
+        (
+            out_samples,
+            layout.row_stride.map_or(0, |n| n.get()),
+            layout.plane_stride.map_or(0, |n| n.get()),
+        )
     };
     let mut warnings = Vec::new();
     let (keep, rgb) = match color {
@@ -329,8 +339,6 @@ fn decode_page_inner<R: std::io::Read + std::io::Seek>(
         DecodingResult::U32(_) | DecodingResult::I32(_) | DecodingResult::F32(_) => 4,
         _ => 8,
     };
-    let row_stride = layout.row_stride.map_or(0, |n| n.get());
-    let plane_stride = layout.plane_stride.map_or(0, |n| n.get());
     let geo = Grid {
         w,
         h,
@@ -439,4 +447,69 @@ impl Grid {
         }
         true
     }
+}
+
+/// Reads a tiled page tile by tile into `buf` laid out as the whole image; returns (samples per
+/// pixel in the buffer, row stride, plane stride) in bytes.
+///
+/// The crate's whole-image read decodes partial edge tiles row by row, and its LZW reader then
+/// fails ("no lzw end code found") on tiles tifffile writes. Reading each tile whole, into a
+/// buffer whose row stride is the tile's, takes the crate's single-read path, which works.
+#[allow(clippy::too_many_arguments)]
+fn read_tiles<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    path: &Path,
+    buf: &mut DecodingResult,
+    w: usize,
+    h: usize,
+    spp: usize,
+    planar: bool,
+    color: ColorType,
+) -> Result<(usize, usize, usize)> {
+    let bad = |m: &str| Error::format(path, m.to_string());
+    let chunk_spp = if planar {
+        1
+    } else {
+        usize::from(color.num_samples())
+    };
+    let planes = if planar { spp } else { 1 };
+    let elem = usize::from(color.bit_depth()) / 8;
+    let (tw, th) = guard(path, || Ok(dec.chunk_dimensions()))?;
+    let (tw, th) = (tw as usize, th as usize);
+    if tw == 0 || th == 0 {
+        return Err(bad("tile size 0"));
+    }
+    let across = w.div_ceil(tw);
+    let per_plane = across * h.div_ceil(th);
+    let count = guard(path, || dec.tile_count())? as usize;
+    if count < per_plane * planes {
+        return Err(bad("fewer tiles than the image size needs"));
+    }
+    let row = w * chunk_spp * elem;
+    let plane = row * h;
+    let tile_row = tw * chunk_spp * elem;
+    let layout = guard(path, || dec.image_buffer_layout())?;
+    guard(path, || buf.resize_to(&layout, &Limits::unlimited()))?;
+    let mut tile = DecodingResult::U8(Vec::new());
+    for i in 0..per_plane * planes {
+        let idx = i as u32;
+        let (dw, dh) = guard(path, || Ok(dec.chunk_data_dimensions(idx)))?;
+        guard(path, || dec.read_chunk_to_buffer(&mut tile, idx, tile_row))?;
+        let (p, t) = (i / per_plane, i % per_plane);
+        let (tx, ty) = (t % across, t / across);
+        let src = tile.as_buffer(0);
+        let src = src.as_bytes();
+        let mut dst = buf.as_buffer(0);
+        let dst = dst.as_bytes_mut();
+        let n = dw as usize * chunk_spp * elem;
+        for r in 0..dh as usize {
+            let s0 = r * tile_row;
+            let d0 = p * plane + (ty * th + r) * row + tx * tw * chunk_spp * elem;
+            match (src.get(s0..s0 + n), dst.get_mut(d0..d0 + n)) {
+                (Some(s), Some(d)) => d.copy_from_slice(s),
+                _ => return Err(bad("tile data does not fit the image")),
+            }
+        }
+    }
+    Ok((if planar { planes } else { chunk_spp }, row, plane))
 }
