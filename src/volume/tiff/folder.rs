@@ -45,8 +45,11 @@ fn last_number(s: &str) -> Option<&str> {
     Some(&s[start..end])
 }
 
+/// (significant digit count, digits): orders digit strings numerically.
+type SortKey = (usize, String);
+
 /// Numeric sort key of a digit string of any length: (significant length, digits).
-fn numeric_key(digits: &str) -> (usize, String) {
+fn numeric_key(digits: &str) -> SortKey {
     let t = digits.trim_start_matches('0');
     (t.len(), t.to_string())
 }
@@ -89,7 +92,7 @@ pub fn slice_pairs(dir: &Path) -> Result<Vec<SlicePair>> {
             },
         ));
     }
-    let mut pairs: Vec<(Option<(usize, String)>, String, SlicePair)> = images
+    let mut pairs: Vec<(Option<SortKey>, String, SlicePair)> = images
         .into_iter()
         .map(|(name, image)| {
             let s = stem(&name);

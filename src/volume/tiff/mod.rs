@@ -136,7 +136,7 @@ fn to_volume(source: &Path, s: Stack) -> Result<Volume> {
         .and_then(meta::ImageJ::parse)
         .and_then(|i| i.channels)
         .unwrap_or(1);
-    let split = channels == 1 && ij_channels > 1 && z % ij_channels == 0;
+    let split = channels == 1 && ij_channels > 1 && z.is_multiple_of(ij_channels);
     if split {
         channels = ij_channels;
         z /= ij_channels;
