@@ -7,3 +7,4 @@
 mod harness;
 mod volume_nifti;
 mod volume_dicom;
+mod volume_tiff;
