@@ -4,5 +4,6 @@
 //! onnxruntime) run from the project's `.venv` (made by `scripts/setup --test`), on the real data
 //! in `../shared/data`.
 
+mod engine;
 mod harness;
 mod volume_nifti;
