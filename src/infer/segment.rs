@@ -68,11 +68,17 @@ fn run_one(model: &Model, input: ArrayView4<f32>, run: Option<&RunOptions>) -> R
         .map_err(|e| Error::Inference(format!("input tensor: {e}")))?;
     let mut session = model.session.lock().unwrap_or_else(|p| p.into_inner());
     let inputs = ort::inputs![c.input_name.as_str() => tensor];
-    let outputs = match run {
-        Some(r) => session.run_with_options(inputs, r),
-        None => session.run(inputs),
-    }
-    .map_err(|e| Error::Inference(e.to_string()))?;
+    let own;
+    let run = match run {
+        Some(r) => r,
+        None => {
+            own = quiet_run_options()?;
+            &own
+        }
+    };
+    let outputs = session
+        .run_with_options(inputs, run)
+        .map_err(|e| Error::Inference(e.to_string()))?;
     let out = outputs
         .get(&c.output_name)
         .ok_or_else(|| Error::Inference(format!("no output `{}`", c.output_name)))?
@@ -89,6 +95,15 @@ fn run_one(model: &Model, input: ArrayView4<f32>, run: Option<&RunOptions>) -> R
     out.into_dimensionality::<ndarray::Ix4>()
         .map(|a| a.to_owned())
         .map_err(|e| Error::Inference(e.to_string()))
+}
+
+/// Run options at warning level: the session logs verbosely (to capture node placement), and a
+/// run inherits the session's level unless told otherwise.
+pub(crate) fn quiet_run_options() -> Result<RunOptions> {
+    let mut r = RunOptions::new().map_err(|e| Error::Runtime(e.to_string()))?;
+    r.set_log_level(ort::logging::LogLevel::Warning)
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    Ok(r)
 }
 
 struct Batch {
@@ -242,7 +257,7 @@ pub(crate) fn segment(
 
     let mut labels = Array3::<u8>::zeros((sh[1], sh[2], sh[3]));
     let stop = AtomicBool::new(false);
-    let run_opts = Arc::new(RunOptions::new().map_err(|e| Error::Runtime(e.to_string()))?);
+    let run_opts = Arc::new(quiet_run_options()?);
     let cancel = options.cancel.clone();
     let tta = options.tta;
     let classes = model.classes;
