@@ -386,3 +386,9 @@ fn graph_io(session: &ort::session::Session) -> model::GraphIo {
         outputs: session.outputs().iter().map(conv).collect(),
     }
 }
+
+// The C ABI shares one model between threads.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Model>();
+};
