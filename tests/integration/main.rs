@@ -4,4 +4,5 @@
 //! onnxruntime) run from the project's `.venv` (made by `scripts/setup --test`), on the real data
 //! in `../shared/data`.
 
+mod dicom_seg;
 mod harness;

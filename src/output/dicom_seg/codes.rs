@@ -51,7 +51,11 @@ impl Code {
 
     /// DCM 121322 "Source image for image processing operation" (purpose of reference).
     pub fn source_image_for_processing() -> Code {
-        Code::new("121322", "DCM", "Source image for image processing operation")
+        Code::new(
+            "121322",
+            "DCM",
+            "Source image for image processing operation",
+        )
     }
 
     /// SNOMED CT 129465004 "Artificial Intelligence" (CID 7162 algorithm family, as in highdicom
@@ -134,7 +138,10 @@ mod tests {
         ] {
             let got = srgb_to_dicom_lab(rgb);
             for c in 0..3 {
-                assert!((got[c] as i32 - want[c] as i32).abs() <= 1, "{rgb:?}: {got:?} vs {want:?}");
+                assert!(
+                    (got[c] as i32 - want[c] as i32).abs() <= 1,
+                    "{rgb:?}: {got:?} vs {want:?}"
+                );
             }
         }
     }

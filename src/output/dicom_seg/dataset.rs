@@ -78,7 +78,12 @@ pub fn format_ds(v: f64) -> String {
 pub fn code_item(code: &Code) -> InMemDicomObject {
     let mut item = InMemDicomObject::new_empty();
     put_str(&mut item, tags::CODE_VALUE, VR::SH, &code.value);
-    put_str(&mut item, tags::CODING_SCHEME_DESIGNATOR, VR::SH, &code.scheme);
+    put_str(
+        &mut item,
+        tags::CODING_SCHEME_DESIGNATOR,
+        VR::SH,
+        &code.scheme,
+    );
     put_str(&mut item, tags::CODE_MEANING, VR::LO, &code.meaning);
     item
 }

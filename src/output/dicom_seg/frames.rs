@@ -38,11 +38,7 @@ pub fn unpack_frame_bits(data: &[u8], index: usize, pixels: usize) -> Option<Vec
     if end.div_ceil(8) > data.len() {
         return None;
     }
-    Some(
-        (start..end)
-            .map(|b| (data[b / 8] >> (b % 8)) & 1)
-            .collect(),
-    )
+    Some((start..end).map(|b| (data[b / 8] >> (b % 8)) & 1).collect())
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use dataset::{clip, put_code_seq, put_ds, put_seq, put_str, put_strs, put_u16, t
 
 use crate::error::{Error, Result};
 use crate::mask::Mask;
-use crate::volume::DicomRefs;
+use crate::volume::{DicomRefs, SliceRef};
 
 /// Segmentation Storage SOP class (BINARY and FRACTIONAL).
 pub const SEGMENTATION_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.66.4";
@@ -206,7 +206,9 @@ pub fn build(
         )));
     }
     if nx == 0 || ny == 0 || nz == 0 {
-        return Err(Error::InvalidArgument("DICOM SEG: the mask is empty".into()));
+        return Err(Error::InvalidArgument(
+            "DICOM SEG: the mask is empty".into(),
+        ));
     }
     if nx > u16::MAX as usize || ny > u16::MAX as usize {
         return Err(Error::InvalidArgument(format!(
@@ -220,6 +222,7 @@ pub fn build(
         ));
     }
 
+    let usable = usable_references(refs);
     let sop_class = match options.kind {
         SegKind::Binary => SEGMENTATION_STORAGE,
         SegKind::Labelmap => LABEL_MAP_SEGMENTATION_STORAGE,
@@ -265,14 +268,45 @@ pub fn build(
     put_str(&mut obj, tags::CONTENT_TIME, VR::TM, &time);
     put_str(&mut obj, tags::MODALITY, VR::CS, "SEG");
     put_str(&mut obj, tags::MANUFACTURER, VR::LO, "slicewise");
-    put_str(&mut obj, tags::MANUFACTURER_MODEL_NAME, VR::LO, &clip(&options.algorithm_name, 64));
+    put_str(
+        &mut obj,
+        tags::MANUFACTURER_MODEL_NAME,
+        VR::LO,
+        &clip(&options.algorithm_name, 64),
+    );
     put_str(&mut obj, tags::DEVICE_SERIAL_NUMBER, VR::LO, "0");
-    put_str(&mut obj, tags::SOFTWARE_VERSIONS, VR::LO, env!("CARGO_PKG_VERSION"));
-    put_str(&mut obj, tags::SERIES_DESCRIPTION, VR::LO, &clip(&options.series_description, 64));
-    put_str(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, &refs.study_uid);
+    put_str(
+        &mut obj,
+        tags::SOFTWARE_VERSIONS,
+        VR::LO,
+        env!("CARGO_PKG_VERSION"),
+    );
+    put_str(
+        &mut obj,
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        &clip(&options.series_description, 64),
+    );
+    // An anonymised source may lack its study UID; the SEG then opens a study of its own.
+    let study_uid = if refs.study_uid.is_empty() {
+        uid::new_uid()
+    } else {
+        refs.study_uid.clone()
+    };
+    put_str(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, &study_uid);
     put_str(&mut obj, tags::SERIES_INSTANCE_UID, VR::UI, &series_uid);
-    put_str(&mut obj, tags::SERIES_NUMBER, VR::IS, &options.series_number.to_string());
-    put_str(&mut obj, tags::INSTANCE_NUMBER, VR::IS, &options.instance_number.to_string());
+    put_str(
+        &mut obj,
+        tags::SERIES_NUMBER,
+        VR::IS,
+        &options.series_number.to_string(),
+    );
+    put_str(
+        &mut obj,
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        &options.instance_number.to_string(),
+    );
     let for_uid = refs
         .frame_of_reference_uid
         .clone()
@@ -283,7 +317,12 @@ pub fn build(
 
     // Segmentation Image module.
     put_u16(&mut obj, tags::SAMPLES_PER_PIXEL, &[1]);
-    put_str(&mut obj, tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
+    put_str(
+        &mut obj,
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        "MONOCHROME2",
+    );
     put_u16(&mut obj, tags::ROWS, &[ny as u16]);
     put_u16(&mut obj, tags::COLUMNS, &[nx as u16]);
     let bits = match options.kind {
@@ -295,9 +334,24 @@ pub fn build(
     put_u16(&mut obj, tags::HIGH_BIT, &[bits - 1]);
     put_u16(&mut obj, tags::PIXEL_REPRESENTATION, &[0]);
     put_str(&mut obj, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
-    put_str(&mut obj, tags::CONTENT_LABEL, VR::CS, &to_cs(&options.content_label));
-    put_str(&mut obj, tags::CONTENT_DESCRIPTION, VR::LO, &clip(&options.content_description, 64));
-    put_str(&mut obj, tags::CONTENT_CREATOR_NAME, VR::PN, &options.content_creator_name);
+    put_str(
+        &mut obj,
+        tags::CONTENT_LABEL,
+        VR::CS,
+        &to_cs(&options.content_label),
+    );
+    put_str(
+        &mut obj,
+        tags::CONTENT_DESCRIPTION,
+        VR::LO,
+        &clip(&options.content_description, 64),
+    );
+    put_str(
+        &mut obj,
+        tags::CONTENT_CREATOR_NAME,
+        VR::PN,
+        &options.content_creator_name,
+    );
     match options.kind {
         SegKind::Binary => put_str(&mut obj, tags::SEGMENTATION_TYPE, VR::CS, "BINARY"),
         SegKind::Labelmap => {
@@ -307,23 +361,57 @@ pub fn build(
         }
     }
     put_str(&mut obj, tags::SEGMENTS_OVERLAP, VR::CS, "NO");
-    put_seq(&mut obj, tags::SEGMENT_SEQUENCE, segment_items(&segs, options));
+    put_seq(
+        &mut obj,
+        tags::SEGMENT_SEQUENCE,
+        segment_items(&segs, options),
+    );
 
     // Common Instance Reference: the source series and each distinct source instance.
-    let mut ref_instances = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for s in &refs.slices {
-        if seen.insert(s.sop_instance_uid.as_str()) {
-            let mut item = InMemDicomObject::new_empty();
-            put_str(&mut item, tags::REFERENCED_SOP_CLASS_UID, VR::UI, &s.sop_class_uid);
-            put_str(&mut item, tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, &s.sop_instance_uid);
-            ref_instances.push(item);
+    if !refs.series_uid.is_empty() && usable.iter().any(|&u| u) {
+        let mut ref_instances = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (s, _) in refs.slices.iter().zip(&usable).filter(|(_, &u)| u) {
+            if seen.insert(s.sop_instance_uid.as_str()) {
+                let mut item = InMemDicomObject::new_empty();
+                put_str(
+                    &mut item,
+                    tags::REFERENCED_SOP_CLASS_UID,
+                    VR::UI,
+                    &s.sop_class_uid,
+                );
+                put_str(
+                    &mut item,
+                    tags::REFERENCED_SOP_INSTANCE_UID,
+                    VR::UI,
+                    &s.sop_instance_uid,
+                );
+                ref_instances.push(item);
+            }
         }
+        let mut series_item = InMemDicomObject::new_empty();
+        put_seq(
+            &mut series_item,
+            tags::REFERENCED_INSTANCE_SEQUENCE,
+            ref_instances,
+        );
+        put_str(
+            &mut series_item,
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            &refs.series_uid,
+        );
+        put_seq(
+            &mut obj,
+            tags::REFERENCED_SERIES_SEQUENCE,
+            vec![series_item],
+        );
+    } else {
+        log::warn!(
+            "DICOM SEG: the source series has no usable instance references (anonymised?); \
+             frames carry positions only"
+        );
     }
-    let mut series_item = InMemDicomObject::new_empty();
-    put_seq(&mut series_item, tags::REFERENCED_INSTANCE_SEQUENCE, ref_instances);
-    put_str(&mut series_item, tags::SERIES_INSTANCE_UID, VR::UI, &refs.series_uid);
-    put_seq(&mut obj, tags::REFERENCED_SERIES_SEQUENCE, vec![series_item]);
 
     // Multi-frame Dimension module: frames are indexed by (segment,) position.
     let dim_uid = uid::new_uid();
@@ -355,16 +443,26 @@ pub fn build(
     put_ds(
         &mut orient,
         tags::IMAGE_ORIENTATION_PATIENT,
-        &[row_dir[0], row_dir[1], row_dir[2], col_dir[0], col_dir[1], col_dir[2]],
+        &[
+            row_dir[0], row_dir[1], row_dir[2], col_dir[0], col_dir[1], col_dir[2],
+        ],
     );
     put_seq(&mut shared, tags::PLANE_ORIENTATION_SEQUENCE, vec![orient]);
     let mut measures = InMemDicomObject::new_empty();
     // PixelSpacing is (between rows, between columns) = (j spacing, i spacing).
-    put_ds(&mut measures, tags::PIXEL_SPACING, &[g.spacing[1], g.spacing[0]]);
+    put_ds(
+        &mut measures,
+        tags::PIXEL_SPACING,
+        &[g.spacing[1], g.spacing[0]],
+    );
     put_ds(&mut measures, tags::SLICE_THICKNESS, &[g.spacing[2]]);
     put_ds(&mut measures, tags::SPACING_BETWEEN_SLICES, &[g.spacing[2]]);
     put_seq(&mut shared, tags::PIXEL_MEASURES_SEQUENCE, vec![measures]);
-    put_seq(&mut obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![shared]);
+    put_seq(
+        &mut obj,
+        tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
+        vec![shared],
+    );
 
     // Frames: (segment, slice) for BINARY, slice for LABELMAP.
     let slice_pixels = nx * ny;
@@ -383,13 +481,13 @@ pub fn build(
                     if options.omit_empty_frames && !f.iter().any(|&b| b != 0) {
                         continue;
                     }
-                    per_frame.push(frame_item(mask, refs, k, Some(seg.number)));
+                    per_frame.push(frame_item(mask, refs, usable[k], k, Some(seg.number)));
                     frames.push(f);
                 }
             }
             if frames.is_empty() {
                 // A SEG needs at least one frame: keep segment 1's first slice.
-                per_frame.push(frame_item(mask, refs, 0, Some(segs[0].number)));
+                per_frame.push(frame_item(mask, refs, usable[0], 0, Some(segs[0].number)));
                 frames.push(vec![0; slice_pixels]);
             }
             frames::pack_bits(frames.iter().map(|f| f.as_slice()))
@@ -401,11 +499,11 @@ pub fn build(
                 if options.omit_empty_frames && !f.iter().any(|&b| b != 0) {
                     continue;
                 }
-                per_frame.push(frame_item(mask, refs, k, None));
+                per_frame.push(frame_item(mask, refs, usable[k], k, None));
                 data.extend_from_slice(f);
             }
             if per_frame.is_empty() {
-                per_frame.push(frame_item(mask, refs, 0, None));
+                per_frame.push(frame_item(mask, refs, usable[0], 0, None));
                 data.extend_from_slice(slice(0));
             }
             if data.len() % 2 == 1 {
@@ -414,8 +512,17 @@ pub fn build(
             data
         }
     };
-    put_str(&mut obj, tags::NUMBER_OF_FRAMES, VR::IS, &per_frame.len().to_string());
-    put_seq(&mut obj, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, per_frame);
+    put_str(
+        &mut obj,
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        &per_frame.len().to_string(),
+    );
+    put_seq(
+        &mut obj,
+        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+        per_frame,
+    );
     obj.put(DataElement::new(
         tags::PIXEL_DATA,
         VR::OB,
@@ -487,31 +594,83 @@ fn segment_items(segs: &[Segment], options: &DicomSegOptions) -> Vec<InMemDicomO
         let mut bg = InMemDicomObject::new_empty();
         put_u16(&mut bg, tags::SEGMENT_NUMBER, &[0]);
         put_str(&mut bg, tags::SEGMENT_LABEL, VR::LO, "Background");
-        put_code_seq(&mut bg, tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE, &Code::background());
-        put_code_seq(&mut bg, tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE, &Code::background());
+        put_code_seq(
+            &mut bg,
+            tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
+            &Code::background(),
+        );
+        put_code_seq(
+            &mut bg,
+            tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
+            &Code::background(),
+        );
         put_str(&mut bg, tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC");
-        put_str(&mut bg, tags::SEGMENT_ALGORITHM_NAME, VR::LO, &clip(&options.algorithm_name, 64));
-        put_u16(&mut bg, tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE, &srgb_to_dicom_lab([0, 0, 0]));
+        put_str(
+            &mut bg,
+            tags::SEGMENT_ALGORITHM_NAME,
+            VR::LO,
+            &clip(&options.algorithm_name, 64),
+        );
+        put_u16(
+            &mut bg,
+            tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE,
+            &srgb_to_dicom_lab([0, 0, 0]),
+        );
         items.push(bg);
     }
     for s in segs {
         let mut it = InMemDicomObject::new_empty();
         put_u16(&mut it, tags::SEGMENT_NUMBER, &[s.number]);
         put_str(&mut it, tags::SEGMENT_LABEL, VR::LO, &clip(&s.label, 64));
-        put_code_seq(&mut it, tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE, &s.coding.category);
-        put_code_seq(&mut it, tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE, &s.coding.property_type);
+        put_code_seq(
+            &mut it,
+            tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
+            &s.coding.category,
+        );
+        put_code_seq(
+            &mut it,
+            tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
+            &s.coding.property_type,
+        );
         if let Some(region) = &s.coding.anatomic_region {
             put_code_seq(&mut it, tags::ANATOMIC_REGION_SEQUENCE, region);
         }
         put_str(&mut it, tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC");
-        put_str(&mut it, tags::SEGMENT_ALGORITHM_NAME, VR::LO, &clip(&options.algorithm_name, 64));
+        put_str(
+            &mut it,
+            tags::SEGMENT_ALGORITHM_NAME,
+            VR::LO,
+            &clip(&options.algorithm_name, 64),
+        );
         let mut alg = InMemDicomObject::new_empty();
-        put_code_seq(&mut alg, tags::ALGORITHM_FAMILY_CODE_SEQUENCE, &Code::artificial_intelligence());
-        put_str(&mut alg, tags::ALGORITHM_NAME, VR::LO, &clip(&options.algorithm_name, 64));
-        put_str(&mut alg, tags::ALGORITHM_VERSION, VR::LO, &clip(&options.algorithm_version, 64));
-        put_seq(&mut it, tags::SEGMENTATION_ALGORITHM_IDENTIFICATION_SEQUENCE, vec![alg]);
+        put_code_seq(
+            &mut alg,
+            tags::ALGORITHM_FAMILY_CODE_SEQUENCE,
+            &Code::artificial_intelligence(),
+        );
+        put_str(
+            &mut alg,
+            tags::ALGORITHM_NAME,
+            VR::LO,
+            &clip(&options.algorithm_name, 64),
+        );
+        put_str(
+            &mut alg,
+            tags::ALGORITHM_VERSION,
+            VR::LO,
+            &clip(&options.algorithm_version, 64),
+        );
+        put_seq(
+            &mut it,
+            tags::SEGMENTATION_ALGORITHM_IDENTIFICATION_SEQUENCE,
+            vec![alg],
+        );
         if let Some(rgb) = s.color {
-            put_u16(&mut it, tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE, &srgb_to_dicom_lab(rgb));
+            put_u16(
+                &mut it,
+                tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE,
+                &srgb_to_dicom_lab(rgb),
+            );
         }
         items.push(it);
     }
@@ -541,25 +700,17 @@ pub fn frame_position(geometry: &crate::volume::Geometry, k: usize) -> [f64; 3] 
 }
 
 /// The per-frame functional groups of the frame for slice `k` (and `segment`, BINARY).
-fn frame_item(mask: &Mask, refs: &DicomRefs, k: usize, segment: Option<u16>) -> InMemDicomObject {
-    let src = &refs.slices[k];
+fn frame_item(
+    mask: &Mask,
+    refs: &DicomRefs,
+    usable: bool,
+    k: usize,
+    segment: Option<u16>,
+) -> InMemDicomObject {
     let mut it = InMemDicomObject::new_empty();
-
-    let mut source = InMemDicomObject::new_empty();
-    put_str(&mut source, tags::REFERENCED_SOP_CLASS_UID, VR::UI, &src.sop_class_uid);
-    put_str(&mut source, tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, &src.sop_instance_uid);
-    if src.frame > 0 {
-        put_str(&mut source, tags::REFERENCED_FRAME_NUMBER, VR::IS, &src.frame.to_string());
+    if usable {
+        it.put(derivation_item(&refs.slices[k]));
     }
-    put_code_seq(
-        &mut source,
-        tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
-        &Code::source_image_for_processing(),
-    );
-    let mut derivation = InMemDicomObject::new_empty();
-    put_code_seq(&mut derivation, tags::DERIVATION_CODE_SEQUENCE, &Code::segmentation_derivation());
-    put_seq(&mut derivation, tags::SOURCE_IMAGE_SEQUENCE, vec![source]);
-    put_seq(&mut it, tags::DERIVATION_IMAGE_SEQUENCE, vec![derivation]);
 
     // Dimension index values are 1-based: (segment number, position index).
     let pos_index = (k + 1) as u32;
@@ -576,7 +727,11 @@ fn frame_item(mask: &Mask, refs: &DicomRefs, k: usize, segment: Option<u16>) -> 
     put_seq(&mut it, tags::FRAME_CONTENT_SEQUENCE, vec![content]);
 
     let mut position = InMemDicomObject::new_empty();
-    put_ds(&mut position, tags::IMAGE_POSITION_PATIENT, &frame_position(&mask.geometry, k));
+    put_ds(
+        &mut position,
+        tags::IMAGE_POSITION_PATIENT,
+        &frame_position(&mask.geometry, k),
+    );
     put_seq(&mut it, tags::PLANE_POSITION_SEQUENCE, vec![position]);
 
     if let Some(s) = segment {
@@ -585,6 +740,76 @@ fn frame_item(mask: &Mask, refs: &DicomRefs, k: usize, segment: Option<u16>) -> 
         put_seq(&mut it, tags::SEGMENT_IDENTIFICATION_SEQUENCE, vec![ident]);
     }
     it
+}
+
+/// The DerivationImageSequence of a frame derived from slice `src`.
+fn derivation_item(src: &SliceRef) -> DataElement<InMemDicomObject> {
+    let mut source = InMemDicomObject::new_empty();
+    put_str(
+        &mut source,
+        tags::REFERENCED_SOP_CLASS_UID,
+        VR::UI,
+        &src.sop_class_uid,
+    );
+    put_str(
+        &mut source,
+        tags::REFERENCED_SOP_INSTANCE_UID,
+        VR::UI,
+        &src.sop_instance_uid,
+    );
+    if src.frame > 0 {
+        put_str(
+            &mut source,
+            tags::REFERENCED_FRAME_NUMBER,
+            VR::IS,
+            &src.frame.to_string(),
+        );
+    }
+    // The frame has the source slice's grid: viewers and highdicom may index by source frame.
+    put_str(
+        &mut source,
+        tags::SPATIAL_LOCATIONS_PRESERVED,
+        VR::CS,
+        "YES",
+    );
+    put_code_seq(
+        &mut source,
+        tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
+        &Code::source_image_for_processing(),
+    );
+    let mut derivation = InMemDicomObject::new_empty();
+    put_code_seq(
+        &mut derivation,
+        tags::DERIVATION_CODE_SEQUENCE,
+        &Code::segmentation_derivation(),
+    );
+    put_seq(&mut derivation, tags::SOURCE_IMAGE_SEQUENCE, vec![source]);
+
+    DataElement::new(
+        tags::DERIVATION_IMAGE_SEQUENCE,
+        VR::SQ,
+        dicom_core::value::DataSetSequence::from(vec![derivation]),
+    )
+}
+
+/// Which slices can be referenced: SOP class and instance UIDs present, and the (instance,
+/// frame) pair not shared with another slice (anonymisers sometimes blank or repeat UIDs, and a
+/// reference to them would be ambiguous).
+fn usable_references(refs: &DicomRefs) -> Vec<bool> {
+    let mut count = std::collections::HashMap::new();
+    for s in &refs.slices {
+        *count
+            .entry((s.sop_instance_uid.as_str(), s.frame))
+            .or_insert(0usize) += 1;
+    }
+    refs.slices
+        .iter()
+        .map(|s| {
+            !s.sop_class_uid.is_empty()
+                && !s.sop_instance_uid.is_empty()
+                && count[&(s.sop_instance_uid.as_str(), s.frame)] == 1
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -106,7 +106,10 @@ fn binary_frames_positions_and_references() {
             .unwrap();
         let want = m.geometry.index_to_lps([0.0, 0.0, k as f64]);
         for c in 0..3 {
-            assert!((ipp[c] - want[c]).abs() < 1e-9, "frame {n}: {ipp:?} vs {want:?}");
+            assert!(
+                (ipp[c] - want[c]).abs() < 1e-9,
+                "frame {n}: {ipp:?} vs {want:?}"
+            );
         }
         let der = items(fr, tags::DERIVATION_IMAGE_SEQUENCE);
         let src = items(&der[0], tags::SOURCE_IMAGE_SEQUENCE);
@@ -116,7 +119,11 @@ fn binary_frames_positions_and_references() {
         );
         let ident = items(fr, tags::SEGMENT_IDENTIFICATION_SEQUENCE);
         assert_eq!(
-            ident[0].element(tags::REFERENCED_SEGMENT_NUMBER).unwrap().to_int::<u16>().unwrap(),
+            ident[0]
+                .element(tags::REFERENCED_SEGMENT_NUMBER)
+                .unwrap()
+                .to_int::<u16>()
+                .unwrap(),
             seg as u16
         );
     }
@@ -146,7 +153,10 @@ fn empty_frames_are_omitted_and_labelmap_keeps_values() {
     // Segment 1 on slices 0 and 2, segment 2 on slice 2.
     assert_eq!(strs(&f, tags::NUMBER_OF_FRAMES), "3");
     let lm = build(&m, &DicomSegOptions::default().kind(SegKind::Labelmap)).unwrap();
-    assert_eq!(lm.meta().media_storage_sop_class_uid(), LABEL_MAP_SEGMENTATION_STORAGE);
+    assert_eq!(
+        lm.meta().media_storage_sop_class_uid(),
+        LABEL_MAP_SEGMENTATION_STORAGE
+    );
     assert_eq!(strs(&lm, tags::NUMBER_OF_FRAMES), "2");
     let segs = items(&lm, tags::SEGMENT_SEQUENCE);
     assert_eq!(segs.len(), 3); // background + 2
@@ -160,7 +170,14 @@ fn empty_frames_are_omitted_and_labelmap_keeps_values() {
 #[test]
 fn slice_count_must_match_references() {
     let mut m = sample_mask(Geometry::identity());
-    m.source.as_mut().unwrap().dicom.as_mut().unwrap().slices.pop();
+    m.source
+        .as_mut()
+        .unwrap()
+        .dicom
+        .as_mut()
+        .unwrap()
+        .slices
+        .pop();
     assert!(matches!(
         build(&m, &DicomSegOptions::default()),
         Err(Error::InvalidArgument(_))
