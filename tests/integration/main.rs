@@ -6,3 +6,4 @@
 
 mod dicom_seg;
 mod harness;
+mod volume_nifti;
