@@ -230,3 +230,74 @@ fn negated_and_sagittal_series_frames_lie_on_source_slices() {
         write_and_check(&sm, tmp.path(), &opts, "lm.dcm");
     }
 }
+
+/// The whole path: slicewise's DICOM reader → a threshold mask → SEG and NIfTI of the same mask;
+/// highdicom's SEG and nibabel's NIfTI agree voxel for voxel in world space, and the SEG's frames
+/// lie on the source slices (checked against pydicom).
+fn end_to_end(series: &Path, kind: SegKind) {
+    let tmp = harness::tmpdir();
+    let vol = slicewise::Volume::open(series).unwrap();
+    let data = vol.data.index_axis(ndarray::Axis(0), 0);
+    let n = data.len() as f64;
+    let mean = data.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let sd = (data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let labels = data.mapv(|v| {
+        let v = v as f64;
+        if v > mean + 3.0 * sd {
+            2u8
+        } else if v > mean + 1.5 * sd {
+            1
+        } else {
+            0
+        }
+    });
+    assert!(labels.iter().any(|&v| v == 2));
+    let mask = Mask {
+        labels,
+        geometry: vol.geometry,
+        label_info: vec![LabelInfo {
+            value: 1,
+            name: "bright".into(),
+            color: [255, 0, 0],
+        }],
+        source: Some(vol.meta.clone()),
+    };
+    let seg = tmp.path().join("mask.dcm");
+    let nii = tmp.path().join("mask.nii.gz");
+    let opts = DicomSegOptions::default().kind(kind);
+    dicom_seg::write_mask_with(&seg, &mask, &opts).unwrap();
+    slicewise::output::write_mask(&nii, &mask).unwrap();
+    let cmp = harness::py("seg_vs_nifti.py", &[&seg, &nii]);
+    assert_eq!(cmp["differ"], 0, "{kind:?} SEG vs NIfTI: {cmp}");
+    assert!(cmp["max_index_error"].as_f64().unwrap() < 1e-3, "{cmp}");
+    assert_eq!(cmp["nonzero_nifti"], cmp["seg_volume_nonzero"], "{cmp}");
+    assert!(cmp["nonzero_nifti"].as_u64().unwrap() > 0);
+    // Frame positions against the source files, through pydicom.
+    let check = harness::py("seg_check.py", &[&seg, &series, &tmp.path()]);
+    assert!(
+        check["max_position_diff"].as_f64().unwrap() < 1e-3,
+        "{check}"
+    );
+    assert!(
+        check["max_orientation_diff"].as_f64().unwrap() < 1e-6,
+        "{check}"
+    );
+}
+
+#[test]
+fn end_to_end_mr_series_seg_equals_nifti() {
+    end_to_end(&harness::data(MR), SegKind::Binary);
+    end_to_end(&harness::data(MR), SegKind::Labelmap);
+}
+
+#[test]
+fn end_to_end_j2k_ct_series_seg_equals_nifti() {
+    end_to_end(&harness::data(CT_J2K), SegKind::Binary);
+}
+
+#[test]
+fn end_to_end_sagittal_series_seg_equals_nifti() {
+    let tmp = harness::tmpdir();
+    let sm = series_mask(&harness::data(MR), tmp.path(), "sagittal");
+    end_to_end(&sm.folder, SegKind::Binary);
+}

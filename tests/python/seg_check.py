@@ -40,7 +40,9 @@ def main():
     touch_all(raw, count)
 
     src = [pydicom.dcmread(os.path.join(folder, f)) for f in sorted(os.listdir(folder))]
-    by_uid = {d.SOPInstanceUID: d for d in src}
+    # Anonymised files may carry their UID only in the file meta (MediaStorageSOPInstanceUID).
+    by_uid = {d.file_meta.get("MediaStorageSOPInstanceUID"): d for d in src}
+    by_uid.update({d.SOPInstanceUID: d for d in src if d.get("SOPInstanceUID")})
     iop0 = np.array(src[0].ImageOrientationPatient, float)
     normal = np.cross(iop0[:3], iop0[3:])
     src.sort(key=lambda d: float(np.dot(normal, np.array(d.ImagePositionPatient, float))))
@@ -84,8 +86,9 @@ def main():
     dr, dc = (float(x) for x in src[0].PixelSpacing)
     inplane_error = max(float(np.abs(vol.affine[:3, 1] - iop[3:] * dr).max()),
                         float(np.abs(vol.affine[:3, 2] - iop[:3] * dc).max()))
-    if referenced == len(raw.PerFrameFunctionalGroupsSequence) and referenced > 0:
-        uids = [d.SOPInstanceUID for d in src]
+    if (referenced == len(raw.PerFrameFunctionalGroupsSequence) and referenced > 0
+            and "ReferencedSeriesSequence" in raw):
+        uids = [d.get("SOPInstanceUID") or d.file_meta.MediaStorageSOPInstanceUID for d in src]
         labels = seg.get_pixels_by_source_instance(
             source_sop_instance_uids=uids,
             combine_segments=True,
