@@ -813,4 +813,4 @@ fn usable_references(refs: &DicomRefs) -> Vec<bool> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
