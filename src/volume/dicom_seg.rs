@@ -144,6 +144,8 @@ pub fn read_seg(path: &Path, referenced_series: Option<&Volume>) -> Result<Segme
 }
 
 /// [`read_seg`] with a size limit.
+// Frame indices address the per-frame groups, the pixel data and the frame table together.
+#[allow(clippy::needless_range_loop)]
 pub fn read_seg_with(
     path: &Path,
     referenced_series: Option<&Volume>,
@@ -177,7 +179,10 @@ pub fn read_seg_with(
     let n_frames = get_int(&file, tags::NUMBER_OF_FRAMES).unwrap_or(1);
     let bits = get_int(&file, tags::BITS_ALLOCATED).unwrap_or(0);
     if rows == 0 || cols == 0 || n_frames == 0 {
-        return Err(Error::format(path, "empty segmentation (no rows, columns or frames)"));
+        return Err(Error::format(
+            path,
+            "empty segmentation (no rows, columns or frames)",
+        ));
     }
     match (fractional, kind, bits) {
         (false, SegKind::Binary, 1) | (true, _, 8) | (false, SegKind::Labelmap, 8 | 16) => {}
@@ -195,11 +200,13 @@ pub fn read_seg_with(
     let frame_bytes = |f: usize| -> Result<Vec<u16>> {
         let short = || Error::format(path, format!("pixel data too short for frame {}", f + 1));
         match bits {
-            1 => Ok(crate::output::dicom_seg::frames::unpack_frame_bits(&data, f, frame_px)
-                .ok_or_else(short)?
-                .into_iter()
-                .map(u16::from)
-                .collect()),
+            1 => Ok(
+                crate::output::dicom_seg::frames::unpack_frame_bits(&data, f, frame_px)
+                    .ok_or_else(short)?
+                    .into_iter()
+                    .map(u16::from)
+                    .collect(),
+            ),
             8 => Ok(data
                 .get(f * frame_px..(f + 1) * frame_px)
                 .ok_or_else(short)?
@@ -243,8 +250,11 @@ pub fn read_seg_with(
     if segments.is_empty() {
         return Err(Error::format(path, "SegmentSequence describes no segments"));
     }
-    let seg_index: HashMap<u16, usize> =
-        segments.iter().enumerate().map(|(i, s)| (s.number, i)).collect();
+    let seg_index: HashMap<u16, usize> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.number, i))
+        .collect();
 
     // Functional groups.
     let shared = items(&file, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE).first();
@@ -312,9 +322,7 @@ pub fn read_seg_with(
         } else {
             let n = group(f, tags::SEGMENT_IDENTIFICATION_SEQUENCE)
                 .and_then(|g| get_int(g, tags::REFERENCED_SEGMENT_NUMBER))
-                .ok_or_else(|| {
-                    Error::format(path, format!("frame {} names no segment", f + 1))
-                })?;
+                .ok_or_else(|| Error::format(path, format!("frame {} names no segment", f + 1)))?;
             Some(
                 u16::try_from(n)
                     .ok()
@@ -330,7 +338,7 @@ pub fn read_seg_with(
             .and_then(|s| {
                 let uid = get_str(s, tags::REFERENCED_SOP_INSTANCE_UID)?;
                 let frame = get_int(s, tags::REFERENCED_FRAME_NUMBER).unwrap_or(0);
-                Some((uid, u32::try_from(frame).unwrap_or(0)))
+                Some((uid, frame))
             });
         frames.push(Frame {
             ipp: [ipp[0], ipp[1], ipp[2]],
@@ -347,9 +355,7 @@ pub fn read_seg_with(
             if nx != cols || ny != rows {
                 return Err(Error::format(
                     path,
-                    format!(
-                        "frames are {cols}×{rows} but the referenced series is {nx}×{ny}"
-                    ),
+                    format!("frames are {cols}×{rows} but the referenced series is {nx}×{ny}"),
                 ));
             }
             let g = vol.geometry;
@@ -413,15 +419,15 @@ pub fn read_seg_with(
             let mut uniq: Vec<f64> = d.clone();
             uniq.sort_by(f64::total_cmp);
             uniq.dedup_by(|a, b| (*a - *b).abs() < 1e-3);
-            let min_gap = uniq.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
+            let min_gap = uniq
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .fold(f64::INFINITY, f64::min);
             let step = between
                 .or(min_gap.is_finite().then_some(min_gap))
                 .or(thickness)
                 .unwrap_or(1.0);
-            let first = d
-                .iter()
-                .position(|&x| (x - dmin).abs() < 1e-3)
-                .unwrap_or(0);
+            let first = d.iter().position(|&x| (x - dmin).abs() < 1e-3).unwrap_or(0);
             let origin = frames[first].ipp;
             let mut slice_of = Vec::with_capacity(n_frames);
             for (f, fr) in frames.iter().enumerate() {
@@ -431,7 +437,10 @@ pub fn read_seg_with(
                 if (kf - k).abs() > 0.05 || norm(off) > 1e-2 {
                     return Err(Error::unsupported(
                         path,
-                        format!("frame {} does not lie on a regular grid with the others", f + 1),
+                        format!(
+                            "frame {} does not lie on a regular grid with the others",
+                            f + 1
+                        ),
                     ));
                 }
                 slice_of.push(k as usize);
@@ -455,7 +464,9 @@ pub fn read_seg_with(
         &[segments.len() as u64, nz as u64, rows as u64, cols as u64],
     )?;
     let mut masks = vec![Array3::<u8>::zeros((nz, rows, cols)); segments.len()];
-    let max_fraction = get_int(&file, tags::MAXIMUM_FRACTIONAL_VALUE).unwrap_or(255).max(1);
+    let max_fraction = get_int(&file, tags::MAXIMUM_FRACTIONAL_VALUE)
+        .unwrap_or(255)
+        .max(1);
     let mut unknown_values = false;
     for (f, fr) in frames.iter().enumerate() {
         let px = frame_bytes(f)?;
@@ -506,11 +517,7 @@ pub fn read_seg_with(
 }
 
 /// The Pixel Data bytes, decoded when encapsulated (8/16-bit only).
-fn pixel_bytes(
-    path: &Path,
-    file: &dicom_object::DefaultDicomObject,
-    bits: u32,
-) -> Result<Vec<u8>> {
+fn pixel_bytes(path: &Path, file: &dicom_object::DefaultDicomObject, bits: u32) -> Result<Vec<u8>> {
     let elem = file
         .get(tags::PIXEL_DATA)
         .ok_or_else(|| Error::format(path, "no Pixel Data"))?;
@@ -521,7 +528,10 @@ fn pixel_bytes(
             .map_err(|e| Error::format(path, format!("Pixel Data: {e}")));
     }
     if bits == 1 {
-        return Err(Error::unsupported(path, "compressed 1-bit segmentation frames"));
+        return Err(Error::unsupported(
+            path,
+            "compressed 1-bit segmentation frames",
+        ));
     }
     use dicom_pixeldata::PixelDecoder;
     let decoded = file
@@ -629,10 +639,19 @@ mod tests {
 
     #[test]
     fn lab_round_trips_to_srgb() {
-        for rgb in [[255u8, 0, 0], [0, 255, 0], [12, 200, 77], [255, 255, 255], [0, 0, 0]] {
+        for rgb in [
+            [255u8, 0, 0],
+            [0, 255, 0],
+            [12, 200, 77],
+            [255, 255, 255],
+            [0, 0, 0],
+        ] {
             let back = dicom_lab_to_srgb(srgb_to_dicom_lab(rgb));
             for c in 0..3 {
-                assert!((back[c] as i32 - rgb[c] as i32).abs() <= 1, "{rgb:?} -> {back:?}");
+                assert!(
+                    (back[c] as i32 - rgb[c] as i32).abs() <= 1,
+                    "{rgb:?} -> {back:?}"
+                );
             }
         }
     }

@@ -169,10 +169,7 @@ fn write_and_check(sm: &SeriesMask, out: &Path, opts: &DicomSegOptions, name: &s
     } else {
         assert_eq!(hv, ours, "{what}: highdicom's volume differs");
     }
-    assert!(
-        ours.iter().any(|&v| v == 2),
-        "test mask should hold label 2"
-    );
+    assert!(ours.contains(&2), "test mask should hold label 2");
     eprintln!(
         "{what}: hd volume {} {}",
         check["hd_volume_shape"], check["hd_volume_affine"]
@@ -272,6 +269,14 @@ fn end_to_end(series: &Path, kind: SegKind) {
     assert!(cmp["max_index_error"].as_f64().unwrap() < 1e-3, "{cmp}");
     assert_eq!(cmp["nonzero_nifti"], cmp["seg_volume_nonzero"], "{cmp}");
     assert!(cmp["nonzero_nifti"].as_u64().unwrap() > 0);
+    // Our reader, on the source series' grid, gives the mask back.
+    let back = slicewise::volume::dicom_seg::read_seg(&seg, Some(&vol)).unwrap();
+    assert!(back.warnings.is_empty(), "{:?}", back.warnings);
+    assert_eq!(
+        back.label_map().unwrap(),
+        mask.labels,
+        "{kind:?}: read back"
+    );
     // Frame positions against the source files, through pydicom.
     let check = harness::py("seg_check.py", &[&seg, &series, &tmp.path()]);
     assert!(
@@ -300,4 +305,89 @@ fn end_to_end_sagittal_series_seg_equals_nifti() {
     let tmp = harness::tmpdir();
     let sm = series_mask(&harness::data(MR), tmp.path(), "sagittal");
     end_to_end(&sm.folder, SegKind::Binary);
+}
+
+const DCMQI: &str = "dcmqi-ct3slice-seg/segmentations";
+
+/// Our reader's per-segment masks equal dcmqi's NRRD label maps (segment number = NRRD value),
+/// compared on our grid through the NRRD headers' geometry.
+fn assert_matches_nrrd(
+    seg: &slicewise::volume::dicom_seg::Segmentation,
+    nrrds: &[&str],
+    what: &str,
+) {
+    let tmp = harness::tmpdir();
+    let [z, y, x] = seg.shape();
+    let g = &seg.geometry;
+    let grid = serde_json::json!({
+        "shape": [z, y, x], "origin": g.origin, "spacing": g.spacing, "direction": g.direction,
+    })
+    .to_string();
+    let paths: Vec<PathBuf> = nrrds
+        .iter()
+        .map(|n| harness::data(&format!("{DCMQI}/{n}")))
+        .collect();
+    let dir = tmp.path().to_path_buf();
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&dir, &grid];
+    for p in &paths {
+        args.push(p);
+    }
+    let r = harness::py("seg_nrrd_ref.py", &args);
+    assert!(r["max_index_error"].as_f64().unwrap() < 1e-3, "{what}: {r}");
+    assert_eq!(r["outside"], 0, "{what}: grid leaves the NRRD: {r}");
+    let numbers: Vec<u64> = seg.segments.iter().map(|s| s.number as u64).collect();
+    let labels: Vec<u64> = r["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, labels, "{what}: segments vs NRRD labels");
+    for (s, m) in seg.segments.iter().zip(&seg.masks) {
+        let want = harness::read_u8(&tmp.path().join(format!("label_{}.u8", s.number)));
+        let ours = m.as_standard_layout();
+        let ours = ours.as_slice().unwrap();
+        let diff = want.iter().zip(ours).filter(|(a, b)| a != b).count();
+        let n = want.iter().filter(|&&v| v != 0).count();
+        assert!(n > 0, "{what}: segment {} empty in the NRRD", s.number);
+        assert_eq!(
+            diff, 0,
+            "{what}: segment {} differs in {diff} of {n} voxels",
+            s.number
+        );
+    }
+}
+
+#[test]
+fn reader_reproduces_dcmqi_liver_nrrd() {
+    let seg_path = harness::data(&format!("{DCMQI}/liver.dcm"));
+    let own = slicewise::volume::dicom_seg::read_seg(&seg_path, None).unwrap();
+    assert_eq!(own.kind, SegKind::Binary);
+    assert_eq!(own.shape(), [3, 512, 512]);
+    assert_matches_nrrd(&own, &["liver_seg.nrrd"], "liver (own grid)");
+    let vol = slicewise::Volume::open(harness::data(&format!("{DCMQI}/ct-3slice"))).unwrap();
+    let on_series = slicewise::volume::dicom_seg::read_seg(&seg_path, Some(&vol)).unwrap();
+    assert!(on_series.warnings.is_empty(), "{:?}", on_series.warnings);
+    assert_eq!(on_series.geometry, vol.geometry);
+    assert_matches_nrrd(&on_series, &["liver_seg.nrrd"], "liver (series grid)");
+    let lm = on_series.label_map().unwrap();
+    assert_eq!(lm.iter().filter(|&&v| v == 1).count(), 107098);
+}
+
+#[test]
+fn reader_keeps_dcmqi_partial_overlaps_separate() {
+    let seg_path = harness::data(&format!("{DCMQI}/partial_overlaps.dcm"));
+    let nrrds = [
+        "partial_overlaps-1.nrrd",
+        "partial_overlaps-2.nrrd",
+        "partial_overlaps-3.nrrd",
+    ];
+    let own = slicewise::volume::dicom_seg::read_seg(&seg_path, None).unwrap();
+    assert_eq!(own.segments.len(), 5);
+    assert_matches_nrrd(&own, &nrrds, "partial overlaps (own grid)");
+    assert!(own.overlapping());
+    assert!(own.label_map().is_err());
+    let vol = slicewise::Volume::open(harness::data(&format!("{DCMQI}/ct-3slice"))).unwrap();
+    let on_series = slicewise::volume::dicom_seg::read_seg(&seg_path, Some(&vol)).unwrap();
+    assert_matches_nrrd(&on_series, &nrrds, "partial overlaps (series grid)");
 }

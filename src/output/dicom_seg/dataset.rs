@@ -121,6 +121,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the point: values with more digits than DS holds
     fn ds_values_fit_sixteen_characters() {
         assert_eq!(format_ds(0.5), "0.5");
         assert_eq!(format_ds(-0.0), "0");

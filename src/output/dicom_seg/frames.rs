@@ -13,7 +13,7 @@ pub fn pack_bits<'a>(frames: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     for frame in frames {
         out.reserve(frame.len() / 8 + 1);
         for &p in frame {
-            if bit % 8 == 0 {
+            if bit.is_multiple_of(8) {
                 out.push(0);
             }
             if p != 0 {

@@ -183,6 +183,8 @@ pub fn write_mask_with(path: &Path, mask: &Mask, options: &DicomSegOptions) -> R
 }
 
 /// Builds the SEG as an in-memory DICOM file object (for callers that send it elsewhere).
+// Slice indices address the mask, the references and `usable` together.
+#[allow(clippy::needless_range_loop)]
 pub fn build(
     mask: &Mask,
     options: &DicomSegOptions,
