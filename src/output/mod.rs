@@ -1,6 +1,7 @@
 //! Writers for masks and volumes. Every write is atomic: data goes to a temporary file in the
 //! destination folder, which is renamed over the destination only when complete.
 
+pub mod dicom_seg;
 pub mod nifti;
 pub mod tiff;
 
@@ -19,6 +20,8 @@ pub enum OutputFormat {
     Nifti,
     /// Multi-page TIFF stack (`.tif`, `.tiff`), LZW-compressed.
     Tiff,
+    /// DICOM Segmentation object (`.dcm`), masks from DICOM series only.
+    DicomSeg,
 }
 
 impl OutputFormat {
@@ -32,9 +35,11 @@ impl OutputFormat {
             Ok(OutputFormat::Nifti)
         } else if name.ends_with(".tif") || name.ends_with(".tiff") {
             Ok(OutputFormat::Tiff)
+        } else if name.ends_with(".dcm") {
+            Ok(OutputFormat::DicomSeg)
         } else {
             Err(Error::InvalidArgument(format!(
-                "{}: cannot tell the output format from the extension (use .nii, .nii.gz, .tif or .tiff)",
+                "{}: cannot tell the output format from the extension (use .nii, .nii.gz, .tif, .tiff or .dcm)",
                 path.display()
             )))
         }
@@ -46,6 +51,7 @@ pub fn write_mask(path: &Path, mask: &Mask) -> Result<()> {
     match OutputFormat::from_path(path)? {
         OutputFormat::Nifti => nifti::write_mask(path, mask),
         OutputFormat::Tiff => tiff::write_mask(path, mask),
+        OutputFormat::DicomSeg => dicom_seg::write_mask(path, mask),
     }
 }
 
@@ -54,6 +60,10 @@ pub fn write_volume(path: &Path, volume: &Volume) -> Result<()> {
     match OutputFormat::from_path(path)? {
         OutputFormat::Nifti => nifti::write_volume(path, volume),
         OutputFormat::Tiff => tiff::write_volume(path, volume),
+        OutputFormat::DicomSeg => Err(Error::InvalidArgument(format!(
+            "{}: DICOM SEG holds masks, not volumes",
+            path.display()
+        ))),
     }
 }
 

@@ -5,6 +5,7 @@
 //! identifiers, warnings). [`Volume::open`] picks the reader from the path.
 
 pub mod dicom;
+pub mod dicom_seg;
 pub mod geometry;
 pub mod nifti;
 pub mod tiff;

@@ -5,6 +5,7 @@
 //! in `../shared/data`.
 
 mod engine;
+mod dicom_seg;
 mod harness;
 mod volume_nifti;
 mod volume_dicom;

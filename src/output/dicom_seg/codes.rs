@@ -1,0 +1,148 @@
+//! Coded concepts for segment descriptions and the sRGB → DICOM CIELab colour conversion.
+
+use serde::{Deserialize, Serialize};
+
+/// A coded concept (Code Value, Coding Scheme Designator, Code Meaning).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Code {
+    /// Code Value, e.g. `"108369006"`.
+    pub value: String,
+    /// Coding Scheme Designator, e.g. `"SCT"` (SNOMED CT) or `"DCM"`.
+    pub scheme: String,
+    /// Code Meaning, e.g. `"Neoplasm"`.
+    pub meaning: String,
+}
+
+impl Code {
+    /// A code from its three parts.
+    pub fn new(value: &str, scheme: &str, meaning: &str) -> Code {
+        Code {
+            value: value.into(),
+            scheme: scheme.into(),
+            meaning: meaning.into(),
+        }
+    }
+
+    /// SNOMED CT 49755003 "Morphologically Abnormal Structure" (CID 7150 segmentation category),
+    /// the default category for a lesion/tumour label.
+    pub fn morphologically_abnormal_structure() -> Code {
+        Code::new("49755003", "SCT", "Morphologically Abnormal Structure")
+    }
+
+    /// SNOMED CT 108369006 "Neoplasm" (CID 7151 segmentation property type), the default type.
+    pub fn neoplasm() -> Code {
+        Code::new("108369006", "SCT", "Neoplasm")
+    }
+
+    /// SNOMED CT 85756007 "Tissue" (segmentation category for anatomy/tissue labels).
+    pub fn tissue() -> Code {
+        Code::new("85756007", "SCT", "Tissue")
+    }
+
+    /// DCM 125040 "Background" (category and type of a label map's background segment).
+    pub fn background() -> Code {
+        Code::new("125040", "DCM", "Background")
+    }
+
+    /// DCM 113076 "Segmentation" (derivation code of a segmentation frame).
+    pub fn segmentation_derivation() -> Code {
+        Code::new("113076", "DCM", "Segmentation")
+    }
+
+    /// DCM 121322 "Source image for image processing operation" (purpose of reference).
+    pub fn source_image_for_processing() -> Code {
+        Code::new(
+            "121322",
+            "DCM",
+            "Source image for image processing operation",
+        )
+    }
+
+    /// SNOMED CT 129465004 "Artificial Intelligence" (CID 7162 algorithm family, as in highdicom
+    /// and dcmqi examples for AI output).
+    pub fn artificial_intelligence() -> Code {
+        Code::new("129465004", "SCT", "Artificial Intelligence")
+    }
+}
+
+/// The coded meaning of one segment: what the label is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentCoding {
+    /// SegmentedPropertyCategoryCodeSequence (CID 7150).
+    pub category: Code,
+    /// SegmentedPropertyTypeCodeSequence (CID 7151).
+    pub property_type: Code,
+    /// Optional AnatomicRegionSequence (CID 4031), e.g. SNOMED 12738006 "Brain".
+    pub anatomic_region: Option<Code>,
+}
+
+impl Default for SegmentCoding {
+    /// Category "Morphologically Abnormal Structure", type "Neoplasm": a tumour/lesion label.
+    fn default() -> Self {
+        SegmentCoding {
+            category: Code::morphologically_abnormal_structure(),
+            property_type: Code::neoplasm(),
+            anatomic_region: None,
+        }
+    }
+}
+
+/// Converts an sRGB colour (0..=255 per channel) to DICOM's RecommendedDisplayCIELabValue: CIE
+/// L*a*b* under D65, scaled to 0..=65535 (L* 0..100, a*/b* −128..127 shifted by 128), as PS3.3
+/// C.10.7.1.1 describes and dcmqi/highdicom (after PixelMed's ColorUtilities) implement.
+pub fn srgb_to_dicom_lab(rgb: [u8; 3]) -> [u16; 3] {
+    fn linear(c: u8) -> f64 {
+        let c = c as f64 / 255.0;
+        if c > 0.04045 {
+            ((c + 0.055) / 1.055).powf(2.4)
+        } else {
+            c / 12.92
+        }
+    }
+    let (r, g, b) = (linear(rgb[0]), linear(rgb[1]), linear(rgb[2]));
+    // sRGB primaries to XYZ (D65), then normalise by the D65 white point.
+    let x = (r * 0.4124 + g * 0.3576 + b * 0.1805) / 0.95047;
+    let y = r * 0.2126 + g * 0.7152 + b * 0.0722;
+    let z = (r * 0.0193 + g * 0.1192 + b * 0.9505) / 1.08883;
+    fn f(t: f64) -> f64 {
+        if t >= 8.856_451_679_035_631e-3 {
+            t.cbrt()
+        } else {
+            (841.0 / 108.0) * t + 4.0 / 29.0
+        }
+    }
+    let (fx, fy, fz) = (f(x), f(y), f(z));
+    let l = (116.0 * fy - 16.0).clamp(0.0, 100.0);
+    let a = (500.0 * (fx - fy)).clamp(-128.0, 127.0);
+    let bb = (200.0 * (fy - fz)).clamp(-128.0, 127.0);
+    [
+        (l * 65535.0 / 100.0).round() as u16,
+        ((a + 128.0) * 65535.0 / 255.0).round() as u16,
+        ((bb + 128.0) * 65535.0 / 255.0).round() as u16,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_highdicom_cielab_values() {
+        // highdicom 0.28 `CIELabColor.from_rgb(*rgb).value` (same PixelMed-derived formulas).
+        for (rgb, want) in [
+            ([0, 0, 0], [0u16, 32896, 32896]),
+            ([255, 255, 255], [65535, 32897, 32893]),
+            ([255, 0, 0], [34886, 53484, 50172]),
+            ([0, 255, 0], [57498, 10747, 54274]),
+            ([12, 200, 77], [46410, 15794, 45456]),
+        ] {
+            let got = srgb_to_dicom_lab(rgb);
+            for c in 0..3 {
+                assert!(
+                    (got[c] as i32 - want[c] as i32).abs() <= 1,
+                    "{rgb:?}: {got:?} vs {want:?}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,818 @@
+//! DICOM Segmentation (SEG) output: a mask as a multi-frame SEG object that references the DICOM
+//! series it was computed from.
+//!
+//! Two encodings: **BINARY** (Segmentation Storage, 1-bit frames, one frame per segment and
+//! slice) and **LABELMAP** (Label Map Segmentation Storage, Supplement 243: one 8-bit frame per
+//! slice whose pixel values are segment numbers).
+//!
+//! Geometry is right by construction: the frame for slice `k` has ImagePositionPatient
+//! `geometry.index_to_lps([0, 0, k])`, ImageOrientationPatient the geometry's row (i) and column
+//! (j) directions, and references slice `k`'s source SOP instance from the volume's
+//! [`DicomRefs`](crate::volume::DicomRefs). Omitting empty frames never loses geometry, since
+//! every frame carries its own position.
+
+pub mod codes;
+pub mod dataset;
+pub mod frames;
+pub mod uid;
+
+use std::path::Path;
+
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, Tag, VR};
+use dicom_dictionary_std::{tags, uids, StandardDataDictionary};
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::InMemDicomObject;
+
+pub use codes::{srgb_to_dicom_lab, Code, SegmentCoding};
+use dataset::{clip, put_code_seq, put_ds, put_seq, put_str, put_strs, put_u16, to_cs};
+
+use crate::error::{Error, Result};
+use crate::mask::Mask;
+use crate::volume::{DicomRefs, SliceRef};
+
+/// Segmentation Storage SOP class (BINARY and FRACTIONAL).
+pub const SEGMENTATION_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.66.4";
+/// Label Map Segmentation Storage SOP class (Supplement 243).
+pub const LABEL_MAP_SEGMENTATION_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.66.7";
+
+/// How the segments are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegKind {
+    /// SegmentationType BINARY: 1-bit frames, one per (segment, slice). Widest viewer support.
+    Binary,
+    /// SegmentationType LABELMAP (Label Map Segmentation Storage): one 8-bit frame per slice.
+    Labelmap,
+}
+
+/// Options of the DICOM SEG writer.
+#[derive(Debug, Clone)]
+pub struct DicomSegOptions {
+    /// BINARY or LABELMAP.
+    pub kind: SegKind,
+    /// Leave out frames with no foreground (positions stay exact: each frame carries its own).
+    pub omit_empty_frames: bool,
+    /// SeriesDescription of the new series.
+    pub series_description: String,
+    /// SeriesNumber of the new series.
+    pub series_number: i32,
+    /// InstanceNumber.
+    pub instance_number: i32,
+    /// ContentLabel (made a valid CS: upper case, ≤ 16 characters).
+    pub content_label: String,
+    /// ContentDescription.
+    pub content_description: String,
+    /// ContentCreatorName (PN); empty leaves it empty.
+    pub content_creator_name: String,
+    /// SegmentAlgorithmName and AlgorithmName, e.g. `"slicewise lgg-unet"`.
+    pub algorithm_name: String,
+    /// AlgorithmVersion, e.g. `"1.0 (slicewise 0.1.0)"`.
+    pub algorithm_version: String,
+    /// Coded meaning per label value (from the model card); labels not listed use
+    /// `default_coding`.
+    pub codings: Vec<(u8, SegmentCoding)>,
+    /// Coding of labels not in `codings`.
+    pub default_coding: SegmentCoding,
+}
+
+impl Default for DicomSegOptions {
+    fn default() -> Self {
+        DicomSegOptions {
+            kind: SegKind::Binary,
+            omit_empty_frames: true,
+            series_description: "slicewise segmentation".into(),
+            series_number: 300,
+            instance_number: 1,
+            content_label: "SLICEWISE".into(),
+            content_description: "Automatic segmentation by slicewise".into(),
+            content_creator_name: String::new(),
+            algorithm_name: "slicewise".into(),
+            algorithm_version: env!("CARGO_PKG_VERSION").into(),
+            codings: Vec::new(),
+            default_coding: SegmentCoding::default(),
+        }
+    }
+}
+
+impl DicomSegOptions {
+    /// Names the model in the algorithm identification: `"slicewise <name>"`, version
+    /// `"<version> (slicewise <crate version>)"`.
+    pub fn with_model(mut self, name: &str, version: &str) -> Self {
+        self.algorithm_name = format!("slicewise {name}");
+        self.algorithm_version = format!("{version} (slicewise {})", env!("CARGO_PKG_VERSION"));
+        self
+    }
+
+    /// Selects BINARY or LABELMAP.
+    pub fn kind(mut self, kind: SegKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+/// One segment to be written.
+#[derive(Debug, Clone)]
+struct Segment {
+    number: u16,
+    value: u8,
+    label: String,
+    color: Option<[u8; 3]>,
+    coding: SegmentCoding,
+}
+
+/// The segments of a mask: every label in `label_info` plus any other value present, in value
+/// order. BINARY numbers them 1, 2, … (the standard requires consecutive numbers); LABELMAP uses
+/// the label value itself, since it is the stored pixel value.
+fn segments(mask: &Mask, options: &DicomSegOptions) -> Vec<Segment> {
+    let mut present = [false; 256];
+    for &v in mask.labels.iter() {
+        present[v as usize] = true;
+    }
+    let mut values: Vec<u8> = mask
+        .label_info
+        .iter()
+        .map(|l| l.value)
+        .filter(|&v| v != 0)
+        .collect();
+    values.extend((1..=255u8).filter(|&v| present[v as usize]));
+    values.sort_unstable();
+    values.dedup();
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let info = mask.label_info.iter().find(|l| l.value == value);
+            let label = info
+                .map(|l| l.name.clone())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| format!("label {value}"));
+            let coding = options
+                .codings
+                .iter()
+                .find(|(v, _)| *v == value)
+                .map(|(_, c)| c.clone())
+                .unwrap_or_else(|| options.default_coding.clone());
+            Segment {
+                number: match options.kind {
+                    SegKind::Binary => (i + 1) as u16,
+                    SegKind::Labelmap => value as u16,
+                },
+                value,
+                label,
+                color: info.map(|l| l.color),
+                coding,
+            }
+        })
+        .collect()
+}
+
+/// Writes `mask` as a DICOM SEG file at `path` (atomically), with default options (BINARY).
+pub fn write_mask(path: &Path, mask: &Mask) -> Result<()> {
+    write_mask_with(path, mask, &DicomSegOptions::default())
+}
+
+/// Writes `mask` as a DICOM SEG file at `path` (atomically). Fails with
+/// [`Error::InvalidArgument`] when the mask's source is not a DICOM series.
+pub fn write_mask_with(path: &Path, mask: &Mask, options: &DicomSegOptions) -> Result<()> {
+    let file = build(mask, options)?;
+    crate::output::atomic_write(path, |w| {
+        file.write_all(w)
+            .map_err(|e| Error::format(path, format!("writing DICOM SEG: {e}")))
+    })
+}
+
+/// Builds the SEG as an in-memory DICOM file object (for callers that send it elsewhere).
+// Slice indices address the mask, the references and `usable` together.
+#[allow(clippy::needless_range_loop)]
+pub fn build(
+    mask: &Mask,
+    options: &DicomSegOptions,
+) -> Result<dicom_object::FileDicomObject<InMemDicomObject>> {
+    let refs = mask
+        .source
+        .as_ref()
+        .and_then(|m| m.dicom.as_ref())
+        .ok_or_else(|| {
+            Error::InvalidArgument(
+                "DICOM SEG output needs a mask computed from a DICOM series (its source has no \
+                 DICOM references); write NIfTI or TIFF instead"
+                    .into(),
+            )
+        })?;
+    let (nz, ny, nx) = mask.labels.dim();
+    if refs.slices.len() != nz {
+        return Err(Error::InvalidArgument(format!(
+            "DICOM SEG: the mask has {nz} slices but its source references {} DICOM slices",
+            refs.slices.len()
+        )));
+    }
+    if nx == 0 || ny == 0 || nz == 0 {
+        return Err(Error::InvalidArgument(
+            "DICOM SEG: the mask is empty".into(),
+        ));
+    }
+    if nx > u16::MAX as usize || ny > u16::MAX as usize {
+        return Err(Error::InvalidArgument(format!(
+            "DICOM SEG: {nx}×{ny} slices exceed DICOM's 65535 rows/columns"
+        )));
+    }
+    let segs = segments(mask, options);
+    if segs.is_empty() {
+        return Err(Error::InvalidArgument(
+            "DICOM SEG: the mask has no labels to write as segments".into(),
+        ));
+    }
+
+    let usable = usable_references(refs);
+    let sop_class = match options.kind {
+        SegKind::Binary => SEGMENTATION_STORAGE,
+        SegKind::Labelmap => LABEL_MAP_SEGMENTATION_STORAGE,
+    };
+    let sop_instance_uid = uid::new_uid();
+    let series_uid = uid::new_uid();
+    let mut obj = InMemDicomObject::new_empty();
+
+    // Copied patient/study attributes go in first so that everything we set below wins.
+    copy_attributes(&mut obj, refs);
+    let now = chrono::Local::now();
+    let date = now.format("%Y%m%d").to_string();
+    let time = now.format("%H%M%S%.6f").to_string();
+
+    put_str(&mut obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
+    put_strs(
+        &mut obj,
+        tags::IMAGE_TYPE,
+        VR::CS,
+        &["DERIVED".into(), "PRIMARY".into()],
+    );
+    put_str(&mut obj, tags::SOP_CLASS_UID, VR::UI, sop_class);
+    put_str(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, &sop_instance_uid);
+    for (tag, vr) in [
+        (tags::STUDY_DATE, VR::DA),
+        (tags::STUDY_TIME, VR::TM),
+        (tags::ACCESSION_NUMBER, VR::SH),
+        (tags::REFERRING_PHYSICIAN_NAME, VR::PN),
+        (tags::PATIENT_NAME, VR::PN),
+        (tags::PATIENT_ID, VR::LO),
+        (tags::PATIENT_BIRTH_DATE, VR::DA),
+        (tags::PATIENT_SEX, VR::CS),
+        (tags::STUDY_ID, VR::SH),
+    ] {
+        // Type 2: present, empty when the source had none.
+        if obj.get(tag).is_none() {
+            put_str(&mut obj, tag, vr, "");
+        }
+    }
+    put_str(&mut obj, tags::SERIES_DATE, VR::DA, &date);
+    put_str(&mut obj, tags::SERIES_TIME, VR::TM, &time);
+    put_str(&mut obj, tags::CONTENT_DATE, VR::DA, &date);
+    put_str(&mut obj, tags::CONTENT_TIME, VR::TM, &time);
+    put_str(&mut obj, tags::MODALITY, VR::CS, "SEG");
+    put_str(&mut obj, tags::MANUFACTURER, VR::LO, "slicewise");
+    put_str(
+        &mut obj,
+        tags::MANUFACTURER_MODEL_NAME,
+        VR::LO,
+        &clip(&options.algorithm_name, 64),
+    );
+    put_str(&mut obj, tags::DEVICE_SERIAL_NUMBER, VR::LO, "0");
+    put_str(
+        &mut obj,
+        tags::SOFTWARE_VERSIONS,
+        VR::LO,
+        env!("CARGO_PKG_VERSION"),
+    );
+    put_str(
+        &mut obj,
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        &clip(&options.series_description, 64),
+    );
+    // An anonymised source may lack its study UID; the SEG then opens a study of its own.
+    let study_uid = if refs.study_uid.is_empty() {
+        uid::new_uid()
+    } else {
+        refs.study_uid.clone()
+    };
+    put_str(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, &study_uid);
+    put_str(&mut obj, tags::SERIES_INSTANCE_UID, VR::UI, &series_uid);
+    put_str(
+        &mut obj,
+        tags::SERIES_NUMBER,
+        VR::IS,
+        &options.series_number.to_string(),
+    );
+    put_str(
+        &mut obj,
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        &options.instance_number.to_string(),
+    );
+    let for_uid = refs
+        .frame_of_reference_uid
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(uid::new_uid);
+    put_str(&mut obj, tags::FRAME_OF_REFERENCE_UID, VR::UI, &for_uid);
+    put_str(&mut obj, tags::POSITION_REFERENCE_INDICATOR, VR::LO, "");
+
+    // Segmentation Image module.
+    put_u16(&mut obj, tags::SAMPLES_PER_PIXEL, &[1]);
+    put_str(
+        &mut obj,
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        "MONOCHROME2",
+    );
+    put_u16(&mut obj, tags::ROWS, &[ny as u16]);
+    put_u16(&mut obj, tags::COLUMNS, &[nx as u16]);
+    let bits = match options.kind {
+        SegKind::Binary => 1,
+        SegKind::Labelmap => 8,
+    };
+    put_u16(&mut obj, tags::BITS_ALLOCATED, &[bits]);
+    put_u16(&mut obj, tags::BITS_STORED, &[bits]);
+    put_u16(&mut obj, tags::HIGH_BIT, &[bits - 1]);
+    put_u16(&mut obj, tags::PIXEL_REPRESENTATION, &[0]);
+    put_str(&mut obj, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
+    put_str(
+        &mut obj,
+        tags::CONTENT_LABEL,
+        VR::CS,
+        &to_cs(&options.content_label),
+    );
+    put_str(
+        &mut obj,
+        tags::CONTENT_DESCRIPTION,
+        VR::LO,
+        &clip(&options.content_description, 64),
+    );
+    put_str(
+        &mut obj,
+        tags::CONTENT_CREATOR_NAME,
+        VR::PN,
+        &options.content_creator_name,
+    );
+    match options.kind {
+        SegKind::Binary => put_str(&mut obj, tags::SEGMENTATION_TYPE, VR::CS, "BINARY"),
+        SegKind::Labelmap => {
+            put_str(&mut obj, tags::SEGMENTATION_TYPE, VR::CS, "LABELMAP");
+            // Pixel value 0 is the background segment, as in highdicom's label maps.
+            put_u16(&mut obj, tags::PIXEL_PADDING_VALUE, &[0]);
+        }
+    }
+    put_str(&mut obj, tags::SEGMENTS_OVERLAP, VR::CS, "NO");
+    put_seq(
+        &mut obj,
+        tags::SEGMENT_SEQUENCE,
+        segment_items(&segs, options),
+    );
+
+    // Common Instance Reference: the source series and each distinct source instance.
+    if !refs.series_uid.is_empty() && usable.iter().any(|&u| u) {
+        let mut ref_instances = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (s, _) in refs.slices.iter().zip(&usable).filter(|(_, &u)| u) {
+            if seen.insert(s.sop_instance_uid.as_str()) {
+                let mut item = InMemDicomObject::new_empty();
+                put_str(
+                    &mut item,
+                    tags::REFERENCED_SOP_CLASS_UID,
+                    VR::UI,
+                    &s.sop_class_uid,
+                );
+                put_str(
+                    &mut item,
+                    tags::REFERENCED_SOP_INSTANCE_UID,
+                    VR::UI,
+                    &s.sop_instance_uid,
+                );
+                ref_instances.push(item);
+            }
+        }
+        let mut series_item = InMemDicomObject::new_empty();
+        put_seq(
+            &mut series_item,
+            tags::REFERENCED_INSTANCE_SEQUENCE,
+            ref_instances,
+        );
+        put_str(
+            &mut series_item,
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            &refs.series_uid,
+        );
+        put_seq(
+            &mut obj,
+            tags::REFERENCED_SERIES_SEQUENCE,
+            vec![series_item],
+        );
+    } else {
+        log::warn!(
+            "DICOM SEG: the source series has no usable instance references (anonymised?); \
+             frames carry positions only"
+        );
+    }
+
+    // Multi-frame Dimension module: frames are indexed by (segment,) position.
+    let dim_uid = uid::new_uid();
+    let mut org = InMemDicomObject::new_empty();
+    put_str(&mut org, tags::DIMENSION_ORGANIZATION_UID, VR::UI, &dim_uid);
+    put_seq(&mut obj, tags::DIMENSION_ORGANIZATION_SEQUENCE, vec![org]);
+    let mut dims = Vec::new();
+    if options.kind == SegKind::Binary {
+        dims.push(dimension_item(
+            &dim_uid,
+            tags::REFERENCED_SEGMENT_NUMBER,
+            tags::SEGMENT_IDENTIFICATION_SEQUENCE,
+            "ReferencedSegmentNumber",
+        ));
+    }
+    dims.push(dimension_item(
+        &dim_uid,
+        tags::IMAGE_POSITION_PATIENT,
+        tags::PLANE_POSITION_SEQUENCE,
+        "ImagePositionPatient",
+    ));
+    put_seq(&mut obj, tags::DIMENSION_INDEX_SEQUENCE, dims);
+
+    // Shared functional groups: orientation and pixel measures of the whole grid.
+    let g = &mask.geometry;
+    let mut shared = InMemDicomObject::new_empty();
+    let mut orient = InMemDicomObject::new_empty();
+    let (row_dir, col_dir) = (g.axis(0), g.axis(1));
+    put_ds(
+        &mut orient,
+        tags::IMAGE_ORIENTATION_PATIENT,
+        &[
+            row_dir[0], row_dir[1], row_dir[2], col_dir[0], col_dir[1], col_dir[2],
+        ],
+    );
+    put_seq(&mut shared, tags::PLANE_ORIENTATION_SEQUENCE, vec![orient]);
+    let mut measures = InMemDicomObject::new_empty();
+    // PixelSpacing is (between rows, between columns) = (j spacing, i spacing).
+    put_ds(
+        &mut measures,
+        tags::PIXEL_SPACING,
+        &[g.spacing[1], g.spacing[0]],
+    );
+    put_ds(&mut measures, tags::SLICE_THICKNESS, &[g.spacing[2]]);
+    put_ds(&mut measures, tags::SPACING_BETWEEN_SLICES, &[g.spacing[2]]);
+    put_seq(&mut shared, tags::PIXEL_MEASURES_SEQUENCE, vec![measures]);
+    put_seq(
+        &mut obj,
+        tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
+        vec![shared],
+    );
+
+    // Frames: (segment, slice) for BINARY, slice for LABELMAP.
+    let slice_pixels = nx * ny;
+    let labels = mask.labels.as_standard_layout();
+    let flat = labels
+        .as_slice()
+        .ok_or_else(|| Error::InvalidArgument("DICOM SEG: mask is not contiguous".into()))?;
+    let slice = |k: usize| &flat[k * slice_pixels..(k + 1) * slice_pixels];
+    let mut per_frame = Vec::new();
+    let pixel_data = match options.kind {
+        SegKind::Binary => {
+            let mut frames: Vec<Vec<u8>> = Vec::new();
+            for seg in &segs {
+                for k in 0..nz {
+                    let f: Vec<u8> = slice(k).iter().map(|&v| (v == seg.value) as u8).collect();
+                    if options.omit_empty_frames && !f.iter().any(|&b| b != 0) {
+                        continue;
+                    }
+                    per_frame.push(frame_item(mask, refs, usable[k], k, Some(seg.number)));
+                    frames.push(f);
+                }
+            }
+            if frames.is_empty() {
+                // A SEG needs at least one frame: keep segment 1's first slice.
+                per_frame.push(frame_item(mask, refs, usable[0], 0, Some(segs[0].number)));
+                frames.push(vec![0; slice_pixels]);
+            }
+            frames::pack_bits(frames.iter().map(|f| f.as_slice()))
+        }
+        SegKind::Labelmap => {
+            let mut data = Vec::with_capacity(flat.len());
+            for k in 0..nz {
+                let f = slice(k);
+                if options.omit_empty_frames && !f.iter().any(|&b| b != 0) {
+                    continue;
+                }
+                per_frame.push(frame_item(mask, refs, usable[k], k, None));
+                data.extend_from_slice(f);
+            }
+            if per_frame.is_empty() {
+                per_frame.push(frame_item(mask, refs, usable[0], 0, None));
+                data.extend_from_slice(slice(0));
+            }
+            if data.len() % 2 == 1 {
+                data.push(0);
+            }
+            data
+        }
+    };
+    put_str(
+        &mut obj,
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        &per_frame.len().to_string(),
+    );
+    put_seq(
+        &mut obj,
+        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+        per_frame,
+    );
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        PrimitiveValue::U8(pixel_data.into()),
+    ));
+
+    obj.with_meta(
+        FileMetaTableBuilder::new()
+            .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+            .media_storage_sop_class_uid(sop_class)
+            .media_storage_sop_instance_uid(sop_instance_uid.as_str())
+            .implementation_version_name(format!("SLICEWISE_{}", env!("CARGO_PKG_VERSION"))),
+    )
+    .map_err(|e| Error::InvalidArgument(format!("DICOM SEG: building file meta: {e}")))
+}
+
+/// Copies `(keyword, value)` attributes with their dictionary VR. Only textual VRs are copied
+/// (values arrive as strings); unknown keywords and sequences are skipped.
+fn copy_attributes(obj: &mut InMemDicomObject, refs: &DicomRefs) {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+    let dict = StandardDataDictionary;
+    for (keyword, value) in &refs.copied_attributes {
+        let Some(entry) = dict.by_name(keyword) else {
+            log::warn!("DICOM SEG: not copying unknown attribute {keyword}");
+            continue;
+        };
+        let VirtualVr::Exact(vr) = entry.vr() else {
+            continue;
+        };
+        let textual = matches!(
+            vr,
+            VR::AE
+                | VR::AS
+                | VR::CS
+                | VR::DA
+                | VR::DS
+                | VR::DT
+                | VR::IS
+                | VR::LO
+                | VR::LT
+                | VR::PN
+                | VR::SH
+                | VR::ST
+                | VR::TM
+                | VR::UC
+                | VR::UI
+                | VR::UR
+                | VR::UT
+        );
+        if !textual {
+            log::warn!("DICOM SEG: not copying {keyword} (VR {vr:?} is not textual)");
+            continue;
+        }
+        let tag: Tag = entry.tag();
+        if value.contains('\\') {
+            let parts: Vec<String> = value.split('\\').map(str::to_string).collect();
+            put_strs(obj, tag, vr, &parts);
+        } else {
+            put_str(obj, tag, vr, value);
+        }
+    }
+}
+
+fn segment_items(segs: &[Segment], options: &DicomSegOptions) -> Vec<InMemDicomObject> {
+    let mut items = Vec::new();
+    if options.kind == SegKind::Labelmap {
+        // Supplement 243 label maps describe the background (pixel value 0) too; highdicom does
+        // the same.
+        let mut bg = InMemDicomObject::new_empty();
+        put_u16(&mut bg, tags::SEGMENT_NUMBER, &[0]);
+        put_str(&mut bg, tags::SEGMENT_LABEL, VR::LO, "Background");
+        put_code_seq(
+            &mut bg,
+            tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
+            &Code::background(),
+        );
+        put_code_seq(
+            &mut bg,
+            tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
+            &Code::background(),
+        );
+        put_str(&mut bg, tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC");
+        put_str(
+            &mut bg,
+            tags::SEGMENT_ALGORITHM_NAME,
+            VR::LO,
+            &clip(&options.algorithm_name, 64),
+        );
+        put_u16(
+            &mut bg,
+            tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE,
+            &srgb_to_dicom_lab([0, 0, 0]),
+        );
+        items.push(bg);
+    }
+    for s in segs {
+        let mut it = InMemDicomObject::new_empty();
+        put_u16(&mut it, tags::SEGMENT_NUMBER, &[s.number]);
+        put_str(&mut it, tags::SEGMENT_LABEL, VR::LO, &clip(&s.label, 64));
+        put_code_seq(
+            &mut it,
+            tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
+            &s.coding.category,
+        );
+        put_code_seq(
+            &mut it,
+            tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
+            &s.coding.property_type,
+        );
+        if let Some(region) = &s.coding.anatomic_region {
+            put_code_seq(&mut it, tags::ANATOMIC_REGION_SEQUENCE, region);
+        }
+        put_str(&mut it, tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC");
+        put_str(
+            &mut it,
+            tags::SEGMENT_ALGORITHM_NAME,
+            VR::LO,
+            &clip(&options.algorithm_name, 64),
+        );
+        let mut alg = InMemDicomObject::new_empty();
+        put_code_seq(
+            &mut alg,
+            tags::ALGORITHM_FAMILY_CODE_SEQUENCE,
+            &Code::artificial_intelligence(),
+        );
+        put_str(
+            &mut alg,
+            tags::ALGORITHM_NAME,
+            VR::LO,
+            &clip(&options.algorithm_name, 64),
+        );
+        put_str(
+            &mut alg,
+            tags::ALGORITHM_VERSION,
+            VR::LO,
+            &clip(&options.algorithm_version, 64),
+        );
+        put_seq(
+            &mut it,
+            tags::SEGMENTATION_ALGORITHM_IDENTIFICATION_SEQUENCE,
+            vec![alg],
+        );
+        if let Some(rgb) = s.color {
+            put_u16(
+                &mut it,
+                tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE,
+                &srgb_to_dicom_lab(rgb),
+            );
+        }
+        items.push(it);
+    }
+    items
+}
+
+fn dimension_item(org_uid: &str, index: Tag, group: Tag, label: &str) -> InMemDicomObject {
+    let mut it = InMemDicomObject::new_empty();
+    put_str(&mut it, tags::DIMENSION_ORGANIZATION_UID, VR::UI, org_uid);
+    it.put(DataElement::new(
+        tags::DIMENSION_INDEX_POINTER,
+        VR::AT,
+        PrimitiveValue::Tags([index].into_iter().collect()),
+    ));
+    it.put(DataElement::new(
+        tags::FUNCTIONAL_GROUP_POINTER,
+        VR::AT,
+        PrimitiveValue::Tags([group].into_iter().collect()),
+    ));
+    put_str(&mut it, tags::DIMENSION_DESCRIPTION_LABEL, VR::LO, label);
+    it
+}
+
+/// The position of slice `k`'s first voxel: where the SEG frame for slice `k` lies.
+pub fn frame_position(geometry: &crate::volume::Geometry, k: usize) -> [f64; 3] {
+    geometry.index_to_lps([0.0, 0.0, k as f64])
+}
+
+/// The per-frame functional groups of the frame for slice `k` (and `segment`, BINARY).
+fn frame_item(
+    mask: &Mask,
+    refs: &DicomRefs,
+    usable: bool,
+    k: usize,
+    segment: Option<u16>,
+) -> InMemDicomObject {
+    let mut it = InMemDicomObject::new_empty();
+    if usable {
+        it.put(derivation_item(&refs.slices[k]));
+    }
+
+    // Dimension index values are 1-based: (segment number, position index).
+    let pos_index = (k + 1) as u32;
+    let values: Vec<u32> = match segment {
+        Some(s) => vec![s as u32, pos_index],
+        None => vec![pos_index],
+    };
+    let mut content = InMemDicomObject::new_empty();
+    content.put(DataElement::new(
+        tags::DIMENSION_INDEX_VALUES,
+        VR::UL,
+        PrimitiveValue::U32(values.into_iter().collect()),
+    ));
+    put_seq(&mut it, tags::FRAME_CONTENT_SEQUENCE, vec![content]);
+
+    let mut position = InMemDicomObject::new_empty();
+    put_ds(
+        &mut position,
+        tags::IMAGE_POSITION_PATIENT,
+        &frame_position(&mask.geometry, k),
+    );
+    put_seq(&mut it, tags::PLANE_POSITION_SEQUENCE, vec![position]);
+
+    if let Some(s) = segment {
+        let mut ident = InMemDicomObject::new_empty();
+        put_u16(&mut ident, tags::REFERENCED_SEGMENT_NUMBER, &[s]);
+        put_seq(&mut it, tags::SEGMENT_IDENTIFICATION_SEQUENCE, vec![ident]);
+    }
+    it
+}
+
+/// The DerivationImageSequence of a frame derived from slice `src`.
+fn derivation_item(src: &SliceRef) -> DataElement<InMemDicomObject> {
+    let mut source = InMemDicomObject::new_empty();
+    put_str(
+        &mut source,
+        tags::REFERENCED_SOP_CLASS_UID,
+        VR::UI,
+        &src.sop_class_uid,
+    );
+    put_str(
+        &mut source,
+        tags::REFERENCED_SOP_INSTANCE_UID,
+        VR::UI,
+        &src.sop_instance_uid,
+    );
+    if src.frame > 0 {
+        put_str(
+            &mut source,
+            tags::REFERENCED_FRAME_NUMBER,
+            VR::IS,
+            &src.frame.to_string(),
+        );
+    }
+    // The frame has the source slice's grid: viewers and highdicom may index by source frame.
+    put_str(
+        &mut source,
+        tags::SPATIAL_LOCATIONS_PRESERVED,
+        VR::CS,
+        "YES",
+    );
+    put_code_seq(
+        &mut source,
+        tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
+        &Code::source_image_for_processing(),
+    );
+    let mut derivation = InMemDicomObject::new_empty();
+    put_code_seq(
+        &mut derivation,
+        tags::DERIVATION_CODE_SEQUENCE,
+        &Code::segmentation_derivation(),
+    );
+    put_seq(&mut derivation, tags::SOURCE_IMAGE_SEQUENCE, vec![source]);
+
+    DataElement::new(
+        tags::DERIVATION_IMAGE_SEQUENCE,
+        VR::SQ,
+        dicom_core::value::DataSetSequence::from(vec![derivation]),
+    )
+}
+
+/// Which slices can be referenced: SOP class and instance UIDs present, and the (instance,
+/// frame) pair not shared with another slice (anonymisers sometimes blank or repeat UIDs, and a
+/// reference to them would be ambiguous).
+fn usable_references(refs: &DicomRefs) -> Vec<bool> {
+    let mut count = std::collections::HashMap::new();
+    for s in &refs.slices {
+        *count
+            .entry((s.sop_instance_uid.as_str(), s.frame))
+            .or_insert(0usize) += 1;
+    }
+    refs.slices
+        .iter()
+        .map(|s| {
+            !s.sop_class_uid.is_empty()
+                && !s.sop_instance_uid.is_empty()
+                && count[&(s.sop_instance_uid.as_str(), s.frame)] == 1
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
