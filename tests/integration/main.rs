@@ -5,4 +5,5 @@
 //! in `../shared/data`.
 
 mod harness;
+mod volume_dicom;
 mod volume_nifti;
