@@ -2,6 +2,7 @@
 //! destination folder, which is renamed over the destination only when complete.
 
 pub mod nifti;
+pub mod preview;
 pub mod tiff;
 
 use std::io::{BufWriter, Write};
