@@ -260,7 +260,7 @@ fn is_single(path: &Path) -> Result<bool> {
     if !path.is_dir() {
         return Ok(true);
     }
-    if !masks::lgg_mask_slices(path)?.is_empty() {
+    if masks::is_mask_slice_folder(path) {
         return Ok(true);
     }
     Ok(matches!(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array3, Axis};
 
 use crate::error::{Error, Result};
-use crate::volume::{Geometry, ReadOptions, Volume};
+use crate::volume::{tiff, Geometry, ReadOptions, Volume};
 
 /// A mask as read from disk: raw values `[z, y, x]` and geometry.
 pub struct MaskVolume {
@@ -18,15 +18,22 @@ pub struct MaskVolume {
     pub geometry: Geometry,
 }
 
+/// True when `dir` is a folder of numbered image slices with `_mask` slices next to them.
+pub fn is_mask_slice_folder(dir: &Path) -> bool {
+    dir.is_dir()
+        && tiff::slice_pairs(dir)
+            .map(|pairs| pairs.iter().any(|p| p.mask.is_some()))
+            .unwrap_or(false)
+}
+
 /// Reads a mask: an LGG patient folder's `_mask.tif` slices, or any single-channel volume.
 pub fn read(path: &Path) -> Result<MaskVolume> {
-    if path.is_dir() {
-        let slices = lgg_mask_slices(path)?;
-        if !slices.is_empty() {
-            return read_lgg(path, &slices);
-        }
-    }
-    let v = Volume::open_with(path, &ReadOptions::default())?;
+    let opts = ReadOptions::default();
+    let v = if is_mask_slice_folder(path) {
+        tiff::read_mask_folder(path, &opts)?
+    } else {
+        Volume::open_with(path, &opts)?
+    };
     if v.channels() != 1 {
         return Err(Error::unsupported(
             path,
@@ -38,93 +45,4 @@ pub fn read(path: &Path) -> Result<MaskVolume> {
         values: v.data.index_axis_move(Axis(0), 0),
         geometry: v.geometry,
     })
-}
-
-/// The `(n, path)` of every `<P>_<n>_mask.tif` in `dir` that has its image `<P>_<n>.tif` next to
-/// it, sorted by `n` (numerically: LGG slice numbers are not zero-padded). Empty when `dir` is
-/// not an LGG patient folder.
-pub fn lgg_mask_slices(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let mut out = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for e in entries {
-        let e = e.map_err(|e| Error::io(dir, e))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name
-            .strip_suffix("_mask.tif")
-            .or_else(|| name.strip_suffix("_mask.tiff"))
-        else {
-            continue;
-        };
-        let Some((_, num)) = stem.rsplit_once('_') else {
-            continue;
-        };
-        let Ok(n) = num.parse::<u64>() else {
-            continue;
-        };
-        let has_image = ["tif", "tiff"]
-            .iter()
-            .any(|ext| dir.join(format!("{stem}.{ext}")).is_file());
-        if has_image {
-            out.push((n, e.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn read_lgg(dir: &Path, slices: &[(u64, PathBuf)]) -> Result<MaskVolume> {
-    let mut planes: Vec<(usize, usize, Vec<u8>)> = Vec::with_capacity(slices.len());
-    for (_, p) in slices {
-        planes.push(read_gray8(p)?);
-    }
-    let (w, h) = (planes[0].0, planes[0].1);
-    if let Some((i, _)) = planes
-        .iter()
-        .enumerate()
-        .find(|(_, pl)| pl.0 != w || pl.1 != h)
-    {
-        return Err(Error::format(
-            &slices[i].1,
-            format!(
-                "slice is {}×{}, the first slice is {w}×{h}",
-                planes[i].0, planes[i].1
-            ),
-        ));
-    }
-    ReadOptions::default().check_size(dir, &[planes.len() as u64, h as u64, w as u64])?;
-    let mut values = Array3::<f32>::zeros((planes.len(), h, w));
-    for (z, (_, _, px)) in planes.iter().enumerate() {
-        for (dst, &src) in values.index_axis_mut(Axis(0), z).iter_mut().zip(px) {
-            *dst = f32::from(src);
-        }
-    }
-    Ok(MaskVolume {
-        path: dir.to_path_buf(),
-        values,
-        // LGG slices carry no geometry: 1 mm, identity (what the TIFF reader assumes too).
-        geometry: Geometry::identity(),
-    })
-}
-
-/// Decodes one single-channel 8-bit TIFF page.
-fn read_gray8(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
-    use tiff::decoder::{Decoder, DecodingResult};
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let bad = |e: tiff::TiffError| Error::format(path, format!("TIFF: {e}"));
-    let mut d = Decoder::new(std::io::BufReader::new(f)).map_err(bad)?;
-    let (w, h) = d.dimensions().map_err(bad)?;
-    let ct = d.colortype().map_err(bad)?;
-    if ct != tiff::ColorType::Gray(8) {
-        return Err(Error::unsupported(
-            path,
-            format!("mask slice must be 8-bit grayscale, found {ct:?}"),
-        ));
-    }
-    ReadOptions::default().check_size(path, &[u64::from(w), u64::from(h)])?;
-    match d.read_image().map_err(bad)? {
-        DecodingResult::U8(v) if v.len() == w as usize * h as usize => {
-            Ok((w as usize, h as usize, v))
-        }
-        _ => Err(Error::format(path, "unexpected sample layout")),
-    }
 }

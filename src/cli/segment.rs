@@ -195,11 +195,18 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
             r
         });
         match rec.status {
-            JobStatus::Failed => bars.println(&format!(
-                "slicewise: error: {}: {}",
-                job_name(job),
-                rec.error.as_deref().unwrap_or("failed")
-            )),
+            JobStatus::Failed => {
+                // Errors name their file already; add the series for DICOM jobs.
+                let series = job
+                    .series_uid
+                    .as_deref()
+                    .map(|u| format!(" (series {u})"))
+                    .unwrap_or_default();
+                bars.println(&format!(
+                    "slicewise: error: {}{series}",
+                    rec.error.as_deref().unwrap_or("failed")
+                ))
+            }
             JobStatus::Skipped => {
                 log::info!("{}: complete from an earlier run, skipped", job_name(job))
             }
