@@ -4,7 +4,8 @@ usage:
   metrics_ref.py eval PRED TRUTH binary|labels   -> per-label volume and per-slice metrics
   metrics_ref.py perturb-lgg PATIENT_DIR OUT.nii.gz   -> LGG truth shifted/eroded, as NIfTI
   metrics_ref.py perturb-nifti LABELS.nii.gz OUT.nii.gz -> per-label eroded + shifted copy
-  metrics_ref.py cubes OUT_A.nii.gz OUT_B.nii.gz K     -> two cubes offset by K slices, anisotropic
+  metrics_ref.py cubes|plates OUT_A.nii.gz OUT_B.nii.gz K -> two cubes / one-voxel-thick plates
+                                                          offset by K slices, spacing 0.7×0.9×2.5
 
 Masks: NIfTI (nibabel; array transposed to [z, y, x]) or an LGG patient folder (tifffile; the
 `<P>_<n>_mask.tif` slices, sorted by n). Surface = foreground & ~binary_erosion(6-connectivity,
@@ -111,12 +112,13 @@ def main():
         out.set_data_dtype(np.uint8)
         nib.save(out, sys.argv[3])
         emit({"voxels": int((p > 0).sum())})
-    elif cmd == "cubes":
+    elif cmd in ("cubes", "plates"):
         k = int(sys.argv[4])
         a = np.zeros((20, 16, 14), np.uint8)
         b = np.zeros_like(a)
-        a[3:9, 4:10, 3:9] = 1
-        b[3 + k:9 + k, 4:10, 3:9] = 1
+        depth = 6 if cmd == "cubes" else 1
+        a[3:3 + depth, 4:10, 3:9] = 1
+        b[3 + k:3 + k + depth, 4:10, 3:9] = 1
         aff = np.diag([0.7, 0.9, 2.5, 1.0])
         save(a, aff, sys.argv[2])
         save(b, aff, sys.argv[3])
