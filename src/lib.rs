@@ -15,6 +15,7 @@ pub mod cli;
 pub mod error;
 pub mod infer;
 pub mod mask;
+pub mod metrics;
 pub mod output;
 pub mod volume;
 

@@ -2,7 +2,13 @@
 //! results to exit codes (0 success, 1 a job failed, 2 usage error).
 
 mod convert;
+mod evaluate;
 mod info;
+mod jobs;
+mod masks;
+mod progress;
+mod report;
+mod segment;
 
 use std::process::ExitCode;
 
@@ -31,6 +37,10 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Convert a volume to NIfTI (.nii/.nii.gz) or TIFF (.tif).
     Convert(convert::ConvertArgs),
+    /// Segment volumes with an ONNX model: a batch of inputs, one model load, resumable.
+    Segment(segment::SegmentArgs),
+    /// Compare predicted masks with ground truth: Dice, IoU, precision, recall, HD95, ASSD.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// Entry point of the `slicewise` binary.
@@ -57,6 +67,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(a) => info::run(a),
         Command::Convert(a) => convert::run(a),
+        Command::Segment(a) => segment::run(a),
+        Command::Evaluate(a) => evaluate::run(a),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 //! onnxruntime) run from the project's `.venv` (made by `scripts/setup --test`), on the real data
 //! in `../shared/data`.
 
+mod cli;
 mod engine;
 mod dicom_seg;
 mod harness;

@@ -1,0 +1,212 @@
+//! `slicewise evaluate` against tests/python/metrics_ref.py (numpy/scipy, MONAI-style formulas)
+//! on real masks, and exact values on synthetic shapes.
+
+use serde_json::Value;
+
+use super::run;
+use crate::harness::{self, data, py, tmpdir};
+
+const LGG: &str = "lgg/TCGA_CS_4943_20000902";
+
+/// Asserts one metrics object equals the reference: counts exactly, ratios and distances to 1e-6.
+fn assert_metrics(got: &Value, want: &Value, what: &str) {
+    for k in ["tp", "fp", "fn_", "tn", "both_empty"] {
+        assert_eq!(got[k], want[k], "{what}: {k}");
+    }
+    for k in [
+        "dice",
+        "iou",
+        "precision",
+        "recall",
+        "accuracy",
+        "hd95_mm",
+        "assd_mm",
+    ] {
+        match (got[k].as_f64(), want[k].as_f64()) {
+            (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-6, "{what}: {k} {a} vs {b}"),
+            (None, None) => {}
+            (a, b) => panic!("{what}: {k} {a:?} vs {b:?}"),
+        }
+    }
+}
+
+/// Compares every label's volume and per-slice metrics of case 0 with the reference.
+fn assert_case_matches(rust: &Value, reference: &Value) {
+    let labels = rust["cases"][0]["labels"].as_array().expect("labels");
+    let want = reference["labels"].as_object().expect("labels");
+    assert_eq!(labels.len(), want.len(), "label sets differ");
+    for l in labels {
+        let key = l["label"].to_string();
+        let r = &want[&key];
+        assert_metrics(&l["volume"], &r["volume"], &format!("label {key} volume"));
+        let (gs, ws) = (
+            l["slices"].as_array().unwrap(),
+            r["slices"].as_array().unwrap(),
+        );
+        assert_eq!(gs.len(), ws.len());
+        for (z, (g, w)) in gs.iter().zip(ws).enumerate() {
+            assert_metrics(g, w, &format!("label {key} slice {z}"));
+        }
+    }
+}
+
+#[test]
+fn evaluate_lgg_patient_folder_truth_matches_scipy_reference() {
+    let dir = tmpdir();
+    let truth = data(LGG);
+    let pred = dir.path().join("pred.nii.gz");
+    py("metrics_ref.py", &[&"perturb-lgg", &truth, &pred]);
+    let r = run(&[&"evaluate", &"--json", &"--pred", &pred, &"--truth", &truth]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = r.json();
+    let reference = py("metrics_ref.py", &[&"eval", &pred, &truth, &"binary"]);
+    assert_case_matches(&out, &reference);
+    // Slices where both are empty are excluded from the slice mean.
+    let l = &out["cases"][0]["labels"][0];
+    let slices = l["slices"].as_array().unwrap();
+    let used: Vec<f64> = slices
+        .iter()
+        .filter(|s| !s["both_empty"].as_bool().unwrap())
+        .map(|s| s["dice"].as_f64().unwrap())
+        .collect();
+    assert!(
+        used.len() < slices.len(),
+        "the case should have empty slices"
+    );
+    let mean = used.iter().sum::<f64>() / used.len() as f64;
+    assert!((l["slice_mean"]["dice"].as_f64().unwrap() - mean).abs() < 1e-12);
+}
+
+#[test]
+fn evaluate_multi_label_nifti_matches_scipy_reference_per_label() {
+    let dir = tmpdir();
+    let truth = data("msd-hippocampus/labels/hippocampus_001.nii.gz");
+    let pred = dir.path().join("pred.nii.gz");
+    py("metrics_ref.py", &[&"perturb-nifti", &truth, &pred]);
+    let r = run(&[&"evaluate", &"--json", &"--pred", &pred, &"--truth", &truth]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = r.json();
+    let reference = py("metrics_ref.py", &[&"eval", &pred, &truth, &"labels"]);
+    assert_eq!(out["cases"][0]["labels"].as_array().unwrap().len(), 2);
+    assert_case_matches(&out, &reference);
+    // --binary merges the labels.
+    let r = run(&[
+        &"evaluate",
+        &"--json",
+        &"--binary",
+        &"--pred",
+        &pred,
+        &"--truth",
+        &truth,
+    ]);
+    let reference = py("metrics_ref.py", &[&"eval", &pred, &truth, &"binary"]);
+    assert_case_matches(&r.json(), &reference);
+}
+
+#[test]
+fn hd95_of_plates_offset_by_k_slices_is_exactly_k_times_slice_spacing() {
+    let dir = tmpdir();
+    let (a, b) = (dir.path().join("a.nii.gz"), dir.path().join("b.nii.gz"));
+    py("metrics_ref.py", &[&"plates", &a, &b, &"2"]);
+    let r = run(&[&"evaluate", &"--json", &"--pred", &a, &"--truth", &b]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = &r.json()["cases"][0]["labels"][0]["volume"];
+    assert_eq!(v["hd95_mm"].as_f64(), Some(5.0));
+    assert_eq!(v["assd_mm"].as_f64(), Some(5.0));
+    assert_eq!(v["dice"].as_f64(), Some(0.0));
+}
+
+#[test]
+fn hd95_of_offset_cubes_with_anisotropic_spacing_matches_reference() {
+    let dir = tmpdir();
+    let (a, b) = (dir.path().join("a.nii.gz"), dir.path().join("b.nii.gz"));
+    py("metrics_ref.py", &[&"cubes", &a, &b, &"3"]);
+    let r = run(&[&"evaluate", &"--json", &"--pred", &a, &"--truth", &b]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = r.json();
+    assert_case_matches(&out, &py("metrics_ref.py", &[&"eval", &a, &b, &"binary"]));
+    // Every directed distance is a multiple of the 2.5 mm slice step, up to 3 steps.
+    let hd = out["cases"][0]["labels"][0]["volume"]["hd95_mm"]
+        .as_f64()
+        .unwrap();
+    assert!(hd > 0.0 && hd <= 7.5 + 1e-12, "{hd}");
+}
+
+#[test]
+fn evaluate_folder_pair_matches_names_and_prints_means() {
+    let pred_dir = tmpdir();
+    let truth_dir = data("msd-hippocampus/labels");
+    for n in ["hippocampus_001", "hippocampus_003"] {
+        let p = pred_dir.path().join(format!("{n}_mask.nii.gz"));
+        py(
+            "metrics_ref.py",
+            &[&"perturb-nifti", &truth_dir.join(format!("{n}.nii.gz")), &p],
+        );
+    }
+    std::fs::write(pred_dir.path().join("notes.txt"), "not a mask").unwrap();
+    let r = run(&[
+        &"evaluate",
+        &"--json",
+        &"--pred",
+        &pred_dir.path(),
+        &"--truth",
+        &truth_dir,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = r.json();
+    let cases = out["cases"].as_array().unwrap();
+    let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["hippocampus_001", "hippocampus_003"]);
+    let d1: Vec<f64> = cases
+        .iter()
+        .map(|c| c["labels"][0]["volume"]["dice"].as_f64().unwrap())
+        .collect();
+    let mean = out["mean"]["label 1"]["dice"].as_f64().unwrap();
+    assert!((mean - (d1[0] + d1[1]) / 2.0).abs() < 1e-12);
+    // The table form: one row per case and label, plus the means.
+    let t = run(&[
+        &"evaluate",
+        &"--pred",
+        &pred_dir.path(),
+        &"--truth",
+        &truth_dir,
+    ]);
+    assert_eq!(t.code, 0);
+    assert_eq!(
+        t.stdout
+            .lines()
+            .filter(|l| l.starts_with("hippocampus_"))
+            .count(),
+        4
+    );
+    assert_eq!(
+        t.stdout
+            .lines()
+            .filter(|l| l.starts_with("mean of 2 cases"))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn evaluate_refuses_masks_of_different_grids_naming_both_files() {
+    let dir = tmpdir();
+    let pred = dir.path().join("pred.nii.gz");
+    py(
+        "metrics_ref.py",
+        &[
+            &"perturb-nifti",
+            &data("msd-hippocampus/labels/hippocampus_001.nii.gz"),
+            &pred,
+        ],
+    );
+    let truth = data("msd-hippocampus/labels/hippocampus_003.nii.gz");
+    let r = run(&[&"evaluate", &"--pred", &pred, &"--truth", &truth]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("pred.nii.gz") && r.stderr.contains("hippocampus_003.nii.gz"),
+        "{}",
+        r.stderr
+    );
+    let _ = harness::repo();
+}

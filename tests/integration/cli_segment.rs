@@ -1,0 +1,329 @@
+//! `slicewise segment` batches on the real data with the engine's tiny test model (random
+//! weights: the masks mean nothing, but they are deterministic and real files).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+use super::{cmd, read_json, run, test_model};
+use crate::harness::{data, py, tmpdir};
+
+fn jobs(report: &Value) -> &Vec<Value> {
+    report["jobs"].as_array().expect("jobs")
+}
+
+fn mask_path(job: &Value) -> PathBuf {
+    PathBuf::from(job["mask"]["path"].as_str().expect("mask path"))
+}
+
+/// Every mask in `dir` decodes in Python (no truncated or partial file at an output path).
+fn assert_masks_decode(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let n = p.file_name().unwrap().to_string_lossy().into_owned();
+        if n.contains("_mask.") {
+            py("cli_fixtures.py", &[&"count", &p]);
+        }
+    }
+}
+
+#[test]
+fn segment_batch_of_dicom_lgg_nifti_and_tiff_writes_masks_and_report() {
+    let dir = tmpdir();
+    let out = dir.path().join("out");
+    let report = dir.path().join("report.json");
+    let nifti = data("msd-hippocampus/images/hippocampus_001.nii.gz");
+    let stack = dir.path().join("stack.tif");
+    py("cli_fixtures.py", &[&"tiff-stack", &nifti, &stack]);
+    let study = data("mr-dicom-series/Study3");
+    let lgg = data("lgg/TCGA_CS_4943_20000902");
+    let model = test_model();
+    let r = run(&[
+        &"segment",
+        &study,
+        &lgg,
+        &nifti,
+        &stack,
+        &"--model",
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+        &"--report",
+        &report,
+        &"--preview",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rep = read_json(&report);
+    let js = jobs(&rep);
+    let dicom: Vec<&Value> = js.iter().filter(|j| !j["series_uid"].is_null()).collect();
+    assert!(dicom.len() >= 2, "Study3 holds several series: {}", rep);
+    assert_eq!(js.len(), dicom.len() + 3);
+    let mut masks = std::collections::HashSet::new();
+    for j in js {
+        assert_eq!(j["status"], "ok", "{j}");
+        assert_eq!(j["provider"], "CPUExecutionProvider");
+        let mask = mask_path(j);
+        assert!(
+            masks.insert(mask.clone()),
+            "two jobs share {}",
+            mask.display()
+        );
+        let counted = py("cli_fixtures.py", &[&"count", &mask]);
+        let dims: Vec<u64> = j["dims"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let shape: Vec<u64> = counted["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(dims, shape, "{}", mask.display());
+        let sp: f64 = j["spacing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .product();
+        let label = &j["labels"][0];
+        assert_eq!(label["voxels"], counted["voxels"], "{}", mask.display());
+        let ml = label["voxels"].as_f64().unwrap() * sp / 1000.0;
+        assert!((label["ml"].as_f64().unwrap() - ml).abs() < 1e-9 * ml.max(1.0));
+        for k in [
+            "read",
+            "preprocess",
+            "inference",
+            "postprocess",
+            "write",
+            "total",
+        ] {
+            assert!(j["timings"][k].as_f64().unwrap() >= 0.0);
+        }
+        let previews = j["previews"].as_array().unwrap();
+        assert!(!previews.is_empty());
+        for p in previews {
+            let bytes = std::fs::read(p["path"].as_str().unwrap()).unwrap();
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        }
+    }
+    let ext = |input: &Path| {
+        let j = js
+            .iter()
+            .find(|j| j["input"].as_str() == Some(input.to_str().unwrap()))
+            .unwrap();
+        mask_path(j).to_string_lossy().into_owned()
+    };
+    assert!(
+        ext(&stack).ends_with("stack_mask.tif"),
+        "TIFF input gives TIFF"
+    );
+    assert!(ext(&nifti).ends_with("hippocampus_001_mask.nii.gz"));
+    assert!(ext(&lgg).ends_with(".tif"), "LGG slices are TIFF input");
+    for d in dicom {
+        let uid = d["series_uid"].as_str().unwrap();
+        assert!(
+            mask_path(d).to_string_lossy().contains(uid),
+            "DICOM output names carry the series UID"
+        );
+    }
+    assert_eq!(rep["model"]["provider"]["used"], "CPUExecutionProvider");
+    let csv = std::fs::read_to_string(report.with_extension("csv")).unwrap();
+    assert_eq!(csv.lines().count(), js.len() + 1);
+    assert!(csv.lines().next().unwrap().contains("label1_ml"));
+}
+
+#[test]
+fn interrupted_batch_resumes_without_redoing_finished_jobs() {
+    let dir = tmpdir();
+    let out = dir.path().join("out");
+    let lgg = data("lgg");
+    let mut patients: Vec<PathBuf> = std::fs::read_dir(&lgg)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    patients.sort();
+    patients.truncate(8);
+    let model = test_model();
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"segment"];
+    for p in &patients {
+        args.push(p);
+    }
+    let report = dir.path().join("r.json");
+    args.extend([
+        &"--model" as &dyn AsRef<std::ffi::OsStr>,
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+    ]);
+    // First run: kill it as soon as one job is complete.
+    let mut child = cmd(&args).spawn().expect("spawn");
+    let t0 = Instant::now();
+    let sidecars = |out: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(out)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.to_string_lossy().ends_with(".slicewise.json"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    while sidecars(&out).is_empty() && t0.elapsed() < Duration::from_secs(300) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_masks_decode(&out);
+    let done: HashMap<PathBuf, SystemTime> = sidecars(&out)
+        .iter()
+        .map(|s| {
+            let mask = PathBuf::from(read_json(s)["mask"]["path"].as_str().unwrap());
+            let t = std::fs::metadata(&mask).unwrap().modified().unwrap();
+            (mask, t)
+        })
+        .collect();
+    assert!(!done.is_empty());
+    assert!(
+        done.len() < patients.len(),
+        "the first run was not interrupted mid-batch"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+
+    args.extend([&"--report" as &dyn AsRef<std::ffi::OsStr>, &report]);
+    let r = super::Run::from_output(cmd(&args).output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rep = read_json(&report);
+    let js = jobs(&rep);
+    assert_eq!(js.len(), patients.len());
+    for j in js {
+        let mask = mask_path(j);
+        if let Some(t) = done.get(&mask) {
+            assert_eq!(j["status"], "skipped", "{}", mask.display());
+            let now = std::fs::metadata(&mask).unwrap().modified().unwrap();
+            assert_eq!(now, *t, "finished job was redone: {}", mask.display());
+            assert_eq!(
+                j["labels"][0]["voxels"],
+                py("cli_fixtures.py", &[&"count", &mask])["voxels"]
+            );
+        } else {
+            assert_eq!(j["status"], "ok", "{}", mask.display());
+        }
+    }
+    assert_eq!(
+        rep["summary"]["skipped"].as_u64().unwrap() as usize,
+        done.len()
+    );
+    assert_masks_decode(&out);
+
+    // --overwrite redoes everything.
+    args.push(&"--overwrite");
+    let r = super::Run::from_output(cmd(&args).output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        read_json(&report)["summary"]["ok"].as_u64().unwrap() as usize,
+        patients.len()
+    );
+}
+
+#[test]
+fn corrupt_file_in_the_middle_of_a_batch_fails_alone_with_exit_code_1() {
+    let dir = tmpdir();
+    let out = dir.path().join("out");
+    let report = dir.path().join("r.json");
+    let corrupt = dir.path().join("corrupt.nii.gz");
+    let mut bytes = std::fs::read(data("msd-hippocampus/images/hippocampus_003.nii.gz")).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let a = data("msd-hippocampus/images/hippocampus_001.nii.gz");
+    let b = data("msd-hippocampus/images/hippocampus_004.nii.gz");
+    let model = test_model();
+    let r = run(&[
+        &"segment",
+        &a,
+        &corrupt,
+        &b,
+        &"--model",
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+        &"--report",
+        &report,
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("corrupt.nii.gz"), "{}", r.stderr);
+    let rep = read_json(&report);
+    let st: Vec<&str> = jobs(&rep)
+        .iter()
+        .map(|j| j["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(st, ["ok", "failed", "ok"]);
+    let err = jobs(&rep)[1]["error"].as_str().unwrap();
+    assert!(err.contains("corrupt.nii.gz"), "{err}");
+    assert!(!out.join("corrupt_mask.nii.gz").exists());
+    assert!(!out.join("corrupt.slicewise.json").exists());
+    assert_masks_decode(&out);
+}
+
+#[test]
+fn out_folder_inside_an_input_folder_is_refused_before_writing() {
+    let dir = tmpdir();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(
+        data("msd-hippocampus/images/hippocampus_001.nii.gz"),
+        input.join("h.nii.gz"),
+    )
+    .unwrap();
+    let out = input.join("out");
+    let model = test_model();
+    let r = run(&[&"segment", &input, &"--model", &model, &"--out", &out]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("inside the input folder"), "{}", r.stderr);
+    assert!(!out.exists());
+}
+
+#[test]
+fn dicom_seg_format_is_a_clear_not_yet_supported_usage_error() {
+    let dir = tmpdir();
+    let model = test_model();
+    let nifti = data("msd-hippocampus/images/hippocampus_001.nii.gz");
+    let r = run(&[
+        &"segment",
+        &nifti,
+        &"--model",
+        &model,
+        &"--out",
+        &dir.path(),
+        &"--format",
+        &"dicom-seg",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not yet supported"), "{}", r.stderr);
+    let r = run(&[&"segment", &nifti, &"--out", &dir.path()]);
+    assert_eq!(r.code, 2, "missing --model is a usage error");
+}
+
+#[test]
+fn info_on_an_onnx_model_shows_its_contract() {
+    let model = test_model();
+    let r = run(&[&"info", &"--json", &model]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["contract"]["name"], "test-unet-sigmoid");
+    assert_eq!(v["contract"]["height"], 64);
+    assert_eq!(v["contract"]["labels"][0]["value"], 1);
+}

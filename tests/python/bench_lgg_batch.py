@@ -1,0 +1,66 @@
+"""Python counterpart of `slicewise segment` on LGG patient folders: one onnxruntime session,
+a loop over the patients doing what the CLI does per job (read the numbered RGB slices with
+tifffile, take the model's source channel, z-score over the volume, bilinear resize, batched
+inference, resize back, threshold, write a TIFF mask). Prints one JSON line.
+
+    bench_lgg_batch.py MODEL OUT_DIR THREADS BATCH PATIENT_DIR...
+"""
+import json
+import os
+import re
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+import tifffile
+
+from engine_ref import contract, norm_params, apply_norm, resize
+
+F32 = np.float32
+
+
+def slices(d):
+    files = []
+    for f in os.listdir(d):
+        m = re.match(r"^(.*)_(\d+)\.tif$", f)
+        if m:
+            files.append((int(m.group(2)), os.path.join(d, f)))
+    return [p for _, p in sorted(files)]
+
+
+def main():
+    model, out, threads, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    patients = sys.argv[5:]
+    t0 = time.perf_counter()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    c = contract(model, sess)
+    h, w = int(c["height"]), int(c["width"])
+    thr = float(c.get("threshold", 0.5))
+    ch = int(str(c.get("source_channels", "0")).split(",")[0])
+    iname = sess.get_inputs()[0].name
+    os.makedirs(out, exist_ok=True)
+    fg = 0
+    for d in patients:
+        vol = np.stack([tifffile.imread(p) for p in slices(d)]).astype(F32)  # z, y, x, c
+        vol = vol[..., ch] if vol.ndim == 4 else vol
+        p = norm_params(c["normalization"], vol)
+        Z, rows, cols = vol.shape
+        mask = np.zeros((Z, rows, cols), np.uint8)
+        for s in range(0, Z, batch):
+            x = resize(apply_norm(vol[s:s + batch], p), h, w)[:, None]
+            prob = sess.run(None, {iname: np.ascontiguousarray(x)})[0]
+            back = resize(prob[:, 0], rows, cols)
+            mask[s:s + batch] = np.where(back > F32(thr), 1, 0)
+        tifffile.imwrite(os.path.join(out, os.path.basename(d.rstrip("/")) + "_mask.tif"), mask,
+                         compression="lzw")
+        fg += int(mask.sum())
+    print(json.dumps({"impl": "python", "patients": len(patients), "total_s": time.perf_counter() - t0,
+                      "foreground_voxels": fg}))
+
+
+if __name__ == "__main__":
+    main()
