@@ -5,3 +5,4 @@
 //! in `../shared/data`.
 
 mod harness;
+mod capi;

@@ -1,0 +1,597 @@
+//! The C ABI, driven exactly as a host drives it: `libslicewise.so` is loaded with `libloading`
+//! and called through function pointers declared here from the header's documentation (the
+//! rlib is used only to compute reference results). Also: the header is checked for drift and
+//! compiled as C99 and C++, the C host is built with sanitizers, and a Python ctypes host runs.
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::ptr::{null, null_mut};
+use std::sync::OnceLock;
+
+use crate::harness;
+
+// ---- the ABI as a host sees it ----------------------------------------------------------------
+
+const OK: i32 = 0;
+const INVALID_ARGUMENT: i32 = 1;
+const IO: i32 = 2;
+const UNSUPPORTED: i32 = 4;
+const CANCELLED: i32 = 10;
+const PANIC: i32 = 11;
+const NULL_POINTER: i32 = 12;
+const BUFFER_TOO_SMALL: i32 = 13;
+
+const DTYPE_U8: u32 = 1;
+const DTYPE_I16: u32 = 4;
+const DTYPE_F32: u32 = 7;
+const DTYPE_F64: u32 = 8;
+const DTYPE_BOOL: u32 = 11;
+const SPACE_LPS: u32 = 1;
+const SPACE_RAS: u32 = 2;
+const DEVICE_CPU: u32 = 1;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ModelOptions {
+    struct_size: usize,
+    device: u32,
+    threads: u32,
+    runtime_path: *const c_char,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SegmentOptions {
+    struct_size: usize,
+    batch_size: u32,
+    threshold: f32,
+    min_component_voxels: u64,
+    largest_component: u8,
+    fill_holes: u8,
+    tta: u8,
+    cancel: *const c_void,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+struct VolumeInfo {
+    struct_size: usize,
+    dims: [usize; 4],
+    spacing: [f64; 3],
+    origin: [f64; 3],
+    direction: [f64; 9],
+    original_dtype: u32,
+    format: u32,
+    acquisition_axis: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+struct MaskInfo {
+    struct_size: usize,
+    dims: [usize; 3],
+    spacing: [f64; 3],
+    origin: [f64; 3],
+    direction: [f64; 9],
+    label_count: usize,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct LabelStats {
+    struct_size: usize,
+    value: u8,
+    color: [u8; 3],
+    voxels: u64,
+    ml: f64,
+    name: *const c_char,
+}
+
+type H = *mut c_void;
+type ProgressFn = Option<unsafe extern "C" fn(*mut c_void, usize, usize) -> i32>;
+
+macro_rules! api {
+    ($($name:ident : $ty:ty;)*) => {
+        /// Every export, resolved by name from the shared library.
+        #[allow(dead_code)]
+        struct Api { $($name: $ty,)* debug_panic: Option<unsafe extern "C" fn() -> i32> }
+        fn load(lib: &'static libloading::Library) -> Api {
+            unsafe {
+                Api {
+                    $($name: *lib
+                        .get::<$ty>(concat!("slicewise_", stringify!($name), "\0").as_bytes())
+                        .unwrap_or_else(|e| panic!("export slicewise_{} missing: {e}", stringify!($name))),)*
+                    debug_panic: lib
+                        .get::<unsafe extern "C" fn() -> i32>(b"slicewise_debug_panic\0")
+                        .ok()
+                        .map(|s| *s),
+                }
+            }
+        }
+    };
+}
+
+api! {
+    version: unsafe extern "C" fn() -> *const c_char;
+    status_str: unsafe extern "C" fn(i32) -> *const c_char;
+    last_error: unsafe extern "C" fn(*mut c_char, usize, *mut usize) -> i32;
+    runtime_init: unsafe extern "C" fn(*const c_char) -> i32;
+    model_options_init: unsafe extern "C" fn(*mut ModelOptions) -> i32;
+    model_open: unsafe extern "C" fn(*const c_char, *const ModelOptions, *mut H) -> i32;
+    model_info: unsafe extern "C" fn(H, *mut c_char, usize, *mut usize) -> i32;
+    model_free: unsafe extern "C" fn(H);
+    volume_open: unsafe extern "C" fn(*const c_char, *mut H) -> i32;
+    volume_from_memory: unsafe extern "C" fn(*const c_void, u32, *const usize, *const f64, *const f64, *const f64, u32, *mut H) -> i32;
+    volume_info: unsafe extern "C" fn(H, u32, *mut VolumeInfo) -> i32;
+    volume_free: unsafe extern "C" fn(H);
+    segment_options_init: unsafe extern "C" fn(*mut SegmentOptions) -> i32;
+    segment: unsafe extern "C" fn(H, H, *const SegmentOptions, ProgressFn, *mut c_void, *mut H) -> i32;
+    cancel_new: unsafe extern "C" fn(*mut H) -> i32;
+    cancel_cancel: unsafe extern "C" fn(H) -> i32;
+    cancel_is_cancelled: unsafe extern "C" fn(H, *mut i32) -> i32;
+    cancel_free: unsafe extern "C" fn(H);
+    mask_data: unsafe extern "C" fn(H, *mut *const u8, *mut usize) -> i32;
+    mask_info: unsafe extern "C" fn(H, u32, *mut MaskInfo) -> i32;
+    mask_label_stats: unsafe extern "C" fn(H, usize, *mut LabelStats) -> i32;
+    mask_save: unsafe extern "C" fn(H, *const c_char) -> i32;
+    mask_free: unsafe extern "C" fn(H);
+}
+
+/// The cdylib cargo built next to this test binary (`target/<profile>/libslicewise.so`).
+fn cdylib() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let lib = dir.join(format!(
+        "{}slicewise{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(lib.exists(), "{} not built (cargo builds it with the tests)", lib.display());
+    lib
+}
+
+fn api() -> &'static Api {
+    static API: OnceLock<Api> = OnceLock::new();
+    API.get_or_init(|| {
+        // Leaked on purpose: a host never unloads us while threads may still use it.
+        let lib = Box::leak(Box::new(unsafe { libloading::Library::new(cdylib()) }.expect("load cdylib")));
+        load(lib)
+    })
+}
+
+/// The ONNX Runtime library the tests use.
+fn ort_lib() -> PathBuf {
+    std::env::var_os("SLICEWISE_ORT_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| harness::repo().join(".cache/onnxruntime/libonnxruntime.so.1.31.1"))
+}
+
+fn cpath(p: &Path) -> CString {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(p.as_os_str().as_bytes()).expect("path without NUL")
+}
+
+fn last_error() -> String {
+    let mut buf = vec![0 as c_char; 4096];
+    let mut n = 0usize;
+    let st = unsafe { (api().last_error)(buf.as_mut_ptr(), buf.len(), &mut n) };
+    assert_eq!(st, OK);
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+/// Asserts a call's status, showing the library's message on mismatch.
+#[track_caller]
+fn expect(st: i32, want: i32) {
+    assert_eq!(st, want, "status {st} (wanted {want}): {}", last_error());
+}
+
+/// A handle that may cross threads (the ABI says which are shareable).
+#[derive(Clone, Copy)]
+struct Shared(H);
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+// ---- no model needed --------------------------------------------------------------------------
+
+#[test]
+fn version_and_status_strings() {
+    let a = api();
+    let v = unsafe { CStr::from_ptr((a.version)()) }.to_str().unwrap();
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+    for (code, text) in [(OK, "ok"), (CANCELLED, "cancelled"), (NULL_POINTER, "null pointer argument")] {
+        assert_eq!(unsafe { CStr::from_ptr((a.status_str)(code)) }.to_str().unwrap(), text);
+    }
+    for code in [-1, 14, i32::MAX, i32::MIN] {
+        assert_eq!(unsafe { CStr::from_ptr((a.status_str)(code)) }.to_str().unwrap(), "unknown status");
+    }
+}
+
+#[test]
+fn last_error_buffer_rules() {
+    let a = api();
+    let missing = cpath(Path::new("/nonexistent/slicewise/volume.nii"));
+    let mut v: H = null_mut();
+    expect(unsafe { (a.volume_open)(missing.as_ptr(), &mut v) }, IO);
+    assert!(v.is_null(), "output written on failure");
+    // Size query: NULL buffer, len 0.
+    let mut n = usize::MAX;
+    assert_eq!(unsafe { (a.last_error)(null_mut(), 0, &mut n) }, BUFFER_TOO_SMALL);
+    let msg = last_error();
+    assert_eq!(n, msg.len());
+    assert!(msg.contains("/nonexistent/slicewise/volume.nii"), "{msg}");
+    // Too small: truncated prefix plus NUL, full length reported.
+    let mut buf = [0x55 as c_char; 8];
+    let mut n2 = 0;
+    assert_eq!(unsafe { (a.last_error)(buf.as_mut_ptr(), buf.len(), &mut n2) }, BUFFER_TOO_SMALL);
+    assert_eq!(n2, msg.len());
+    assert_eq!(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap(), &msg[..7]);
+    // Exactly enough (len + 1), and out_len may be NULL.
+    let mut exact = vec![0x55 as c_char; msg.len() + 1];
+    assert_eq!(unsafe { (a.last_error)(exact.as_mut_ptr(), exact.len(), null_mut()) }, OK);
+    assert_eq!(unsafe { CStr::from_ptr(exact.as_ptr()) }.to_str().unwrap(), msg);
+    // NULL buffer with a length is an error, not a write through NULL.
+    assert_eq!(unsafe { (a.last_error)(null_mut(), 10, null_mut()) }, NULL_POINTER);
+    // Reading did not clear it; a successful call does.
+    assert_eq!(last_error(), msg);
+    let mut c: H = null_mut();
+    expect(unsafe { (a.cancel_new)(&mut c) }, OK);
+    assert_eq!(last_error(), "");
+    unsafe { (a.cancel_free)(c) };
+}
+
+#[test]
+fn last_error_is_per_thread() {
+    let a = api();
+    expect(unsafe { (a.volume_open)(null(), null_mut()) }, NULL_POINTER);
+    let here = last_error();
+    std::thread::spawn(|| assert_eq!(last_error(), "")).join().unwrap();
+    assert_eq!(last_error(), here);
+}
+
+#[test]
+fn null_everywhere_is_an_error_not_a_crash() {
+    let a = api();
+    let p = CString::new("x.nii").unwrap();
+    let mut h: H = null_mut();
+    let mut n = 0usize;
+    let mut data: *const u8 = null();
+    let mut flag = 0i32;
+    unsafe {
+        expect((a.runtime_init)(CString::new("").unwrap().as_ptr()), INVALID_ARGUMENT);
+        expect((a.model_options_init)(null_mut()), NULL_POINTER);
+        expect((a.segment_options_init)(null_mut()), NULL_POINTER);
+        expect((a.model_open)(null(), null(), &mut h), NULL_POINTER);
+        expect((a.model_open)(p.as_ptr(), null(), null_mut()), NULL_POINTER);
+        expect((a.model_info)(null_mut(), null_mut(), 0, &mut n), NULL_POINTER);
+        expect((a.volume_open)(null(), &mut h), NULL_POINTER);
+        expect((a.volume_open)(p.as_ptr(), null_mut()), NULL_POINTER);
+        let dims = [2usize, 2, 2, 1];
+        expect(
+            (a.volume_from_memory)(null(), DTYPE_U8, dims.as_ptr(), null(), null(), null(), SPACE_LPS, &mut h),
+            NULL_POINTER,
+        );
+        let bytes = [0u8; 8];
+        expect(
+            (a.volume_from_memory)(bytes.as_ptr().cast(), DTYPE_U8, null(), null(), null(), null(), SPACE_LPS, &mut h),
+            NULL_POINTER,
+        );
+        expect(
+            (a.volume_from_memory)(bytes.as_ptr().cast(), DTYPE_U8, dims.as_ptr(), null(), null(), null(), SPACE_LPS, null_mut()),
+            NULL_POINTER,
+        );
+        let mut vi = VolumeInfo { struct_size: std::mem::size_of::<VolumeInfo>(), ..Default::default() };
+        expect((a.volume_info)(null_mut(), SPACE_LPS, &mut vi), NULL_POINTER);
+        expect((a.segment)(null_mut(), null_mut(), null(), None, null_mut(), &mut h), NULL_POINTER);
+        expect((a.cancel_new)(null_mut()), NULL_POINTER);
+        expect((a.cancel_cancel)(null_mut()), NULL_POINTER);
+        expect((a.cancel_is_cancelled)(null_mut(), &mut flag), NULL_POINTER);
+        expect((a.mask_data)(null_mut(), &mut data, &mut n), NULL_POINTER);
+        let mut mi = MaskInfo { struct_size: std::mem::size_of::<MaskInfo>(), ..Default::default() };
+        expect((a.mask_info)(null_mut(), SPACE_LPS, &mut mi), NULL_POINTER);
+        expect((a.mask_label_stats)(null_mut(), 0, null_mut()), NULL_POINTER);
+        expect((a.mask_save)(null_mut(), p.as_ptr()), NULL_POINTER);
+        assert!(h.is_null(), "an output was written on failure");
+        // _free(NULL), twice, is a no-op.
+        for _ in 0..2 {
+            (a.model_free)(null_mut());
+            (a.volume_free)(null_mut());
+            (a.cancel_free)(null_mut());
+            (a.mask_free)(null_mut());
+        }
+        // A cancel token with a NULL out.
+        let mut c: H = null_mut();
+        expect((a.cancel_new)(&mut c), OK);
+        expect((a.cancel_is_cancelled)(c, null_mut()), NULL_POINTER);
+        (a.cancel_free)(c);
+    }
+}
+
+fn from_memory(bytes: &[u8], dtype: u32, dims: [usize; 4], sp: Option<[f64; 3]>, org: Option<[f64; 3]>, dir: Option<[f64; 9]>, space: u32) -> (i32, H) {
+    let mut h: H = null_mut();
+    let st = unsafe {
+        (api().volume_from_memory)(
+            bytes.as_ptr().cast(),
+            dtype,
+            dims.as_ptr(),
+            sp.as_ref().map_or(null(), |s| s.as_ptr()),
+            org.as_ref().map_or(null(), |s| s.as_ptr()),
+            dir.as_ref().map_or(null(), |s| s.as_ptr()),
+            space,
+            &mut h,
+        )
+    };
+    (st, h)
+}
+
+fn volume_info(h: H, space: u32) -> VolumeInfo {
+    let mut vi = VolumeInfo { struct_size: std::mem::size_of::<VolumeInfo>(), ..Default::default() };
+    expect(unsafe { (api().volume_info)(h, space, &mut vi) }, OK);
+    vi
+}
+
+#[test]
+fn volume_from_memory_checks_and_geometry() {
+    let a = api();
+    let bytes = vec![0u8; 3 * 4 * 5 * 8];
+    let dims = [3, 4, 5, 1];
+    // Wrong dtypes, including BOOL (reported only) and 0.
+    for bad in [0u32, DTYPE_BOOL, 12, 999, u32::MAX] {
+        let (st, h) = from_memory(&bytes, bad, dims, None, None, None, SPACE_LPS);
+        expect(st, INVALID_ARGUMENT);
+        assert!(h.is_null());
+        assert!(last_error().contains("dtype"), "{}", last_error());
+    }
+    // Zero dims, a bad space, bad spacing, a direction with the spacing folded in.
+    expect(from_memory(&bytes, DTYPE_U8, [3, 0, 5, 1], None, None, None, SPACE_LPS).0, INVALID_ARGUMENT);
+    expect(from_memory(&bytes, DTYPE_U8, [3, 4, 5, 0], None, None, None, SPACE_LPS).0, INVALID_ARGUMENT);
+    expect(from_memory(&bytes, DTYPE_U8, dims, None, None, None, 0).0, INVALID_ARGUMENT);
+    expect(from_memory(&bytes, DTYPE_U8, dims, Some([1.0, 0.0, 1.0]), None, None, SPACE_LPS).0, INVALID_ARGUMENT);
+    expect(from_memory(&bytes, DTYPE_U8, dims, Some([1.0, f64::NAN, 1.0]), None, None, SPACE_LPS).0, INVALID_ARGUMENT);
+    let scaled = [2.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+    expect(from_memory(&bytes, DTYPE_U8, dims, None, None, Some(scaled), SPACE_LPS).0, INVALID_ARGUMENT);
+    assert!(last_error().contains("direction column 0"), "{}", last_error());
+    // Too large: refused before any read of `data`.
+    let huge = [1 << 20, 1 << 20, 1 << 20, 1];
+    expect(from_memory(&bytes, DTYPE_U8, huge, None, None, None, SPACE_LPS).0, 5);
+    let overflow = [usize::MAX, 2, 2, 1];
+    expect(from_memory(&bytes, DTYPE_U8, overflow, None, None, None, SPACE_LPS).0, 5);
+
+    // RAS in, LPS and RAS out: an oblique, flipped geometry.
+    let (c, s) = (0.6f64, 0.8f64);
+    let dir_ras = [c, -s, 0.0, s, c, 0.0, 0.0, 0.0, -1.0];
+    let org_ras = [10.0, -20.0, 30.0];
+    let (st, h) = from_memory(&bytes, DTYPE_F64, [3, 4, 5, 2], Some([0.5, 0.75, 3.0]), Some(org_ras), Some(dir_ras), SPACE_RAS);
+    expect(st, OK);
+    let ras = volume_info(h, SPACE_RAS);
+    assert_eq!(ras.dims, [3, 4, 5, 2]);
+    assert_eq!(ras.spacing, [0.5, 0.75, 3.0]);
+    assert_eq!(ras.origin, org_ras);
+    assert_eq!(ras.direction, dir_ras);
+    assert_eq!((ras.original_dtype, ras.format, ras.acquisition_axis), (DTYPE_F64, 4, 2));
+    let lps = volume_info(h, SPACE_LPS);
+    assert_eq!(lps.origin, [-10.0, 20.0, 30.0]);
+    assert_eq!(lps.direction, [-c, s, 0.0, -s, -c, 0.0, 0.0, 0.0, -1.0]);
+    // Info: bad space, too-small struct_size; a larger one gets its tail zeroed.
+    let mut vi = VolumeInfo { struct_size: 8, ..Default::default() };
+    expect(unsafe { (a.volume_info)(h, SPACE_LPS, &mut vi) }, INVALID_ARGUMENT);
+    expect(unsafe { (a.volume_info)(h, 7, &mut vi) }, INVALID_ARGUMENT);
+    #[repr(C)]
+    struct Bigger {
+        info: VolumeInfo,
+        future: [u64; 4],
+    }
+    let mut big = Bigger { info: VolumeInfo { struct_size: std::mem::size_of::<Bigger>(), ..Default::default() }, future: [7; 4] };
+    expect(unsafe { (a.volume_info)(h, SPACE_LPS, &mut big.info) }, OK);
+    assert_eq!((big.info.struct_size, big.info.dims, big.future), (std::mem::size_of::<Bigger>(), [3, 4, 5, 2], [0; 4]));
+    unsafe { (a.volume_free)(h) };
+
+    // NULL geometry: identity in the caller's space.
+    let (st, h) = from_memory(&bytes, DTYPE_I16, dims, None, None, None, SPACE_RAS);
+    expect(st, OK);
+    assert_eq!(volume_info(h, SPACE_RAS).direction, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+    assert_eq!(volume_info(h, SPACE_LPS).direction, [-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0]);
+    unsafe { (a.volume_free)(h) };
+}
+
+#[test]
+fn volume_open_matches_the_rust_reader() {
+    let path = harness::data("msd-hippocampus/images/hippocampus_001.nii.gz");
+    let mut h: H = null_mut();
+    expect(unsafe { (api().volume_open)(cpath(&path).as_ptr(), &mut h) }, OK);
+    let info = volume_info(h, SPACE_LPS);
+    let v = slicewise::Volume::open(&path).expect("rust reader");
+    let [x, y, z] = v.dims_xyz();
+    assert_eq!(info.dims, [x, y, z, v.channels()]);
+    assert_eq!(info.spacing, v.geometry.spacing);
+    assert_eq!(info.origin, v.geometry.origin);
+    for r in 0..3 {
+        for c in 0..3 {
+            assert_eq!(info.direction[3 * r + c], v.geometry.direction[r][c]);
+        }
+    }
+    assert_eq!(info.format, 2);
+    unsafe { (api().volume_free)(h) };
+}
+
+#[test]
+fn options_struct_size_rules() {
+    let a = api();
+    let mut o = ModelOptions { struct_size: 0, device: 77, threads: 9, runtime_path: null() };
+    expect(unsafe { (a.model_options_init)(&mut o) }, OK);
+    assert_eq!((o.struct_size, o.device, o.threads), (std::mem::size_of::<ModelOptions>(), 0, 0));
+    assert!(o.runtime_path.is_null());
+    let mut s: SegmentOptions = unsafe { std::mem::zeroed() };
+    expect(unsafe { (a.segment_options_init)(&mut s) }, OK);
+    assert_eq!((s.struct_size, s.batch_size, s.threshold), (std::mem::size_of::<SegmentOptions>(), 0, -1.0));
+    // The options are read before the model file: a missing file gives IO only when they are fine.
+    let missing = cpath(Path::new("/nonexistent/model.onnx"));
+    let mut h: H = null_mut();
+    o.device = DEVICE_CPU;
+    let st = unsafe { (a.model_open)(missing.as_ptr(), &o, &mut h) };
+    assert!(st == IO || st == 6 || st == 7, "status {st}: {}", last_error());
+    let mut bad = o;
+    bad.struct_size = 4;
+    expect(unsafe { (a.model_open)(missing.as_ptr(), &bad, &mut h) }, INVALID_ARGUMENT);
+    bad = o;
+    bad.device = 42;
+    expect(unsafe { (a.model_open)(missing.as_ptr(), &bad, &mut h) }, INVALID_ARGUMENT);
+    #[repr(C)]
+    struct Newer {
+        o: ModelOptions,
+        future: u64,
+    }
+    let mut newer = Newer { o, future: 1 };
+    newer.o.struct_size = std::mem::size_of::<Newer>();
+    expect(unsafe { (a.model_open)(missing.as_ptr(), &newer.o, &mut h) }, UNSUPPORTED);
+    newer.future = 0;
+    let st = unsafe { (a.model_open)(missing.as_ptr(), &newer.o, &mut h) };
+    assert!(st != UNSUPPORTED && st != INVALID_ARGUMENT, "zero tail refused: {}", last_error());
+    assert!(h.is_null());
+}
+
+#[test]
+fn cancel_token_from_any_thread() {
+    let a = api();
+    let mut c: H = null_mut();
+    expect(unsafe { (a.cancel_new)(&mut c) }, OK);
+    let mut flag = -1;
+    expect(unsafe { (a.cancel_is_cancelled)(c, &mut flag) }, OK);
+    assert_eq!(flag, 0);
+    let sc = Shared(c);
+    std::thread::spawn(move || {
+        let sc = sc;
+        expect(unsafe { (api().cancel_cancel)(sc.0) }, OK)
+    })
+    .join()
+    .unwrap();
+    expect(unsafe { (a.cancel_is_cancelled)(c, &mut flag) }, OK);
+    assert_eq!(flag, 1);
+    unsafe { (a.cancel_free)(c) };
+}
+
+#[test]
+fn injected_panic_becomes_a_status() {
+    match api().debug_panic {
+        Some(f) => {
+            assert_eq!(unsafe { f() }, PANIC);
+            let msg = last_error();
+            assert!(msg.contains("injected panic"), "{msg}");
+            // The library still works after a caught panic.
+            let mut c: H = null_mut();
+            expect(unsafe { (api().cancel_new)(&mut c) }, OK);
+            unsafe { (api().cancel_free)(c) };
+        }
+        None => assert!(!cfg!(debug_assertions), "debug build without slicewise_debug_panic"),
+    }
+}
+
+// ---- the header -------------------------------------------------------------------------------
+
+fn generate_header() -> String {
+    let repo = harness::repo();
+    let mut config = cbindgen::Config::from_file(repo.join("cbindgen.toml")).expect("cbindgen.toml");
+    config.after_includes = Some(format!(
+        "\n#define SLICEWISE_VERSION_MAJOR {}\n#define SLICEWISE_VERSION_MINOR {}\n#define SLICEWISE_VERSION_PATCH {}\n#define SLICEWISE_VERSION_STRING \"{}\"",
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+        env!("CARGO_PKG_VERSION"),
+    ));
+    let bindings = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(repo.join("src/capi/mod.rs"))
+        .generate()
+        .expect("cbindgen");
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    String::from_utf8(out).expect("utf-8 header")
+}
+
+#[test]
+fn header_is_current() {
+    let path = harness::repo().join("include/slicewise.h");
+    let fresh = generate_header();
+    if std::env::var_os("SLICEWISE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &fresh).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "include/slicewise.h is out of date with src/capi: regenerate it with\n  SLICEWISE_BLESS=1 cargo test --test integration capi::header_is_current"
+    );
+    for (name, value) in [
+        ("MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+        ("MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+        ("PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+    ] {
+        assert!(committed.contains(&format!("#define SLICEWISE_VERSION_{name} {value}\n")), "version {name}");
+    }
+    assert!(!committed.contains("slicewise_debug_panic"), "test-only export leaked into the header");
+}
+
+/// Compiles a translation unit against the header as C99 and as C++ with warnings as errors, and
+/// checks the struct layouts the compilers see equal those this test declares.
+#[test]
+fn header_compiles_as_c99_and_cpp_with_matching_layouts() {
+    let tmp = harness::tmpdir();
+    let src = r#"
+#include "slicewise.h"
+#include <stdio.h>
+#include <stddef.h>
+#define P(T) printf(#T " %zu\n", sizeof(T))
+#define O(T, f) printf(#T "." #f " %zu\n", offsetof(T, f))
+int main(void) {
+    P(slicewise_model_options); O(slicewise_model_options, runtime_path);
+    P(slicewise_segment_options); O(slicewise_segment_options, cancel); O(slicewise_segment_options, tta);
+    P(slicewise_volume_info); O(slicewise_volume_info, acquisition_axis);
+    P(slicewise_mask_info); O(slicewise_mask_info, label_count);
+    P(slicewise_label_stats); O(slicewise_label_stats, name);
+    printf("version %d.%d.%d\n", SLICEWISE_VERSION_MAJOR, SLICEWISE_VERSION_MINOR, SLICEWISE_VERSION_PATCH);
+    return 0;
+}
+"#;
+    let c = tmp.path().join("layout.c");
+    std::fs::write(&c, src).unwrap();
+    let cpp = tmp.path().join("layout.cpp");
+    std::fs::write(&cpp, src).unwrap();
+    let include = harness::repo().join("include");
+    let mut outputs = Vec::new();
+    for (compiler, file, std) in [("gcc", &c, "-std=c99"), ("g++", &cpp, "-std=c++11")] {
+        let exe = tmp.path().join(format!("layout-{compiler}"));
+        let out = Command::new(compiler)
+            .args([std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
+            .arg(&include)
+            .arg(file)
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .expect("compiler");
+        assert!(out.status.success(), "{compiler} {std}:\n{}", String::from_utf8_lossy(&out.stderr));
+        let run = Command::new(&exe).output().unwrap();
+        outputs.push(String::from_utf8(run.stdout).unwrap());
+    }
+    assert_eq!(outputs[0], outputs[1], "C and C++ disagree on layouts");
+    let want = format!(
+        "slicewise_model_options {}\nslicewise_model_options.runtime_path {}\n\
+         slicewise_segment_options {}\nslicewise_segment_options.cancel {}\nslicewise_segment_options.tta {}\n\
+         slicewise_volume_info {}\nslicewise_volume_info.acquisition_axis {}\n\
+         slicewise_mask_info {}\nslicewise_mask_info.label_count {}\n\
+         slicewise_label_stats {}\nslicewise_label_stats.name {}\nversion {}\n",
+        std::mem::size_of::<ModelOptions>(),
+        std::mem::offset_of!(ModelOptions, runtime_path),
+        std::mem::size_of::<SegmentOptions>(),
+        std::mem::offset_of!(SegmentOptions, cancel),
+        std::mem::offset_of!(SegmentOptions, tta),
+        std::mem::size_of::<VolumeInfo>(),
+        std::mem::offset_of!(VolumeInfo, acquisition_axis),
+        std::mem::size_of::<MaskInfo>(),
+        std::mem::offset_of!(MaskInfo, label_count),
+        std::mem::size_of::<LabelStats>(),
+        std::mem::offset_of!(LabelStats, name),
+        env!("CARGO_PKG_VERSION"),
+    );
+    assert_eq!(outputs[0], want);
+}
