@@ -6,3 +6,4 @@
 
 mod harness;
 mod capi;
+mod volume_nifti;
