@@ -39,11 +39,11 @@ impl slicewise_mask {
 }
 
 /// Size and geometry of a mask (`slicewise_mask_info`). Set `struct_size` to
-/// `sizeof(slicewise_mask_info)` before the call; the library fills the rest.
+/// `sizeof(slicewise_mask_desc)` before the call; the library fills the rest.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub struct slicewise_mask_info {
-    /// `sizeof(slicewise_mask_info)`, set by the caller.
+pub struct slicewise_mask_desc {
+    /// `sizeof(slicewise_mask_desc)`, set by the caller.
     pub struct_size: usize,
     /// Columns (x), rows (y), slices (z): those of the segmented volume.
     pub dims: [usize; 3],
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn slicewise_mask_data(
 pub unsafe extern "C" fn slicewise_mask_info(
     mask: *const slicewise_mask,
     space: slicewise_space,
-    info: *mut slicewise_mask_info,
+    info: *mut slicewise_mask_desc,
 ) -> slicewise_status {
     call(|| {
         let m = arg(mask, "mask")?;
@@ -124,8 +124,8 @@ pub unsafe extern "C" fn slicewise_mask_info(
         check_space(space)?;
         let shape = m.mask.labels.shape();
         let (origin, direction) = geometry_out(&m.mask.geometry, space);
-        let value = slicewise_mask_info {
-            struct_size: std::mem::size_of::<slicewise_mask_info>(),
+        let value = slicewise_mask_desc {
+            struct_size: std::mem::size_of::<slicewise_mask_desc>(),
             dims: [shape[2], shape[1], shape[0]],
             spacing: m.mask.geometry.spacing,
             origin,

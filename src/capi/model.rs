@@ -77,7 +77,11 @@ unsafe fn model_options(o: *const slicewise_model_options) -> Result<ModelOption
         SLICEWISE_DEVICE_CPU => Device::Cpu,
         SLICEWISE_DEVICE_CUDA => Device::Cuda,
         SLICEWISE_DEVICE_TENSORRT => Device::TensorRt,
-        d => return Err(CError::invalid(format!("options->device {d} is not a SLICEWISE_DEVICE_* value"))),
+        d => {
+            return Err(CError::invalid(format!(
+                "options->device {d} is not a SLICEWISE_DEVICE_* value"
+            )))
+        }
     };
     let mut m = ModelOptions::default().device(device);
     if o.threads > 0 {

@@ -19,7 +19,9 @@ use crate::infer::init_runtime;
 /// # Safety
 /// `onnxruntime_path` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn slicewise_runtime_init(onnxruntime_path: *const c_char) -> slicewise_status {
+pub unsafe extern "C" fn slicewise_runtime_init(
+    onnxruntime_path: *const c_char,
+) -> slicewise_status {
     call(|| {
         let path = if onnxruntime_path.is_null() {
             None

@@ -1,6 +1,6 @@
 //! `slicewise_segment`, its options, and `slicewise_cancel` tokens.
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 
 use super::boundary::{self, arg, call, call_void, out, CError};
 use super::mask::slicewise_mask;
@@ -64,7 +64,7 @@ impl Default for slicewise_segment_options {
 /// returns `SLICEWISE_CANCELLED` and outputs nothing). It must not unwind (C++ exceptions,
 /// longjmp) through the library.
 pub type slicewise_progress_fn =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, done: usize, total: usize) -> i32>;
+    Option<unsafe extern "C" fn(userdata: *mut c_void, done: usize, total: usize) -> c_int>;
 
 /// Fills `options` with the defaults and sets its `struct_size`.
 ///
@@ -169,7 +169,9 @@ pub unsafe extern "C" fn slicewise_cancel_new(out: *mut *mut slicewise_cancel) -
 /// # Safety
 /// `cancel` is NULL or a live token.
 #[no_mangle]
-pub unsafe extern "C" fn slicewise_cancel_cancel(cancel: *const slicewise_cancel) -> slicewise_status {
+pub unsafe extern "C" fn slicewise_cancel_cancel(
+    cancel: *const slicewise_cancel,
+) -> slicewise_status {
     call(|| {
         arg(cancel, "cancel")?.token.cancel();
         Ok(())
@@ -183,11 +185,11 @@ pub unsafe extern "C" fn slicewise_cancel_cancel(cancel: *const slicewise_cancel
 #[no_mangle]
 pub unsafe extern "C" fn slicewise_cancel_is_cancelled(
     cancel: *const slicewise_cancel,
-    out: *mut i32,
+    out: *mut c_int,
 ) -> slicewise_status {
     call(|| {
         let c = arg(cancel, "cancel")?;
-        *boundary::out(out, "out")? = i32::from(c.token.is_cancelled());
+        *boundary::out(out, "out")? = c_int::from(c.token.is_cancelled());
         Ok(())
     })
 }

@@ -114,7 +114,10 @@ mod tests {
         let p = std::path::Path::new("x");
         let io = std::io::Error::other("x");
         let cases = [
-            (Error::InvalidArgument(String::new()), SLICEWISE_INVALID_ARGUMENT),
+            (
+                Error::InvalidArgument(String::new()),
+                SLICEWISE_INVALID_ARGUMENT,
+            ),
             (Error::io(p, io), SLICEWISE_IO),
             (Error::format(p, ""), SLICEWISE_FORMAT),
             (Error::unsupported(p, ""), SLICEWISE_UNSUPPORTED),

@@ -63,11 +63,11 @@ pub const SLICEWISE_FORMAT_TIFF: slicewise_format = 3;
 pub const SLICEWISE_FORMAT_MEMORY: slicewise_format = 4;
 
 /// Size and geometry of a volume (`slicewise_volume_info`). Set `struct_size` to
-/// `sizeof(slicewise_volume_info)` before the call; the library fills the rest.
+/// `sizeof(slicewise_volume_desc)` before the call; the library fills the rest.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub struct slicewise_volume_info {
-    /// `sizeof(slicewise_volume_info)`, set by the caller.
+pub struct slicewise_volume_desc {
+    /// `sizeof(slicewise_volume_desc)`, set by the caller.
     pub struct_size: usize,
     /// Columns (x, i), rows (y, j), slices (z, k), channels.
     pub dims: [usize; 4],
@@ -199,7 +199,9 @@ unsafe fn geometry_in(
     let mut g = Geometry::identity();
     g.spacing = read3(spacing, [1.0; 3]);
     if let Some(s) = g.spacing.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-        return Err(CError::invalid(format!("spacing {s} is not a positive finite number")));
+        return Err(CError::invalid(format!(
+            "spacing {s} is not a positive finite number"
+        )));
     }
     g.origin = read3(origin, [0.0; 3]);
     if !direction.is_null() {
@@ -308,7 +310,8 @@ pub unsafe extern "C" fn slicewise_volume_from_memory(
         }
         let geometry = geometry_in(spacing, origin, direction, space)?;
         let source = Path::new("<memory>");
-        let n = ReadOptions::default().check_size(source, &[c as u64, z as u64, y as u64, x as u64])?;
+        let n =
+            ReadOptions::default().check_size(source, &[c as u64, z as u64, y as u64, x as u64])?;
         let nbytes = n
             .checked_mul(size)
             .ok_or_else(|| CError::invalid("data size overflows"))?;
@@ -346,7 +349,7 @@ pub unsafe extern "C" fn slicewise_volume_from_memory(
 pub unsafe extern "C" fn slicewise_volume_info(
     volume: *const slicewise_volume,
     space: slicewise_space,
-    info: *mut slicewise_volume_info,
+    info: *mut slicewise_volume_desc,
 ) -> slicewise_status {
     call(|| {
         let v = &arg(volume, "volume")?.inner;
@@ -354,8 +357,8 @@ pub unsafe extern "C" fn slicewise_volume_info(
         check_space(space)?;
         let [x, y, z] = v.dims_xyz();
         let (origin, direction) = geometry_out(&v.geometry, space);
-        let value = slicewise_volume_info {
-            struct_size: std::mem::size_of::<slicewise_volume_info>(),
+        let value = slicewise_volume_desc {
+            struct_size: std::mem::size_of::<slicewise_volume_desc>(),
             dims: [x, y, z, v.channels()],
             spacing: v.geometry.spacing,
             origin,

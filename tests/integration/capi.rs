@@ -138,17 +138,51 @@ api! {
     mask_free: unsafe extern "C" fn(H);
 }
 
-/// The cdylib cargo built next to this test binary (`target/<profile>/libslicewise.so`).
-fn cdylib() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let lib = dir.join(format!(
+/// The cdylib cargo built next to this test binary (`target/<profile>/libslicewise.so`), copied
+/// into a private folder first: worktrees may share a target dir, and a build elsewhere must not
+/// swap the library under a running test. Hosts (C, Python) in these tests use the copy too.
+fn lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test exe");
+        let dir = exe.parent().and_then(Path::parent).expect("target dir");
+        let src = dir.join(lib_name());
+        assert!(
+            src.exists(),
+            "{} not built (cargo builds it with the tests)",
+            src.display()
+        );
+        // A hard link pins the inode (the linker and cargo replace files rather than rewrite
+        // them) without copying 50 MB; one folder per process, stale ones removed.
+        let base = dir.join("capi-test");
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for e in entries.flatten() {
+                let pid = e.file_name().to_string_lossy().into_owned();
+                if !Path::new("/proc").join(&pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let own = base.join(std::process::id().to_string());
+        let _ = std::fs::remove_dir_all(&own);
+        std::fs::create_dir_all(&own).expect("capi-test dir");
+        if std::fs::hard_link(&src, own.join(lib_name())).is_err() {
+            std::fs::copy(&src, own.join(lib_name())).expect("copy cdylib");
+        }
+        own
+    })
+}
+
+fn lib_name() -> String {
+    format!(
         "{}slicewise{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
-    ));
-    assert!(lib.exists(), "{} not built (cargo builds it with the tests)", lib.display());
-    lib
+    )
+}
+
+fn cdylib() -> PathBuf {
+    lib_dir().join(lib_name())
 }
 
 fn api() -> &'static Api {
@@ -156,6 +190,10 @@ fn api() -> &'static Api {
     API.get_or_init(|| {
         // Leaked on purpose: a host never unloads us while threads may still use it.
         let lib = Box::leak(Box::new(unsafe { libloading::Library::new(cdylib()) }.expect("load cdylib")));
+        assert!(
+            unsafe { lib.get::<unsafe extern "C" fn()>(b"slicewise_version\0") }.is_ok(),
+            "the cdylib lacks the C ABI: was it replaced by a build from another worktree sharing the target dir? Rebuild and rerun"
+        );
         load(lib)
     })
 }
@@ -177,7 +215,9 @@ fn last_error() -> String {
     let mut n = 0usize;
     let st = unsafe { (api().last_error)(buf.as_mut_ptr(), buf.len(), &mut n) };
     assert_eq!(st, OK);
-    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Asserts a call's status, showing the library's message on mismatch.
@@ -199,11 +239,25 @@ fn version_and_status_strings() {
     let a = api();
     let v = unsafe { CStr::from_ptr((a.version)()) }.to_str().unwrap();
     assert_eq!(v, env!("CARGO_PKG_VERSION"));
-    for (code, text) in [(OK, "ok"), (CANCELLED, "cancelled"), (NULL_POINTER, "null pointer argument")] {
-        assert_eq!(unsafe { CStr::from_ptr((a.status_str)(code)) }.to_str().unwrap(), text);
+    for (code, text) in [
+        (OK, "ok"),
+        (CANCELLED, "cancelled"),
+        (NULL_POINTER, "null pointer argument"),
+    ] {
+        assert_eq!(
+            unsafe { CStr::from_ptr((a.status_str)(code)) }
+                .to_str()
+                .unwrap(),
+            text
+        );
     }
     for code in [-1, 14, i32::MAX, i32::MIN] {
-        assert_eq!(unsafe { CStr::from_ptr((a.status_str)(code)) }.to_str().unwrap(), "unknown status");
+        assert_eq!(
+            unsafe { CStr::from_ptr((a.status_str)(code)) }
+                .to_str()
+                .unwrap(),
+            "unknown status"
+        );
     }
 }
 
@@ -216,22 +270,40 @@ fn last_error_buffer_rules() {
     assert!(v.is_null(), "output written on failure");
     // Size query: NULL buffer, len 0.
     let mut n = usize::MAX;
-    assert_eq!(unsafe { (a.last_error)(null_mut(), 0, &mut n) }, BUFFER_TOO_SMALL);
+    assert_eq!(
+        unsafe { (a.last_error)(null_mut(), 0, &mut n) },
+        BUFFER_TOO_SMALL
+    );
     let msg = last_error();
     assert_eq!(n, msg.len());
     assert!(msg.contains("/nonexistent/slicewise/volume.nii"), "{msg}");
     // Too small: truncated prefix plus NUL, full length reported.
     let mut buf = [0x55 as c_char; 8];
     let mut n2 = 0;
-    assert_eq!(unsafe { (a.last_error)(buf.as_mut_ptr(), buf.len(), &mut n2) }, BUFFER_TOO_SMALL);
+    assert_eq!(
+        unsafe { (a.last_error)(buf.as_mut_ptr(), buf.len(), &mut n2) },
+        BUFFER_TOO_SMALL
+    );
     assert_eq!(n2, msg.len());
-    assert_eq!(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap(), &msg[..7]);
+    assert_eq!(
+        unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap(),
+        &msg[..7]
+    );
     // Exactly enough (len + 1), and out_len may be NULL.
     let mut exact = vec![0x55 as c_char; msg.len() + 1];
-    assert_eq!(unsafe { (a.last_error)(exact.as_mut_ptr(), exact.len(), null_mut()) }, OK);
-    assert_eq!(unsafe { CStr::from_ptr(exact.as_ptr()) }.to_str().unwrap(), msg);
+    assert_eq!(
+        unsafe { (a.last_error)(exact.as_mut_ptr(), exact.len(), null_mut()) },
+        OK
+    );
+    assert_eq!(
+        unsafe { CStr::from_ptr(exact.as_ptr()) }.to_str().unwrap(),
+        msg
+    );
     // NULL buffer with a length is an error, not a write through NULL.
-    assert_eq!(unsafe { (a.last_error)(null_mut(), 10, null_mut()) }, NULL_POINTER);
+    assert_eq!(
+        unsafe { (a.last_error)(null_mut(), 10, null_mut()) },
+        NULL_POINTER
+    );
     // Reading did not clear it; a successful call does.
     assert_eq!(last_error(), msg);
     let mut c: H = null_mut();
@@ -245,7 +317,9 @@ fn last_error_is_per_thread() {
     let a = api();
     expect(unsafe { (a.volume_open)(null(), null_mut()) }, NULL_POINTER);
     let here = last_error();
-    std::thread::spawn(|| assert_eq!(last_error(), "")).join().unwrap();
+    std::thread::spawn(|| assert_eq!(last_error(), ""))
+        .join()
+        .unwrap();
     assert_eq!(last_error(), here);
 }
 
@@ -258,38 +332,86 @@ fn null_everywhere_is_an_error_not_a_crash() {
     let mut data: *const u8 = null();
     let mut flag = 0i32;
     unsafe {
-        expect((a.runtime_init)(CString::new("").unwrap().as_ptr()), INVALID_ARGUMENT);
+        expect(
+            (a.runtime_init)(CString::new("").unwrap().as_ptr()),
+            INVALID_ARGUMENT,
+        );
         expect((a.model_options_init)(null_mut()), NULL_POINTER);
         expect((a.segment_options_init)(null_mut()), NULL_POINTER);
         expect((a.model_open)(null(), null(), &mut h), NULL_POINTER);
         expect((a.model_open)(p.as_ptr(), null(), null_mut()), NULL_POINTER);
-        expect((a.model_info)(null_mut(), null_mut(), 0, &mut n), NULL_POINTER);
+        expect(
+            (a.model_info)(null_mut(), null_mut(), 0, &mut n),
+            NULL_POINTER,
+        );
         expect((a.volume_open)(null(), &mut h), NULL_POINTER);
         expect((a.volume_open)(p.as_ptr(), null_mut()), NULL_POINTER);
         let dims = [2usize, 2, 2, 1];
         expect(
-            (a.volume_from_memory)(null(), DTYPE_U8, dims.as_ptr(), null(), null(), null(), SPACE_LPS, &mut h),
+            (a.volume_from_memory)(
+                null(),
+                DTYPE_U8,
+                dims.as_ptr(),
+                null(),
+                null(),
+                null(),
+                SPACE_LPS,
+                &mut h,
+            ),
             NULL_POINTER,
         );
         let bytes = [0u8; 8];
         expect(
-            (a.volume_from_memory)(bytes.as_ptr().cast(), DTYPE_U8, null(), null(), null(), null(), SPACE_LPS, &mut h),
+            (a.volume_from_memory)(
+                bytes.as_ptr().cast(),
+                DTYPE_U8,
+                null(),
+                null(),
+                null(),
+                null(),
+                SPACE_LPS,
+                &mut h,
+            ),
             NULL_POINTER,
         );
         expect(
-            (a.volume_from_memory)(bytes.as_ptr().cast(), DTYPE_U8, dims.as_ptr(), null(), null(), null(), SPACE_LPS, null_mut()),
+            (a.volume_from_memory)(
+                bytes.as_ptr().cast(),
+                DTYPE_U8,
+                dims.as_ptr(),
+                null(),
+                null(),
+                null(),
+                SPACE_LPS,
+                null_mut(),
+            ),
             NULL_POINTER,
         );
-        let mut vi = VolumeInfo { struct_size: std::mem::size_of::<VolumeInfo>(), ..Default::default() };
-        expect((a.volume_info)(null_mut(), SPACE_LPS, &mut vi), NULL_POINTER);
-        expect((a.segment)(null_mut(), null_mut(), null(), None, null_mut(), &mut h), NULL_POINTER);
+        let mut vi = VolumeInfo {
+            struct_size: std::mem::size_of::<VolumeInfo>(),
+            ..Default::default()
+        };
+        expect(
+            (a.volume_info)(null_mut(), SPACE_LPS, &mut vi),
+            NULL_POINTER,
+        );
+        expect(
+            (a.segment)(null_mut(), null_mut(), null(), None, null_mut(), &mut h),
+            NULL_POINTER,
+        );
         expect((a.cancel_new)(null_mut()), NULL_POINTER);
         expect((a.cancel_cancel)(null_mut()), NULL_POINTER);
         expect((a.cancel_is_cancelled)(null_mut(), &mut flag), NULL_POINTER);
         expect((a.mask_data)(null_mut(), &mut data, &mut n), NULL_POINTER);
-        let mut mi = MaskInfo { struct_size: std::mem::size_of::<MaskInfo>(), ..Default::default() };
+        let mut mi = MaskInfo {
+            struct_size: std::mem::size_of::<MaskInfo>(),
+            ..Default::default()
+        };
         expect((a.mask_info)(null_mut(), SPACE_LPS, &mut mi), NULL_POINTER);
-        expect((a.mask_label_stats)(null_mut(), 0, null_mut()), NULL_POINTER);
+        expect(
+            (a.mask_label_stats)(null_mut(), 0, null_mut()),
+            NULL_POINTER,
+        );
         expect((a.mask_save)(null_mut(), p.as_ptr()), NULL_POINTER);
         assert!(h.is_null(), "an output was written on failure");
         // _free(NULL), twice, is a no-op.
@@ -307,7 +429,15 @@ fn null_everywhere_is_an_error_not_a_crash() {
     }
 }
 
-fn from_memory(bytes: &[u8], dtype: u32, dims: [usize; 4], sp: Option<[f64; 3]>, org: Option<[f64; 3]>, dir: Option<[f64; 9]>, space: u32) -> (i32, H) {
+fn from_memory(
+    bytes: &[u8],
+    dtype: u32,
+    dims: [usize; 4],
+    sp: Option<[f64; 3]>,
+    org: Option<[f64; 3]>,
+    dir: Option<[f64; 9]>,
+    space: u32,
+) -> (i32, H) {
     let mut h: H = null_mut();
     let st = unsafe {
         (api().volume_from_memory)(
@@ -325,7 +455,10 @@ fn from_memory(bytes: &[u8], dtype: u32, dims: [usize; 4], sp: Option<[f64; 3]>,
 }
 
 fn volume_info(h: H, space: u32) -> VolumeInfo {
-    let mut vi = VolumeInfo { struct_size: std::mem::size_of::<VolumeInfo>(), ..Default::default() };
+    let mut vi = VolumeInfo {
+        struct_size: std::mem::size_of::<VolumeInfo>(),
+        ..Default::default()
+    };
     expect(unsafe { (api().volume_info)(h, space, &mut vi) }, OK);
     vi
 }
@@ -343,54 +476,132 @@ fn volume_from_memory_checks_and_geometry() {
         assert!(last_error().contains("dtype"), "{}", last_error());
     }
     // Zero dims, a bad space, bad spacing, a direction with the spacing folded in.
-    expect(from_memory(&bytes, DTYPE_U8, [3, 0, 5, 1], None, None, None, SPACE_LPS).0, INVALID_ARGUMENT);
-    expect(from_memory(&bytes, DTYPE_U8, [3, 4, 5, 0], None, None, None, SPACE_LPS).0, INVALID_ARGUMENT);
-    expect(from_memory(&bytes, DTYPE_U8, dims, None, None, None, 0).0, INVALID_ARGUMENT);
-    expect(from_memory(&bytes, DTYPE_U8, dims, Some([1.0, 0.0, 1.0]), None, None, SPACE_LPS).0, INVALID_ARGUMENT);
-    expect(from_memory(&bytes, DTYPE_U8, dims, Some([1.0, f64::NAN, 1.0]), None, None, SPACE_LPS).0, INVALID_ARGUMENT);
+    expect(
+        from_memory(&bytes, DTYPE_U8, [3, 0, 5, 1], None, None, None, SPACE_LPS).0,
+        INVALID_ARGUMENT,
+    );
+    expect(
+        from_memory(&bytes, DTYPE_U8, [3, 4, 5, 0], None, None, None, SPACE_LPS).0,
+        INVALID_ARGUMENT,
+    );
+    expect(
+        from_memory(&bytes, DTYPE_U8, dims, None, None, None, 0).0,
+        INVALID_ARGUMENT,
+    );
+    expect(
+        from_memory(
+            &bytes,
+            DTYPE_U8,
+            dims,
+            Some([1.0, 0.0, 1.0]),
+            None,
+            None,
+            SPACE_LPS,
+        )
+        .0,
+        INVALID_ARGUMENT,
+    );
+    expect(
+        from_memory(
+            &bytes,
+            DTYPE_U8,
+            dims,
+            Some([1.0, f64::NAN, 1.0]),
+            None,
+            None,
+            SPACE_LPS,
+        )
+        .0,
+        INVALID_ARGUMENT,
+    );
     let scaled = [2.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
-    expect(from_memory(&bytes, DTYPE_U8, dims, None, None, Some(scaled), SPACE_LPS).0, INVALID_ARGUMENT);
-    assert!(last_error().contains("direction column 0"), "{}", last_error());
+    expect(
+        from_memory(&bytes, DTYPE_U8, dims, None, None, Some(scaled), SPACE_LPS).0,
+        INVALID_ARGUMENT,
+    );
+    assert!(
+        last_error().contains("direction column 0"),
+        "{}",
+        last_error()
+    );
     // Too large: refused before any read of `data`.
     let huge = [1 << 20, 1 << 20, 1 << 20, 1];
-    expect(from_memory(&bytes, DTYPE_U8, huge, None, None, None, SPACE_LPS).0, 5);
+    expect(
+        from_memory(&bytes, DTYPE_U8, huge, None, None, None, SPACE_LPS).0,
+        5,
+    );
     let overflow = [usize::MAX, 2, 2, 1];
-    expect(from_memory(&bytes, DTYPE_U8, overflow, None, None, None, SPACE_LPS).0, 5);
+    expect(
+        from_memory(&bytes, DTYPE_U8, overflow, None, None, None, SPACE_LPS).0,
+        5,
+    );
 
     // RAS in, LPS and RAS out: an oblique, flipped geometry.
     let (c, s) = (0.6f64, 0.8f64);
     let dir_ras = [c, -s, 0.0, s, c, 0.0, 0.0, 0.0, -1.0];
     let org_ras = [10.0, -20.0, 30.0];
-    let (st, h) = from_memory(&bytes, DTYPE_F64, [3, 4, 5, 2], Some([0.5, 0.75, 3.0]), Some(org_ras), Some(dir_ras), SPACE_RAS);
+    let (st, h) = from_memory(
+        &bytes,
+        DTYPE_F64,
+        [3, 4, 5, 2],
+        Some([0.5, 0.75, 3.0]),
+        Some(org_ras),
+        Some(dir_ras),
+        SPACE_RAS,
+    );
     expect(st, OK);
     let ras = volume_info(h, SPACE_RAS);
     assert_eq!(ras.dims, [3, 4, 5, 2]);
     assert_eq!(ras.spacing, [0.5, 0.75, 3.0]);
     assert_eq!(ras.origin, org_ras);
     assert_eq!(ras.direction, dir_ras);
-    assert_eq!((ras.original_dtype, ras.format, ras.acquisition_axis), (DTYPE_F64, 4, 2));
+    assert_eq!(
+        (ras.original_dtype, ras.format, ras.acquisition_axis),
+        (DTYPE_F64, 4, 2)
+    );
     let lps = volume_info(h, SPACE_LPS);
     assert_eq!(lps.origin, [-10.0, 20.0, 30.0]);
     assert_eq!(lps.direction, [-c, s, 0.0, -s, -c, 0.0, 0.0, 0.0, -1.0]);
     // Info: bad space, too-small struct_size; a larger one gets its tail zeroed.
-    let mut vi = VolumeInfo { struct_size: 8, ..Default::default() };
-    expect(unsafe { (a.volume_info)(h, SPACE_LPS, &mut vi) }, INVALID_ARGUMENT);
+    let mut vi = VolumeInfo {
+        struct_size: 8,
+        ..Default::default()
+    };
+    expect(
+        unsafe { (a.volume_info)(h, SPACE_LPS, &mut vi) },
+        INVALID_ARGUMENT,
+    );
     expect(unsafe { (a.volume_info)(h, 7, &mut vi) }, INVALID_ARGUMENT);
     #[repr(C)]
     struct Bigger {
         info: VolumeInfo,
         future: [u64; 4],
     }
-    let mut big = Bigger { info: VolumeInfo { struct_size: std::mem::size_of::<Bigger>(), ..Default::default() }, future: [7; 4] };
+    let mut big = Bigger {
+        info: VolumeInfo {
+            struct_size: std::mem::size_of::<Bigger>(),
+            ..Default::default()
+        },
+        future: [7; 4],
+    };
     expect(unsafe { (a.volume_info)(h, SPACE_LPS, &mut big.info) }, OK);
-    assert_eq!((big.info.struct_size, big.info.dims, big.future), (std::mem::size_of::<Bigger>(), [3, 4, 5, 2], [0; 4]));
+    assert_eq!(
+        (big.info.struct_size, big.info.dims, big.future),
+        (std::mem::size_of::<Bigger>(), [3, 4, 5, 2], [0; 4])
+    );
     unsafe { (a.volume_free)(h) };
 
     // NULL geometry: identity in the caller's space.
     let (st, h) = from_memory(&bytes, DTYPE_I16, dims, None, None, None, SPACE_RAS);
     expect(st, OK);
-    assert_eq!(volume_info(h, SPACE_RAS).direction, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
-    assert_eq!(volume_info(h, SPACE_LPS).direction, [-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0]);
+    assert_eq!(
+        volume_info(h, SPACE_RAS).direction,
+        [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    );
+    assert_eq!(
+        volume_info(h, SPACE_LPS).direction,
+        [-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0]
+    );
     unsafe { (a.volume_free)(h) };
 }
 
@@ -398,7 +609,10 @@ fn volume_from_memory_checks_and_geometry() {
 fn volume_open_matches_the_rust_reader() {
     let path = harness::data("msd-hippocampus/images/hippocampus_001.nii.gz");
     let mut h: H = null_mut();
-    expect(unsafe { (api().volume_open)(cpath(&path).as_ptr(), &mut h) }, OK);
+    expect(
+        unsafe { (api().volume_open)(cpath(&path).as_ptr(), &mut h) },
+        OK,
+    );
     let info = volume_info(h, SPACE_LPS);
     let v = slicewise::Volume::open(&path).expect("rust reader");
     let [x, y, z] = v.dims_xyz();
@@ -417,25 +631,46 @@ fn volume_open_matches_the_rust_reader() {
 #[test]
 fn options_struct_size_rules() {
     let a = api();
-    let mut o = ModelOptions { struct_size: 0, device: 77, threads: 9, runtime_path: null() };
+    let mut o = ModelOptions {
+        struct_size: 0,
+        device: 77,
+        threads: 9,
+        runtime_path: null(),
+    };
     expect(unsafe { (a.model_options_init)(&mut o) }, OK);
-    assert_eq!((o.struct_size, o.device, o.threads), (std::mem::size_of::<ModelOptions>(), 0, 0));
+    assert_eq!(
+        (o.struct_size, o.device, o.threads),
+        (std::mem::size_of::<ModelOptions>(), 0, 0)
+    );
     assert!(o.runtime_path.is_null());
     let mut s: SegmentOptions = unsafe { std::mem::zeroed() };
     expect(unsafe { (a.segment_options_init)(&mut s) }, OK);
-    assert_eq!((s.struct_size, s.batch_size, s.threshold), (std::mem::size_of::<SegmentOptions>(), 0, -1.0));
+    assert_eq!(
+        (s.struct_size, s.batch_size, s.threshold),
+        (std::mem::size_of::<SegmentOptions>(), 0, -1.0)
+    );
     // The options are read before the model file: a missing file gives IO only when they are fine.
     let missing = cpath(Path::new("/nonexistent/model.onnx"));
     let mut h: H = null_mut();
     o.device = DEVICE_CPU;
     let st = unsafe { (a.model_open)(missing.as_ptr(), &o, &mut h) };
-    assert!(st == IO || st == 6 || st == 7, "status {st}: {}", last_error());
+    assert!(
+        st == IO || st == 6 || st == 7,
+        "status {st}: {}",
+        last_error()
+    );
     let mut bad = o;
     bad.struct_size = 4;
-    expect(unsafe { (a.model_open)(missing.as_ptr(), &bad, &mut h) }, INVALID_ARGUMENT);
+    expect(
+        unsafe { (a.model_open)(missing.as_ptr(), &bad, &mut h) },
+        INVALID_ARGUMENT,
+    );
     bad = o;
     bad.device = 42;
-    expect(unsafe { (a.model_open)(missing.as_ptr(), &bad, &mut h) }, INVALID_ARGUMENT);
+    expect(
+        unsafe { (a.model_open)(missing.as_ptr(), &bad, &mut h) },
+        INVALID_ARGUMENT,
+    );
     #[repr(C)]
     struct Newer {
         o: ModelOptions,
@@ -443,10 +678,17 @@ fn options_struct_size_rules() {
     }
     let mut newer = Newer { o, future: 1 };
     newer.o.struct_size = std::mem::size_of::<Newer>();
-    expect(unsafe { (a.model_open)(missing.as_ptr(), &newer.o, &mut h) }, UNSUPPORTED);
+    expect(
+        unsafe { (a.model_open)(missing.as_ptr(), &newer.o, &mut h) },
+        UNSUPPORTED,
+    );
     newer.future = 0;
     let st = unsafe { (a.model_open)(missing.as_ptr(), &newer.o, &mut h) };
-    assert!(st != UNSUPPORTED && st != INVALID_ARGUMENT, "zero tail refused: {}", last_error());
+    assert!(
+        st != UNSUPPORTED && st != INVALID_ARGUMENT,
+        "zero tail refused: {}",
+        last_error()
+    );
     assert!(h.is_null());
 }
 
@@ -482,7 +724,11 @@ fn injected_panic_becomes_a_status() {
             expect(unsafe { (api().cancel_new)(&mut c) }, OK);
             unsafe { (api().cancel_free)(c) };
         }
-        None => assert!(!cfg!(debug_assertions), "debug build without slicewise_debug_panic"),
+        // Release builds do not have the test-only export.
+        #[cfg(debug_assertions)]
+        None => panic!("debug build without slicewise_debug_panic"),
+        #[cfg(not(debug_assertions))]
+        None => {}
     }
 }
 
@@ -490,7 +736,8 @@ fn injected_panic_becomes_a_status() {
 
 fn generate_header() -> String {
     let repo = harness::repo();
-    let mut config = cbindgen::Config::from_file(repo.join("cbindgen.toml")).expect("cbindgen.toml");
+    let mut config =
+        cbindgen::Config::from_file(repo.join("cbindgen.toml")).expect("cbindgen.toml");
     config.after_includes = Some(format!(
         "\n#define SLICEWISE_VERSION_MAJOR {}\n#define SLICEWISE_VERSION_MINOR {}\n#define SLICEWISE_VERSION_PATCH {}\n#define SLICEWISE_VERSION_STRING \"{}\"",
         env!("CARGO_PKG_VERSION_MAJOR"),
@@ -527,9 +774,15 @@ fn header_is_current() {
         ("MINOR", env!("CARGO_PKG_VERSION_MINOR")),
         ("PATCH", env!("CARGO_PKG_VERSION_PATCH")),
     ] {
-        assert!(committed.contains(&format!("#define SLICEWISE_VERSION_{name} {value}\n")), "version {name}");
+        assert!(
+            committed.contains(&format!("#define SLICEWISE_VERSION_{name} {value}\n")),
+            "version {name}"
+        );
     }
-    assert!(!committed.contains("slicewise_debug_panic"), "test-only export leaked into the header");
+    assert!(
+        !committed.contains("slicewise_debug_panic"),
+        "test-only export leaked into the header"
+    );
 }
 
 /// Compiles a translation unit against the header as C99 and as C++ with warnings as errors, and
@@ -546,8 +799,8 @@ fn header_compiles_as_c99_and_cpp_with_matching_layouts() {
 int main(void) {
     P(slicewise_model_options); O(slicewise_model_options, runtime_path);
     P(slicewise_segment_options); O(slicewise_segment_options, cancel); O(slicewise_segment_options, tta);
-    P(slicewise_volume_info); O(slicewise_volume_info, acquisition_axis);
-    P(slicewise_mask_info); O(slicewise_mask_info, label_count);
+    P(slicewise_volume_desc); O(slicewise_volume_desc, acquisition_axis);
+    P(slicewise_mask_desc); O(slicewise_mask_desc, label_count);
     P(slicewise_label_stats); O(slicewise_label_stats, name);
     printf("version %d.%d.%d\n", SLICEWISE_VERSION_MAJOR, SLICEWISE_VERSION_MINOR, SLICEWISE_VERSION_PATCH);
     return 0;
@@ -569,7 +822,11 @@ int main(void) {
             .arg(&exe)
             .output()
             .expect("compiler");
-        assert!(out.status.success(), "{compiler} {std}:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{compiler} {std}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let run = Command::new(&exe).output().unwrap();
         outputs.push(String::from_utf8(run.stdout).unwrap());
     }
@@ -577,8 +834,8 @@ int main(void) {
     let want = format!(
         "slicewise_model_options {}\nslicewise_model_options.runtime_path {}\n\
          slicewise_segment_options {}\nslicewise_segment_options.cancel {}\nslicewise_segment_options.tta {}\n\
-         slicewise_volume_info {}\nslicewise_volume_info.acquisition_axis {}\n\
-         slicewise_mask_info {}\nslicewise_mask_info.label_count {}\n\
+         slicewise_volume_desc {}\nslicewise_volume_desc.acquisition_axis {}\n\
+         slicewise_mask_desc {}\nslicewise_mask_desc.label_count {}\n\
          slicewise_label_stats {}\nslicewise_label_stats.name {}\nversion {}\n",
         std::mem::size_of::<ModelOptions>(),
         std::mem::offset_of!(ModelOptions, runtime_path),

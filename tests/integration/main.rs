@@ -4,6 +4,6 @@
 //! onnxruntime) run from the project's `.venv` (made by `scripts/setup --test`), on the real data
 //! in `../shared/data`.
 
-mod harness;
 mod capi;
+mod harness;
 mod volume_nifti;
