@@ -5,5 +5,6 @@
 //! in `../shared/data`.
 
 mod capi;
+mod engine;
 mod harness;
 mod volume_nifti;
