@@ -8,3 +8,4 @@ mod capi;
 mod engine;
 mod harness;
 mod volume_nifti;
+mod volume_dicom;
