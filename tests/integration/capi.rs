@@ -147,11 +147,23 @@ fn lib_dir() -> &'static Path {
         let exe = std::env::current_exe().expect("test exe");
         let dir = exe.parent().and_then(Path::parent).expect("target dir");
         let src = dir.join(lib_name());
-        assert!(
-            src.exists(),
-            "{} not built (cargo builds it with the tests)",
-            src.display()
-        );
+        // In a target dir shared by several checkouts another build may have replaced the
+        // library since cargo built this test: rebuild it from this checkout then.
+        for _ in 0..3 {
+            if has_c_abi(&src) {
+                break;
+            }
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--lib", "--manifest-path"])
+                .arg(harness::repo().join("Cargo.toml"));
+            if !cfg!(debug_assertions) {
+                cmd.arg("--release");
+            }
+            let st = cmd.status().expect("cargo");
+            assert!(st.success(), "cargo build --lib failed");
+        }
+        assert!(has_c_abi(&src), "{} lacks the C ABI", src.display());
         // A hard link pins the inode (the linker and cargo replace files rather than rewrite
         // them) without copying 50 MB; one folder per process, stale ones removed.
         let base = dir.join("capi-test");
@@ -171,6 +183,12 @@ fn lib_dir() -> &'static Path {
         }
         own
     })
+}
+
+/// Whether a built library holds this checkout's C ABI (its newest export's name).
+fn has_c_abi(lib: &Path) -> bool {
+    let needle = b"slicewise_mask_label_stats\0";
+    std::fs::read(lib).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
 }
 
 fn lib_name() -> String {
@@ -851,4 +869,399 @@ int main(void) {
         env!("CARGO_PKG_VERSION"),
     );
     assert_eq!(outputs[0], want);
+}
+
+// ---- with a model -----------------------------------------------------------------------------
+
+const SIGMOID: &str = "unet_sigmoid.onnx";
+const SOFTMAX: &str = "unet_softmax.onnx";
+
+fn model_path(name: &str) -> PathBuf {
+    harness::repo().join("tests/data").join(name)
+}
+
+fn hippocampus(n: &str) -> PathBuf {
+    harness::data(&format!("msd-hippocampus/images/hippocampus_{n}.nii.gz"))
+}
+
+/// A model opened through the ABI (CPU, one thread), shared by the tests.
+fn c_model(name: &'static str) -> Shared {
+    static MODELS: OnceLock<std::sync::Mutex<Vec<(&'static str, Shared)>>> = OnceLock::new();
+    let models = MODELS.get_or_init(Default::default);
+    let mut models = models.lock().unwrap();
+    if let Some((_, m)) = models.iter().find(|(n, _)| *n == name) {
+        return *m;
+    }
+    let a = api();
+    let ort = cpath(&ort_lib());
+    expect(unsafe { (a.runtime_init)(ort.as_ptr()) }, OK);
+    let mut o: ModelOptions = unsafe { std::mem::zeroed() };
+    expect(unsafe { (a.model_options_init)(&mut o) }, OK);
+    o.device = DEVICE_CPU;
+    o.threads = 1;
+    let mut h: H = null_mut();
+    expect(unsafe { (a.model_open)(cpath(&model_path(name)).as_ptr(), &o, &mut h) }, OK);
+    models.push((name, Shared(h)));
+    Shared(h)
+}
+
+/// The same model through the Rust API (the reference).
+fn rust_model(name: &'static str) -> &'static slicewise::infer::Model {
+    use slicewise::infer::{Device, Model, ModelOptions};
+    static MODELS: OnceLock<std::sync::Mutex<Vec<(&'static str, &'static Model)>>> = OnceLock::new();
+    let mut models = MODELS.get_or_init(Default::default).lock().unwrap();
+    if let Some((_, m)) = models.iter().find(|(n, _)| *n == name) {
+        return m;
+    }
+    slicewise::infer::init_runtime(Some(&ort_lib())).expect("runtime");
+    let opts = ModelOptions::default().device(Device::Cpu).threads(1);
+    let m: &'static Model = Box::leak(Box::new(Model::open(model_path(name), &opts).expect("open")));
+    models.push((name, m));
+    m
+}
+
+fn rust_segment(model: &'static str, volume: &slicewise::Volume, opts: &slicewise::infer::SegmentOptions) -> slicewise::Mask {
+    slicewise::infer::segment(rust_model(model), volume, opts, &mut |_| true)
+        .expect("rust segment")
+        .mask
+}
+
+fn c_volume(path: &Path) -> Shared {
+    let mut h: H = null_mut();
+    expect(unsafe { (api().volume_open)(cpath(path).as_ptr(), &mut h) }, OK);
+    Shared(h)
+}
+
+fn segment_options() -> SegmentOptions {
+    let mut s: SegmentOptions = unsafe { std::mem::zeroed() };
+    expect(unsafe { (api().segment_options_init)(&mut s) }, OK);
+    s
+}
+
+/// Segments through the ABI; returns the status and the mask handle (null on failure).
+fn c_segment(model: Shared, volume: Shared, opts: Option<&SegmentOptions>, progress: ProgressFn, userdata: *mut c_void) -> (i32, H) {
+    let sentinel = 0x1 as H; // must stay untouched on failure
+    let mut out = sentinel;
+    let st = unsafe { (api().segment)(model.0, volume.0, opts.map_or(null(), |o| o as *const _), progress, userdata, &mut out) };
+    if st != OK {
+        assert_eq!(out, sentinel, "output written on failure");
+        return (st, null_mut());
+    }
+    (st, out)
+}
+
+fn mask_bytes(mask: H) -> Vec<u8> {
+    let mut data: *const u8 = null();
+    let mut n = 0;
+    expect(unsafe { (api().mask_data)(mask, &mut data, &mut n) }, OK);
+    unsafe { std::slice::from_raw_parts(data, n) }.to_vec()
+}
+
+fn rust_bytes(m: &slicewise::Mask) -> Vec<u8> {
+    m.labels.as_standard_layout().iter().copied().collect()
+}
+
+#[test]
+fn segment_matches_the_rust_api() {
+    use slicewise::infer::SegmentOptions as RustOptions;
+    let a = api();
+    let path = hippocampus("003");
+    let vol = slicewise::Volume::open(&path).unwrap();
+    let cv = c_volume(&path);
+    for name in [SIGMOID, SOFTMAX] {
+        let m = c_model(name);
+        // Defaults (NULL options) and non-default options.
+        let mut o = segment_options();
+        o.batch_size = 3;
+        o.largest_component = 1;
+        o.fill_holes = 1;
+        if name == SIGMOID {
+            o.threshold = 0.3;
+        }
+        let mut ro = RustOptions { batch_size: 3, largest_component: true, fill_holes: true, ..Default::default() };
+        if name == SIGMOID {
+            ro.threshold = Some(0.3);
+        }
+        for (opts, rust_opts) in [(None, RustOptions::default()), (Some(&o), ro)] {
+            let reference = rust_segment(name, &vol, &rust_opts);
+            let (st, mask) = c_segment(m, cv, opts, None, null_mut());
+            expect(st, OK);
+            let bytes = mask_bytes(mask);
+            assert_eq!(bytes, rust_bytes(&reference), "{name}: C mask differs from the Rust API's");
+            assert!(bytes.iter().any(|&b| b > 0) && bytes.iter().any(|&b| b == 0), "{name}: degenerate mask");
+            // Geometry and label statistics.
+            let mut mi = MaskInfo { struct_size: std::mem::size_of::<MaskInfo>(), ..Default::default() };
+            expect(unsafe { (a.mask_info)(mask, SPACE_LPS, &mut mi) }, OK);
+            assert_eq!(mi.dims, vol.dims_xyz());
+            assert_eq!(mi.spacing, vol.geometry.spacing);
+            assert_eq!(mi.origin, vol.geometry.origin);
+            let stats = reference.stats();
+            assert_eq!(mi.label_count, stats.len());
+            for (i, s) in stats.iter().enumerate() {
+                let mut ls: LabelStats = unsafe { std::mem::zeroed() };
+                ls.struct_size = std::mem::size_of::<LabelStats>();
+                expect(unsafe { (a.mask_label_stats)(mask, i, &mut ls) }, OK);
+                let lname = unsafe { CStr::from_ptr(ls.name) }.to_str().unwrap();
+                assert_eq!((ls.value, ls.voxels, lname), (s.value, s.voxels, s.name.as_str()));
+                assert!((ls.ml - s.ml).abs() < 1e-12);
+            }
+            let mut ls: LabelStats = unsafe { std::mem::zeroed() };
+            ls.struct_size = std::mem::size_of::<LabelStats>();
+            expect(unsafe { (a.mask_label_stats)(mask, stats.len(), &mut ls) }, INVALID_ARGUMENT);
+            unsafe { (a.mask_free)(mask) };
+        }
+    }
+    unsafe { (a.volume_free)(cv.0) };
+}
+
+#[test]
+fn mask_save_and_model_info() {
+    let a = api();
+    let path = hippocampus("001");
+    let cv = c_volume(&path);
+    let (st, mask) = c_segment(c_model(SOFTMAX), cv, None, None, null_mut());
+    expect(st, OK);
+    let bytes = mask_bytes(mask);
+    let tmp = harness::tmpdir();
+    for name in ["m.nii", "m.nii.gz", "m.tif"] {
+        let out = tmp.path().join(name);
+        expect(unsafe { (a.mask_save)(mask, cpath(&out).as_ptr()) }, OK);
+        let back = slicewise::Volume::open(&out).unwrap();
+        let labels: Vec<u8> = back.data.iter().map(|&v| v as u8).collect();
+        assert_eq!(labels, bytes, "{name} read back differs");
+    }
+    let bad = tmp.path().join("m.png");
+    expect(unsafe { (a.mask_save)(mask, cpath(&bad).as_ptr()) }, INVALID_ARGUMENT);
+    assert!(!bad.exists());
+    let nodir = tmp.path().join("no/such/dir/m.nii");
+    expect(unsafe { (a.mask_save)(mask, cpath(&nodir).as_ptr()) }, IO);
+    unsafe { (a.mask_free)(mask) };
+    unsafe { (a.volume_free)(cv.0) };
+
+    // Model info: size query, too small (nothing written), exact.
+    let m = c_model(SOFTMAX);
+    let mut n = 0usize;
+    expect(unsafe { (a.model_info)(m.0, null_mut(), 0, &mut n) }, BUFFER_TOO_SMALL);
+    let mut small = vec![0x55 as c_char; n];
+    expect(unsafe { (a.model_info)(m.0, small.as_mut_ptr(), small.len(), null_mut()) }, BUFFER_TOO_SMALL);
+    assert!(small.iter().all(|&c| c == 0x55), "buffer written although too small");
+    let mut buf = vec![0 as c_char; n + 1];
+    expect(unsafe { (a.model_info)(m.0, buf.as_mut_ptr(), buf.len(), &mut n) }, OK);
+    let json: serde_json::Value = serde_json::from_str(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap()).unwrap();
+    let rm = rust_model(SOFTMAX);
+    assert_eq!(json["contract"], serde_json::to_value(rm.contract()).unwrap());
+    assert_eq!(json["provider"]["used"], serde_json::Value::from(rm.provider().used.clone()));
+    assert_eq!(json["path"].as_str().unwrap(), model_path(SOFTMAX).to_str().unwrap());
+}
+
+unsafe extern "C" fn record_progress(userdata: *mut c_void, done: usize, total: usize) -> i32 {
+    let calls = &mut *(userdata as *mut Vec<(usize, usize)>);
+    calls.push((done, total));
+    0
+}
+
+unsafe extern "C" fn cancel_at_first(userdata: *mut c_void, _done: usize, _total: usize) -> i32 {
+    *(userdata as *mut usize) += 1;
+    1
+}
+
+#[test]
+fn progress_is_reported_and_a_nonzero_return_cancels() {
+    let path = hippocampus("001");
+    let vol = slicewise::Volume::open(&path).unwrap();
+    let slices = vol.dims_xyz()[vol.meta.acquisition_axis];
+    let cv = c_volume(&path);
+    let m = c_model(SIGMOID);
+    let mut o = segment_options();
+    o.batch_size = 4;
+    let mut calls: Vec<(usize, usize)> = Vec::new();
+    let (st, mask) = c_segment(m, cv, Some(&o), Some(record_progress), (&mut calls as *mut Vec<_>).cast());
+    expect(st, OK);
+    assert!(calls.len() >= slices.div_ceil(4), "{calls:?}");
+    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0), "not monotonic: {calls:?}");
+    assert!(calls.iter().all(|&(_, t)| t == slices));
+    assert_eq!(calls.last().unwrap().0, slices);
+    unsafe { (api().mask_free)(mask) };
+
+    let mut count = 0usize;
+    let (st, _) = c_segment(m, cv, Some(&o), Some(cancel_at_first), (&mut count as *mut usize).cast());
+    expect(st, CANCELLED);
+    assert_eq!(count, 1, "the callback was called again after asking to cancel");
+    // Bad option values.
+    for t in [1.5f32, f32::NAN] {
+        let mut bad = o;
+        bad.threshold = t;
+        expect(c_segment(m, cv, Some(&bad), None, null_mut()).0, INVALID_ARGUMENT);
+    }
+    unsafe { (api().volume_free)(cv.0) };
+}
+
+/// The progress callback's view of a cancel from another thread: it tells that thread to cancel
+/// on the first batch and waits until it has.
+struct CancelRendezvous {
+    go: std::sync::mpsc::Sender<()>,
+    done: std::sync::mpsc::Receiver<()>,
+    calls: usize,
+}
+
+unsafe extern "C" fn cancel_elsewhere(userdata: *mut c_void, _done: usize, _total: usize) -> i32 {
+    let r = &mut *(userdata as *mut CancelRendezvous);
+    r.calls += 1;
+    if r.calls == 1 {
+        r.go.send(()).unwrap();
+        r.done.recv().unwrap();
+    }
+    0
+}
+
+#[test]
+fn cancel_from_another_thread_mid_volume() {
+    let a = api();
+    let path = hippocampus("001");
+    let cv = c_volume(&path);
+    let m = c_model(SIGMOID);
+    let mut token: H = null_mut();
+    expect(unsafe { (a.cancel_new)(&mut token) }, OK);
+    let mut o = segment_options();
+    o.batch_size = 1;
+    o.cancel = token;
+    let (go_tx, go_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let t = Shared(token);
+    let canceller = std::thread::spawn(move || {
+        let t = t;
+        go_rx.recv().unwrap();
+        expect(unsafe { (api().cancel_cancel)(t.0) }, OK);
+        done_tx.send(()).unwrap();
+    });
+    let mut r = CancelRendezvous { go: go_tx, done: done_rx, calls: 0 };
+    let (st, _) = c_segment(m, cv, Some(&o), Some(cancel_elsewhere), (&mut r as *mut CancelRendezvous).cast());
+    canceller.join().unwrap();
+    expect(st, CANCELLED);
+    let slices = volume_info(cv.0, SPACE_LPS).dims[2];
+    assert!(r.calls < slices, "ran to the end ({} progress calls) despite the cancel", r.calls);
+    // A cancelled token cancels the next run before it starts.
+    let (st, _) = c_segment(m, cv, Some(&o), None, null_mut());
+    expect(st, CANCELLED);
+    unsafe { (a.cancel_free)(token) };
+    unsafe { (a.volume_free)(cv.0) };
+}
+
+#[test]
+fn two_models_four_threads_concurrently() {
+    let paths = [hippocampus("001"), hippocampus("004")];
+    let vols: Vec<Shared> = paths.iter().map(|p| c_volume(p)).collect();
+    let mut refs = Vec::new();
+    for name in [SIGMOID, SOFTMAX] {
+        for p in &paths {
+            let v = slicewise::Volume::open(p).unwrap();
+            refs.push(((name, p.clone()), rust_bytes(&rust_segment(name, &v, &Default::default()))));
+        }
+    }
+    let models = [c_model(SIGMOID), c_model(SOFTMAX)];
+    let refs = std::sync::Arc::new(refs);
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let (m, v) = (models[i % 2], vols[i / 2]);
+            let want = refs[(i % 2) * 2 + i / 2].1.clone();
+            std::thread::spawn(move || {
+                let (m, v) = (m, v);
+                for _ in 0..3 {
+                    let mut o = segment_options();
+                    o.batch_size = 2;
+                    let (st, mask) = c_segment(m, v, Some(&o), None, null_mut());
+                    expect(st, OK);
+                    assert_eq!(mask_bytes(mask), want, "thread {i}");
+                    unsafe { (api().mask_free)(mask) };
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for v in vols {
+        unsafe { (api().volume_free)(v.0) };
+    }
+}
+
+/// Host memory in, geometry and masks out: a file volume handed over as f32 memory gives the same
+/// mask; as channel 0 of an interleaved 2-channel array (the model reads channel 0) too, which
+/// pins the documented `[z][y][x][c]` order.
+#[test]
+fn memory_volume_segments_like_the_file() {
+    let path = hippocampus("003");
+    let vol = slicewise::Volume::open(&path).unwrap();
+    let [x, y, z] = vol.dims_xyz();
+    let m = c_model(SIGMOID);
+    let cv = c_volume(&path);
+    let (st, from_file) = c_segment(m, cv, None, None, null_mut());
+    expect(st, OK);
+    let want = mask_bytes(from_file);
+    let g = vol.geometry;
+    let dir: Vec<f64> = (0..3).flat_map(|r| (0..3).map(move |c| g.direction[r][c])).collect();
+    let dir: [f64; 9] = dir.try_into().unwrap();
+    let values: Vec<f32> = vol.data.iter().copied().collect();
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    let (st, mv) = from_memory(&bytes, DTYPE_F32, [x, y, z, 1], Some(g.spacing), Some(g.origin), Some(dir), SPACE_LPS);
+    expect(st, OK);
+    let (st, mask) = c_segment(m, Shared(mv), None, None, null_mut());
+    expect(st, OK);
+    assert_eq!(mask_bytes(mask), want);
+    unsafe { (api().mask_free)(mask) };
+    // Interleaved: channel 0 the image, channel 1 noise.
+    let inter: Vec<u8> = values
+        .iter()
+        .enumerate()
+        .flat_map(|(i, v)| [*v, (i % 7) as f32 * 100.0])
+        .flat_map(|v| v.to_ne_bytes())
+        .collect();
+    let (st, mv2) = from_memory(&inter, DTYPE_F32, [x, y, z, 2], Some(g.spacing), Some(g.origin), Some(dir), SPACE_LPS);
+    expect(st, OK);
+    assert_eq!(volume_info(mv2, SPACE_LPS).dims, [x, y, z, 2]);
+    let (st, mask2) = c_segment(m, Shared(mv2), None, None, null_mut());
+    expect(st, OK);
+    assert_eq!(mask_bytes(mask2), want, "channel 0 of the interleaved array is not the image");
+    unsafe {
+        (api().mask_free)(mask2);
+        (api().mask_free)(from_file);
+        (api().volume_free)(mv);
+        (api().volume_free)(mv2);
+        (api().volume_free)(cv.0);
+    }
+}
+
+/// Python's ctypes (the 3D Slicer route): a numpy array handed over as memory with nibabel's RAS
+/// geometry segments like the file, and the saved mask reads back in nibabel with the image's
+/// affine and the buffer's voxel order.
+#[test]
+fn python_ctypes_host() {
+    let tmp = harness::tmpdir();
+    let cases = [
+        hippocampus("001"),
+        hippocampus("003"),
+        harness::data("sct-spinalcord/t2/t2.nii.gz"),
+    ];
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = Vec::new();
+    let (lib, ort, model, dir) = (cdylib(), ort_lib(), model_path(SIGMOID), tmp.path().to_path_buf());
+    args.extend([&lib as &dyn AsRef<std::ffi::OsStr>, &ort, &model, &dir]);
+    for c in &cases {
+        args.push(c);
+    }
+    let out = harness::py("capi_ctypes.py", &args);
+    let cases = out["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for c in cases {
+        assert_eq!(c["dims_mem"], c["dims_file"], "{c}");
+        assert_eq!(c["axis_mem"], c["axis_file"], "{c}");
+        assert!(c["geometry_diff"].as_f64().unwrap() < 1e-6, "{c}");
+        assert_eq!(c["equal"], true, "memory and file masks differ: {c}");
+        assert!(c["voxels"].as_u64().unwrap() > 0, "{c}");
+        assert_eq!(c["saved_equal"], true, "{c}");
+        assert!(c["affine_diff"].as_f64().unwrap() < 1e-4, "{c}");
+        let last = &c["progress_last"];
+        assert_eq!(last[0], last[1], "{c}");
+    }
+    assert_eq!(cases[0]["dtype"], "uint8");
+    assert_eq!(cases[1]["dtype"], "float32");
 }
