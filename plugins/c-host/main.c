@@ -1,7 +1,7 @@
 /*
  * c-host: a minimal C program on slicewise's C ABI.
  *
- *   c-host MODEL VOLUME OUT [--device auto|cpu|cuda|tensorrt] [--ort LIBONNXRUNTIME]
+ *   c-host MODEL VOLUME OUT [--device auto|cpu|cuda|tensorrt] [--threads N] [--ort LIBONNXRUNTIME]
  *
  * Opens the model and the volume (DICOM folder, NIfTI, TIFF), segments with a progress bar on
  * stderr, writes the mask to OUT (.nii, .nii.gz, .tif), and prints the volume of each label in
@@ -61,7 +61,9 @@ static int parse_device(const char *s, slicewise_device *out) {
 }
 
 static int usage(void) {
-    fputs("usage: c-host MODEL VOLUME OUT [--device auto|cpu|cuda|tensorrt] [--ort LIB]\n", stderr);
+    fputs("usage: c-host MODEL VOLUME OUT [--device auto|cpu|cuda|tensorrt] [--threads N] "
+          "[--ort LIB]\n",
+          stderr);
     return 2;
 }
 
@@ -85,6 +87,13 @@ int main(int argc, char **argv) {
             if (parse_device(argv[++i], &mopts.device) != 0) {
                 return usage();
             }
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            unsigned long n = strtoul(argv[++i], &end, 10);
+            if (end == argv[i] || *end != '\0' || n > 1024) {
+                return usage();
+            }
+            mopts.threads = (uint32_t)n;
         } else if (strcmp(argv[i], "--ort") == 0 && i + 1 < argc) {
             ort = argv[++i];
         } else if (argv[i][0] == '-' || npos == 3) {

@@ -900,7 +900,10 @@ fn c_model(name: &'static str) -> Shared {
     o.device = DEVICE_CPU;
     o.threads = 1;
     let mut h: H = null_mut();
-    expect(unsafe { (a.model_open)(cpath(&model_path(name)).as_ptr(), &o, &mut h) }, OK);
+    expect(
+        unsafe { (a.model_open)(cpath(&model_path(name)).as_ptr(), &o, &mut h) },
+        OK,
+    );
     models.push((name, Shared(h)));
     Shared(h)
 }
@@ -908,19 +911,26 @@ fn c_model(name: &'static str) -> Shared {
 /// The same model through the Rust API (the reference).
 fn rust_model(name: &'static str) -> &'static slicewise::infer::Model {
     use slicewise::infer::{Device, Model, ModelOptions};
-    static MODELS: OnceLock<std::sync::Mutex<Vec<(&'static str, &'static Model)>>> = OnceLock::new();
+    static MODELS: OnceLock<std::sync::Mutex<Vec<(&'static str, &'static Model)>>> =
+        OnceLock::new();
     let mut models = MODELS.get_or_init(Default::default).lock().unwrap();
     if let Some((_, m)) = models.iter().find(|(n, _)| *n == name) {
         return m;
     }
     slicewise::infer::init_runtime(Some(&ort_lib())).expect("runtime");
     let opts = ModelOptions::default().device(Device::Cpu).threads(1);
-    let m: &'static Model = Box::leak(Box::new(Model::open(model_path(name), &opts).expect("open")));
+    let m: &'static Model = Box::leak(Box::new(
+        Model::open(model_path(name), &opts).expect("open"),
+    ));
     models.push((name, m));
     m
 }
 
-fn rust_segment(model: &'static str, volume: &slicewise::Volume, opts: &slicewise::infer::SegmentOptions) -> slicewise::Mask {
+fn rust_segment(
+    model: &'static str,
+    volume: &slicewise::Volume,
+    opts: &slicewise::infer::SegmentOptions,
+) -> slicewise::Mask {
     slicewise::infer::segment(rust_model(model), volume, opts, &mut |_| true)
         .expect("rust segment")
         .mask
@@ -928,7 +938,10 @@ fn rust_segment(model: &'static str, volume: &slicewise::Volume, opts: &slicewis
 
 fn c_volume(path: &Path) -> Shared {
     let mut h: H = null_mut();
-    expect(unsafe { (api().volume_open)(cpath(path).as_ptr(), &mut h) }, OK);
+    expect(
+        unsafe { (api().volume_open)(cpath(path).as_ptr(), &mut h) },
+        OK,
+    );
     Shared(h)
 }
 
@@ -939,10 +952,25 @@ fn segment_options() -> SegmentOptions {
 }
 
 /// Segments through the ABI; returns the status and the mask handle (null on failure).
-fn c_segment(model: Shared, volume: Shared, opts: Option<&SegmentOptions>, progress: ProgressFn, userdata: *mut c_void) -> (i32, H) {
+fn c_segment(
+    model: Shared,
+    volume: Shared,
+    opts: Option<&SegmentOptions>,
+    progress: ProgressFn,
+    userdata: *mut c_void,
+) -> (i32, H) {
     let sentinel = 0x1 as H; // must stay untouched on failure
     let mut out = sentinel;
-    let st = unsafe { (api().segment)(model.0, volume.0, opts.map_or(null(), |o| o as *const _), progress, userdata, &mut out) };
+    let st = unsafe {
+        (api().segment)(
+            model.0,
+            volume.0,
+            opts.map_or(null(), |o| o as *const _),
+            progress,
+            userdata,
+            &mut out,
+        )
+    };
     if st != OK {
         assert_eq!(out, sentinel, "output written on failure");
         return (st, null_mut());
@@ -978,7 +1006,12 @@ fn segment_matches_the_rust_api() {
         if name == SIGMOID {
             o.threshold = 0.3;
         }
-        let mut ro = RustOptions { batch_size: 3, largest_component: true, fill_holes: true, ..Default::default() };
+        let mut ro = RustOptions {
+            batch_size: 3,
+            largest_component: true,
+            fill_holes: true,
+            ..Default::default()
+        };
         if name == SIGMOID {
             ro.threshold = Some(0.3);
         }
@@ -987,10 +1020,20 @@ fn segment_matches_the_rust_api() {
             let (st, mask) = c_segment(m, cv, opts, None, null_mut());
             expect(st, OK);
             let bytes = mask_bytes(mask);
-            assert_eq!(bytes, rust_bytes(&reference), "{name}: C mask differs from the Rust API's");
-            assert!(bytes.iter().any(|&b| b > 0) && bytes.iter().any(|&b| b == 0), "{name}: degenerate mask");
+            assert_eq!(
+                bytes,
+                rust_bytes(&reference),
+                "{name}: C mask differs from the Rust API's"
+            );
+            assert!(
+                bytes.iter().any(|&b| b > 0) && bytes.contains(&0),
+                "{name}: degenerate mask"
+            );
             // Geometry and label statistics.
-            let mut mi = MaskInfo { struct_size: std::mem::size_of::<MaskInfo>(), ..Default::default() };
+            let mut mi = MaskInfo {
+                struct_size: std::mem::size_of::<MaskInfo>(),
+                ..Default::default()
+            };
             expect(unsafe { (a.mask_info)(mask, SPACE_LPS, &mut mi) }, OK);
             assert_eq!(mi.dims, vol.dims_xyz());
             assert_eq!(mi.spacing, vol.geometry.spacing);
@@ -1002,12 +1045,18 @@ fn segment_matches_the_rust_api() {
                 ls.struct_size = std::mem::size_of::<LabelStats>();
                 expect(unsafe { (a.mask_label_stats)(mask, i, &mut ls) }, OK);
                 let lname = unsafe { CStr::from_ptr(ls.name) }.to_str().unwrap();
-                assert_eq!((ls.value, ls.voxels, lname), (s.value, s.voxels, s.name.as_str()));
+                assert_eq!(
+                    (ls.value, ls.voxels, lname),
+                    (s.value, s.voxels, s.name.as_str())
+                );
                 assert!((ls.ml - s.ml).abs() < 1e-12);
             }
             let mut ls: LabelStats = unsafe { std::mem::zeroed() };
             ls.struct_size = std::mem::size_of::<LabelStats>();
-            expect(unsafe { (a.mask_label_stats)(mask, stats.len(), &mut ls) }, INVALID_ARGUMENT);
+            expect(
+                unsafe { (a.mask_label_stats)(mask, stats.len(), &mut ls) },
+                INVALID_ARGUMENT,
+            );
             unsafe { (a.mask_free)(mask) };
         }
     }
@@ -1031,7 +1080,10 @@ fn mask_save_and_model_info() {
         assert_eq!(labels, bytes, "{name} read back differs");
     }
     let bad = tmp.path().join("m.png");
-    expect(unsafe { (a.mask_save)(mask, cpath(&bad).as_ptr()) }, INVALID_ARGUMENT);
+    expect(
+        unsafe { (a.mask_save)(mask, cpath(&bad).as_ptr()) },
+        INVALID_ARGUMENT,
+    );
     assert!(!bad.exists());
     let nodir = tmp.path().join("no/such/dir/m.nii");
     expect(unsafe { (a.mask_save)(mask, cpath(&nodir).as_ptr()) }, IO);
@@ -1041,17 +1093,39 @@ fn mask_save_and_model_info() {
     // Model info: size query, too small (nothing written), exact.
     let m = c_model(SOFTMAX);
     let mut n = 0usize;
-    expect(unsafe { (a.model_info)(m.0, null_mut(), 0, &mut n) }, BUFFER_TOO_SMALL);
+    expect(
+        unsafe { (a.model_info)(m.0, null_mut(), 0, &mut n) },
+        BUFFER_TOO_SMALL,
+    );
     let mut small = vec![0x55 as c_char; n];
-    expect(unsafe { (a.model_info)(m.0, small.as_mut_ptr(), small.len(), null_mut()) }, BUFFER_TOO_SMALL);
-    assert!(small.iter().all(|&c| c == 0x55), "buffer written although too small");
+    expect(
+        unsafe { (a.model_info)(m.0, small.as_mut_ptr(), small.len(), null_mut()) },
+        BUFFER_TOO_SMALL,
+    );
+    assert!(
+        small.iter().all(|&c| c == 0x55),
+        "buffer written although too small"
+    );
     let mut buf = vec![0 as c_char; n + 1];
-    expect(unsafe { (a.model_info)(m.0, buf.as_mut_ptr(), buf.len(), &mut n) }, OK);
-    let json: serde_json::Value = serde_json::from_str(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap()).unwrap();
+    expect(
+        unsafe { (a.model_info)(m.0, buf.as_mut_ptr(), buf.len(), &mut n) },
+        OK,
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap()).unwrap();
     let rm = rust_model(SOFTMAX);
-    assert_eq!(json["contract"], serde_json::to_value(rm.contract()).unwrap());
-    assert_eq!(json["provider"]["used"], serde_json::Value::from(rm.provider().used.clone()));
-    assert_eq!(json["path"].as_str().unwrap(), model_path(SOFTMAX).to_str().unwrap());
+    assert_eq!(
+        json["contract"],
+        serde_json::to_value(rm.contract()).unwrap()
+    );
+    assert_eq!(
+        json["provider"]["used"],
+        serde_json::Value::from(rm.provider().used.clone())
+    );
+    assert_eq!(
+        json["path"].as_str().unwrap(),
+        model_path(SOFTMAX).to_str().unwrap()
+    );
 }
 
 unsafe extern "C" fn record_progress(userdata: *mut c_void, done: usize, total: usize) -> i32 {
@@ -1075,23 +1149,44 @@ fn progress_is_reported_and_a_nonzero_return_cancels() {
     let mut o = segment_options();
     o.batch_size = 4;
     let mut calls: Vec<(usize, usize)> = Vec::new();
-    let (st, mask) = c_segment(m, cv, Some(&o), Some(record_progress), (&mut calls as *mut Vec<_>).cast());
+    let (st, mask) = c_segment(
+        m,
+        cv,
+        Some(&o),
+        Some(record_progress),
+        (&mut calls as *mut Vec<_>).cast(),
+    );
     expect(st, OK);
     assert!(calls.len() >= slices.div_ceil(4), "{calls:?}");
-    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0), "not monotonic: {calls:?}");
+    assert!(
+        calls.windows(2).all(|w| w[0].0 <= w[1].0),
+        "not monotonic: {calls:?}"
+    );
     assert!(calls.iter().all(|&(_, t)| t == slices));
     assert_eq!(calls.last().unwrap().0, slices);
     unsafe { (api().mask_free)(mask) };
 
     let mut count = 0usize;
-    let (st, _) = c_segment(m, cv, Some(&o), Some(cancel_at_first), (&mut count as *mut usize).cast());
+    let (st, _) = c_segment(
+        m,
+        cv,
+        Some(&o),
+        Some(cancel_at_first),
+        (&mut count as *mut usize).cast(),
+    );
     expect(st, CANCELLED);
-    assert_eq!(count, 1, "the callback was called again after asking to cancel");
+    assert_eq!(
+        count, 1,
+        "the callback was called again after asking to cancel"
+    );
     // Bad option values.
     for t in [1.5f32, f32::NAN] {
         let mut bad = o;
         bad.threshold = t;
-        expect(c_segment(m, cv, Some(&bad), None, null_mut()).0, INVALID_ARGUMENT);
+        expect(
+            c_segment(m, cv, Some(&bad), None, null_mut()).0,
+            INVALID_ARGUMENT,
+        );
     }
     unsafe { (api().volume_free)(cv.0) };
 }
@@ -1134,12 +1229,26 @@ fn cancel_from_another_thread_mid_volume() {
         expect(unsafe { (api().cancel_cancel)(t.0) }, OK);
         done_tx.send(()).unwrap();
     });
-    let mut r = CancelRendezvous { go: go_tx, done: done_rx, calls: 0 };
-    let (st, _) = c_segment(m, cv, Some(&o), Some(cancel_elsewhere), (&mut r as *mut CancelRendezvous).cast());
+    let mut r = CancelRendezvous {
+        go: go_tx,
+        done: done_rx,
+        calls: 0,
+    };
+    let (st, _) = c_segment(
+        m,
+        cv,
+        Some(&o),
+        Some(cancel_elsewhere),
+        (&mut r as *mut CancelRendezvous).cast(),
+    );
     canceller.join().unwrap();
     expect(st, CANCELLED);
     let slices = volume_info(cv.0, SPACE_LPS).dims[2];
-    assert!(r.calls < slices, "ran to the end ({} progress calls) despite the cancel", r.calls);
+    assert!(
+        r.calls < slices,
+        "ran to the end ({} progress calls) despite the cancel",
+        r.calls
+    );
     // A cancelled token cancels the next run before it starts.
     let (st, _) = c_segment(m, cv, Some(&o), None, null_mut());
     expect(st, CANCELLED);
@@ -1155,7 +1264,10 @@ fn two_models_four_threads_concurrently() {
     for name in [SIGMOID, SOFTMAX] {
         for p in &paths {
             let v = slicewise::Volume::open(p).unwrap();
-            refs.push(((name, p.clone()), rust_bytes(&rust_segment(name, &v, &Default::default()))));
+            refs.push((
+                (name, p.clone()),
+                rust_bytes(&rust_segment(name, &v, &Default::default())),
+            ));
         }
     }
     let models = [c_model(SIGMOID), c_model(SOFTMAX)];
@@ -1199,11 +1311,21 @@ fn memory_volume_segments_like_the_file() {
     expect(st, OK);
     let want = mask_bytes(from_file);
     let g = vol.geometry;
-    let dir: Vec<f64> = (0..3).flat_map(|r| (0..3).map(move |c| g.direction[r][c])).collect();
+    let dir: Vec<f64> = (0..3)
+        .flat_map(|r| (0..3).map(move |c| g.direction[r][c]))
+        .collect();
     let dir: [f64; 9] = dir.try_into().unwrap();
     let values: Vec<f32> = vol.data.iter().copied().collect();
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
-    let (st, mv) = from_memory(&bytes, DTYPE_F32, [x, y, z, 1], Some(g.spacing), Some(g.origin), Some(dir), SPACE_LPS);
+    let (st, mv) = from_memory(
+        &bytes,
+        DTYPE_F32,
+        [x, y, z, 1],
+        Some(g.spacing),
+        Some(g.origin),
+        Some(dir),
+        SPACE_LPS,
+    );
     expect(st, OK);
     let (st, mask) = c_segment(m, Shared(mv), None, None, null_mut());
     expect(st, OK);
@@ -1216,12 +1338,24 @@ fn memory_volume_segments_like_the_file() {
         .flat_map(|(i, v)| [*v, (i % 7) as f32 * 100.0])
         .flat_map(|v| v.to_ne_bytes())
         .collect();
-    let (st, mv2) = from_memory(&inter, DTYPE_F32, [x, y, z, 2], Some(g.spacing), Some(g.origin), Some(dir), SPACE_LPS);
+    let (st, mv2) = from_memory(
+        &inter,
+        DTYPE_F32,
+        [x, y, z, 2],
+        Some(g.spacing),
+        Some(g.origin),
+        Some(dir),
+        SPACE_LPS,
+    );
     expect(st, OK);
     assert_eq!(volume_info(mv2, SPACE_LPS).dims, [x, y, z, 2]);
     let (st, mask2) = c_segment(m, Shared(mv2), None, None, null_mut());
     expect(st, OK);
-    assert_eq!(mask_bytes(mask2), want, "channel 0 of the interleaved array is not the image");
+    assert_eq!(
+        mask_bytes(mask2),
+        want,
+        "channel 0 of the interleaved array is not the image"
+    );
     unsafe {
         (api().mask_free)(mask2);
         (api().mask_free)(from_file);
@@ -1243,7 +1377,12 @@ fn python_ctypes_host() {
         harness::data("sct-spinalcord/t2/t2.nii.gz"),
     ];
     let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = Vec::new();
-    let (lib, ort, model, dir) = (cdylib(), ort_lib(), model_path(SIGMOID), tmp.path().to_path_buf());
+    let (lib, ort, model, dir) = (
+        cdylib(),
+        ort_lib(),
+        model_path(SIGMOID),
+        tmp.path().to_path_buf(),
+    );
     args.extend([&lib as &dyn AsRef<std::ffi::OsStr>, &ort, &model, &dir]);
     for c in &cases {
         args.push(c);
@@ -1264,4 +1403,134 @@ fn python_ctypes_host() {
     }
     assert_eq!(cases[0]["dtype"], "uint8");
     assert_eq!(cases[1]["dtype"], "float32");
+}
+
+/// Runs a command, returning its output; panics with stderr when it fails.
+fn run(cmd: &mut Command, what: &str) -> std::process::Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The C host: installed layout (cmake/install.sh), built with make through pkg-config with
+/// `-Wall -Wextra -Werror -fsanitize=address,undefined`, run on a real DICOM series; its mask file
+/// equals, byte for byte, the file the Rust API writes for its own mask. The CMake build through
+/// `find_package(slicewise)` gives the same file.
+#[test]
+fn c_host_with_sanitizers_matches_the_rust_api() {
+    let repo = harness::repo();
+    let tmp = harness::tmpdir();
+    let prefix = tmp.path().join("prefix");
+    run(
+        Command::new(repo.join("cmake/install.sh"))
+            .arg(&prefix)
+            .arg(lib_dir()),
+        "cmake/install.sh",
+    );
+    let exe = tmp.path().join("c-host");
+    let san =
+        "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer";
+    run(
+        Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(repo.join("plugins/c-host"))
+            .arg(format!("OUT={}", exe.display()))
+            .arg(format!("CFLAGS=-std=c99 -g -Wall -Wextra -Werror {san}"))
+            .arg(format!("LDFLAGS={san}"))
+            .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
+        "make c-host",
+    );
+    let series = harness::data("mr-dicom-series/Study3/11-T1post-18670");
+    let model = model_path(SIGMOID);
+    let host = |exe: &Path, out: &Path| {
+        run(
+            Command::new(exe)
+                .arg(&model)
+                .arg(&series)
+                .arg(out)
+                .args(["--device", "cpu", "--threads", "1", "--ort"])
+                .arg(ort_lib())
+                .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+                .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+            "c-host",
+        )
+    };
+    let c_out = tmp.path().join("c.nii");
+    let out = host(&exe, &c_out);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+
+    // The reference: the Rust API on the same series, written by the same writer.
+    let vol = slicewise::Volume::open(&series).unwrap();
+    let slices = vol.dims_xyz()[vol.meta.acquisition_axis];
+    let mask = rust_segment(SIGMOID, &vol, &Default::default());
+    let rust_out = tmp.path().join("rust.nii");
+    slicewise::output::write_mask(&rust_out, &mask).unwrap();
+    let (c_bytes, rust_bytes) = (
+        std::fs::read(&c_out).unwrap(),
+        std::fs::read(&rust_out).unwrap(),
+    );
+    assert!(
+        c_bytes == rust_bytes,
+        "c-host mask file differs from the Rust API's"
+    );
+    assert!(mask.labels.iter().any(|&v| v > 0), "degenerate mask");
+
+    assert!(
+        stderr.contains(&format!("] {slices}/{slices} slices")),
+        "no progress bar:\n{stderr}"
+    );
+    for s in mask.stats() {
+        let line = format!("label {} ", s.value);
+        let l = stdout
+            .lines()
+            .find(|l| l.starts_with(&line))
+            .unwrap_or_else(|| panic!("no {line}in\n{stdout}"));
+        assert!(
+            l.contains(&format!(": {} voxels, {:.3} mL", s.voxels, s.ml)),
+            "{l}"
+        );
+    }
+
+    // Misuse from the command line: a missing volume is a clean error naming it.
+    let bad = Command::new(&exe)
+        .arg(&model)
+        .arg(tmp.path().join("missing.nii"))
+        .arg(tmp.path().join("x.nii"))
+        .args(["--ort"])
+        .arg(ort_lib())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("missing.nii"));
+
+    // CMake with the shipped package config.
+    let build = tmp.path().join("cmake-build");
+    run(
+        Command::new("cmake")
+            .arg("-S")
+            .arg(repo.join("plugins/c-host"))
+            .arg("-B")
+            .arg(&build)
+            .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix.display()))
+            .arg("-DCMAKE_BUILD_TYPE=Release"),
+        "cmake configure",
+    );
+    run(
+        Command::new("cmake").arg("--build").arg(&build),
+        "cmake build",
+    );
+    let cmake_out = tmp.path().join("cmake.nii");
+    host(&build.join("c-host"), &cmake_out);
+    assert!(
+        std::fs::read(&cmake_out).unwrap() == rust_bytes,
+        "CMake-built host differs"
+    );
 }

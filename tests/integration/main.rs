@@ -7,5 +7,5 @@
 mod capi;
 mod engine;
 mod harness;
-mod volume_nifti;
 mod volume_dicom;
+mod volume_nifti;
