@@ -1,8 +1,9 @@
 //! `slicewise_mask`: the label mask a segmentation produced.
 
 use std::ffi::{c_char, CString};
+use std::sync::OnceLock;
 
-use super::boundary::{self, arg, call, call_void, out, CError, CResult};
+use super::boundary::{self, arg, call, call_void, out, CError};
 use super::status::slicewise_status;
 use super::volume::{check_space, geometry_out, slicewise_space};
 use crate::infer::Segmentation;
@@ -16,25 +17,39 @@ use crate::mask::{LabelStats, Mask};
 /// threads at once; pointers it hands out stay valid until it is freed.
 pub struct slicewise_mask {
     mask: Mask,
+    // Computed on first use (a pass over every voxel), so that a host that only wants the
+    // labels pays nothing for them.
+    stats: OnceLock<Stats>,
+}
+
+struct Stats {
     stats: Vec<LabelStats>,
     // NUL-terminated copies of the label names, for `slicewise_label_stats.name`.
     names: Vec<CString>,
 }
 
 impl slicewise_mask {
-    pub(crate) fn new(seg: Segmentation) -> CResult<Self> {
+    pub(crate) fn new(seg: Segmentation) -> Self {
         let mut mask = seg.mask;
         if !mask.labels.is_standard_layout() {
             // slicewise_mask_data hands out one contiguous C-order buffer.
             mask.labels = mask.labels.as_standard_layout().into_owned();
         }
-        let stats = mask.stats();
-        let names = stats
-            .iter()
-            .map(|s| CString::new(s.name.replace('\0', "")))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| CError::invalid(e.to_string()))?;
-        Ok(slicewise_mask { mask, stats, names })
+        slicewise_mask {
+            mask,
+            stats: OnceLock::new(),
+        }
+    }
+
+    fn stats(&self) -> &Stats {
+        self.stats.get_or_init(|| {
+            let stats = self.mask.stats();
+            let names = stats
+                .iter()
+                .map(|s| CString::new(s.name.replace('\0', "")).unwrap_or_default())
+                .collect();
+            Stats { stats, names }
+        })
     }
 }
 
@@ -130,7 +145,7 @@ pub unsafe extern "C" fn slicewise_mask_info(
             spacing: m.mask.geometry.spacing,
             origin,
             direction,
-            label_count: m.stats.len(),
+            label_count: m.stats().stats.len(),
         };
         boundary::write_sized(info, &value, "info")
     })
@@ -148,10 +163,11 @@ pub unsafe extern "C" fn slicewise_mask_label_stats(
 ) -> slicewise_status {
     call(|| {
         let m = arg(mask, "mask")?;
-        let s = m.stats.get(index).ok_or_else(|| {
+        let stats = m.stats();
+        let s = stats.stats.get(index).ok_or_else(|| {
             CError::invalid(format!(
                 "label index {index} is out of range (the mask has {} labels)",
-                m.stats.len()
+                stats.stats.len()
             ))
         })?;
         let color = m
@@ -166,7 +182,7 @@ pub unsafe extern "C" fn slicewise_mask_label_stats(
             color,
             voxels: s.voxels,
             ml: s.ml,
-            name: m.names[index].as_ptr(),
+            name: stats.names[index].as_ptr(),
         };
         boundary::write_sized(out, &value, "out")
     })

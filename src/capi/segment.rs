@@ -143,7 +143,7 @@ pub unsafe extern "C" fn slicewise_segment(
             None => true,
         };
         let seg = segment(model, volume, &options, &mut report)?;
-        *out = Box::into_raw(Box::new(slicewise_mask::new(seg)?));
+        *out = Box::into_raw(Box::new(slicewise_mask::new(seg)));
         Ok(())
     })
 }

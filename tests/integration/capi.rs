@@ -1534,3 +1534,59 @@ fn c_host_with_sanitizers_matches_the_rust_api() {
         "CMake-built host differs"
     );
 }
+
+/// Not a timed test: prints the cost of the C path next to the Rust API's on one volume.
+///   cargo test --release --test integration capi::overhead -- --ignored --nocapture
+#[test]
+#[ignore]
+fn overhead_of_the_c_path() {
+    use std::time::Instant;
+    let path = harness::data("brats2015/train/brats_2013_pat0005_1/Flair_subtrMeanDivStd.nii.gz");
+    let vol = slicewise::Volume::open(&path).unwrap();
+    let cv = c_volume(&path);
+    let [x, y, z] = vol.dims_xyz();
+    let f32s: Vec<u8> = vol.data.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    let (m, rm) = (c_model(SIGMOID), rust_model(SIGMOID));
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut rust, mut c, mut mem) = (Vec::new(), Vec::new(), Vec::new());
+    // Alternating the order, so that neither path always runs on a warmer cache.
+    for i in 0..15 {
+        let mut rust_run = || {
+            let t = Instant::now();
+            let seg =
+                slicewise::infer::segment(rm, &vol, &Default::default(), &mut |_| true).unwrap();
+            rust.push(t.elapsed().as_secs_f64());
+            seg
+        };
+        let seg = if i % 2 == 0 { Some(rust_run()) } else { None };
+        let t = Instant::now();
+        let (st, mask) = c_segment(m, cv, None, None, null_mut());
+        c.push(t.elapsed().as_secs_f64());
+        expect(st, OK);
+        let seg = seg.unwrap_or_else(rust_run);
+        assert_eq!(mask_bytes(mask), rust_bytes(&seg.mask));
+        unsafe { (api().mask_free)(mask) };
+        // Host memory: copy in, segment.
+        let t = Instant::now();
+        let (st, mv) = from_memory(&f32s, DTYPE_F32, [x, y, z, 1], None, None, None, SPACE_LPS);
+        expect(st, OK);
+        let (st, mask) = c_segment(m, Shared(mv), None, None, null_mut());
+        mem.push(t.elapsed().as_secs_f64());
+        expect(st, OK);
+        assert_eq!(mask_bytes(mask).len(), x * y * z);
+        unsafe {
+            (api().mask_free)(mask);
+            (api().volume_free)(mv);
+        }
+    }
+    let (r, cc, mm) = (median(rust), median(c), median(mem));
+    println!(
+        "{x}x{y}x{z} f32, sigmoid test model, CPU 1 thread, median of 15: Rust API {r:.3} s, C ABI {cc:.3} s ({:+.1} %), C ABI from host memory {mm:.3} s ({:+.1} %)",
+        (cc / r - 1.0) * 100.0,
+        (mm / r - 1.0) * 100.0
+    );
+    unsafe { (api().volume_free)(cv.0) };
+}
