@@ -5,6 +5,7 @@
 //! in `../shared/data`.
 
 mod cli;
+mod capi;
 mod engine;
 mod dicom_seg;
 mod harness;
