@@ -29,7 +29,7 @@ pub enum FormatArg {
     Nifti,
     /// Multi-page TIFF, `.tif` (default for TIFF input).
     Tiff,
-    /// DICOM SEG referencing the source series (not yet supported).
+    /// DICOM SEG (BINARY) referencing the source series, `.dcm` (DICOM input only).
     DicomSeg,
 }
 
@@ -118,9 +118,6 @@ const PREVIEWS: usize = 3;
 /// failed, 2 when the batch could not start (usage, output folder, model).
 pub fn run(args: SegmentArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    if args.format == Some(FormatArg::DicomSeg) {
-        return usage("--format dicom-seg is not yet supported (the DICOM SEG writer does not exist yet); use nifti or tiff");
-    }
     if let Some(t) = args.threshold {
         if !(0.0..=1.0).contains(&t) {
             return usage(&format!("--threshold {t} is outside 0..1"));
@@ -329,13 +326,15 @@ struct Outputs {
 fn outputs(job: &Job, args: &SegmentArgs) -> Outputs {
     let fmt = match args.format {
         Some(FormatArg::Tiff) => OutputFormat::Tiff,
-        Some(_) => OutputFormat::Nifti,
+        Some(FormatArg::DicomSeg) => OutputFormat::DicomSeg,
+        Some(FormatArg::Nifti) => OutputFormat::Nifti,
         None if job.kind == Some(InputKind::Tiff) => OutputFormat::Tiff,
         None => OutputFormat::Nifti,
     };
     let ext = match fmt {
         OutputFormat::Tiff => "tif",
         OutputFormat::Nifti => "nii.gz",
+        OutputFormat::DicomSeg => "dcm",
     };
     Outputs {
         mask: args.out.join(format!("{}_mask.{ext}", job.base)),
@@ -465,7 +464,14 @@ fn segment_job(
     rec.labels = seg.mask.stats();
 
     let t = Instant::now();
-    crate::output::write_mask(&out.mask, &seg.mask)?;
+    if out.mask.extension().is_some_and(|e| e == "dcm") {
+        let c = model.contract();
+        let opts =
+            crate::output::dicom_seg::DicomSegOptions::default().with_model(&c.name, &c.version);
+        crate::output::dicom_seg::write_mask_with(&out.mask, &seg.mask, &opts)?;
+    } else {
+        crate::output::write_mask(&out.mask, &seg.mask)?;
+    }
     rec.mask = Some(output_file(&out.mask)?);
     if args.preview {
         let channel = model

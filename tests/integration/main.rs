@@ -4,11 +4,11 @@
 //! onnxruntime) run from the project's `.venv` (made by `scripts/setup --test`), on the real data
 //! in `../shared/data`.
 
-mod cli;
 mod capi;
-mod engine;
+mod cli;
 mod dicom_seg;
+mod engine;
 mod harness;
-mod volume_nifti;
 mod volume_dicom;
+mod volume_nifti;
 mod volume_tiff;
