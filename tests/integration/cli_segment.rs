@@ -297,9 +297,50 @@ fn out_folder_inside_an_input_folder_is_refused_before_writing() {
 }
 
 #[test]
-fn dicom_seg_format_is_a_clear_not_yet_supported_usage_error() {
-    let dir = tmpdir();
+fn dicom_seg_format_writes_a_seg_equal_to_the_nifti_mask_and_refuses_non_dicom_input() {
     let model = test_model();
+    let series = data("mr-dicom-series/Study3/11-T1post-18670");
+    let (seg_dir, nii_dir) = (tmpdir(), tmpdir());
+    for (dir, format) in [(&seg_dir, "dicom-seg"), (&nii_dir, "nifti")] {
+        let r = run(&[
+            &"segment",
+            &series,
+            &"--model",
+            &model,
+            &"--out",
+            &dir.path(),
+            &"--format",
+            &format,
+        ]);
+        assert_eq!(r.code, 0, "{format}: {}", r.stderr);
+    }
+    let find = |dir: &Path, ext: &str| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(ext))
+            .unwrap_or_else(|| panic!("no {ext} in {}", dir.display()))
+    };
+    let seg_path = find(seg_dir.path(), ".dcm");
+    let nii_path = find(nii_dir.path(), ".nii.gz");
+    let source = slicewise::Volume::open(&series).unwrap();
+    let from_seg = slicewise::volume::dicom_seg::read_seg(&seg_path, Some(&source))
+        .unwrap()
+        .to_mask()
+        .unwrap();
+    let from_nii = slicewise::Volume::open(&nii_path).unwrap();
+    assert_eq!(from_seg.labels.len(), from_nii.data.len());
+    let differing = from_seg
+        .labels
+        .iter()
+        .zip(from_nii.data.iter())
+        .filter(|(a, b)| **a as f32 != **b)
+        .count();
+    assert_eq!(differing, 0, "SEG and NIfTI masks of one run differ");
+    assert!(from_nii.data.iter().any(|&v| v > 0.0), "test mask is empty");
+
+    // A NIfTI input has no DICOM series to reference: the job fails, naming the reason.
+    let dir = tmpdir();
     let nifti = data("msd-hippocampus/images/hippocampus_001.nii.gz");
     let r = run(&[
         &"segment",
@@ -311,8 +352,8 @@ fn dicom_seg_format_is_a_clear_not_yet_supported_usage_error() {
         &"--format",
         &"dicom-seg",
     ]);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("not yet supported"), "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.to_lowercase().contains("dicom"), "{}", r.stderr);
     let r = run(&[&"segment", &nifti, &"--out", &dir.path()]);
     assert_eq!(r.code, 2, "missing --model is a usage error");
 }
