@@ -151,3 +151,69 @@ pub fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
         b[worst.0]
     );
 }
+
+/// The ONNX Runtime library (`$SLICEWISE_ORT_LIB` or the project-local copy).
+pub fn ort_lib() -> PathBuf {
+    std::env::var_os("SLICEWISE_ORT_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".cache/onnxruntime/libonnxruntime.so.1.31.1"))
+}
+
+/// The cdylib (`target/<profile>/libslicewise.so`) for hosts that load it (Python ctypes, C),
+/// pinned in a private per-process folder: worktrees may share a target dir, and a build elsewhere
+/// must not swap the library under a running test. Rebuilds it from this checkout when the file
+/// in the target dir lacks this checkout's newest export. (Same approach as `capi.rs`'s
+/// `lib_dir`, shared here for other modules.)
+pub fn cdylib() -> PathBuf {
+    use std::sync::OnceLock;
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let name = format!(
+            "{}slicewise{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        );
+        let has_abi = |p: &Path| {
+            let needle = b"slicewise_mask_label_stats\0";
+            std::fs::read(p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+        };
+        let exe = std::env::current_exe().expect("test exe");
+        let dir = exe.parent().and_then(Path::parent).expect("target dir");
+        let src = dir.join(&name);
+        for _ in 0..3 {
+            if has_abi(&src) {
+                break;
+            }
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--lib", "--manifest-path"])
+                .arg(repo().join("Cargo.toml"));
+            if !cfg!(debug_assertions) {
+                cmd.arg("--release");
+            }
+            assert!(
+                cmd.status().expect("cargo").success(),
+                "cargo build --lib failed"
+            );
+        }
+        assert!(has_abi(&src), "{} lacks the C ABI", src.display());
+        let base = dir.join("cdylib-test");
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for e in entries.flatten() {
+                let pid = e.file_name().to_string_lossy().into_owned();
+                if !Path::new("/proc").join(&pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let own = base.join(std::process::id().to_string());
+        let _ = std::fs::remove_dir_all(&own);
+        std::fs::create_dir_all(&own).expect("cdylib-test dir");
+        // A hard link pins the inode (builds replace files rather than rewrite them).
+        if std::fs::hard_link(&src, own.join(&name)).is_err() {
+            std::fs::copy(&src, own.join(&name)).expect("copy cdylib");
+        }
+        own.join(name)
+    })
+    .clone()
+}

@@ -9,6 +9,7 @@ mod cli;
 mod dicom_seg;
 mod engine;
 mod harness;
+mod slicer;
 mod volume_dicom;
 mod volume_nifti;
 mod volume_tiff;
