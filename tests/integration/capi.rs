@@ -138,69 +138,16 @@ api! {
     mask_free: unsafe extern "C" fn(H);
 }
 
-/// The cdylib cargo built next to this test binary (`target/<profile>/libslicewise.so`), copied
-/// into a private folder first: worktrees may share a target dir, and a build elsewhere must not
-/// swap the library under a running test. Hosts (C, Python) in these tests use the copy too.
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test exe");
-        let dir = exe.parent().and_then(Path::parent).expect("target dir");
-        let src = dir.join(lib_name());
-        // In a target dir shared by several checkouts another build may have replaced the
-        // library since cargo built this test: rebuild it from this checkout then.
-        for _ in 0..3 {
-            if has_c_abi(&src) {
-                break;
-            }
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--lib", "--manifest-path"])
-                .arg(harness::repo().join("Cargo.toml"));
-            if !cfg!(debug_assertions) {
-                cmd.arg("--release");
-            }
-            let st = cmd.status().expect("cargo");
-            assert!(st.success(), "cargo build --lib failed");
-        }
-        assert!(has_c_abi(&src), "{} lacks the C ABI", src.display());
-        // A hard link pins the inode (the linker and cargo replace files rather than rewrite
-        // them) without copying 50 MB; one folder per process, stale ones removed.
-        let base = dir.join("capi-test");
-        if let Ok(entries) = std::fs::read_dir(&base) {
-            for e in entries.flatten() {
-                let pid = e.file_name().to_string_lossy().into_owned();
-                if !Path::new("/proc").join(&pid).exists() {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        let own = base.join(std::process::id().to_string());
-        let _ = std::fs::remove_dir_all(&own);
-        std::fs::create_dir_all(&own).expect("capi-test dir");
-        if std::fs::hard_link(&src, own.join(lib_name())).is_err() {
-            std::fs::copy(&src, own.join(lib_name())).expect("copy cdylib");
-        }
-        own
-    })
-}
-
-/// Whether a built library holds this checkout's C ABI (its newest export's name).
-fn has_c_abi(lib: &Path) -> bool {
-    let needle = b"slicewise_mask_label_stats\0";
-    std::fs::read(lib).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
-}
-
-fn lib_name() -> String {
-    format!(
-        "{}slicewise{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    )
+/// The folder of the pinned cdylib (see `harness::cdylib`).
+fn lib_dir() -> PathBuf {
+    harness::cdylib()
+        .parent()
+        .expect("cdylib folder")
+        .to_path_buf()
 }
 
 fn cdylib() -> PathBuf {
-    lib_dir().join(lib_name())
+    harness::cdylib()
 }
 
 fn api() -> &'static Api {
@@ -216,12 +163,7 @@ fn api() -> &'static Api {
     })
 }
 
-/// The ONNX Runtime library the tests use.
-fn ort_lib() -> PathBuf {
-    std::env::var_os("SLICEWISE_ORT_LIB")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| harness::repo().join(".cache/onnxruntime/libonnxruntime.so.1.31.1"))
-}
+use harness::ort_lib;
 
 fn cpath(p: &Path) -> CString {
     use std::os::unix::ffi::OsStrExt;

@@ -64,12 +64,7 @@ pub fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Run {
     Run::from_output(cmd(args).output().expect("start slicewise"))
 }
 
-/// The ONNX Runtime library (`$SLICEWISE_ORT_LIB` or the project-local copy).
-pub fn ort_lib() -> PathBuf {
-    std::env::var_os("SLICEWISE_ORT_LIB")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| harness::repo().join(".cache/onnxruntime/libonnxruntime.so.1.31.1"))
-}
+pub use crate::harness::ort_lib;
 
 /// The engine's tiny test model (random weights: masks are meaningless, but deterministic).
 pub fn test_model() -> PathBuf {
