@@ -6,6 +6,7 @@
 
 mod capi;
 mod cli;
+mod convert_dcm2niix;
 mod dicom_seg;
 mod engine;
 mod harness;
