@@ -16,6 +16,8 @@ pub mod error;
 pub mod infer;
 pub mod mask;
 pub mod output;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod volume;
 
 pub use error::{Error, Result};
