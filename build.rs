@@ -10,8 +10,10 @@ fn main() {
     }
     let dir = match std::env::var_os("LIBTORCH") {
         Some(v) => std::path::PathBuf::from(v),
-        None => std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default())
-            .join(".cache/libtorch"),
+        None => {
+            std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default())
+                .join(".cache/libtorch")
+        }
     };
     let lib = dir.join("lib");
     // Harmless on the library targets; what matters is that every executable carries it.

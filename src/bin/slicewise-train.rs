@@ -27,7 +27,11 @@ use slicewise::train::{
 use slicewise::Error;
 
 #[derive(Parser)]
-#[command(name = "slicewise-train", version, about = "Train U-Nets (Burn + LibTorch) and export them to ONNX")]
+#[command(
+    name = "slicewise-train",
+    version,
+    about = "Train U-Nets (Burn + LibTorch) and export them to ONNX"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -36,7 +40,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Train (or resume) a run.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Export a run's best checkpoint to ONNX + card JSON.
     Export(ExportArgs),
     /// Evaluate a run's best checkpoint on its validation (and test) volumes; prints JSON.
@@ -217,6 +221,9 @@ struct EvalArgs {
     /// Weights other than the run's best.bpk.
     #[arg(long)]
     weights: Option<PathBuf>,
+    /// Also evaluate the training volumes.
+    #[arg(long)]
+    with_train: bool,
 }
 
 #[derive(Args)]
@@ -318,7 +325,11 @@ fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
         .with_val_volumes(a.val_volumes.clone())
         .with_split_seed(a.split_seed)
         .with_foreground_oversample(a.oversample);
-    let augment = if a.no_augment { AugmentConfig::none() } else { AugmentConfig::new() };
+    let augment = if a.no_augment {
+        AugmentConfig::none()
+    } else {
+        AugmentConfig::new()
+    };
     Ok(TrainingConfig::new(m, data, augment)
         .with_name(a.name.clone())
         .with_loss(match a.loss {
@@ -381,10 +392,35 @@ fn run(cli: Cli) -> Result<serde_json::Value, Error> {
             )
             .map_err(|e| Error::format(&split_path, e.to_string()))?;
             let ds = Arc::new(data::load(&t.config.data)?);
-            let val = evaluate(&t.model, &ds, &ds.indices_of(&split.val), &t.config, &t.device, 0);
-            let test = (!split.test.is_empty())
-                .then(|| evaluate(&t.model, &ds, &ds.indices_of(&split.test), &t.config, &t.device, 0));
-            Ok(serde_json::json!({ "val": val, "test": test }))
+            let val = evaluate(
+                &t.model,
+                &ds,
+                &ds.indices_of(&split.val),
+                &t.config,
+                &t.device,
+                0,
+            );
+            let test = (!split.test.is_empty()).then(|| {
+                evaluate(
+                    &t.model,
+                    &ds,
+                    &ds.indices_of(&split.test),
+                    &t.config,
+                    &t.device,
+                    0,
+                )
+            });
+            let train = a.with_train.then(|| {
+                evaluate(
+                    &t.model,
+                    &ds,
+                    &ds.indices_of(&split.train),
+                    &t.config,
+                    &t.device,
+                    0,
+                )
+            });
+            Ok(serde_json::json!({ "val": val, "test": test, "train": train }))
         }
         Cmd::Bench(a) => bench(&a),
     }
@@ -402,7 +438,11 @@ fn bench(a: &BenchArgs) -> Result<serde_json::Value, Error> {
     let mut optim = AdamConfig::new().init();
     let shape = [a.batch, a.channels, a.size, a.size];
     let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &dev);
-    let y = Tensor::<4>::random([a.batch, 1, a.size, a.size], Distribution::Bernoulli(0.1), &dev);
+    let y = Tensor::<4>::random(
+        [a.batch, 1, a.size, a.size],
+        Distribution::Bernoulli(0.1),
+        &dev,
+    );
     let mut times = Vec::new();
     for i in 0..a.steps + 2 {
         let t = Instant::now();
@@ -431,7 +471,11 @@ fn bench(a: &BenchArgs) -> Result<serde_json::Value, Error> {
 
 fn bench_loader(root: &std::path::Path, a: &BenchArgs) -> Result<serde_json::Value, Error> {
     use slicewise::train::loader::EpochLoader;
-    let channels: Vec<usize> = if a.channels == 1 { vec![1] } else { (0..a.channels).collect() };
+    let channels: Vec<usize> = if a.channels == 1 {
+        vec![1]
+    } else {
+        (0..a.channels).collect()
+    };
     let cfg = DataConfig::new(root.to_string_lossy().into_owned())
         .with_channels(channels)
         .with_size(a.size);
@@ -440,7 +484,16 @@ fn bench_loader(root: &std::path::Path, a: &BenchArgs) -> Result<serde_json::Val
     let load_s = t.elapsed().as_secs_f64();
     let idx: Vec<usize> = (0..ds.slices.len()).collect();
     let t = Instant::now();
-    let loader = EpochLoader::start(ds.clone(), idx, a.batch, true, Some(AugmentConfig::new()), 1, 1, a.workers);
+    let loader = EpochLoader::start(
+        ds.clone(),
+        idx,
+        a.batch,
+        true,
+        Some(AugmentConfig::new()),
+        1,
+        1,
+        a.workers,
+    );
     let n = loader.count();
     let epoch_s = t.elapsed().as_secs_f64();
     Ok(serde_json::json!({

@@ -252,7 +252,11 @@ fn gaussian(rng: &mut impl Rng) -> f32 {
 fn std_of(v: &[f32]) -> f32 {
     let n = v.len().max(1) as f64;
     let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-    let var = v.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n;
+    let var = v
+        .iter()
+        .map(|&x| (f64::from(x) - mean).powi(2))
+        .sum::<f64>()
+        / n;
     var.sqrt() as f32
 }
 

@@ -149,7 +149,9 @@ pub struct RawVolume {
 pub fn load(cfg: &DataConfig) -> Result<Dataset> {
     let root = PathBuf::from(&cfg.root);
     if cfg.size == 0 || cfg.channels.is_empty() {
-        return Err(Error::InvalidArgument("size and channels must be non-empty".into()));
+        return Err(Error::InvalidArgument(
+            "size and channels must be non-empty".into(),
+        ));
     }
     let mut sources: Vec<Source> = match cfg.kind {
         DataKind::Pairs => pair_volumes(&root)?,
@@ -291,7 +293,9 @@ pub fn pair_volumes(root: &Path) -> Result<Vec<Source>> {
     for d in dirs {
         let pairs = folder_pairs(&d)?;
         if !pairs.is_empty() {
-            let name = d.file_name().map_or_else(String::new, |n| n.to_string_lossy().into());
+            let name = d
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into());
             out.push(Source {
                 name,
                 what: SourceKind::Pairs(pairs),
@@ -299,7 +303,10 @@ pub fn pair_volumes(root: &Path) -> Result<Vec<Source>> {
         }
     }
     for pair in folder_pairs(root)? {
-        let name = pair.0.file_stem().map_or_else(String::new, |n| n.to_string_lossy().into());
+        let name = pair
+            .0
+            .file_stem()
+            .map_or_else(String::new, |n| n.to_string_lossy().into());
         out.push(Source {
             name,
             what: SourceKind::Pairs(vec![pair]),
@@ -373,7 +380,7 @@ fn read_tiff2d(path: &Path) -> Result<Image2d> {
         _ => return Err(Error::unsupported(path, "sample type")),
     };
     let px = (w as usize) * (h as usize);
-    if data.is_empty() || data.len() % px != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(px) {
         return Err(Error::format(path, "pixel data does not fill the image"));
     }
     Ok(Image2d {
@@ -401,7 +408,10 @@ fn read_pairs(name: &str, pairs: &[(PathBuf, PathBuf)]) -> Result<RawVolume> {
             vol.channels = vec![Vec::new(); img.channels];
         }
         if (img.height, img.width, img.channels) != (vol.height, vol.width, vol.channels.len()) {
-            return Err(Error::format(ip, "slice size or channels differ within the volume"));
+            return Err(Error::format(
+                ip,
+                "slice size or channels differ within the volume",
+            ));
         }
         if (mask.height, mask.width) != (img.height, img.width) {
             return Err(Error::format(mp, "mask size differs from its image"));
@@ -455,10 +465,18 @@ pub fn normalize_channel(planes: &mut [Vec<f32>], norm: &Normalization) {
                 s2 += f64::from(v) * f64::from(v);
             }
             let mean = if n > 0.0 { s / n } else { 0.0 };
-            let std = if n > 0.0 { (s2 / n - mean * mean).max(0.0).sqrt() } else { 0.0 };
+            let std = if n > 0.0 {
+                (s2 / n - mean * mean).max(0.0).sqrt()
+            } else {
+                0.0
+            };
             for v in planes.iter_mut().flat_map(|p| p.iter_mut()) {
                 let c = f64::from(*v) - mean;
-                *v = if std > 0.0 { (c / std) as f32 } else { c as f32 };
+                *v = if std > 0.0 {
+                    (c / std) as f32
+                } else {
+                    c as f32
+                };
             }
         }
         Normalization::Percentile { lower, upper } => {
@@ -476,7 +494,9 @@ pub fn normalize_channel(planes: &mut [Vec<f32>], norm: &Normalization) {
 
 fn min_max(it: impl Iterator<Item = f32>) -> (f32, f32) {
     it.filter(|v| v.is_finite())
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)))
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        })
 }
 
 /// Linear-interpolated percentile of sorted values (numpy's default), `p` in 0..=100.
@@ -526,7 +546,9 @@ pub fn resize_nearest(src: &[u8], h: usize, w: usize, oh: usize, ow: usize) -> V
     if (h, w) == (oh, ow) {
         return src.to_vec();
     }
-    let idx = |o: usize, n: usize, on: usize| (((o as f64 + 0.5) * n as f64 / on as f64) as usize).min(n - 1);
+    let idx = |o: usize, n: usize, on: usize| {
+        (((o as f64 + 0.5) * n as f64 / on as f64) as usize).min(n - 1)
+    };
     let mut out = Vec::with_capacity(oh * ow);
     for y in 0..oh {
         let sy = idx(y, h, oh);
@@ -577,7 +599,13 @@ pub fn preprocess(raw: &RawVolume, volume: usize, cfg: &DataConfig) -> Result<Ve
         let max_class = (cfg.classes.max(2) - 1) as u8;
         let mask: Vec<u8> = resize_nearest(mask, h, w, s, s)
             .into_iter()
-            .map(|m| if cfg.classes <= 2 { u8::from(m != 0) } else { m.min(max_class) })
+            .map(|m| {
+                if cfg.classes <= 2 {
+                    u8::from(m != 0)
+                } else {
+                    m.min(max_class)
+                }
+            })
             .collect();
         out.push(Slice {
             image,
@@ -597,7 +625,13 @@ pub fn split(volumes: &[String], cfg: &DataConfig) -> Result<Split> {
     let mut rng = StdRng::seed_from_u64(cfg.split_seed);
     names.shuffle(&mut rng);
     let n = names.len();
-    let count = |f: f64| if f > 0.0 { ((f * n as f64).round() as usize).max(1) } else { 0 };
+    let count = |f: f64| {
+        if f > 0.0 {
+            ((f * n as f64).round() as usize).max(1)
+        } else {
+            0
+        }
+    };
     let n_test = count(cfg.test_fraction);
     let test: Vec<String> = names.drain(..n_test.min(names.len())).collect();
     let val: Vec<String> = match &cfg.val_volumes {
@@ -618,7 +652,9 @@ pub fn split(volumes: &[String], cfg: &DataConfig) -> Result<Split> {
         }
     };
     if names.is_empty() {
-        return Err(Error::InvalidArgument("no volumes left for training".into()));
+        return Err(Error::InvalidArgument(
+            "no volumes left for training".into(),
+        ));
     }
     let mut s = Split {
         train: names,
@@ -646,7 +682,11 @@ impl Dataset {
     pub fn oversampled(&self, indices: &[usize], factor: usize) -> Vec<usize> {
         let mut out = Vec::with_capacity(indices.len());
         for &i in indices {
-            let k = if self.slices[i].has_foreground() { factor.max(1) } else { 1 };
+            let k = if self.slices[i].has_foreground() {
+                factor.max(1)
+            } else {
+                1
+            };
             out.extend(std::iter::repeat_n(i, k));
         }
         out

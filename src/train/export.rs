@@ -55,7 +55,10 @@ impl Default for ExportOptions {
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 fn le_bytes(v: &[f32]) -> Vec<u8> {
@@ -95,7 +98,13 @@ impl Builder {
         out
     }
 
-    fn conv(&mut self, x: String, name: &str, conv: &Conv2d, bn: Option<&BatchNorm>) -> Result<String> {
+    fn conv(
+        &mut self,
+        x: String,
+        name: &str,
+        conv: &Conv2d,
+        bn: Option<&BatchNorm>,
+    ) -> Result<String> {
         let w_t = conv.weight.val();
         let dims = w_t.dims();
         let mut w = values(w_t);
@@ -108,7 +117,9 @@ impl Builder {
             PaddingConfig2d::Explicit(t, l, bo, r) => [*t, *l, *bo, *r],
             PaddingConfig2d::Valid => [0; 4],
             PaddingConfig2d::Same => {
-                return Err(Error::InvalidArgument("Same padding is not exported".into()))
+                return Err(Error::InvalidArgument(
+                    "Same padding is not exported".into(),
+                ))
             }
         };
         let mut bn_after = None;
@@ -155,7 +166,11 @@ impl Builder {
                 self.init(format!("{name}.bn.mean"), &n, &mean),
                 self.init(format!("{name}.bn.var"), &n, &var),
             ];
-            y = self.node("BatchNormalization", inputs, vec![float("epsilon", eps as f32)]);
+            y = self.node(
+                "BatchNormalization",
+                inputs,
+                vec![float("epsilon", eps as f32)],
+            );
         }
         Ok(y)
     }
@@ -234,7 +249,11 @@ pub fn graph(model: &UNet, cfg: &UNetConfig, fold_batchnorm: bool) -> Result<Gra
                 );
                 g.conv(r, &format!("{name}.upconv"), c, None)?
             }
-            _ => return Err(Error::InvalidArgument("up block without up-sampling".into())),
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "up block without up-sampling".into(),
+                ))
+            }
         };
         let skip = skips
             .pop()
@@ -283,7 +302,11 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
                 .map(|k| LabelInfo {
                     value: k.min(255) as u8,
                     name: format!("class {k}"),
-                    color: [((k * 97) % 256) as u8, ((k * 181) % 256) as u8, ((k * 59) % 256) as u8],
+                    color: [
+                        ((k * 97) % 256) as u8,
+                        ((k * 181) % 256) as u8,
+                        ((k * 59) % 256) as u8,
+                    ],
                 })
                 .collect(),
         },
@@ -304,9 +327,11 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
         },
         threshold: tc.threshold,
         labels,
-        training_data: Some(opts.training_data.clone().unwrap_or_else(|| {
-            format!("{:?} data from {}", tc.data.kind, tc.data.root)
-        })),
+        training_data: Some(
+            opts.training_data
+                .clone()
+                .unwrap_or_else(|| format!("{:?} data from {}", tc.data.kind, tc.data.root)),
+        ),
     })
 }
 
@@ -420,8 +445,12 @@ pub fn export(
         architecture: to_val(&tc.model),
         parameters: model.num_params(),
         data: to_val(&tc.data),
-        split: run_dir.map_or(serde_json::Value::Null, |d| read_json(&d.join("split.json"))),
-        metrics: run_dir.map_or(serde_json::Value::Null, |d| read_json(&d.join("best-metrics.json"))),
+        split: run_dir.map_or(serde_json::Value::Null, |d| {
+            read_json(&d.join("split.json"))
+        }),
+        metrics: run_dir.map_or(serde_json::Value::Null, |d| {
+            read_json(&d.join("best-metrics.json"))
+        }),
         training,
         opset: OPSET,
         batchnorm_folded: opts.fold_batchnorm,
@@ -429,17 +458,21 @@ pub fn export(
         bytes: bytes.len(),
     };
     let card_path = card_path(onnx_path);
-    let text = serde_json::to_string_pretty(&card).map_err(|e| Error::format(&card_path, e.to_string()))?;
+    let text = serde_json::to_string_pretty(&card)
+        .map_err(|e| Error::format(&card_path, e.to_string()))?;
     crate::output::atomic_write(&card_path, |w| {
         use std::io::Write;
-        w.write_all(text.as_bytes()).map_err(|e| Error::io(&card_path, e))
+        w.write_all(text.as_bytes())
+            .map_err(|e| Error::io(&card_path, e))
     })?;
     Ok(card)
 }
 
 /// `dir/model.onnx` → `dir/model.card.json`.
 pub fn card_path(onnx_path: &Path) -> std::path::PathBuf {
-    let stem = onnx_path.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+    let stem = onnx_path
+        .file_stem()
+        .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
     onnx_path.with_file_name(format!("{stem}.card.json"))
 }
 

@@ -24,7 +24,8 @@ pub struct Trained {
 /// LibTorch, in eval mode.
 pub fn load_run(run_dir: &Path, weights: Option<&Path>) -> Result<Trained> {
     let cfg_path = run_dir.join("config.json");
-    let config = TrainingConfig::load(&cfg_path).map_err(|e| Error::format(&cfg_path, e.to_string()))?;
+    let config =
+        TrainingConfig::load(&cfg_path).map_err(|e| Error::format(&cfg_path, e.to_string()))?;
     let device = libtorch_device(None);
     let w = weights.map_or_else(|| weights_path(run_dir), Path::to_path_buf);
     let model = load_weights(&config.model, &w, &device)?.valid();
@@ -37,7 +38,12 @@ pub fn load_run(run_dir: &Path, weights: Option<&Path>) -> Result<Trained> {
 
 /// Runs `model` in eval mode on `input` (`[n, c, h, w]`, row-major) and returns its
 /// probabilities `[n, k, h, w]`.
-pub fn predict(model: &UNet, device: &Device, input: &[f32], shape: [usize; 4]) -> Result<Vec<f32>> {
+pub fn predict(
+    model: &UNet,
+    device: &Device,
+    input: &[f32],
+    shape: [usize; 4],
+) -> Result<Vec<f32>> {
     if input.len() != shape.iter().product::<usize>() {
         return Err(Error::InvalidArgument(format!(
             "input of {} values does not have shape {shape:?}",

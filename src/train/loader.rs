@@ -109,7 +109,10 @@ impl EpochLoader {
         if shuffle {
             indices.shuffle(&mut StdRng::seed_from_u64(mix_seed(seed, epoch, u64::MAX)));
         }
-        let chunks: Vec<Vec<usize>> = indices.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
+        let chunks: Vec<Vec<usize>> = indices
+            .chunks(batch_size.max(1))
+            .map(<[usize]>::to_vec)
+            .collect();
         let total = chunks.len();
         if workers == 0 {
             return EpochLoader {

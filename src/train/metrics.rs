@@ -58,7 +58,11 @@ impl Confusion {
     }
     /// (TP + TN) / all.
     pub fn accuracy(&self) -> f64 {
-        ratio(self.tp + self.tn, self.tp + self.tn + self.fp + self.fn_, 1.0)
+        ratio(
+            self.tp + self.tn,
+            self.tp + self.tn + self.fp + self.fn_,
+            1.0,
+        )
     }
 }
 

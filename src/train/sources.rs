@@ -31,11 +31,15 @@ pub fn nifti_volumes(root: &Path) -> Result<Vec<Source>> {
         .collect();
     entries.sort();
     for image in entries {
-        let Some(stem) = nifti_stem(&image) else { continue };
+        let Some(stem) = nifti_stem(&image) else {
+            continue;
+        };
         if stem.starts_with('.') {
             continue;
         }
-        let Some(name) = image.file_name() else { continue };
+        let Some(name) = image.file_name() else {
+            continue;
+        };
         let label = labels.join(name);
         if label.is_file() {
             out.push(Source {
@@ -55,7 +59,11 @@ pub fn read_nifti(name: &str, image: &Path, label: &Path, axis: usize) -> Result
     if img.dims_xyz() != lab.dims_xyz() {
         return Err(Error::format(
             label,
-            format!("label grid {:?} differs from the image's {:?}", lab.dims_xyz(), img.dims_xyz()),
+            format!(
+                "label grid {:?} differs from the image's {:?}",
+                lab.dims_xyz(),
+                img.dims_xyz()
+            ),
         ));
     }
     let mut vol = RawVolume {
@@ -74,7 +82,13 @@ pub fn read_nifti(name: &str, image: &Path, label: &Path, axis: usize) -> Result
         vol.masks.push(
             l.index_axis(ndarray::Axis(0), 0)
                 .iter()
-                .map(|&v| if v.is_finite() { v.round().clamp(0.0, 255.0) as u8 } else { 0 })
+                .map(|&v| {
+                    if v.is_finite() {
+                        v.round().clamp(0.0, 255.0) as u8
+                    } else {
+                        0
+                    }
+                })
                 .collect(),
         );
     }
@@ -119,7 +133,10 @@ pub struct CocoImage {
 /// The source an augmented Roboflow export made a file from: `63_jpg.rf.<hash>.jpg` → `63`.
 fn source_name(file: &str) -> String {
     match file.find(".rf.") {
-        Some(i) => file[..i].trim_end_matches("_jpg").trim_end_matches("_png").to_string(),
+        Some(i) => file[..i]
+            .trim_end_matches("_jpg")
+            .trim_end_matches("_png")
+            .to_string(),
         None => Path::new(file)
             .file_stem()
             .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into()),
@@ -132,7 +149,10 @@ pub fn coco_volumes(root: &Path) -> Result<Vec<Source>> {
     let mut jsons = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     if let Ok(rd) = std::fs::read_dir(root) {
-        let mut subs: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+        let mut subs: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
         subs.sort();
         dirs.extend(subs);
     }
@@ -170,12 +190,15 @@ pub fn coco_volumes(root: &Path) -> Result<Vec<Source>> {
             if !path.is_file() {
                 continue;
             }
-            groups.entry(source_name(&im.file_name)).or_default().push(CocoImage {
-                path,
-                width: im.width,
-                height: im.height,
-                polygons: polys.remove(&im.id).unwrap_or_default(),
-            });
+            groups
+                .entry(source_name(&im.file_name))
+                .or_default()
+                .push(CocoImage {
+                    path,
+                    width: im.width,
+                    height: im.height,
+                    polygons: polys.remove(&im.id).unwrap_or_default(),
+                });
         }
     }
     Ok(groups
@@ -229,7 +252,10 @@ pub fn read_coco(name: &str, images: &[CocoImage]) -> Result<RawVolume> {
     for im in images {
         let img = read_image2d(&im.path)?;
         if (img.height, img.width) != (im.height, im.width) {
-            return Err(Error::format(&im.path, "image size differs from the COCO entry"));
+            return Err(Error::format(
+                &im.path,
+                "image size differs from the COCO entry",
+            ));
         }
         if vol.channels.is_empty() {
             vol.height = img.height;
@@ -237,13 +263,17 @@ pub fn read_coco(name: &str, images: &[CocoImage]) -> Result<RawVolume> {
             vol.channels = vec![Vec::new(); img.channels];
         }
         if (img.height, img.width, img.channels) != (vol.height, vol.width, vol.channels.len()) {
-            return Err(Error::format(&im.path, "size or channels differ within the group"));
+            return Err(Error::format(
+                &im.path,
+                "size or channels differ within the group",
+            ));
         }
         let c = img.channels;
         for (ch, plane) in vol.channels.iter_mut().enumerate() {
             plane.push(img.data.iter().skip(ch).step_by(c).copied().collect());
         }
-        vol.masks.push(rasterize(&im.polygons, img.height, img.width));
+        vol.masks
+            .push(rasterize(&im.polygons, img.height, img.width));
     }
     Ok(vol)
 }

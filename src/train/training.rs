@@ -172,11 +172,21 @@ fn classes_of(m: &UNetConfig) -> usize {
 
 /// Host batch → (images, targets) tensors; targets are `[n, 1, s, s]` (sigmoid) or one-hot
 /// `[n, K, s, s]` (softmax).
-pub fn batch_tensors(b: &Batch, c: usize, s: usize, classes: usize, dev: &Device) -> (Tensor<4>, Tensor<4>) {
+pub fn batch_tensors(
+    b: &Batch,
+    c: usize,
+    s: usize,
+    classes: usize,
+    dev: &Device,
+) -> (Tensor<4>, Tensor<4>) {
     let n = b.len();
     let x = Tensor::<4>::from_data(TensorData::new(b.images.clone(), [n, c, s, s]), dev);
     let y = if classes <= 1 {
-        let v: Vec<f32> = b.masks.iter().map(|&m| f32::from(u8::from(m != 0))).collect();
+        let v: Vec<f32> = b
+            .masks
+            .iter()
+            .map(|&m| f32::from(u8::from(m != 0)))
+            .collect();
         Tensor::<4>::from_data(TensorData::new(v, [n, 1, s, s]), dev)
     } else {
         let plane = s * s;
@@ -195,7 +205,10 @@ pub fn batch_tensors(b: &Batch, c: usize, s: usize, classes: usize, dev: &Device
 fn soft_dice(p: Tensor<4>, y: Tensor<4>, first_class: usize) -> Tensor<1> {
     let k = p.dims()[1];
     let (p, y) = if first_class > 0 {
-        (p.narrow(1, first_class, k - first_class), y.narrow(1, first_class, k - first_class))
+        (
+            p.narrow(1, first_class, k - first_class),
+            y.narrow(1, first_class, k - first_class),
+        )
     } else {
         (p, y)
     };
@@ -211,23 +224,31 @@ pub fn loss(kind: LossKind, gamma: f64, logits: Tensor<4>, y: Tensor<4>) -> Tens
     // Per-pixel cross-entropy, numerically stable from the logits.
     let ce = |logits: Tensor<4>, y: Tensor<4>| -> Tensor<4> {
         if sigmoid_out {
-            logits.clone().clamp_min(0.0) - logits.clone() * y
-                + logits.abs().neg().exp().log1p()
+            logits.clone().clamp_min(0.0) - logits.clone() * y + logits.abs().neg().exp().log1p()
         } else {
             (log_softmax(logits, 1) * y).sum_dim(1).neg()
         }
     };
-    let probs = |logits: Tensor<4>| if sigmoid_out { sigmoid(logits) } else { softmax(logits, 1) };
+    let probs = |logits: Tensor<4>| {
+        if sigmoid_out {
+            sigmoid(logits)
+        } else {
+            softmax(logits, 1)
+        }
+    };
     let first = usize::from(!sigmoid_out);
     match kind {
         LossKind::Bce => ce(logits, y).mean(),
         LossKind::Dice => soft_dice(probs(logits), y, first),
-        LossKind::BceDice => ce(logits.clone(), y.clone()).mean() + soft_dice(probs(logits), y, first),
+        LossKind::BceDice => {
+            ce(logits.clone(), y.clone()).mean() + soft_dice(probs(logits), y, first)
+        }
         LossKind::Focal => {
             let p = probs(logits.clone());
             // p_t: the probability of the true class at each pixel.
             let pt = if sigmoid_out {
-                p.clone() * y.clone() + (p.neg().add_scalar(1.0)) * (y.clone().neg().add_scalar(1.0))
+                p.clone() * y.clone()
+                    + (p.neg().add_scalar(1.0)) * (y.clone().neg().add_scalar(1.0))
             } else {
                 (p * y.clone()).sum_dim(1)
             };
@@ -254,7 +275,10 @@ fn score(
         let pr = &probs[i * k * plane..(i + 1) * k * plane];
         let mut c = Confusion::default();
         for p in 0..plane {
-            c.add(foreground(pr, classes, plane, p, threshold) != 0, b.masks[i * plane + p] != 0);
+            c.add(
+                foreground(pr, classes, plane, p, threshold) != 0,
+                b.masks[i * plane + p] != 0,
+            );
         }
         if let Some(v) = per_volume.get_mut(ds.slices[idx].volume) {
             v.merge(&c);
@@ -282,21 +306,52 @@ pub fn evaluate(
     let mut slice_dice = Vec::new();
     let mut pooled = Confusion::default();
     let (mut loss_sum, mut batches) = (0.0, 0usize);
-    let loader = EpochLoader::start(ds.clone(), indices.to_vec(), cfg.batch_size, false, None, 0, 0, 0);
+    let loader = EpochLoader::start(
+        ds.clone(),
+        indices.to_vec(),
+        cfg.batch_size,
+        false,
+        None,
+        0,
+        0,
+        0,
+    );
     for b in loader {
         let (x, y) = batch_tensors(&b, ds.channels, ds.size, classes, dev);
         let logits = model.forward_logits(x);
-        loss_sum += f64::from(loss(cfg.loss, cfg.focal_gamma, logits.clone(), y).into_scalar::<f32>());
+        loss_sum +=
+            f64::from(loss(cfg.loss, cfg.focal_gamma, logits.clone(), y).into_scalar::<f32>());
         batches += 1;
-        let probs = if classes <= 1 { sigmoid(logits) } else { softmax(logits, 1) };
+        let probs = if classes <= 1 {
+            sigmoid(logits)
+        } else {
+            softmax(logits, 1)
+        };
         let probs = probs.into_data().try_into_vec::<f32>().unwrap_or_default();
-        pooled.merge(&score(&probs, &b, ds, classes, cfg.threshold, &mut per_volume, &mut slice_dice));
+        pooled.merge(&score(
+            &probs,
+            &b,
+            ds,
+            classes,
+            cfg.threshold,
+            &mut per_volume,
+            &mut slice_dice,
+        ));
     }
     let mut vols: Vec<usize> = indices.iter().map(|&i| ds.slices[i].volume).collect();
     vols.sort_unstable();
     vols.dedup();
-    let per: Vec<(String, f64)> = vols.iter().map(|&v| (ds.volumes[v].clone(), per_volume[v].dice())).collect();
-    let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let per: Vec<(String, f64)> = vols
+        .iter()
+        .map(|&v| (ds.volumes[v].clone(), per_volume[v].dice()))
+        .collect();
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
     ValidationReport {
         epoch,
         metrics: EpochMetrics {
@@ -341,11 +396,15 @@ fn build_optimizer(cfg: &TrainingConfig) -> ModuleOptimizer {
         OptimizerKind::Adam => {
             let mut c = AdamConfig::new();
             if cfg.weight_decay > 0.0 {
-                c = c.with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(cfg.weight_decay as f32)));
+                c = c.with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(
+                    cfg.weight_decay as f32,
+                )));
             }
             c.init()
         }
-        OptimizerKind::AdamW => AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).init(),
+        OptimizerKind::AdamW => AdamWConfig::new()
+            .with_weight_decay(cfg.weight_decay as f32)
+            .init(),
     }
 }
 
@@ -396,7 +455,7 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
         cfg.clone()
     };
     cfg.model.validate().map_err(Error::InvalidArgument)?;
-    if cfg.data.size % cfg.model.multiple() != 0 {
+    if !cfg.data.size.is_multiple_of(cfg.model.multiple()) {
         return Err(Error::InvalidArgument(format!(
             "input size {} is not a multiple of {} (depth {})",
             cfg.data.size,
@@ -404,7 +463,11 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
             cfg.model.depth
         )));
     }
-    let in_ch = if cfg.data.grayscale { 1 } else { cfg.data.channels.len() };
+    let in_ch = if cfg.data.grayscale {
+        1
+    } else {
+        cfg.data.channels.len()
+    };
     if in_ch != cfg.model.in_channels {
         return Err(Error::InvalidArgument(format!(
             "the model takes {} channels, the data gives {in_ch}",
@@ -517,15 +580,29 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
             let grads = GradientsParams::from_grads(l.backward(), &model);
             model = optim.step(state.lr, model, grads);
             let lv = f64::from(l.into_scalar::<f32>());
-            let probs = if classes <= 1 { sigmoid(logits.detach()) } else { softmax(logits.detach(), 1) };
+            let probs = if classes <= 1 {
+                sigmoid(logits.detach())
+            } else {
+                softmax(logits.detach(), 1)
+            };
             let probs = probs.into_data().try_into_vec::<f32>().unwrap_or_default();
             t_step += ts.elapsed().as_secs_f64();
             if !lv.is_finite() {
-                return Err(Error::InvalidArgument(format!("loss became {lv} in epoch {epoch}")));
+                return Err(Error::InvalidArgument(format!(
+                    "loss became {lv} in epoch {epoch}"
+                )));
             }
             loss_sum += lv;
             n_batches += 1;
-            train_conf.merge(&score(&probs, &b, &ds, classes, cfg.threshold, &mut dummy_vol, &mut dummy_slices));
+            train_conf.merge(&score(
+                &probs,
+                &b,
+                &ds,
+                classes,
+                cfg.threshold,
+                &mut dummy_vol,
+                &mut dummy_slices,
+            ));
             if let Some(bar) = &bar {
                 bar.set_message(format!("loss {:.4}", loss_sum / n_batches as f64));
                 bar.inc(1);
@@ -545,7 +622,13 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
         let eval_model = model.valid();
         let report = evaluate(&eval_model, &ds, &val_idx, &cfg, &plain, epoch);
         let val_dice = report.metrics.pooled.dice();
-        csv.push(csv_row(epoch, state.lr, &train_m, &report.metrics, te.elapsed().as_secs_f64()));
+        csv.push(csv_row(
+            epoch,
+            state.lr,
+            &train_m,
+            &report.metrics,
+            te.elapsed().as_secs_f64(),
+        ));
         log::info!(
             "epoch {epoch}: train loss {:.4} dice {:.4} | val loss {:.4} dice {:.4} (volumes {:.4}) | lr {:.2e} | {:.1} s/step, waited {:.3} s/step",
             train_m.loss,
@@ -564,7 +647,10 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
             state.since_best = 0;
             state.since_drop = 0;
             let p = out.join("best.bpk");
-            model.clone().save_file(&p).map_err(|e| Error::model(&p, e.to_string()))?;
+            model
+                .clone()
+                .save_file(&p)
+                .map_err(|e| Error::model(&p, e.to_string()))?;
             json_write(&out.join("best-metrics.json"), &report)?;
             best = Some(report);
         } else {
@@ -573,17 +659,28 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
             if cfg.plateau_patience > 0 && state.since_drop >= cfg.plateau_patience {
                 state.lr = (state.lr * cfg.plateau_factor).max(cfg.min_lr);
                 state.since_drop = 0;
-                log::info!("validation Dice plateaued: learning rate now {:.2e}", state.lr);
+                log::info!(
+                    "validation Dice plateaued: learning rate now {:.2e}",
+                    state.lr
+                );
             }
             if cfg.early_stopping > 0 && state.since_best >= cfg.early_stopping {
                 state.stopped_early = true;
-                log::info!("early stop: no better validation Dice for {} epochs", state.since_best);
+                log::info!(
+                    "early stop: no better validation Dice for {} epochs",
+                    state.since_best
+                );
             }
         }
         let p = out.join("last.bpk");
-        model.clone().save_file(&p).map_err(|e| Error::model(&p, e.to_string()))?;
+        model
+            .clone()
+            .save_file(&p)
+            .map_err(|e| Error::model(&p, e.to_string()))?;
         let p = out.join("optim.bpk");
-        optim.save(&p).map_err(|e| Error::model(&p, e.to_string()))?;
+        optim
+            .save(&p)
+            .map_err(|e| Error::model(&p, e.to_string()))?;
         crate::output::atomic_write(&csv_path, |w| {
             use std::io::Write;
             for line in &csv {

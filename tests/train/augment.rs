@@ -53,19 +53,37 @@ fn geometric_augmentations_keep_image_and_mask_aligned() {
     let mut moved = 0;
     for seed in 0..40 {
         let (mut img, mut mask) = (img0.clone(), mask0.clone());
-        augment(&cfg, &mut img, &mut mask, 1, S, S, &mut StdRng::seed_from_u64(seed));
+        augment(
+            &cfg,
+            &mut img,
+            &mut mask,
+            1,
+            S,
+            S,
+            &mut StdRng::seed_from_u64(seed),
+        );
         let (nm, mx, my) = centroid(mask.iter().map(|&v| v != 0));
         let (ni, ix, iy) = centroid(img.iter().map(|&v| v > 0.5));
         assert!(nm > 100.0, "seed {seed}: mask lost ({nm} px)");
-        let inter = mask.iter().zip(&img).filter(|(&m, &v)| m != 0 && v > 0.5).count() as f64;
+        let inter = mask
+            .iter()
+            .zip(&img)
+            .filter(|(&m, &v)| m != 0 && v > 0.5)
+            .count() as f64;
         let iou = inter / (nm + ni - inter);
         assert!(iou > 0.9, "seed {seed}: image/mask IoU {iou:.3}");
-        assert!((mx - ix).abs() < 0.5 && (my - iy).abs() < 0.5, "seed {seed}: centroids {mx:.2},{my:.2} vs {ix:.2},{iy:.2}");
+        assert!(
+            (mx - ix).abs() < 0.5 && (my - iy).abs() < 0.5,
+            "seed {seed}: centroids {mx:.2},{my:.2} vs {ix:.2},{iy:.2}"
+        );
         if (mx - cx0).abs() + (my - cy0).abs() > 2.0 {
             moved += 1;
         }
     }
-    assert!(moved >= 30, "the transforms hardly moved anything ({moved}/40)");
+    assert!(
+        moved >= 30,
+        "the transforms hardly moved anything ({moved}/40)"
+    );
 }
 
 #[test]
@@ -73,7 +91,15 @@ fn horizontal_flip_is_exact_mirror() {
     let cfg = AugmentConfig::none().with_p_flip_h(1.0);
     let (img0, mask0) = l_shape();
     let (mut img, mut mask) = (img0.clone(), mask0.clone());
-    augment(&cfg, &mut img, &mut mask, 1, S, S, &mut StdRng::seed_from_u64(1));
+    augment(
+        &cfg,
+        &mut img,
+        &mut mask,
+        1,
+        S,
+        S,
+        &mut StdRng::seed_from_u64(1),
+    );
     for y in 0..S {
         for x in 0..S {
             assert_eq!(mask[y * S + x], mask0[y * S + (S - 1 - x)]);
@@ -90,7 +116,15 @@ fn intensity_augmentations_leave_the_mask_alone() {
         .with_p_intensity(1.0);
     let (img0, mask0) = l_shape();
     let (mut img, mut mask) = (img0.clone(), mask0.clone());
-    augment(&cfg, &mut img, &mut mask, 1, S, S, &mut StdRng::seed_from_u64(3));
+    augment(
+        &cfg,
+        &mut img,
+        &mut mask,
+        1,
+        S,
+        S,
+        &mut StdRng::seed_from_u64(3),
+    );
     assert_eq!(mask, mask0);
     let diff: f32 = img.iter().zip(&img0).map(|(a, b)| (a - b).abs()).sum();
     assert!(diff > 1.0, "image unchanged");

@@ -17,7 +17,11 @@ pub fn warmed_model(cfg: &UNetConfig, size: usize, seed: u64) -> UNet {
     let mut optim = AdamConfig::new().init();
     let k = cfg.out_channels;
     for _ in 0..3 {
-        let x = Tensor::<4>::random([2, cfg.in_channels, size, size], Distribution::Normal(0.5, 1.0), &dev);
+        let x = Tensor::<4>::random(
+            [2, cfg.in_channels, size, size],
+            Distribution::Normal(0.5, 1.0),
+            &dev,
+        );
         let y = Tensor::<4>::random([2, k, size, size], Distribution::Bernoulli(0.3), &dev);
         let l = loss(LossKind::BceDice, 2.0, model.forward_logits(x), y);
         let g = GradientsParams::from_grads(l.backward(), &model);
@@ -28,10 +32,14 @@ pub fn warmed_model(cfg: &UNetConfig, size: usize, seed: u64) -> UNet {
 
 /// Deterministic pseudo-random inputs.
 pub fn inputs(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
         })
         .collect()

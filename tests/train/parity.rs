@@ -24,7 +24,13 @@ fn config_for(model: UNetConfig, size: usize) -> TrainingConfig {
 }
 
 /// Exports, runs onnxruntime, compares; returns the reference script's JSON.
-fn check(model: &UNet, tc: &TrainingConfig, fold: bool, n: usize, dev: &Device) -> serde_json::Value {
+fn check(
+    model: &UNet,
+    tc: &TrainingConfig,
+    fold: bool,
+    n: usize,
+    dev: &Device,
+) -> serde_json::Value {
     let (c, s) = (tc.model.in_channels, tc.data.size);
     let dir = harness::tmpdir();
     let onnx = dir.path().join("m.onnx");
@@ -35,7 +41,11 @@ fn check(model: &UNet, tc: &TrainingConfig, fold: bool, n: usize, dev: &Device) 
     std::fs::write(&onnx, model_bytes(model, tc, &opts).expect("export")).expect("write onnx");
     let x = inputs(n * c * s * s, 7);
     let inp = dir.path().join("x.f32");
-    std::fs::write(&inp, x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).expect("write input");
+    std::fs::write(
+        &inp,
+        x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+    )
+    .expect("write input");
     let out = dir.path().join("y.f32");
     let (ns, cs, ss) = (n.to_string(), c.to_string(), s.to_string());
     let js = harness::py("onnx_run.py", &[&onnx, &inp, &ns, &cs, &ss, &ss, &out]);
@@ -44,7 +54,8 @@ fn check(model: &UNet, tc: &TrainingConfig, fold: bool, n: usize, dev: &Device) 
     assert_eq!(ort.len(), n * tc.model.out_channels * s * s, "output size");
     harness::assert_close(&burn, &ort, TOL, "Burn eval forward vs onnxruntime");
     // Not a trivially constant output: the comparison means something.
-    let spread = burn.iter().fold(0f32, |m, v| m.max(*v)) - burn.iter().fold(1f32, |m, v| m.min(*v));
+    let spread =
+        burn.iter().fold(0f32, |m, v| m.max(*v)) - burn.iter().fold(1f32, |m, v| m.min(*v));
     assert!(spread > 1e-3, "output is constant ({spread})");
     js
 }
@@ -60,13 +71,20 @@ fn small_preset_folded_matches_onnxruntime_and_carries_the_contract() {
     assert_eq!(js["inputs"][0][1], serde_json::json!(["N", 1, "H", "W"]));
     assert_eq!(js["outputs"][0][1], serde_json::json!(["N", 1, "H", "W"]));
     let ops: Vec<String> = serde_json::from_value(js["ops"].clone()).expect("ops");
-    assert!(!ops.contains(&"BatchNormalization".to_string()), "folded: {ops:?}");
+    assert!(
+        !ops.contains(&"BatchNormalization".to_string()),
+        "folded: {ops:?}"
+    );
     assert!(ops.contains(&"ConvTranspose".to_string()), "{ops:?}");
     // The contract round-trips through the ONNX metadata.
     let meta = &js["metadata"];
     let back: ModelContract =
-        serde_json::from_str(meta["slicewise.contract"].as_str().expect("contract key")).expect("contract JSON");
-    assert_eq!(back, contract(&tc, &ExportOptions::default()).expect("contract"));
+        serde_json::from_str(meta["slicewise.contract"].as_str().expect("contract key"))
+            .expect("contract JSON");
+    assert_eq!(
+        back,
+        contract(&tc, &ExportOptions::default()).expect("contract")
+    );
     assert_eq!(meta["slicewise.height"], "64");
     assert_eq!(meta["slicewise.output"], "sigmoid");
     assert_eq!(meta["slicewise.input_name"], "input");
@@ -83,7 +101,13 @@ fn small_preset_batchnorm_nodes_upsample_softmax_match_onnxruntime() {
     let tc = config_for(cfg, 32);
     let js = check(&model, &tc, false, 3, &libtorch_device(None));
     let ops: Vec<String> = serde_json::from_value(js["ops"].clone()).expect("ops");
-    for op in ["BatchNormalization", "Resize", "Softmax", "Concat", "MaxPool"] {
+    for op in [
+        "BatchNormalization",
+        "Resize",
+        "Softmax",
+        "Concat",
+        "MaxPool",
+    ] {
         assert!(ops.contains(&op.to_string()), "{op} missing from {ops:?}");
     }
 }

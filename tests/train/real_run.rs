@@ -8,6 +8,9 @@ use std::sync::Arc;
 use slicewise::infer::Normalization;
 use slicewise::train::augment::AugmentConfig;
 use slicewise::train::data;
+use slicewise::train::export::{export, ExportOptions};
+use slicewise::train::inference::{load_run, predict};
+use slicewise::train::metrics::Confusion;
 use slicewise::train::training::{evaluate, libtorch_device, RunOptions};
 use slicewise::train::{train, DataConfig, TrainingConfig, UNetConfig};
 
@@ -19,16 +22,19 @@ pub fn lgg_config(root: &Path, epochs: usize) -> TrainingConfig {
     let data = DataConfig::new(root.to_string_lossy().into_owned())
         .with_channels(vec![1])
         .with_size(64)
-        .with_normalization(Normalization::Percentile { lower: 1.0, upper: 99.0 })
+        .with_normalization(Normalization::Percentile {
+            lower: 1.0,
+            upper: 99.0,
+        })
         .with_max_volumes(6)
         .with_val_volumes(Some(vec![VAL_PATIENT.to_string()]))
         .with_foreground_oversample(2);
-    let augment = AugmentConfig::none().with_p_flip_h(0.5);
+    let augment = AugmentConfig::none();
     TrainingConfig::new(UNetConfig::small(1), data, augment)
         .with_name("lgg-flair-test".into())
         .with_epochs(epochs)
         .with_batch_size(8)
-        .with_learning_rate(2e-3)
+        .with_learning_rate(5e-4)
         .with_seed(7)
         .with_loader_workers(1)
 }
@@ -46,7 +52,10 @@ fn short_lgg_run_beats_untrained_net_and_resumes() {
     assert_eq!(ds.volumes.len(), 6);
     let val_idx = ds.indices_of(&[VAL_PATIENT.to_string()]);
     let untrained = cfg.model.init(&plain);
-    let base = evaluate(&untrained, &ds, &val_idx, &cfg, &plain, 0).metrics.pooled.dice();
+    let base = evaluate(&untrained, &ds, &val_idx, &cfg, &plain, 0)
+        .metrics
+        .pooled
+        .dice();
 
     // Four epochs, stop, resume for the last two.
     let opts = RunOptions {
@@ -72,14 +81,74 @@ fn short_lgg_run_beats_untrained_net_and_resumes() {
     assert!(csv.starts_with("epoch,lr,train_loss,train_dice"));
 
     let best = resumed.state.best_dice;
-    eprintln!("untrained val Dice {base:.4}, best trained val Dice {best:.4} (epoch {})", resumed.state.best_epoch);
-    assert!(best > base + MARGIN, "trained {best:.4} vs untrained {base:.4}");
+    eprintln!(
+        "untrained val Dice {base:.4}, best trained val Dice {best:.4} (epoch {})",
+        resumed.state.best_epoch
+    );
+    assert!(
+        best > base + MARGIN,
+        "trained {best:.4} vs untrained {base:.4}"
+    );
     assert!(best > MIN_DICE, "trained val Dice {best:.4}");
-    for f in ["config.json", "split.json", "best.bpk", "last.bpk", "optim.bpk", "state.json", "best-metrics.json"] {
+    for f in [
+        "config.json",
+        "split.json",
+        "best.bpk",
+        "last.bpk",
+        "optim.bpk",
+        "state.json",
+        "best-metrics.json",
+    ] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
     }
+
+    // Export the best checkpoint; onnxruntime on the validation patient's slices reproduces
+    // Burn's probabilities and the validation Dice the trainer recorded.
+    let trained = load_run(dir.path(), None).expect("load run");
+    let onnx = dir.path().join("model.onnx");
+    let card = export(
+        &trained.model,
+        &trained.config,
+        Some(dir.path()),
+        &onnx,
+        &ExportOptions::default(),
+    )
+    .expect("export");
+    assert_eq!(card.contract.source_channels, vec![1]);
+    assert_eq!(card.contract.height, 64);
+    assert_eq!(card.split["val"][0], VAL_PATIENT);
+    let bytes = std::fs::read(&onnx).expect("onnx");
+    assert_eq!(card.bytes, bytes.len());
+    let n = val_idx.len();
+    let x: Vec<f32> = val_idx
+        .iter()
+        .flat_map(|&i| ds.slices[i].image.iter().copied())
+        .collect();
+    let inp = dir.path().join("x.f32");
+    std::fs::write(
+        &inp,
+        x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+    )
+    .expect("write");
+    let out = dir.path().join("y.f32");
+    let ns = n.to_string();
+    harness::py("onnx_run.py", &[&onnx, &inp, &ns, &"1", &"64", &"64", &out]);
+    let ort = harness::read_f32(&out);
+    let burn = predict(&trained.model, &trained.device, &x, [n, 1, 64, 64]).expect("predict");
+    harness::assert_close(&burn, &ort, 1e-4, "trained model: Burn vs onnxruntime");
+    let mut c = Confusion::default();
+    for (k, &i) in val_idx.iter().enumerate() {
+        for (p, &m) in ds.slices[i].mask.iter().enumerate() {
+            c.add(ort[k * 4096 + p] > 0.5, m != 0);
+        }
+    }
+    assert!(
+        (c.dice() - best).abs() < 1e-3,
+        "onnxruntime Dice {} vs trainer's {best}",
+        c.dice()
+    );
 }
 
 /// Measured margins (see the report); asserted at a safe fraction.
-const MARGIN: f64 = 0.3;
+const MARGIN: f64 = 0.35;
 const MIN_DICE: f64 = 0.4;
