@@ -5,8 +5,8 @@
 //! MaxPool, ConvTranspose or Resize (nearest, asymmetric, floor = Burn's nearest ×2), Concat,
 //! Sigmoid / Softmax(axis 1). Input `input` `[N, C, H, W]` and output `output` `[N, K, H, W]` have
 //! symbolic N, H and W (H and W must be multiples of `2^depth`). The engine's contract travels in
-//! `metadata_props`: `slicewise.contract` (the whole [`ModelContract`] as JSON) and one
-//! `slicewise.<field>` entry per field (numbers and strings as text, structures as JSON).
+//! `metadata_props` as the model-package keys of `crate::infer::model` (format 1). The card is
+//! written as `<stem>.card.json`, a name the engine does not take for a sidecar override.
 
 use std::path::Path;
 
@@ -335,26 +335,57 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
     })
 }
 
-/// `slicewise.*` metadata entries of a contract.
-pub fn metadata(c: &ModelContract) -> Vec<StringStringEntryProto> {
-    let mut out = vec![StringStringEntryProto {
-        key: "slicewise.contract".into(),
-        value: serde_json::to_string(c).unwrap_or_default(),
-    }];
-    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(c) {
-        for (k, v) in map {
-            let value = match v {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Null => continue,
-                other => other.to_string(),
-            };
-            out.push(StringStringEntryProto {
-                key: format!("slicewise.{k}"),
-                value,
-            });
-        }
+/// The contract's normalisation in the package's text form (`percentile:1,99`, `zscore`, ...).
+pub fn normalization_text(n: &crate::infer::Normalization) -> String {
+    use crate::infer::Normalization as N;
+    match n {
+        N::None => "none".into(),
+        N::MinMaxSlice => "minmax-slice".into(),
+        N::MinMaxVolume => "minmax-volume".into(),
+        N::ZScore => "zscore".into(),
+        N::Percentile { lower, upper } => format!("percentile:{lower},{upper}"),
+        N::Window { center, width } => format!("window:{center},{width}"),
     }
-    out
+}
+
+/// `slicewise.*` metadata entries of a contract (model package format 1, as the engine reads it).
+pub fn metadata(c: &ModelContract) -> Vec<StringStringEntryProto> {
+    let list = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let mut kv: Vec<(&str, String)> = vec![
+        ("format_version", "1".into()),
+        ("name", c.name.clone()),
+        ("version", c.version.clone()),
+        ("layout", "NCHW".into()),
+        ("input", c.input_name.clone()),
+        ("output", c.output_name.clone()),
+        ("channels", c.source_channels.len().to_string()),
+        ("source_channels", list(&c.source_channels)),
+        ("height", c.height.to_string()),
+        ("width", c.width.to_string()),
+        ("normalization", normalization_text(&c.normalization)),
+        ("keep_aspect", c.keep_aspect.to_string()),
+        (
+            "output_kind",
+            match c.output {
+                OutputKind::Sigmoid => "sigmoid".into(),
+                OutputKind::Softmax => "softmax".into(),
+            },
+        ),
+        ("threshold", c.threshold.to_string()),
+        (
+            "labels",
+            serde_json::to_string(&c.labels).unwrap_or_default(),
+        ),
+    ];
+    if let Some(t) = &c.training_data {
+        kv.push(("training_data", t.clone()));
+    }
+    kv.into_iter()
+        .map(|(k, v)| StringStringEntryProto {
+            key: format!("slicewise.{k}"),
+            value: v,
+        })
+        .collect()
 }
 
 /// The whole ONNX model as bytes.

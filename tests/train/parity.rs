@@ -1,7 +1,7 @@
 //! The exported ONNX model, run by onnxruntime (Python), equals Burn's eval-mode forward.
 
 use burn::tensor::Device;
-use slicewise::infer::{ModelContract, Normalization};
+use slicewise::infer::Normalization;
 use slicewise::train::augment::AugmentConfig;
 use slicewise::train::export::{contract, model_bytes, ExportOptions};
 use slicewise::train::inference::predict;
@@ -76,18 +76,22 @@ fn small_preset_folded_matches_onnxruntime_and_carries_the_contract() {
         "folded: {ops:?}"
     );
     assert!(ops.contains(&"ConvTranspose".to_string()), "{ops:?}");
-    // The contract round-trips through the ONNX metadata.
+    // The model-package keys the engine reads.
     let meta = &js["metadata"];
-    let back: ModelContract =
-        serde_json::from_str(meta["slicewise.contract"].as_str().expect("contract key"))
-            .expect("contract JSON");
-    assert_eq!(
-        back,
-        contract(&tc, &ExportOptions::default()).expect("contract")
-    );
+    let c = contract(&tc, &ExportOptions::default()).expect("contract");
     assert_eq!(meta["slicewise.height"], "64");
-    assert_eq!(meta["slicewise.output"], "sigmoid");
-    assert_eq!(meta["slicewise.input_name"], "input");
+    assert_eq!(meta["slicewise.width"], "64");
+    assert_eq!(meta["slicewise.channels"], "1");
+    assert_eq!(meta["slicewise.source_channels"], "0");
+    assert_eq!(meta["slicewise.output_kind"], "sigmoid");
+    assert_eq!(meta["slicewise.normalization"], "zscore");
+    assert_eq!(meta["slicewise.input"], "input");
+    assert_eq!(meta["slicewise.output"], "output");
+    assert_eq!(meta["slicewise.format_version"], "1");
+    let labels: Vec<slicewise::LabelInfo> =
+        serde_json::from_str(meta["slicewise.labels"].as_str().expect("labels"))
+            .expect("labels JSON");
+    assert_eq!(labels, c.labels);
 }
 
 #[test]
