@@ -5,3 +5,5 @@
 //! in `../shared/data`.
 
 mod harness;
+mod volume_nifti;
+mod volume_dicom;
