@@ -13,9 +13,19 @@
 //! # Ok::<(), slicewise::Error>(())
 //! ```
 
+pub mod model;
+pub mod postprocess;
+pub mod preprocess;
+mod provider;
+mod runtime;
+mod segment;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use ndarray::Array4;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +47,12 @@ pub struct RuntimeInfo {
 /// `.cache/onnxruntime/`. Later calls return the first call's result (a different explicit path is
 /// an error). Never panics.
 pub fn init_runtime(path: Option<&Path>) -> Result<RuntimeInfo> {
-    let _ = path;
-    Err(Error::Runtime("not implemented yet".into()))
+    runtime::environment(path).map(|(info, _)| info)
+}
+
+/// The runtime loaded in this process, if any (does not load one).
+pub fn runtime_info() -> Option<RuntimeInfo> {
+    runtime::loaded()
 }
 
 /// Which execution provider to run on.
@@ -171,13 +185,55 @@ pub struct Model {
     contract: ModelContract,
     provider: ProviderReport,
     path: PathBuf,
+    // rc.15's `Session::run` takes `&mut self`; runs on one model are serialised.
+    session: Mutex<ort::session::Session>,
+    fixed_batch: Option<usize>,
+    classes: usize,
 }
 
 impl Model {
     /// Loads a model and checks its contract. Initialises the runtime if needed.
     pub fn open(path: impl AsRef<Path>, options: &ModelOptions) -> Result<Model> {
-        let _ = options;
-        Err(Error::model(path.as_ref(), "not implemented yet"))
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() {
+            return Err(Error::model(path, "not a file"));
+        }
+        let (_, env) = runtime::environment(options.runtime_path.as_deref())?;
+        let (session, provider) = provider::build_session(&env, path, options)?;
+        let mut props = BTreeMap::new();
+        let md = session
+            .metadata()
+            .map_err(|e| Error::model(path, format!("cannot read metadata: {e}")))?;
+        for k in md.custom_keys().unwrap_or_default() {
+            if let Some(v) = md.custom(&k) {
+                props.insert(k, v);
+            }
+        }
+        drop(md);
+        if let Some(card) = model::card_path(path) {
+            props.extend(model::read_card(path, &card)?);
+        }
+        let io = graph_io(&session);
+        let (contract, facts) = model::parse_contract(path, &props, &io)?;
+        Ok(Model {
+            contract,
+            provider,
+            path: path.to_path_buf(),
+            session: Mutex::new(session),
+            fixed_batch: facts.fixed_batch,
+            classes: facts.classes,
+        })
+    }
+
+    /// Output channels of the graph (1 for sigmoid models, K for softmax).
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The graph's fixed batch size, if it has one (batches are split or padded to it).
+    pub fn fixed_batch(&self) -> Option<usize> {
+        self.fixed_batch
     }
     /// The model's contract.
     pub fn contract(&self) -> &ModelContract {
@@ -286,6 +342,53 @@ pub fn segment(
     options: &SegmentOptions,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<Segmentation> {
-    let _ = (volume, options, progress);
-    Err(Error::model(model.path(), "not implemented yet"))
+    segment::segment(model, volume, options, progress)
 }
+
+/// Runs the model on preprocessed slices `[N, C, H, W]` (C, H, W as the contract says) and
+/// returns its raw output `[N, K, H, W]` (probabilities): no normalisation, resize, threshold
+/// or TTA. The pipeline runs its batches through the same code.
+pub fn predict_slices(model: &Model, input: &Array4<f32>) -> Result<Array4<f32>> {
+    segment::run_batches(model, input.view(), None)
+}
+
+/// The model input the pipeline builds for slices `start..start + count` of `volume` along its
+/// acquisition axis: channel pick, normalisation (volume statistics), resize or aspect-keeping
+/// pad, as defined in [`preprocess`]. Shape `[count, C, H, W]`. For tests and debugging.
+pub fn prepare_slices(
+    model: &Model,
+    volume: &Volume,
+    start: usize,
+    count: usize,
+) -> Result<Array4<f32>> {
+    let prep = segment::Prep::new(model, volume)?;
+    if start.checked_add(count).is_none_or(|e| e > prep.n_slices) {
+        return Err(Error::InvalidArgument(format!(
+            "slices {start}..{} outside 0..{}",
+            start.saturating_add(count),
+            prep.n_slices
+        )));
+    }
+    Ok(prep.batch(start, count, false))
+}
+
+fn graph_io(session: &ort::session::Session) -> model::GraphIo {
+    let conv = |o: &ort::value::Outlet| {
+        let shape = o
+            .dtype()
+            .tensor_shape()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        (o.name().to_string(), shape)
+    };
+    model::GraphIo {
+        inputs: session.inputs().iter().map(conv).collect(),
+        outputs: session.outputs().iter().map(conv).collect(),
+    }
+}
+
+// The C ABI shares one model between threads.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Model>();
+};

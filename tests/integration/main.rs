@@ -4,6 +4,7 @@
 //! onnxruntime) run from the project's `.venv` (made by `scripts/setup --test`), on the real data
 //! in `../shared/data`.
 
+mod engine;
 mod harness;
 mod volume_nifti;
 mod volume_dicom;

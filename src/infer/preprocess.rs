@@ -1,0 +1,319 @@
+//! Slice preprocessing: channel pick, normalisation, resize to the model grid.
+//!
+//! Definitions (reproduced by `tests/python/engine_ref.py`):
+//! * **Normalisation** maps a value `v` to `(clamp(v, lo, hi) - offset) * scale` in f32, with
+//!   per-channel `lo, hi, offset, scale` computed in f64 over the finite voxels of the whole
+//!   source channel (per slice for `minmax-slice`): min-max: `offset = min, scale = 1/(max-min)`;
+//!   z-score: `offset = mean, scale = 1/std` (population std); percentile: `lo, hi` = numpy's
+//!   default (linear) percentiles, `offset = lo, scale = 1/(hi-lo)`; window: `lo, hi = c ∓ w/2`,
+//!   `offset = lo, scale = 1/w`. A zero range gives `scale = 0` (z-score: `scale = 1`). Non-finite
+//!   voxels become 0.
+//! * **Resize** is bilinear with half-pixel centres (align_corners = false, no antialiasing):
+//!   output pixel `o` samples input coordinate `s = (o + 0.5) * in / out - 0.5`, clamped to
+//!   `[0, in - 1]`; `i0 = floor(s)`, `i1 = min(i0 + 1, in - 1)`, `w = s - i0` (f64 coordinates,
+//!   f32 weights); rows and columns the same way, `out = (1-wy)((1-wx)a00 + wx a01) + wy((1-wx)a10 + wx a11)`.
+//! * **Keep aspect**: scale `s = min(H/rows, W/cols)`, resized size `round(rows s) × round(cols s)`
+//!   (at least 1), placed at `((H-h)/2, (W-w)/2)` (integer division) on a zero canvas; the inverse
+//!   crops that box and resizes it back.
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use super::Normalization;
+
+/// Per-channel normalisation parameters: `(clamp(v, lo, hi) - offset) * scale`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChannelNorm {
+    /// Lower clip.
+    pub lo: f32,
+    /// Upper clip.
+    pub hi: f32,
+    /// Subtracted after clipping.
+    pub offset: f32,
+    /// Multiplied last.
+    pub scale: f32,
+}
+
+impl ChannelNorm {
+    /// The identity.
+    pub const IDENTITY: ChannelNorm = ChannelNorm {
+        lo: f32::NEG_INFINITY,
+        hi: f32::INFINITY,
+        offset: 0.0,
+        scale: 1.0,
+    };
+
+    /// Normalises one value.
+    #[inline]
+    pub fn apply(&self, v: f32) -> f32 {
+        if v.is_finite() {
+            (v.clamp(self.lo, self.hi) - self.offset) * self.scale
+        } else {
+            0.0
+        }
+    }
+}
+
+fn minmax_norm(min: f64, max: f64) -> ChannelNorm {
+    if !(min.is_finite() && max.is_finite()) {
+        return ChannelNorm {
+            offset: 0.0,
+            scale: 0.0,
+            ..ChannelNorm::IDENTITY
+        };
+    }
+    let range = max - min;
+    ChannelNorm {
+        offset: min as f32,
+        scale: if range > 0.0 {
+            (1.0 / range) as f32
+        } else {
+            0.0
+        },
+        ..ChannelNorm::IDENTITY
+    }
+}
+
+/// Min and max of the finite values (±inf when there are none).
+pub fn min_max<'a>(values: impl Iterator<Item = &'a f32>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &v in values {
+        if v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    (lo as f64, hi as f64)
+}
+
+/// Volume-level normalisation of one source channel (`None` for `minmax-slice`, which is
+/// computed per slice with [`slice_norm`]). `values` must be the channel's voxels; percentile
+/// normalisation copies the finite ones to select order statistics.
+pub fn volume_norm<'a, I>(n: &Normalization, values: I) -> Option<ChannelNorm>
+where
+    I: Iterator<Item = &'a f32> + Clone,
+{
+    Some(match *n {
+        Normalization::None => ChannelNorm::IDENTITY,
+        Normalization::MinMaxSlice => return None,
+        Normalization::MinMaxVolume => {
+            let (lo, hi) = min_max(values);
+            minmax_norm(lo, hi)
+        }
+        Normalization::ZScore => {
+            let (mut n, mut sum) = (0u64, 0f64);
+            for &v in values.clone() {
+                if v.is_finite() {
+                    n += 1;
+                    sum += v as f64;
+                }
+            }
+            if n == 0 {
+                return Some(ChannelNorm {
+                    scale: 0.0,
+                    ..ChannelNorm::IDENTITY
+                });
+            }
+            let mean = sum / n as f64;
+            let mut ss = 0f64;
+            for &v in values {
+                if v.is_finite() {
+                    let d = v as f64 - mean;
+                    ss += d * d;
+                }
+            }
+            let std = (ss / n as f64).sqrt();
+            ChannelNorm {
+                offset: mean as f32,
+                scale: if std > 0.0 { (1.0 / std) as f32 } else { 1.0 },
+                ..ChannelNorm::IDENTITY
+            }
+        }
+        Normalization::Percentile { lower, upper } => {
+            let mut v: Vec<f32> = values.copied().filter(|v| v.is_finite()).collect();
+            if v.is_empty() {
+                return Some(ChannelNorm {
+                    scale: 0.0,
+                    ..ChannelNorm::IDENTITY
+                });
+            }
+            let lo = percentile(&mut v, lower as f64);
+            let hi = percentile(&mut v, upper as f64);
+            let range = hi - lo;
+            ChannelNorm {
+                lo: lo as f32,
+                hi: hi as f32,
+                offset: lo as f32,
+                scale: if range > 0.0 {
+                    (1.0 / range) as f32
+                } else {
+                    0.0
+                },
+            }
+        }
+        Normalization::Window { center, width } => {
+            let lo = center as f64 - width as f64 / 2.0;
+            ChannelNorm {
+                lo: lo as f32,
+                hi: (center as f64 + width as f64 / 2.0) as f32,
+                offset: lo as f32,
+                scale: (1.0 / width as f64) as f32,
+            }
+        }
+    })
+}
+
+/// numpy's default (`linear`) percentile of `v` (reordered in place; non-empty, finite).
+pub fn percentile(v: &mut [f32], p: f64) -> f64 {
+    let n = v.len();
+    let pos = (p / 100.0).clamp(0.0, 1.0) * (n - 1) as f64;
+    let k = pos.floor() as usize;
+    let frac = pos - k as f64;
+    let (_, &mut a, rest) = v.select_nth_unstable_by(k, f32::total_cmp);
+    let a = a as f64;
+    if frac == 0.0 || rest.is_empty() {
+        return a;
+    }
+    let b = rest.iter().copied().fold(f32::INFINITY, f32::min) as f64;
+    a + (b - a) * frac
+}
+
+/// Per-slice min-max normalisation.
+pub fn slice_norm(slice: ArrayView2<f32>) -> ChannelNorm {
+    let (lo, hi) = min_max(slice.iter());
+    minmax_norm(lo, hi)
+}
+
+/// Precomputed sampling positions along one axis.
+#[derive(Debug, Clone)]
+pub struct Axis1d {
+    i0: Vec<usize>,
+    i1: Vec<usize>,
+    w: Vec<f32>,
+}
+
+impl Axis1d {
+    /// Sampling of an `n_in` axis onto `n_out` outputs (both > 0).
+    pub fn new(n_in: usize, n_out: usize) -> Axis1d {
+        let ratio = n_in as f64 / n_out as f64;
+        let mut a = Axis1d {
+            i0: Vec::with_capacity(n_out),
+            i1: Vec::with_capacity(n_out),
+            w: Vec::with_capacity(n_out),
+        };
+        for o in 0..n_out {
+            let s = ((o as f64 + 0.5) * ratio - 0.5).clamp(0.0, (n_in - 1) as f64);
+            let i0 = s.floor() as usize;
+            a.i0.push(i0);
+            a.i1.push((i0 + 1).min(n_in - 1));
+            a.w.push((s - i0 as f64) as f32);
+        }
+        a
+    }
+}
+
+/// A resize plan from a `rows × cols` grid to an `out_rows × out_cols` grid.
+#[derive(Debug, Clone)]
+pub struct Resize {
+    rows: Axis1d,
+    cols: Axis1d,
+}
+
+impl Resize {
+    /// Plans a resize.
+    pub fn new(in_rows: usize, in_cols: usize, out_rows: usize, out_cols: usize) -> Resize {
+        Resize {
+            rows: Axis1d::new(in_rows, out_rows),
+            cols: Axis1d::new(in_cols, out_cols),
+        }
+    }
+
+    /// Resizes `src` into `dst`, mapping each source value through `f` first.
+    pub fn run(&self, src: ArrayView2<f32>, mut dst: ArrayViewMut2<f32>, f: impl Fn(f32) -> f32) {
+        let cols = &self.cols;
+        for (r, mut out_row) in dst.outer_iter_mut().enumerate() {
+            let (r0, r1, wy) = (self.rows.i0[r], self.rows.i1[r], self.rows.w[r]);
+            let a = src.row(r0);
+            let b = src.row(r1);
+            for (c, o) in out_row.iter_mut().enumerate() {
+                let (c0, c1, wx) = (cols.i0[c], cols.i1[c], cols.w[c]);
+                let top = (1.0 - wx) * f(a[c0]) + wx * f(a[c1]);
+                let bot = (1.0 - wx) * f(b[c0]) + wx * f(b[c1]);
+                *o = (1.0 - wy) * top + wy * bot;
+            }
+        }
+    }
+}
+
+/// Where a slice lands on the model canvas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Top row of the resized slice on the canvas.
+    pub top: usize,
+    /// Left column.
+    pub left: usize,
+    /// Resized height.
+    pub height: usize,
+    /// Resized width.
+    pub width: usize,
+}
+
+impl Placement {
+    /// The placement of a `rows × cols` slice on an `h × w` canvas.
+    pub fn new(rows: usize, cols: usize, h: usize, w: usize, keep_aspect: bool) -> Placement {
+        if !keep_aspect {
+            return Placement {
+                top: 0,
+                left: 0,
+                height: h,
+                width: w,
+            };
+        }
+        let s = (h as f64 / rows as f64).min(w as f64 / cols as f64);
+        let height = ((rows as f64 * s).round() as usize).clamp(1, h);
+        let width = ((cols as f64 * s).round() as usize).clamp(1, w);
+        Placement {
+            top: (h - height) / 2,
+            left: (w - width) / 2,
+            height,
+            width,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, Array2};
+
+    #[test]
+    fn resize_matches_half_pixel_definition() {
+        // 2 -> 4 along columns: sample points -0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1).
+        let src = array![[0.0f32, 4.0]];
+        let mut dst = Array2::zeros((1, 4));
+        Resize::new(1, 2, 1, 4).run(src.view(), dst.view_mut(), |v| v);
+        assert_eq!(dst, array![[0.0, 1.0, 3.0, 4.0]]);
+    }
+
+    #[test]
+    fn percentile_is_numpy_linear() {
+        let mut v: Vec<f32> = (0..11).map(|i| i as f32).rev().collect();
+        assert_eq!(percentile(&mut v, 50.0), 5.0);
+        assert!((percentile(&mut v, 25.0) - 2.5).abs() < 1e-12);
+        let mut w = vec![1.0f32, 2.0, 3.0, 4.0];
+        assert!((percentile(&mut w, 10.0) - 1.3).abs() < 1e-6);
+    }
+
+    #[test]
+    fn keep_aspect_placement_is_centred() {
+        let p = Placement::new(100, 200, 64, 64, true);
+        assert_eq!(
+            p,
+            Placement {
+                top: 16,
+                left: 0,
+                height: 32,
+                width: 64
+            }
+        );
+    }
+}

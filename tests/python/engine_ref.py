@@ -1,0 +1,150 @@
+"""Reference for the segmentation engine: onnxruntime + a numpy reimplementation of the
+preprocessing defined in src/infer/preprocess.rs.
+
+    engine_ref.py predict MODEL INPUT.f32 N,C,H,W OUTDIR
+        -> OUTDIR/probs.f32 (raw model output)
+    engine_ref.py pipeline MODEL VOLUME.f32 C,Z,Y,X OUTDIR AXIS TTA [THRESHOLD]
+        -> OUTDIR/prep.f32 [S,C,H,W], OUTDIR/back.f32 [S,K,rows,cols], OUTDIR/labels.u8 [z,y,x]
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import onnxruntime as ort
+
+from common import dump, emit
+
+F32 = np.float32
+
+
+def contract(model_path, sess):
+    props = dict(sess.get_modelmeta().custom_metadata_map)
+    for card in (os.path.splitext(model_path)[0] + ".json", model_path + ".json"):
+        if os.path.isfile(card) and card != model_path:
+            with open(card) as f:
+                for k, v in json.load(f).items():
+                    k = k if k.startswith("slicewise.") else "slicewise." + k
+                    props[k] = v if isinstance(v, str) else json.dumps(v)
+            break
+    return {k[len("slicewise."):]: v for k, v in props.items() if k.startswith("slicewise.")}
+
+
+def norm_params(kind, x):
+    """(lo, hi, offset, scale) as float32, from the finite values x (float64 statistics)."""
+    inf = np.inf
+    x = x[np.isfinite(x)].astype(np.float64)
+    if kind == "none":
+        return -inf, inf, 0.0, 1.0
+    if kind in ("minmax-volume", "minmax-slice", "minmax"):
+        if x.size == 0:
+            return -inf, inf, 0.0, 0.0
+        lo, hi = x.min(), x.max()
+        return -inf, inf, lo, (1.0 / (hi - lo) if hi > lo else 0.0)
+    if kind == "zscore":
+        if x.size == 0:
+            return -inf, inf, 0.0, 0.0
+        m = x.mean()
+        sd = np.sqrt(((x - m) ** 2).mean())
+        return -inf, inf, m, (1.0 / sd if sd > 0 else 1.0)
+    name, args = kind.split(":")
+    a, b = (float(t) for t in args.split(","))
+    if name == "percentile":
+        lo, hi = np.percentile(x, a), np.percentile(x, b)
+        return lo, hi, lo, (1.0 / (hi - lo) if hi > lo else 0.0)
+    if name == "window":
+        lo = a - b / 2.0
+        return lo, a + b / 2.0, lo, 1.0 / b
+    raise ValueError(kind)
+
+
+def apply_norm(v, p):
+    lo, hi, off, sc = (F32(t) for t in p)
+    out = (np.clip(v.astype(F32), lo, hi) - off) * sc
+    return np.where(np.isfinite(v), out, F32(0)).astype(F32)
+
+
+def tab(n_in, n_out):
+    o = np.arange(n_out, dtype=np.float64)
+    s = np.clip((o + 0.5) * (n_in / n_out) - 0.5, 0.0, n_in - 1)
+    i0 = np.floor(s).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (s - i0).astype(F32)
+
+
+def resize(a, out_r, out_c):
+    """Bilinear, half-pixel centres, over the last two axes, float32 arithmetic."""
+    r0, r1, wy = tab(a.shape[-2], out_r)
+    c0, c1, wx = tab(a.shape[-1], out_c)
+    one = F32(1)
+    A, B = a[..., r0, :], a[..., r1, :]
+    top = (one - wx) * A[..., c0] + wx * A[..., c1]
+    bot = (one - wx) * B[..., c0] + wx * B[..., c1]
+    return ((one - wy)[:, None] * top + wy[:, None] * bot).astype(F32)
+
+
+def placement(rows, cols, h, w, keep):
+    if not keep:
+        return 0, 0, h, w
+    s = min(h / rows, w / cols)
+    hh = min(max(int(round(rows * s)), 1), h)
+    ww = min(max(int(round(cols * s)), 1), w)
+    return (h - hh) // 2, (w - ww) // 2, hh, ww
+
+
+def main():
+    mode, model_path, in_path, shape, out = sys.argv[1:6]
+    shape = [int(t) for t in shape.split(",")]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+    iname = sess.get_inputs()[0].name
+    x = np.fromfile(in_path, dtype="<f4").reshape(shape)
+    if mode == "predict":
+        y = sess.run(None, {iname: x})[0]
+        dump(y, os.path.join(out, "probs.f32"))
+        emit({"shape": list(y.shape)})
+        return
+    axis, tta = int(sys.argv[6]), sys.argv[7] == "1"
+    c = contract(model_path, sess)
+    thr = float(sys.argv[8]) if len(sys.argv) > 8 else float(c.get("threshold", 0.5))
+    h, w = int(c["height"]), int(c["width"])
+    src = [int(t) for t in c.get("source_channels", "0").split(",")]
+    kind = c["normalization"]
+    keep = str(c.get("keep_aspect", "false")).lower() in ("true", "1")
+    labels = json.loads(c["labels"])
+    vaxis = 3 - axis
+    # Slices as [S, C, rows, cols].
+    vol = np.moveaxis(x, vaxis, 1)
+    S, rows, cols = vol.shape[1], vol.shape[2], vol.shape[3]
+    top, left, hh, ww = placement(rows, cols, h, w, keep)
+    prep = np.zeros((S, len(src), h, w), F32)
+    for k, ch in enumerate(src):
+        if kind == "minmax-slice":
+            for s_ in range(S):
+                p = norm_params(kind, vol[ch, s_])
+                prep[s_, k, top:top + hh, left:left + ww] = resize(apply_norm(vol[ch, s_], p), hh, ww)
+        else:
+            p = norm_params(kind, x[ch])
+            prep[:, k, top:top + hh, left:left + ww] = resize(apply_norm(vol[ch], p), hh, ww)
+    probs = sess.run(None, {iname: prep})[0]
+    dump(probs, os.path.join(out, "probs.f32"))
+    if tta:
+        fl = sess.run(None, {iname: np.ascontiguousarray(prep[..., ::-1])})[0][..., ::-1]
+        probs = ((probs + fl) * F32(0.5)).astype(F32)
+    back = resize(np.ascontiguousarray(probs[:, :, top:top + hh, left:left + ww]), rows, cols)
+    if c["output_kind"] == "sigmoid":
+        lab = np.where(back[:, 0] > F32(thr), labels[0]["value"], 0).astype(np.uint8)
+    else:
+        values = np.array([0] + [l["value"] for l in labels], np.uint8)
+        lab = values[np.argmax(back, axis=1)]
+    # Back to the volume's [z, y, x] order.
+    lab = np.moveaxis(lab, 0, vaxis - 1)
+    dump(prep, os.path.join(out, "prep.f32"))
+    dump(back, os.path.join(out, "back.f32"))
+    dump(lab, os.path.join(out, "labels.u8"), dtype="u1")
+    emit({"slices": S, "classes": int(probs.shape[1]), "rows": rows, "cols": cols})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Makes the tiny U-Net-like ONNX test models in tests/data (and larger benchmark variants).
+
+    .venv/bin/python tests/python/make_test_model.py tests/data          # committed fixtures
+    .venv/bin/python tests/python/make_test_model.py --bench DIR        # benchmark model (not committed)
+
+Graph: Conv3x3(C->F) Relu -> MaxPool2 -> Conv3x3(F->2F) Relu -> ConvTranspose2x2/2(2F->F) -> Concat(skip)
+-> Conv3x3(2F->F) Relu -> Conv1x1(F->K) -> Sigmoid (K=1) or Softmax(axis=1) (K=3). Fixed random
+weights (seeded), dynamic batch N, fixed H/W, `slicewise.*` metadata (the model package spec in
+src/infer/model.rs). Also writes models that must be refused (contract tests).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def conv_w(rng, cout, cin, k):
+    fan_in = cin * k * k
+    return (rng.standard_normal((cout, cin, k, k)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+
+def unet(kind, size=64, cin=1, f=8, k_out=None, seed=0, batch="N", meta=None, name="unet"):
+    rng = np.random.default_rng(seed)
+    if k_out is None:
+        k_out = 1 if kind == "sigmoid" else 3
+    inits, nodes = [], []
+
+    def init(nm, arr):
+        inits.append(numpy_helper.from_array(arr, nm))
+        return nm
+
+    def conv(x, cout, cinn, k, out, relu=True):
+        w = init(out + "_w", conv_w(rng, cout, cinn, k))
+        b = init(out + "_b", (rng.standard_normal(cout) * 0.1).astype(np.float32))
+        pad = k // 2
+        y = out if not relu else out + "_pre"
+        nodes.append(helper.make_node("Conv", [x, w, b], [y], kernel_shape=[k, k], pads=[pad] * 4))
+        if relu:
+            nodes.append(helper.make_node("Relu", [y], [out]))
+        return out
+
+    e1 = conv("image", f, cin, 3, "enc1")
+    nodes.append(helper.make_node("MaxPool", [e1], ["pool1"], kernel_shape=[2, 2], strides=[2, 2]))
+    e2 = conv("pool1", 2 * f, f, 3, "enc2")
+    wt = init("up_w", (rng.standard_normal((2 * f, f, 2, 2)) * 0.3).astype(np.float32))
+    bt = init("up_b", (rng.standard_normal(f) * 0.1).astype(np.float32))
+    nodes.append(helper.make_node("ConvTranspose", [e2, wt, bt], ["up1"], kernel_shape=[2, 2], strides=[2, 2]))
+    nodes.append(helper.make_node("Concat", ["up1", e1], ["cat1"], axis=1))
+    d1 = conv("cat1", f, 2 * f, 3, "dec1")
+    logits = conv(d1, k_out, f, 1, "logits", relu=False)
+    if kind == "sigmoid":
+        nodes.append(helper.make_node("Sigmoid", [logits], ["prob"]))
+    else:
+        nodes.append(helper.make_node("Softmax", [logits], ["prob"], axis=1))
+
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, cin, size, size])
+    y = helper.make_tensor_value_info("prob", TensorProto.FLOAT, [batch, k_out, size, size])
+    graph = helper.make_graph(nodes, name, [x], [y], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="slicewise-test")
+    model.ir_version = 8
+    for k, v in (meta or {}).items():
+        p = model.metadata_props.add()
+        p.key, p.value = k, v
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def meta_for(kind, size=64, channels=1, normalization="zscore"):
+    if kind == "sigmoid":
+        labels = [{"value": 1, "name": "foreground", "color": [255, 0, 0]}]
+    else:
+        labels = [
+            {"value": 1, "name": "class one", "color": [255, 0, 0]},
+            {"value": 2, "name": "class two", "color": [0, 255, 0]},
+        ]
+    return {
+        "slicewise.name": f"test-unet-{kind}",
+        "slicewise.version": "0.1.0",
+        "slicewise.input": "image",
+        "slicewise.output": "prob",
+        "slicewise.layout": "NCHW",
+        "slicewise.height": str(size),
+        "slicewise.width": str(size),
+        "slicewise.channels": str(channels),
+        "slicewise.source_channels": ",".join(["0"] * channels),
+        "slicewise.normalization": normalization,
+        "slicewise.keep_aspect": "false",
+        "slicewise.output_kind": kind,
+        "slicewise.threshold": "0.5",
+        "slicewise.labels": json.dumps(labels),
+        "slicewise.training_data": "none: fixed random weights for tests (tests/python/make_test_model.py)",
+    }
+
+
+def save(model, path):
+    onnx.save(model, path)
+    print(path, os.path.getsize(path), file=sys.stderr)
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--bench":
+        out = sys.argv[2]
+        os.makedirs(out, exist_ok=True)
+        m = meta_for("sigmoid", size=256)
+        m["slicewise.name"] = "bench-unet-sigmoid"
+        save(unet("sigmoid", size=256, f=16, seed=3, meta=m), os.path.join(out, "bench_unet.onnx"))
+        return
+    out = sys.argv[1] if len(sys.argv) > 1 else "tests/data"
+    os.makedirs(out, exist_ok=True)
+    save(unet("sigmoid", seed=1, meta=meta_for("sigmoid")), os.path.join(out, "unet_sigmoid.onnx"))
+    save(unet("softmax", seed=2, meta=meta_for("softmax")), os.path.join(out, "unet_softmax.onnx"))
+    # Refused: no slicewise metadata at all.
+    save(unet("sigmoid", seed=1, meta={}), os.path.join(out, "unet_nometa.onnx"))
+    # Refused: declares 3 channels but the graph takes 1.
+    bad = meta_for("sigmoid", channels=3)
+    save(unet("sigmoid", seed=1, meta=bad), os.path.join(out, "unet_badchannels.onnx"))
+    # Refused: NHWC layout.
+    nhwc = meta_for("sigmoid")
+    nhwc["slicewise.layout"] = "NHWC"
+    save(unet("sigmoid", seed=1, meta=nhwc), os.path.join(out, "unet_nhwc.onnx"))
+
+
+if __name__ == "__main__":
+    main()
