@@ -8,3 +8,4 @@ mod engine;
 mod harness;
 mod volume_nifti;
 mod volume_dicom;
+mod volume_tiff;
