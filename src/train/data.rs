@@ -9,9 +9,10 @@
 //!   names, sliced along an axis (see [`super::sources`]).
 //! * `coco`: a COCO JSON with polygon annotations next to its images.
 //!
-//! Preprocessing matches what the engine does at inference: pick the model's source channels,
-//! normalise over the whole volume per channel (the contract's [`Normalization`]), then resize each
-//! slice to `size × size` (bilinear, half-pixel centres; masks nearest).
+//! Preprocessing is the engine's own (`crate::infer::preprocess`): pick the model's source
+//! channels, normalise per channel over the whole volume (the contract's [`Normalization`]), and
+//! resize each slice to `size × size` (bilinear, half-pixel centres; masks nearest), so a model
+//! sees at inference exactly what it saw in training.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,10 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use ndarray::{ArrayView2, ArrayViewMut2};
+
 use crate::error::{Error, Result};
+use crate::infer::preprocess::{slice_norm, volume_norm, ChannelNorm, Resize};
 use crate::infer::Normalization;
 
 /// Where the training data comes from.
@@ -432,115 +436,6 @@ fn read_pairs(name: &str, pairs: &[(PathBuf, PathBuf)]) -> Result<RawVolume> {
     Ok(vol)
 }
 
-/// Normalises one channel of a volume in place, as the engine does at inference.
-pub fn normalize_channel(planes: &mut [Vec<f32>], norm: &Normalization) {
-    let all = || planes.iter().flat_map(|p| p.iter().copied());
-    let scale = |planes: &mut [Vec<f32>], lo: f32, hi: f32| {
-        let span = hi - lo;
-        for v in planes.iter_mut().flat_map(|p| p.iter_mut()) {
-            *v = if span > 0.0 {
-                ((*v).clamp(lo, hi) - lo) / span
-            } else {
-                0.0
-            };
-        }
-    };
-    match norm {
-        Normalization::None => {}
-        Normalization::MinMaxSlice => {
-            for p in planes.iter_mut() {
-                let (lo, hi) = min_max(p.iter().copied());
-                scale(std::slice::from_mut(p), lo, hi);
-            }
-        }
-        Normalization::MinMaxVolume => {
-            let (lo, hi) = min_max(all());
-            scale(planes, lo, hi);
-        }
-        Normalization::ZScore => {
-            let (mut n, mut s, mut s2) = (0f64, 0f64, 0f64);
-            for v in all() {
-                n += 1.0;
-                s += f64::from(v);
-                s2 += f64::from(v) * f64::from(v);
-            }
-            let mean = if n > 0.0 { s / n } else { 0.0 };
-            let std = if n > 0.0 {
-                (s2 / n - mean * mean).max(0.0).sqrt()
-            } else {
-                0.0
-            };
-            for v in planes.iter_mut().flat_map(|p| p.iter_mut()) {
-                let c = f64::from(*v) - mean;
-                *v = if std > 0.0 {
-                    (c / std) as f32
-                } else {
-                    c as f32
-                };
-            }
-        }
-        Normalization::Percentile { lower, upper } => {
-            let mut sorted: Vec<f32> = all().filter(|v| v.is_finite()).collect();
-            sorted.sort_unstable_by(f32::total_cmp);
-            let lo = percentile(&sorted, *lower);
-            let hi = percentile(&sorted, *upper);
-            scale(planes, lo, hi);
-        }
-        Normalization::Window { center, width } => {
-            scale(planes, center - width / 2.0, center + width / 2.0);
-        }
-    }
-}
-
-fn min_max(it: impl Iterator<Item = f32>) -> (f32, f32) {
-    it.filter(|v| v.is_finite())
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        })
-}
-
-/// Linear-interpolated percentile of sorted values (numpy's default), `p` in 0..=100.
-pub fn percentile(sorted: &[f32], p: f32) -> f32 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (p.clamp(0.0, 100.0) as f64 / 100.0) * (sorted.len() - 1) as f64;
-    let i = rank.floor() as usize;
-    let j = (i + 1).min(sorted.len() - 1);
-    let t = rank - i as f64;
-    (f64::from(sorted[i]) * (1.0 - t) + f64::from(sorted[j]) * t) as f32
-}
-
-/// Bilinear resize of one plane (half-pixel centres, edge clamped).
-pub fn resize_bilinear(src: &[f32], h: usize, w: usize, oh: usize, ow: usize) -> Vec<f32> {
-    if (h, w) == (oh, ow) {
-        return src.to_vec();
-    }
-    let mut out = vec![0f32; oh * ow];
-    let sy = h as f32 / oh as f32;
-    let sx = w as f32 / ow as f32;
-    let xs: Vec<(usize, usize, f32)> = (0..ow)
-        .map(|x| {
-            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (w - 1) as f32);
-            let x0 = fx.floor() as usize;
-            (x0, (x0 + 1).min(w - 1), fx - x0 as f32)
-        })
-        .collect();
-    for y in 0..oh {
-        let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (h - 1) as f32);
-        let y0 = fy.floor() as usize;
-        let y1 = (y0 + 1).min(h - 1);
-        let ty = fy - y0 as f32;
-        let (r0, r1) = (&src[y0 * w..y0 * w + w], &src[y1 * w..y1 * w + w]);
-        for (x, &(x0, x1, tx)) in xs.iter().enumerate() {
-            let a = r0[x0] + (r0[x1] - r0[x0]) * tx;
-            let b = r1[x0] + (r1[x1] - r1[x0]) * tx;
-            out[y * ow + x] = a + (b - a) * ty;
-        }
-    }
-    out
-}
-
 /// Nearest resize of a label plane (half-pixel centres).
 pub fn resize_nearest(src: &[u8], h: usize, w: usize, oh: usize, ow: usize) -> Vec<u8> {
     if (h, w) == (oh, ow) {
@@ -562,7 +457,7 @@ pub fn resize_nearest(src: &[u8], h: usize, w: usize, oh: usize, ow: usize) -> V
 /// Channel pick, per-volume normalisation and resize of a raw volume.
 pub fn preprocess(raw: &RawVolume, volume: usize, cfg: &DataConfig) -> Result<Vec<Slice>> {
     let src_c = raw.channels.len();
-    let mut picked: Vec<Vec<Vec<f32>>> = if cfg.grayscale {
+    let picked: Vec<Vec<Vec<f32>>> = if cfg.grayscale {
         let z = raw.masks.len();
         let mut g = vec![vec![0f32; raw.height * raw.width]; z];
         for ch in &raw.channels {
@@ -586,17 +481,26 @@ pub fn preprocess(raw: &RawVolume, volume: usize, cfg: &DataConfig) -> Result<Ve
         }
         v
     };
-    for ch in picked.iter_mut() {
-        normalize_channel(ch, &cfg.normalization);
-    }
+    // The engine's own definitions: per-channel parameters over the whole volume (or per slice),
+    // each source value mapped through them, then the bilinear half-pixel resize.
     let (h, w, s) = (raw.height, raw.width, cfg.size);
+    let resize = Resize::new(h, w, s, s);
+    let norms: Vec<Option<ChannelNorm>> = picked
+        .iter()
+        .map(|ch| volume_norm(&cfg.normalization, ch.iter().flat_map(|p| p.iter())))
+        .collect();
+    let max_class = (cfg.classes.max(2) - 1) as u8;
     let mut out = Vec::with_capacity(raw.masks.len());
     for (z, mask) in raw.masks.iter().enumerate() {
-        let mut image = Vec::with_capacity(picked.len() * s * s);
-        for ch in &picked {
-            image.extend(resize_bilinear(&ch[z], h, w, s, s));
+        let mut image = vec![0f32; picked.len() * s * s];
+        for ((ch, norm), dst) in picked.iter().zip(&norms).zip(image.chunks_exact_mut(s * s)) {
+            let src = ArrayView2::from_shape((h, w), &ch[z][..])
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", raw.name)))?;
+            let n = norm.unwrap_or_else(|| slice_norm(src));
+            let dst = ArrayViewMut2::from_shape((s, s), dst)
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", raw.name)))?;
+            resize.run(src, dst, |v| n.apply(v));
         }
-        let max_class = (cfg.classes.max(2) - 1) as u8;
         let mask: Vec<u8> = resize_nearest(mask, h, w, s, s)
             .into_iter()
             .map(|m| {

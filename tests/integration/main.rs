@@ -6,6 +6,6 @@
 
 mod engine;
 mod harness;
-mod volume_nifti;
 mod volume_dicom;
+mod volume_nifti;
 mod volume_tiff;
