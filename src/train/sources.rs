@@ -227,7 +227,8 @@ pub fn rasterize(polygons: &[Vec<f64>], height: usize, width: usize) -> Vec<u8> 
             xs.sort_by(f64::total_cmp);
             for pair in xs.chunks_exact(2) {
                 let x0 = (pair[0] - 0.5).ceil().max(0.0) as usize;
-                let x1 = (pair[1] - 0.5).floor();
+                // Centres in [left, right): the even-odd rule counting crossings to the right.
+                let x1 = (pair[1] - 0.5).ceil() - 1.0;
                 if x1 < 0.0 {
                     continue;
                 }

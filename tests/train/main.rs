@@ -9,3 +9,4 @@ mod augment;
 mod common;
 mod parity;
 mod real_run;
+mod sources;
