@@ -7,6 +7,7 @@
 //! * [`loader`]: batches built by worker threads, reproducible per seed.
 //! * [`training`]: losses, optimisers, LR schedule, early stopping, checkpoints, metrics CSV.
 //! * [`inference`]: eval-mode forward (the reference for export parity).
+//! * [`overlay`]: PNG overlays of validation predictions at the end of a run.
 //! * [`export`] / [`onnx`]: the ONNX writer with the `slicewise.*` contract, and the model card.
 
 pub mod augment;
@@ -17,6 +18,7 @@ pub mod loader;
 pub mod metrics;
 pub mod model;
 pub mod onnx;
+pub mod overlay;
 pub mod sources;
 pub mod training;
 

@@ -3,7 +3,8 @@
 //!
 //! Artefacts in the output folder:
 //! `config.json` (the [`TrainingConfig`]), `split.json`, `metrics.csv`, `state.json`,
-//! `best.bpk` (model weights, burnpack), `last.bpk`, `optim.bpk`, `best-metrics.json`.
+//! `best.bpk` (model weights, burnpack), `last.bpk`, `optim.bpk`, `best-metrics.json`,
+//! `overlays/*.png` (validation predictions of the best model, written when the run ends).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -690,6 +691,13 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
         })?;
         json_write(&state_path, &state)?;
         ran += 1;
+    }
+    // Overlays of the best model's validation predictions.
+    let best_path = out.join("best.bpk");
+    if best_path.is_file() && !val_idx.is_empty() {
+        let m = load_weights(&cfg.model, &best_path, &plain)?.valid();
+        let dir = out.join("overlays");
+        super::overlay::write_overlays(&dir, &m, &plain, &ds, &val_idx, classes, cfg.threshold, 8)?;
     }
     Ok(TrainSummary {
         dir: out.to_path_buf(),

@@ -94,6 +94,10 @@ fn short_lgg_run_beats_untrained_net_and_resumes() {
         "trained {best:.4} vs untrained {base:.4}"
     );
     assert!(best > MIN_DICE, "trained val Dice {best:.4}");
+    let overlays = std::fs::read_dir(dir.path().join("overlays"))
+        .expect("overlays")
+        .count();
+    assert_eq!(overlays, 8, "validation overlays");
     for f in [
         "config.json",
         "split.json",
