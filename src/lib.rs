@@ -17,6 +17,8 @@ pub mod infer;
 pub mod mask;
 pub mod metrics;
 pub mod output;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod volume;
 
 pub use error::{Error, Result};
