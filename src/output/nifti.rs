@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::mask::Mask;
 use crate::output::atomic_write;
 use crate::volume::nifti::header::{
-    matrix_to_quaternion, quaternion_to_matrix, NIFTI1_HEADER_SIZE,
+    matrix_to_quaternion, quaternion_abcd_to_matrix, quaternion_to_matrix, NIFTI1_HEADER_SIZE,
 };
 use crate::volume::{Geometry, Volume};
 
@@ -245,29 +245,6 @@ fn best_f32_quaternion(r: &[[f64; 3]; 3]) -> [f64; 3] {
         }
     }
     best.1
-}
-
-/// Rotation matrix of the quaternion (a, b, c, d), normalised.
-fn quaternion_abcd_to_matrix(a: f64, [b, c, d]: [f64; 3]) -> [[f64; 3]; 3] {
-    let n = (a * a + b * b + c * c + d * d).sqrt();
-    let (a, b, c, d) = (a / n, b / n, c / n, d / n);
-    [
-        [
-            a * a + b * b - c * c - d * d,
-            2.0 * (b * c - a * d),
-            2.0 * (b * d + a * c),
-        ],
-        [
-            2.0 * (b * c + a * d),
-            a * a + c * c - b * b - d * d,
-            2.0 * (c * d - a * b),
-        ],
-        [
-            2.0 * (b * d - a * c),
-            2.0 * (c * d + a * b),
-            a * a + d * d - c * c - b * b,
-        ],
-    ]
 }
 
 #[cfg(test)]

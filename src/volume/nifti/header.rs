@@ -308,6 +308,14 @@ pub fn quaternion_to_matrix(b: f64, c: f64, d: f64) -> [[f64; 3]; 3] {
         }
         0.0
     };
+    quaternion_abcd_to_matrix(a, [b, c, d])
+}
+
+/// Rotation matrix of the quaternion (a, b, c, d), normalised first (the writer searches float32
+/// quaternions whose `a` is stored implicitly).
+pub fn quaternion_abcd_to_matrix(a: f64, [b, c, d]: [f64; 3]) -> [[f64; 3]; 3] {
+    let n = (a * a + b * b + c * c + d * d).sqrt();
+    let (a, b, c, d) = (a / n, b / n, c / n, d / n);
     [
         [
             a * a + b * b - c * c - d * d,
