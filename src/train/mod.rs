@@ -11,6 +11,7 @@
 //! * [`export`] / [`onnx`]: the ONNX writer with the `slicewise.*` contract, and the model card.
 
 pub mod augment;
+pub mod curves;
 pub mod data;
 pub mod export;
 pub mod inference;

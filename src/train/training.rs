@@ -4,7 +4,7 @@
 //! Artefacts in the output folder:
 //! `config.json` (the [`TrainingConfig`]), `split.json`, `metrics.csv`, `state.json`,
 //! `best.bpk` (model weights, burnpack), `last.bpk`, `optim.bpk`, `best-metrics.json`,
-//! `overlays/*.png` (validation predictions of the best model, written when the run ends).
+//! `curves.png` (loss and Dice per epoch, see [`super::curves`]), `overlays/*.png` (validation predictions of the best model, written when the run ends).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -689,6 +689,7 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
             }
             Ok(())
         })?;
+        super::curves::write(&(csv.join("\n") + "\n"), &out.join("curves.png"))?;
         json_write(&state_path, &state)?;
         ran += 1;
     }
