@@ -57,6 +57,13 @@ enum KindArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum AugmentArg {
+    Default,
+    Robust,
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LossArg {
     Bce,
     Dice,
@@ -93,7 +100,8 @@ struct TrainArgs {
     /// Input size (square; a multiple of 2^depth).
     #[arg(long, default_value_t = 128)]
     size: usize,
-    /// Normalisation: none, minmax-slice, minmax-volume, zscore, percentile:LO,HI, window:C,W.
+    /// Normalisation: none, minmax-slice, minmax-volume, zscore, percentile:LO,HI,
+    /// percentile-fg:LO,HI, window:C,W.
     #[arg(long, default_value = "percentile:1,99")]
     norm: String,
     /// NIfTI slicing axis (0 x, 1 y, 2 z).
@@ -165,9 +173,13 @@ struct TrainArgs {
     /// Repeat foreground slices this many times per epoch.
     #[arg(long, default_value_t = 1)]
     oversample: usize,
-    /// No augmentation.
+    /// No augmentation (the same as `--augment none`).
     #[arg(long)]
     no_augment: bool,
+    /// Augmentation preset: default, robust (wider zoom, stronger linear and gamma intensity
+    /// changes, for other scanners), none.
+    #[arg(long, value_enum, default_value = "default")]
+    augment: AugmentArg,
     /// Batch-loading worker threads.
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -252,32 +264,9 @@ struct BenchArgs {
 }
 
 fn parse_norm(s: &str) -> Result<Normalization, Error> {
-    let bad = || Error::InvalidArgument(format!("bad --norm {s}"));
-    let two = |rest: &str| -> Result<(f32, f32), Error> {
-        let mut it = rest.split(',').map(|v| v.trim().parse::<f32>());
-        match (it.next(), it.next(), it.next()) {
-            (Some(Ok(a)), Some(Ok(b)), None) => Ok((a, b)),
-            _ => Err(bad()),
-        }
-    };
-    Ok(match s.split_once(':') {
-        None => match s {
-            "none" => Normalization::None,
-            "minmax-slice" => Normalization::MinMaxSlice,
-            "minmax-volume" => Normalization::MinMaxVolume,
-            "zscore" => Normalization::ZScore,
-            _ => return Err(bad()),
-        },
-        Some(("percentile", r)) => {
-            let (lower, upper) = two(r)?;
-            Normalization::Percentile { lower, upper }
-        }
-        Some(("window", r)) => {
-            let (center, width) = two(r)?;
-            Normalization::Window { center, width }
-        }
-        _ => return Err(bad()),
-    })
+    // The same forms as a model card's `normalization`, so what trains is what the engine reads.
+    slicewise::infer::model::parse_normalization(s)
+        .map_err(|e| Error::InvalidArgument(format!("--norm: {e}")))
 }
 
 fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
@@ -325,10 +314,10 @@ fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
         .with_val_volumes(a.val_volumes.clone())
         .with_split_seed(a.split_seed)
         .with_foreground_oversample(a.oversample);
-    let augment = if a.no_augment {
-        AugmentConfig::none()
-    } else {
-        AugmentConfig::new()
+    let augment = match (a.no_augment, a.augment) {
+        (true, _) | (false, AugmentArg::None) => AugmentConfig::none(),
+        (false, AugmentArg::Default) => AugmentConfig::new(),
+        (false, AugmentArg::Robust) => AugmentConfig::robust(),
     };
     Ok(TrainingConfig::new(m, data, augment)
         .with_name(a.name.clone())

@@ -118,6 +118,17 @@ pub enum Normalization {
         /// Upper percentile, 0..100.
         upper: f32,
     },
+    /// Like `Percentile`, but the percentiles come from the foreground, the voxels above the
+    /// channel's minimum, and voxels at the minimum map to 0. For skull-stripped or masked volumes
+    /// whose background is one constant (0 in most files, -3.55 in BraTS' z-scored FLAIR): the
+    /// background neither shifts the percentiles nor lands mid-range; on unmasked scans (a few
+    /// voxels at the minimum) it equals `Percentile`.
+    PercentileForeground {
+        /// Lower percentile, 0..100.
+        lower: f32,
+        /// Upper percentile, 0..100.
+        upper: f32,
+    },
     /// Fixed window: clip to [center - width/2, center + width/2], scale to [0, 1].
     Window {
         /// Window centre.

@@ -370,13 +370,17 @@ pub fn parse_normalization(s: &str) -> std::result::Result<Normalization, String
             let (lower, upper) = two(args)?;
             Normalization::Percentile { lower, upper }
         }
+        "percentile-fg" => {
+            let (lower, upper) = two(args)?;
+            Normalization::PercentileForeground { lower, upper }
+        }
         "window" => {
             let (center, width) = two(args)?;
             Normalization::Window { center, width }
         }
         _ => {
             return Err(format!(
-                "unknown normalization `{s}` (none, minmax-slice, minmax-volume, zscore, percentile:a,b, window:c,w)"
+                "unknown normalization `{s}` (none, minmax-slice, minmax-volume, zscore, percentile:a,b, percentile-fg:a,b, window:c,w)"
             ))
         }
     };
@@ -386,6 +390,7 @@ pub fn parse_normalization(s: &str) -> std::result::Result<Normalization, String
 fn check_normalization(n: Normalization) -> std::result::Result<Normalization, String> {
     match n {
         Normalization::Percentile { lower, upper }
+        | Normalization::PercentileForeground { lower, upper }
             if !(0.0..=100.0).contains(&lower)
                 || !(0.0..=100.0).contains(&upper)
                 || lower >= upper =>

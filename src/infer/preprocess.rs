@@ -6,7 +6,8 @@
 //!   source channel (per slice for `minmax-slice`): min-max: `offset = min, scale = 1/(max-min)`;
 //!   z-score: `offset = mean, scale = 1/std` (population std); percentile: `lo, hi` = numpy's
 //!   default (linear) percentiles, `offset = lo, scale = 1/(hi-lo)`; window: `lo, hi = c ∓ w/2`,
-//!   `offset = lo, scale = 1/w`. A zero range gives `scale = 0` (z-score: `scale = 1`). Non-finite
+//!   `offset = lo, scale = 1/w`; percentile-fg: the percentiles of the finite voxels above the
+//!   channel's minimum `m`, and a voxel equal to `m` maps to 0. A zero range gives `scale = 0` (z-score: `scale = 1`). Non-finite
 //!   voxels become 0.
 //! * **Resize** is bilinear with half-pixel centres (align_corners = false, no antialiasing):
 //!   output pixel `o` samples input coordinate `s = (o + 0.5) * in / out - 0.5`, clamped to
@@ -31,6 +32,8 @@ pub struct ChannelNorm {
     pub offset: f32,
     /// Multiplied last.
     pub scale: f32,
+    /// Voxels equal to this value map to 0 (the background of masked volumes; NaN: none).
+    pub background: f32,
 }
 
 impl ChannelNorm {
@@ -40,12 +43,15 @@ impl ChannelNorm {
         hi: f32::INFINITY,
         offset: 0.0,
         scale: 1.0,
+        background: f32::NAN,
     };
 
     /// Normalises one value.
     #[inline]
     pub fn apply(&self, v: f32) -> f32 {
-        if v.is_finite() {
+        if v == self.background {
+            0.0
+        } else if v.is_finite() {
             (v.clamp(self.lo, self.hi) - self.offset) * self.scale
         } else {
             0.0
@@ -129,26 +135,17 @@ where
             }
         }
         Normalization::Percentile { lower, upper } => {
-            let mut v: Vec<f32> = values.copied().filter(|v| v.is_finite()).collect();
-            if v.is_empty() {
-                return Some(ChannelNorm {
-                    scale: 0.0,
-                    ..ChannelNorm::IDENTITY
-                });
-            }
-            let lo = percentile(&mut v, lower as f64);
-            let hi = percentile(&mut v, upper as f64);
-            let range = hi - lo;
-            ChannelNorm {
-                lo: lo as f32,
-                hi: hi as f32,
-                offset: lo as f32,
-                scale: if range > 0.0 {
-                    (1.0 / range) as f32
-                } else {
-                    0.0
-                },
-            }
+            let v: Vec<f32> = values.copied().filter(|v| v.is_finite()).collect();
+            percentile_norm(v, lower, upper, f32::NAN)
+        }
+        Normalization::PercentileForeground { lower, upper } => {
+            let (min, _) = min_max(values.clone());
+            let min = min as f32;
+            let v: Vec<f32> = values
+                .copied()
+                .filter(|v| v.is_finite() && *v > min)
+                .collect();
+            percentile_norm(v, lower, upper, min)
         }
         Normalization::Window { center, width } => {
             let lo = center as f64 - width as f64 / 2.0;
@@ -157,9 +154,35 @@ where
                 hi: (center as f64 + width as f64 / 2.0) as f32,
                 offset: lo as f32,
                 scale: (1.0 / width as f64) as f32,
+                background: f32::NAN,
             }
         }
     })
+}
+
+/// Clip to the `lower`/`upper` percentiles of `v` (finite values) and scale to [0, 1].
+fn percentile_norm(mut v: Vec<f32>, lower: f32, upper: f32, background: f32) -> ChannelNorm {
+    if v.is_empty() {
+        return ChannelNorm {
+            scale: 0.0,
+            background,
+            ..ChannelNorm::IDENTITY
+        };
+    }
+    let lo = percentile(&mut v, lower as f64);
+    let hi = percentile(&mut v, upper as f64);
+    let range = hi - lo;
+    ChannelNorm {
+        lo: lo as f32,
+        hi: hi as f32,
+        offset: lo as f32,
+        scale: if range > 0.0 {
+            (1.0 / range) as f32
+        } else {
+            0.0
+        },
+        background,
+    }
 }
 
 /// numpy's default (`linear`) percentile of `v` (reordered in place; non-empty, finite).

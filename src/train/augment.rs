@@ -63,6 +63,12 @@ pub struct AugmentConfig {
     /// Largest relative contrast change.
     #[config(default = 0.1)]
     pub max_contrast: f64,
+    /// Gamma probability: `v ← max(v, 0)^γ`, a non-linear contrast change between scanners.
+    #[config(default = 0.0)]
+    pub p_gamma: f64,
+    /// Largest gamma change: `γ` log-uniform in `[1/(1+g), 1+g]`.
+    #[config(default = 0.5)]
+    pub max_gamma: f64,
 }
 
 impl AugmentConfig {
@@ -79,6 +85,19 @@ impl AugmentConfig {
             .with_p_intensity(0.0)
     }
 
+    /// For models that must work on other scanners and pre-processing: wider zoom (brains that
+    /// fill less of the field of view), stronger linear and gamma intensity changes.
+    pub fn robust() -> Self {
+        Self::new()
+            .with_p_zoom(0.5)
+            .with_max_zoom(0.3)
+            .with_p_intensity(0.5)
+            .with_max_contrast(0.3)
+            .with_max_brightness(0.3)
+            .with_p_gamma(0.3)
+            .with_max_gamma(0.5)
+    }
+
     /// Whether any transform can fire.
     pub fn enabled(&self) -> bool {
         [
@@ -91,6 +110,7 @@ impl AugmentConfig {
             self.p_noise,
             self.p_blur,
             self.p_intensity,
+            self.p_gamma,
         ]
         .iter()
         .any(|&p| p > 0.0)
@@ -316,6 +336,14 @@ pub fn augment(
         if cfg.p_blur > 0.0 && rng.random::<f64>() < cfg.p_blur {
             let sigma = 0.3 + rng.random::<f64>() * (cfg.max_blur_sigma - 0.3).max(0.0);
             blur(p, h, w, sigma);
+        }
+        // Drawn only when enabled, so configurations without gamma keep their random sequence.
+        if cfg.p_gamma > 0.0 && rng.random::<f64>() < cfg.p_gamma {
+            let g = (1.0 + cfg.max_gamma.max(0.0)).ln();
+            let gamma = ((rng.random::<f64>() * 2.0 - 1.0) * g).exp() as f32;
+            for v in p.iter_mut() {
+                *v = v.max(0.0).powf(gamma);
+            }
         }
         let sd = std_of(p);
         if cfg.p_intensity > 0.0 && rng.random::<f64>() < cfg.p_intensity {

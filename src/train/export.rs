@@ -344,6 +344,7 @@ pub fn normalization_text(n: &crate::infer::Normalization) -> String {
         N::MinMaxVolume => "minmax-volume".into(),
         N::ZScore => "zscore".into(),
         N::Percentile { lower, upper } => format!("percentile:{lower},{upper}"),
+        N::PercentileForeground { lower, upper } => format!("percentile-fg:{lower},{upper}"),
         N::Window { center, width } => format!("window:{center},{width}"),
     }
 }

@@ -274,6 +274,53 @@ fn minmax_slice_and_window_normalisation() {
     }
 }
 
+/// A skull-stripped volume: everything outside a centred disc set to one constant below the data.
+fn masked_volume(background: f32) -> Volume {
+    let mut vol = synthetic_volume(1, 5, 60, 48, 2);
+    let (_, _, y, x) = vol.data.dim();
+    for ((_, _, j, i), v) in vol.data.indexed_iter_mut() {
+        let (dy, dx) = (j as f32 / y as f32 - 0.5, i as f32 / x as f32 - 0.5);
+        if dy * dy + dx * dx > 0.16 {
+            *v = background;
+        }
+    }
+    vol
+}
+
+#[test]
+fn percentile_fg_normalisation_ignores_the_background_value() {
+    let dir = harness::tmpdir();
+    let m = dir.path().join("m.onnx");
+    std::fs::copy(model_path("unet_sigmoid.onnx"), &m).unwrap();
+    std::fs::write(
+        dir.path().join("m.onnx.json"),
+        r#"{"normalization": "percentile-fg:1,99"}"#,
+    )
+    .unwrap();
+    let model = Model::open(&m, &opts()).unwrap();
+    assert_eq!(
+        model.contract().normalization,
+        Normalization::PercentileForeground {
+            lower: 1.0,
+            upper: 99.0
+        }
+    );
+    // Same as numpy/onnxruntime on a BraTS-like volume (z-scored inside, constant outside).
+    let vol = masked_volume(-3.55);
+    check_pipeline(&model, &vol, 2, false);
+    // The model sees the same input whatever constant the background holds, and that input is 0
+    // there (a plain percentile would put a -1000 background at 0 but a -3.55 one mid-range).
+    let a = prepare_slices(&model, &vol, 0, 5).unwrap();
+    let b = prepare_slices(&model, &masked_volume(-1000.0), 0, 5).unwrap();
+    harness::assert_close(
+        a.as_slice().unwrap(),
+        b.as_slice().unwrap(),
+        0.0,
+        "fg input",
+    );
+    assert!(a.iter().filter(|v| **v == 0.0).count() > a.len() / 4);
+}
+
 #[test]
 fn auto_provider_reports_cpu_and_why_cuda_was_skipped() {
     let m = Model::open(
