@@ -189,13 +189,12 @@ pub(crate) unsafe fn write_str(
     }
 }
 
-/// Reads a caller's versioned struct (first field `size_t struct_size`). `struct_size` must be
-/// at least this library's size of `T`; bytes beyond it (fields of a newer header) must be zero,
-/// so that no option this library does not know is silently ignored.
+/// The `struct_size` (first field) of a caller's versioned struct, checked to be at least this
+/// library's size of `T`; `hint` says how the caller sets it.
 ///
 /// # Safety
-/// `p` is null or valid for `struct_size` bytes. `T` is plain old data (any bit pattern valid).
-pub(crate) unsafe fn read_sized<T: Copy>(p: *const T, what: &str) -> CResult<T> {
+/// `p` is null or valid for reading a `usize`.
+unsafe fn struct_size<T>(p: *const T, what: &str, hint: &str) -> CResult<usize> {
     if p.is_null() {
         return Err(CError::null(what));
     }
@@ -203,9 +202,21 @@ pub(crate) unsafe fn read_sized<T: Copy>(p: *const T, what: &str) -> CResult<T> 
     let ours = std::mem::size_of::<T>();
     if size < ours {
         return Err(CError::invalid(format!(
-            "{what}->struct_size is {size}, expected at least {ours} (initialise it with its _init function)"
+            "{what}->struct_size is {size}, expected at least {ours} ({hint})"
         )));
     }
+    Ok(size)
+}
+
+/// Reads a caller's versioned struct (first field `size_t struct_size`). `struct_size` must be
+/// at least this library's size of `T`; bytes beyond it (fields of a newer header) must be zero,
+/// so that no option this library does not know is silently ignored.
+///
+/// # Safety
+/// `p` is null or valid for `struct_size` bytes. `T` is plain old data (any bit pattern valid).
+pub(crate) unsafe fn read_sized<T: Copy>(p: *const T, what: &str) -> CResult<T> {
+    let size = struct_size(p, what, "initialise it with its _init function")?;
+    let ours = std::mem::size_of::<T>();
     let bytes = std::slice::from_raw_parts(p.cast::<u8>(), size);
     if bytes[ours..].iter().any(|&b| b != 0) {
         return Err(CError::new(
@@ -222,16 +233,8 @@ pub(crate) unsafe fn read_sized<T: Copy>(p: *const T, what: &str) -> CResult<T> 
 /// # Safety
 /// `p` is null or valid for `struct_size` bytes.
 pub(crate) unsafe fn write_sized<T: Copy>(p: *mut T, value: &T, what: &str) -> CResult<()> {
-    if p.is_null() {
-        return Err(CError::null(what));
-    }
-    let size = std::ptr::read_unaligned(p.cast::<usize>());
+    let size = struct_size(p, what, "set it to sizeof the struct")?;
     let ours = std::mem::size_of::<T>();
-    if size < ours {
-        return Err(CError::invalid(format!(
-            "{what}->struct_size is {size}, expected at least {ours} (set it to sizeof the struct)"
-        )));
-    }
     let dst = p.cast::<u8>();
     let src = (value as *const T).cast::<u8>();
     let field = std::mem::size_of::<usize>();

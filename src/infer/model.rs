@@ -13,7 +13,7 @@
 //! | `slicewise.name` | yes | model name |
 //! | `slicewise.version` | yes | model version, e.g. `1.2.0` |
 //! | `slicewise.channels` | yes | number of model input channels C |
-//! | `slicewise.normalization` | yes | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
+//! | `slicewise.normalization` | yes | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `percentile-fg:LOW,HIGH` (percentiles of the voxels above the minimum; the minimum maps to 0), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
 //! | `slicewise.output_kind` | yes | `sigmoid` (1 output channel, foreground probability) or `softmax` (K ≥ 2 channels, class 0 = background) |
 //! | `slicewise.labels` | yes | JSON array of `{"value":1,"name":"tumour","color":[255,0,0]}`: one for sigmoid; K−1 for softmax (class k ↦ `labels[k-1].value`) |
 //! | `slicewise.input` | no | input tensor name (default: the graph's only input) |

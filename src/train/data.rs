@@ -395,43 +395,57 @@ fn read_tiff2d(path: &Path) -> Result<Image2d> {
     })
 }
 
-fn read_pairs(name: &str, pairs: &[(PathBuf, PathBuf)]) -> Result<RawVolume> {
-    let mut vol = RawVolume {
-        name: name.to_string(),
-        height: 0,
-        width: 0,
-        channels: Vec::new(),
-        masks: Vec::new(),
-    };
-    for (ip, mp) in pairs {
-        let img = read_image2d(ip)?;
-        let mask = read_image2d(mp)?;
-        if vol.channels.is_empty() {
-            vol.height = img.height;
-            vol.width = img.width;
-            vol.channels = vec![Vec::new(); img.channels];
+impl RawVolume {
+    /// A volume with no slices yet.
+    pub fn empty(name: &str) -> RawVolume {
+        RawVolume {
+            name: name.to_string(),
+            height: 0,
+            width: 0,
+            channels: Vec::new(),
+            masks: Vec::new(),
         }
-        if (img.height, img.width, img.channels) != (vol.height, vol.width, vol.channels.len()) {
+    }
+
+    /// Appends one slice (read from `path`) and its mask; the first slice fixes the size and the
+    /// channel count, and a later one that differs is an error naming its file.
+    pub fn push_slice(&mut self, path: &Path, img: &Image2d, mask: Vec<u8>) -> Result<()> {
+        if self.channels.is_empty() {
+            self.height = img.height;
+            self.width = img.width;
+            self.channels = vec![Vec::new(); img.channels];
+        }
+        if (img.height, img.width, img.channels) != (self.height, self.width, self.channels.len()) {
             return Err(Error::format(
-                ip,
+                path,
                 "slice size or channels differ within the volume",
             ));
         }
+        let c = img.channels;
+        for (ch, plane) in self.channels.iter_mut().enumerate() {
+            plane.push(img.data.iter().skip(ch).step_by(c).copied().collect());
+        }
+        self.masks.push(mask);
+        Ok(())
+    }
+}
+
+fn read_pairs(name: &str, pairs: &[(PathBuf, PathBuf)]) -> Result<RawVolume> {
+    let mut vol = RawVolume::empty(name);
+    for (ip, mp) in pairs {
+        let img = read_image2d(ip)?;
+        let mask = read_image2d(mp)?;
         if (mask.height, mask.width) != (img.height, img.width) {
             return Err(Error::format(mp, "mask size differs from its image"));
         }
-        let c = img.channels;
-        for (ch, plane) in vol.channels.iter_mut().enumerate() {
-            plane.push(img.data.iter().skip(ch).step_by(c).copied().collect());
-        }
         // Any non-zero sample of a mask pixel (grey or RGB) is foreground.
         let mc = mask.channels;
-        vol.masks.push(
-            mask.data
-                .chunks_exact(mc)
-                .map(|p| u8::from(p.iter().any(|&v| v != 0.0)))
-                .collect(),
-        );
+        let labels = mask
+            .data
+            .chunks_exact(mc)
+            .map(|p| u8::from(p.iter().any(|&v| v != 0.0)))
+            .collect();
+        vol.push_slice(ip, &img, labels)?;
     }
     Ok(vol)
 }

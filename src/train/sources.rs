@@ -243,13 +243,7 @@ pub fn rasterize(polygons: &[Vec<f64>], height: usize, width: usize) -> Vec<u8> 
 
 /// Decodes the images of one COCO group and rasterises their polygons.
 pub fn read_coco(name: &str, images: &[CocoImage]) -> Result<RawVolume> {
-    let mut vol = RawVolume {
-        name: name.to_string(),
-        height: 0,
-        width: 0,
-        channels: Vec::new(),
-        masks: Vec::new(),
-    };
+    let mut vol = RawVolume::empty(name);
     for im in images {
         let img = read_image2d(&im.path)?;
         if (img.height, img.width) != (im.height, im.width) {
@@ -258,23 +252,8 @@ pub fn read_coco(name: &str, images: &[CocoImage]) -> Result<RawVolume> {
                 "image size differs from the COCO entry",
             ));
         }
-        if vol.channels.is_empty() {
-            vol.height = img.height;
-            vol.width = img.width;
-            vol.channels = vec![Vec::new(); img.channels];
-        }
-        if (img.height, img.width, img.channels) != (vol.height, vol.width, vol.channels.len()) {
-            return Err(Error::format(
-                &im.path,
-                "size or channels differ within the group",
-            ));
-        }
-        let c = img.channels;
-        for (ch, plane) in vol.channels.iter_mut().enumerate() {
-            plane.push(img.data.iter().skip(ch).step_by(c).copied().collect());
-        }
-        vol.masks
-            .push(rasterize(&im.polygons, img.height, img.width));
+        let mask = rasterize(&im.polygons, img.height, img.width);
+        vol.push_slice(&im.path, &img, mask)?;
     }
     Ok(vol)
 }

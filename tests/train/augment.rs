@@ -129,3 +129,35 @@ fn intensity_augmentations_leave_the_mask_alone() {
     let diff: f32 = img.iter().zip(&img0).map(|(a, b)| (a - b).abs()).sum();
     assert!(diff > 1.0, "image unchanged");
 }
+
+#[test]
+fn gamma_is_monotone_and_keeps_the_unit_range() {
+    // A gamma change re-maps intensities between scanners but must keep their order, keep 0 and
+    // 1 where they are (background stays background) and leave the mask alone.
+    let cfg = AugmentConfig::none().with_p_gamma(1.0).with_max_gamma(0.5);
+    let img0: Vec<f32> = (0..S * S).map(|i| i as f32 / (S * S - 1) as f32).collect();
+    let mask0 = vec![1u8; S * S];
+    let mut changed = 0;
+    for seed in 0..8 {
+        let (mut img, mut mask) = (img0.clone(), mask0.clone());
+        augment(
+            &cfg,
+            &mut img,
+            &mut mask,
+            1,
+            S,
+            S,
+            &mut StdRng::seed_from_u64(seed),
+        );
+        assert_eq!(mask, mask0);
+        assert_eq!((img[0], img[S * S - 1]), (0.0, 1.0));
+        assert!(img.windows(2).all(|w| w[0] <= w[1]), "not monotone");
+        let mid = img[S * S / 2];
+        assert!((0.0..=1.0).contains(&mid));
+        if (mid - img0[S * S / 2]).abs() > 0.02 {
+            changed += 1;
+        }
+    }
+    assert!(changed >= 4, "gamma hardly changed anything ({changed}/8)");
+    assert!(AugmentConfig::robust().enabled() && AugmentConfig::robust().p_gamma > 0.0);
+}
