@@ -123,6 +123,7 @@ pub enum Normalization {
     /// whose background is one constant (0 in most files, -3.55 in BraTS' z-scored FLAIR): the
     /// background neither shifts the percentiles nor lands mid-range; on unmasked scans (a few
     /// voxels at the minimum) it equals `Percentile`.
+    #[serde(rename = "percentile-fg")]
     PercentileForeground {
         /// Lower percentile, 0..100.
         lower: f32,

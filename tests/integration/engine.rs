@@ -125,7 +125,7 @@ fn predict_matches_onnxruntime_for_batches_1_3_16() {
 /// Runs the whole pipeline and the numpy reference; compares the preprocessed input (1e-5),
 /// the model output on the reference's input (1e-5) and the labels (exact, except voxels whose
 /// reference probability lies within 1e-4 of the decision boundary).
-fn check_pipeline(model: &Model, vol: &Volume, batch: usize, tta: bool) {
+pub(crate) fn check_pipeline(model: &Model, vol: &Volume, batch: usize, tta: bool) {
     let dir = harness::tmpdir();
     let vpath = dir.path().join("vol.f32");
     write_f32(&vpath, vol.data.iter().copied());

@@ -4,6 +4,7 @@
 //! onnxruntime) run from the project's `.venv` (made by `scripts/setup --test`), on the real data
 //! in `../shared/data`.
 
+mod bundled_model;
 mod capi;
 mod cli;
 mod convert_dcm2niix;
