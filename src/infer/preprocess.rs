@@ -32,8 +32,6 @@ pub struct ChannelNorm {
     pub offset: f32,
     /// Multiplied last.
     pub scale: f32,
-    /// Voxels equal to this value map to 0 (the background of masked volumes; NaN: none).
-    pub background: f32,
 }
 
 impl ChannelNorm {
@@ -43,15 +41,12 @@ impl ChannelNorm {
         hi: f32::INFINITY,
         offset: 0.0,
         scale: 1.0,
-        background: f32::NAN,
     };
 
     /// Normalises one value.
     #[inline]
     pub fn apply(&self, v: f32) -> f32 {
-        if v == self.background {
-            0.0
-        } else if v.is_finite() {
+        if v.is_finite() {
             (v.clamp(self.lo, self.hi) - self.offset) * self.scale
         } else {
             0.0
@@ -136,7 +131,7 @@ where
         }
         Normalization::Percentile { lower, upper } => {
             let v: Vec<f32> = values.copied().filter(|v| v.is_finite()).collect();
-            percentile_norm(v, lower, upper, f32::NAN)
+            percentile_norm(v, lower, upper)
         }
         Normalization::PercentileForeground { lower, upper } => {
             let (min, _) = min_max(values.clone());
@@ -145,7 +140,8 @@ where
                 .copied()
                 .filter(|v| v.is_finite() && *v > min)
                 .collect();
-            percentile_norm(v, lower, upper, min)
+            // The minimum lies below the lower clip, so the background maps to exactly 0.
+            percentile_norm(v, lower, upper)
         }
         Normalization::Window { center, width } => {
             let lo = center as f64 - width as f64 / 2.0;
@@ -154,18 +150,16 @@ where
                 hi: (center as f64 + width as f64 / 2.0) as f32,
                 offset: lo as f32,
                 scale: (1.0 / width as f64) as f32,
-                background: f32::NAN,
             }
         }
     })
 }
 
 /// Clip to the `lower`/`upper` percentiles of `v` (finite values) and scale to [0, 1].
-fn percentile_norm(mut v: Vec<f32>, lower: f32, upper: f32, background: f32) -> ChannelNorm {
+fn percentile_norm(mut v: Vec<f32>, lower: f32, upper: f32) -> ChannelNorm {
     if v.is_empty() {
         return ChannelNorm {
             scale: 0.0,
-            background,
             ..ChannelNorm::IDENTITY
         };
     }
@@ -181,7 +175,6 @@ fn percentile_norm(mut v: Vec<f32>, lower: f32, upper: f32, background: f32) -> 
         } else {
             0.0
         },
-        background,
     }
 }
 

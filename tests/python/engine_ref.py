@@ -31,18 +31,16 @@ def contract(model_path, sess):
 
 
 def norm_params(kind, x):
-    """(lo, hi, offset, scale, background) from the finite values x (float64 statistics)."""
-    return _norm_params(kind, x) + (np.nan,) if not kind.startswith("percentile-fg:") else _fg(kind, x)
+    """(lo, hi, offset, scale) from the finite values x (float64 statistics)."""
+    return _norm_params(kind, x) if not kind.startswith("percentile-fg:") else _fg(kind, x)
 
 
 def _fg(kind, x):
     """percentile-fg: percentiles of the voxels above the minimum; the minimum itself maps to 0."""
     x = x[np.isfinite(x)].astype(np.float64)
     if x.size == 0:
-        return -np.inf, np.inf, 0.0, 0.0, np.inf
-    m = np.float32(x.min())
-    lo, hi, off, sc = _norm_params("percentile:" + kind.split(":")[1], x[x > m])
-    return lo, hi, off, sc, m
+        return -np.inf, np.inf, 0.0, 0.0
+    return _norm_params("percentile:" + kind.split(":")[1], x[x > np.float32(x.min())])
 
 
 def _norm_params(kind, x):
@@ -75,9 +73,8 @@ def _norm_params(kind, x):
 
 
 def apply_norm(v, p):
-    lo, hi, off, sc, bg = (F32(t) for t in p)
+    lo, hi, off, sc = (F32(t) for t in p)
     out = (np.clip(v.astype(F32), lo, hi) - off) * sc
-    out = np.where(v.astype(F32) == bg, F32(0), out)
     return np.where(np.isfinite(v), out, F32(0)).astype(F32)
 
 
