@@ -6,6 +6,21 @@ use slicewise::train::augment::{augment, AugmentConfig};
 
 const S: usize = 64;
 
+/// One seeded draw of `cfg` on a copy of a one-channel `S`×`S` image and its mask.
+fn augmented(cfg: &AugmentConfig, img: &[f32], mask: &[u8], seed: u64) -> (Vec<f32>, Vec<u8>) {
+    let (mut img, mut mask) = (img.to_vec(), mask.to_vec());
+    augment(
+        cfg,
+        &mut img,
+        &mut mask,
+        1,
+        S,
+        S,
+        &mut StdRng::seed_from_u64(seed),
+    );
+    (img, mask)
+}
+
 /// An asymmetric "L" (so flips and rotations are visible), as image (1.0 inside, 0 outside)
 /// and mask.
 fn l_shape() -> (Vec<f32>, Vec<u8>) {
@@ -52,16 +67,7 @@ fn geometric_augmentations_keep_image_and_mask_aligned() {
     let (_, cx0, cy0) = centroid(mask0.iter().map(|&v| v != 0));
     let mut moved = 0;
     for seed in 0..40 {
-        let (mut img, mut mask) = (img0.clone(), mask0.clone());
-        augment(
-            &cfg,
-            &mut img,
-            &mut mask,
-            1,
-            S,
-            S,
-            &mut StdRng::seed_from_u64(seed),
-        );
+        let (img, mask) = augmented(&cfg, &img0, &mask0, seed);
         let (nm, mx, my) = centroid(mask.iter().map(|&v| v != 0));
         let (ni, ix, iy) = centroid(img.iter().map(|&v| v > 0.5));
         assert!(nm > 100.0, "seed {seed}: mask lost ({nm} px)");
@@ -90,16 +96,7 @@ fn geometric_augmentations_keep_image_and_mask_aligned() {
 fn horizontal_flip_is_exact_mirror() {
     let cfg = AugmentConfig::none().with_p_flip_h(1.0);
     let (img0, mask0) = l_shape();
-    let (mut img, mut mask) = (img0.clone(), mask0.clone());
-    augment(
-        &cfg,
-        &mut img,
-        &mut mask,
-        1,
-        S,
-        S,
-        &mut StdRng::seed_from_u64(1),
-    );
+    let (img, mask) = augmented(&cfg, &img0, &mask0, 1);
     for y in 0..S {
         for x in 0..S {
             assert_eq!(mask[y * S + x], mask0[y * S + (S - 1 - x)]);
@@ -115,16 +112,7 @@ fn intensity_augmentations_leave_the_mask_alone() {
         .with_p_blur(1.0)
         .with_p_intensity(1.0);
     let (img0, mask0) = l_shape();
-    let (mut img, mut mask) = (img0.clone(), mask0.clone());
-    augment(
-        &cfg,
-        &mut img,
-        &mut mask,
-        1,
-        S,
-        S,
-        &mut StdRng::seed_from_u64(3),
-    );
+    let (img, mask) = augmented(&cfg, &img0, &mask0, 3);
     assert_eq!(mask, mask0);
     let diff: f32 = img.iter().zip(&img0).map(|(a, b)| (a - b).abs()).sum();
     assert!(diff > 1.0, "image unchanged");
@@ -139,16 +127,7 @@ fn gamma_is_monotone_and_keeps_the_unit_range() {
     let mask0 = vec![1u8; S * S];
     let mut changed = 0;
     for seed in 0..8 {
-        let (mut img, mut mask) = (img0.clone(), mask0.clone());
-        augment(
-            &cfg,
-            &mut img,
-            &mut mask,
-            1,
-            S,
-            S,
-            &mut StdRng::seed_from_u64(seed),
-        );
+        let (img, mask) = augmented(&cfg, &img0, &mask0, seed);
         assert_eq!(mask, mask0);
         assert_eq!((img[0], img[S * S - 1]), (0.0, 1.0));
         assert!(img.windows(2).all(|w| w[0] <= w[1]), "not monotone");
