@@ -168,7 +168,7 @@ fn ort_lib() -> std::path::PathBuf {
 }
 
 /// Through the engine: its preprocessing equals the trainer's, its onnxruntime output equals
-/// Burn's, and `segment` finds the tumour of a patient the model never saw.
+/// Burn's, and `segment` finds the tumours of the patients the run never saw.
 fn engine_segments_held_back_patient(onnx: &Path, trained: &Trained, tmp: &Path) {
     let patient = harness::data("lgg").join(HELD_BACK);
     let model = Model::open(
@@ -211,25 +211,58 @@ fn engine_segments_held_back_patient(onnx: &Path, trained: &Trained, tmp: &Path)
     let burn = predict(&trained.model, &trained.device, &ours, [z, 1, 64, 64]).expect("burn");
     harness::assert_close(&burn, &engine_out, 1e-4, "Burn vs engine (onnxruntime)");
 
-    let seg = segment(&model, &volume, &SegmentOptions::default(), &mut |_| true).expect("segment");
-    let truth =
-        slicewise::volume::tiff::read_mask_folder(&patient, &Default::default()).expect("masks");
+    // Dice pooled over every patient outside the six of the run: one patient's Dice after six
+    // short epochs swings from 0 to 0.7 with small numeric differences (tests running beside
+    // this one share libtorch's global state), the pooled figure does not.
+    let used = lgg_used_patients();
     let mut c = Confusion::default();
-    for (m, t) in seg.mask.labels.iter().zip(truth.data.iter()) {
-        c.add(*m != 0, *t != 0.0);
+    let mut n = 0;
+    for e in std::fs::read_dir(harness::data("lgg")).expect("lgg") {
+        let p = e.expect("entry").path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if !p.is_dir() || used.contains(&name) {
+            continue;
+        }
+        let v = Volume::open(&p).expect("LGG folder");
+        let seg = segment(&model, &v, &SegmentOptions::default(), &mut |_| true).expect("segment");
+        let truth =
+            slicewise::volume::tiff::read_mask_folder(&p, &Default::default()).expect("masks");
+        for (m, t) in seg.mask.labels.iter().zip(truth.data.iter()) {
+            c.add(*m != 0, *t != 0.0);
+        }
+        n += 1;
     }
     eprintln!(
-        "held-back patient {HELD_BACK}: Dice {:.4} at 256² via slicewise segment",
+        "{n} held-back patients: pooled Dice {:.4} at 256² via slicewise segment",
         c.dice()
     );
+    assert!(n >= 10, "only {n} held-back patients");
     assert!(
         c.dice() > HELD_BACK_MIN_DICE,
-        "held-back Dice {:.4}",
+        "held-back pooled Dice {:.4}",
         c.dice()
     );
 }
 
-/// Measured (see the report); asserted at a safe fraction.
+/// The six patients a `lgg_config` run trains and validates on (`max_volumes` takes the first
+/// names in sorted order).
+fn lgg_used_patients() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(harness::data("lgg"))
+        .expect("lgg")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.truncate(6);
+    assert!(names.iter().any(|n| n == VAL_PATIENT));
+    names
+}
+
 const HELD_BACK_MIN_DICE: f64 = 0.2;
 
 /// Measured margins (see the report); asserted at a safe fraction.
