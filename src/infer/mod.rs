@@ -120,9 +120,11 @@ pub enum Normalization {
     },
     /// Like `Percentile`, but the percentiles come from the foreground, the voxels above the
     /// channel's minimum, and voxels at the minimum map to 0. For skull-stripped or masked volumes
-    /// whose background is one constant (0 in most files, -3.55 in BraTS' z-scored FLAIR): the
-    /// background neither shifts the percentiles nor lands mid-range; on unmasked scans (a few
-    /// voxels at the minimum) it equals `Percentile`.
+    /// whose background is one constant (0 in most files, -3.55 in BraTS' z-scored FLAIR): how
+    /// much of the field of view is background no longer moves the clips (with 83 % background,
+    /// BraTS' plain 99th percentile falls inside the brain and saturates the tumour), nor does
+    /// the background's value; on unmasked scans (a few voxels at the minimum) it equals
+    /// `Percentile`.
     #[serde(rename = "percentile-fg")]
     PercentileForeground {
         /// Lower percentile, 0..100.

@@ -311,7 +311,7 @@ fn percentile_fg_normalisation_ignores_the_background_value() {
     let vol = masked_volume(-3.55);
     check_pipeline(&model, &vol, 2, false);
     // The model sees the same input whatever constant the background holds, and that input is 0
-    // there (a plain percentile would put a -1000 background at 0 but a -3.55 one mid-range).
+    // there (a plain percentile would take its lower clip from the background's value).
     let a = prepare_slices(&model, &vol, 0, 5).unwrap();
     let b = prepare_slices(&model, &masked_volume(-1000.0), 0, 5).unwrap();
     harness::assert_close(
