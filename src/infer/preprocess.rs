@@ -7,8 +7,8 @@
 //!   z-score: `offset = mean, scale = 1/std` (population std); percentile: `lo, hi` = numpy's
 //!   default (linear) percentiles, `offset = lo, scale = 1/(hi-lo)`; window: `lo, hi = c ∓ w/2`,
 //!   `offset = lo, scale = 1/w`; percentile-fg: the percentiles of the finite voxels above the
-//!   channel's minimum `m`, and a voxel equal to `m` maps to 0. A zero range gives `scale = 0` (z-score: `scale = 1`). Non-finite
-//!   voxels become 0.
+//!   channel's minimum `m`, and a voxel equal to `m` maps to 0. A zero range gives `scale = 0`
+//!   (z-score: `scale = 1`). Non-finite voxels become 0.
 //! * **Resize** is bilinear with half-pixel centres (align_corners = false, no antialiasing):
 //!   output pixel `o` samples input coordinate `s = (o + 0.5) * in / out - 0.5`, clamped to
 //!   `[0, in - 1]`; `i0 = floor(s)`, `i1 = min(i0 + 1, in - 1)`, `w = s - i0` (f64 coordinates,

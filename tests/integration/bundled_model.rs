@@ -17,6 +17,14 @@ fn model_path() -> PathBuf {
     harness::repo().join("models/lgg-flair-small.onnx")
 }
 
+fn open_model() -> Model {
+    Model::open(
+        model_path(),
+        &ModelOptions::default().device(Device::Cpu).threads(1),
+    )
+    .expect("the bundled model opens")
+}
+
 fn card() -> Value {
     let p = harness::repo().join("models/lgg-flair-small.card.json");
     serde_json::from_slice(&std::fs::read(&p).expect("card")).expect("card is JSON")
@@ -42,11 +50,7 @@ fn bundled_model_is_the_file_its_card_describes() {
         "models/lgg-flair-small.onnx changed without its card"
     );
     // The contract the engine reads is the card's: FLAIR only, scanner-independent normalisation.
-    let m = Model::open(
-        model_path(),
-        &ModelOptions::default().device(Device::Cpu).threads(1),
-    )
-    .unwrap();
+    let m = open_model();
     let c = m.contract();
     assert_eq!(c.source_channels.len(), 1);
     let norm = serde_json::to_value(&c.normalization).unwrap();
@@ -58,11 +62,7 @@ fn bundled_model_is_the_file_its_card_describes() {
 fn bundled_model_matches_onnxruntime_on_a_real_patient() {
     let patient = card()["split"]["val"][0].as_str().unwrap().to_string();
     let vol = Volume::open(data(&format!("lgg/{patient}"))).unwrap();
-    let m = Model::open(
-        model_path(),
-        &ModelOptions::default().device(Device::Cpu).threads(1),
-    )
-    .unwrap();
+    let m = open_model();
     check_pipeline(&m, &vol, 8, false);
 }
 
