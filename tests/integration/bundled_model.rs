@@ -39,7 +39,7 @@ fn bundled_model_is_the_file_its_card_describes() {
         bytes.len() <= 20 << 20,
         "the bundled model must stay <= 20 MB"
     );
-    let out = std::process::Command::new("sha256sum")
+    let out = std::process::Command::new(harness::tool("sha256sum"))
         .arg(model_path())
         .output()
         .unwrap();

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::harness::{data, py, slicewise_bin, tmpdir};
+use crate::harness::{self, data, py, slicewise_bin, tmpdir};
 
 fn check(series: &str) {
     let dir = tmpdir();
@@ -15,7 +15,7 @@ fn check(series: &str) {
         .status()
         .expect("slicewise");
     assert!(st.success(), "convert {series}");
-    let out = Command::new("dcm2niix")
+    let out = Command::new(harness::tool("dcm2niix"))
         .args(["-z", "n", "-b", "n", "-f", "ref", "-o"])
         .arg(dir.path())
         .arg(data(series))

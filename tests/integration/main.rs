@@ -4,13 +4,14 @@
 //! onnxruntime) run from the project's `.venv` (made by `scripts/setup --test`), on the real data
 //! in `../shared/data`.
 
+use slicewise_tests as harness;
+
 mod bundled_model;
 mod capi;
 mod cli;
 mod convert_dcm2niix;
 mod dicom_seg;
 mod engine;
-mod harness;
 mod slicer;
 mod volume_dicom;
 mod volume_nifti;

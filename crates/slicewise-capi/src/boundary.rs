@@ -1,0 +1,242 @@
+//! The panic boundary and argument checks every export goes through, and the per-thread last
+//! error message.
+//!
+//! Every fallible export is `boundary::call(|| { ... })`: the closure runs under
+//! `catch_unwind`, its `Err` becomes a status code plus a message kept for
+//! `slicewise_last_error`, and a panic becomes `SLICEWISE_PANIC`. Pointer arguments are checked
+//! here so that a null or malformed argument is an error, never undefined behaviour.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use super::status::*;
+use slicewise::error::{panic_message, Error};
+
+thread_local! {
+    // Per thread, so that concurrent callers never see each other's messages.
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// An error on its way out through the C ABI: a status code and its message.
+#[derive(Debug)]
+pub(crate) struct CError {
+    pub status: slicewise_status,
+    pub message: String,
+}
+
+impl CError {
+    pub fn new(status: slicewise_status, message: impl Into<String>) -> Self {
+        CError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn null(what: &str) -> Self {
+        CError::new(SLICEWISE_NULL_POINTER, format!("{what} is NULL"))
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        CError::new(SLICEWISE_INVALID_ARGUMENT, message)
+    }
+}
+
+impl From<Error> for CError {
+    fn from(e: Error) -> Self {
+        CError::new(e.status_code(), e.to_string())
+    }
+}
+
+pub(crate) type CResult<T> = Result<T, CError>;
+
+pub(crate) fn set_last_error(message: String) {
+    // try_with: a call made while the thread is being torn down must not panic.
+    let _ = LAST_ERROR.try_with(|l| *l.borrow_mut() = message);
+}
+
+pub(crate) fn last_error() -> String {
+    LAST_ERROR
+        .try_with(|l| l.borrow().clone())
+        .unwrap_or_default()
+}
+
+/// Runs an export's body behind the panic boundary. The last error is cleared on entry and set
+/// on failure, so after a successful call it is empty.
+pub(crate) fn call(f: impl FnOnce() -> CResult<()>) -> slicewise_status {
+    set_last_error(String::new());
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => SLICEWISE_OK,
+        Ok(Err(e)) => {
+            set_last_error(e.message);
+            e.status
+        }
+        Err(payload) => {
+            // Dropping a payload could itself panic; keep it out of the unwinding path.
+            let msg = panic_message(payload.as_ref());
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            set_last_error(Error::Panic(msg).to_string());
+            SLICEWISE_PANIC
+        }
+    }
+}
+
+/// Runs an infallible export (a `_free`) behind the panic boundary; a panic is swallowed.
+pub(crate) fn call_void(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    }
+}
+
+/// A shared reference from a handle or input pointer, or a NULL_POINTER error naming it.
+///
+/// # Safety
+/// `p` is null or points to a live `T`.
+pub(crate) unsafe fn arg<'a, T>(p: *const T, what: &str) -> CResult<&'a T> {
+    p.as_ref().ok_or_else(|| CError::null(what))
+}
+
+/// Checks an output pointer is non-null.
+pub(crate) fn out<T>(p: *mut T, what: &str) -> CResult<*mut T> {
+    if p.is_null() {
+        Err(CError::null(what))
+    } else {
+        Ok(p)
+    }
+}
+
+/// A NUL-terminated string argument.
+///
+/// # Safety
+/// `p` is null or a NUL-terminated string.
+pub(crate) unsafe fn cstr<'a>(p: *const c_char, what: &str) -> CResult<&'a CStr> {
+    if p.is_null() {
+        return Err(CError::null(what));
+    }
+    Ok(CStr::from_ptr(p))
+}
+
+/// A path argument: bytes as they are on Unix, UTF-8 elsewhere.
+///
+/// # Safety
+/// `p` is null or a NUL-terminated string.
+pub(crate) unsafe fn path(p: *const c_char, what: &str) -> CResult<PathBuf> {
+    let s = cstr(p, what)?;
+    if s.to_bytes().is_empty() {
+        return Err(CError::invalid(format!("{what} is empty")));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(PathBuf::from(std::ffi::OsStr::from_bytes(s.to_bytes())))
+    }
+    #[cfg(not(unix))]
+    {
+        s.to_str()
+            .map(PathBuf::from)
+            .map_err(|_| CError::invalid(format!("{what} is not valid UTF-8")))
+    }
+}
+
+/// Copies `s` into a caller buffer of `len` bytes with a NUL terminator and stores the full
+/// length (without NUL) in `out_len` when non-null. `buf` may be NULL only when `len` is 0 (a
+/// size query). When `s` does not fit: with `truncate`, the longest prefix that fits (cut at a
+/// UTF-8 character boundary) is written, NUL-terminated; without, `buf` is left untouched. Either
+/// way the result is BUFFER_TOO_SMALL.
+///
+/// # Safety
+/// `buf` is null or valid for `len` bytes; `out_len` is null or valid.
+pub(crate) unsafe fn write_str(
+    s: &str,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+    truncate: bool,
+) -> CResult<()> {
+    if buf.is_null() && len > 0 {
+        return Err(CError::null("buf (with len > 0)"));
+    }
+    if !out_len.is_null() {
+        *out_len = s.len();
+    }
+    let fits = s.len() < len;
+    if fits || (truncate && len > 0) {
+        let mut n = s.len().min(len.saturating_sub(1));
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), n);
+        *buf.add(n) = 0;
+    }
+    if fits {
+        Ok(())
+    } else {
+        Err(CError::new(
+            SLICEWISE_BUFFER_TOO_SMALL,
+            format!("buffer of {len} bytes is too small: {} needed", s.len() + 1),
+        ))
+    }
+}
+
+/// The `struct_size` (first field) of a caller's versioned struct, checked to be at least this
+/// library's size of `T`; `hint` says how the caller sets it.
+///
+/// # Safety
+/// `p` is null or valid for reading a `usize`.
+unsafe fn struct_size<T>(p: *const T, what: &str, hint: &str) -> CResult<usize> {
+    if p.is_null() {
+        return Err(CError::null(what));
+    }
+    let size = std::ptr::read_unaligned(p.cast::<usize>());
+    let ours = std::mem::size_of::<T>();
+    if size < ours {
+        return Err(CError::invalid(format!(
+            "{what}->struct_size is {size}, expected at least {ours} ({hint})"
+        )));
+    }
+    Ok(size)
+}
+
+/// Reads a caller's versioned struct (first field `size_t struct_size`). `struct_size` must be
+/// at least this library's size of `T`; bytes beyond it (fields of a newer header) must be zero,
+/// so that no option this library does not know is silently ignored.
+///
+/// # Safety
+/// `p` is null or valid for `struct_size` bytes. `T` is plain old data (any bit pattern valid).
+pub(crate) unsafe fn read_sized<T: Copy>(p: *const T, what: &str) -> CResult<T> {
+    let size = struct_size(p, what, "initialise it with its _init function")?;
+    let ours = std::mem::size_of::<T>();
+    let bytes = std::slice::from_raw_parts(p.cast::<u8>(), size);
+    if bytes[ours..].iter().any(|&b| b != 0) {
+        return Err(CError::new(
+            SLICEWISE_UNSUPPORTED,
+            format!("{what} sets fields this library version does not know (struct_size {size} > {ours})"),
+        ));
+    }
+    Ok(std::ptr::read_unaligned(p))
+}
+
+/// Writes `value` into a caller's versioned struct whose `struct_size` the caller has set:
+/// the fields this library knows are written, bytes beyond them are zeroed, `struct_size` is kept.
+///
+/// # Safety
+/// `p` is null or valid for `struct_size` bytes.
+pub(crate) unsafe fn write_sized<T: Copy>(p: *mut T, value: &T, what: &str) -> CResult<()> {
+    let size = struct_size(p, what, "set it to sizeof the struct")?;
+    let ours = std::mem::size_of::<T>();
+    let dst = p.cast::<u8>();
+    let src = (value as *const T).cast::<u8>();
+    let field = std::mem::size_of::<usize>();
+    std::ptr::copy_nonoverlapping(src.add(field), dst.add(field), ours - field);
+    std::ptr::write_bytes(dst.add(ours), 0, size - ours);
+    Ok(())
+}
+
+/// Test-only: panics behind the boundary, to prove a panic becomes `SLICEWISE_PANIC`. Exists
+/// only in debug builds and is deliberately left out of the header: it is not part of the ABI.
+#[cfg(debug_assertions)]
+#[no_mangle]
+pub extern "C" fn slicewise_debug_panic() -> slicewise_status {
+    call(|| panic!("slicewise_debug_panic: injected panic"))
+}

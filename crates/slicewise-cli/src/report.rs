@@ -1,0 +1,284 @@
+//! `segment`'s report: one record per job, written as JSON (the full record) and CSV (one row per
+//! job, one voxels/mL column pair per label), atomically.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use slicewise::error::{Error, Result};
+use slicewise::infer::ProviderReport;
+use slicewise::mask::LabelStats;
+
+/// What happened to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Segmented and written in this run.
+    Ok,
+    /// Complete outputs from an earlier run were found (the record is the earlier one's).
+    Skipped,
+    /// Failed; see `error`.
+    Failed,
+}
+
+/// Seconds per stage of a job.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JobTimings {
+    /// Reading the volume.
+    pub read: f64,
+    /// Preprocessing (engine).
+    pub preprocess: f64,
+    /// Inference (engine).
+    pub inference: f64,
+    /// Postprocessing (engine).
+    pub postprocess: f64,
+    /// Writing mask, previews and sidecar.
+    pub write: f64,
+    /// Wall time of the whole job.
+    pub total: f64,
+}
+
+/// An output file and its size when written (used to tell complete outputs on resume).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Path.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// One job of the batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The input path (as given on the command line, or the sub-folder found in it).
+    pub input: PathBuf,
+    /// DICOM SeriesInstanceUID, when the input is DICOM.
+    pub series_uid: Option<String>,
+    /// Outcome.
+    pub status: JobStatus,
+    /// The mask file.
+    pub mask: Option<OutputFile>,
+    /// PNG previews.
+    pub previews: Vec<OutputFile>,
+    /// `[x, y, z]`.
+    pub dims: Option<[usize; 3]>,
+    /// Voxel spacing `[x, y, z]` in mm.
+    pub spacing: Option<[f64; 3]>,
+    /// The execution provider that ran the model.
+    pub provider: Option<String>,
+    /// Voxels and millilitres per label.
+    pub labels: Vec<LabelStats>,
+    /// Stage timings in seconds.
+    pub timings: JobTimings,
+    /// Non-fatal problems (reader and engine).
+    pub warnings: Vec<String>,
+    /// The error, for failed jobs.
+    pub error: Option<String>,
+}
+
+impl JobRecord {
+    /// A record for `input` with nothing done yet.
+    pub fn new(input: &Path, series_uid: Option<String>) -> JobRecord {
+        JobRecord {
+            input: input.to_path_buf(),
+            series_uid,
+            status: JobStatus::Failed,
+            mask: None,
+            previews: Vec::new(),
+            dims: None,
+            spacing: None,
+            provider: None,
+            labels: Vec::new(),
+            timings: JobTimings::default(),
+            warnings: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+/// The model as used for the batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// Model file.
+    pub path: PathBuf,
+    /// Contract name.
+    pub name: String,
+    /// Contract version.
+    pub version: String,
+    /// Provider selection.
+    pub provider: ProviderReport,
+    /// Seconds to load it (once for the batch).
+    pub load_seconds: f64,
+}
+
+/// Counts over the batch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Jobs in the batch.
+    pub jobs: usize,
+    /// Segmented in this run.
+    pub ok: usize,
+    /// Skipped (complete from an earlier run).
+    pub skipped: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Wall time of the batch in seconds.
+    pub seconds: f64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchReport {
+    /// slicewise version.
+    pub slicewise_version: String,
+    /// The model.
+    pub model: ModelRecord,
+    /// The options in effect (as given on the command line).
+    pub options: serde_json::Value,
+    /// The jobs, in input order.
+    pub jobs: Vec<JobRecord>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+/// Writes `report` as JSON at `path` and as CSV next to it (same name, `.csv`).
+pub fn write(path: &Path, report: &BatchReport) -> Result<PathBuf> {
+    slicewise::output::atomic_write(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, report)
+            .map_err(|e| Error::io("write", path, std::io::Error::other(e)))?;
+        w.write_all(b"\n").map_err(|e| Error::io("write", path, e))
+    })?;
+    let csv_path = path.with_extension("csv");
+    slicewise::output::atomic_write(&csv_path, |w| {
+        w.write_all(csv(&report.jobs).as_bytes())
+            .map_err(|e| Error::io("write", &csv_path, e))
+    })?;
+    Ok(csv_path)
+}
+
+/// The CSV text: a header and one row per job.
+pub fn csv(jobs: &[JobRecord]) -> String {
+    let mut labels: Vec<u8> = jobs
+        .iter()
+        .flat_map(|j| j.labels.iter().map(|l| l.value))
+        .collect();
+    labels.sort_unstable();
+    labels.dedup();
+    let mut head: Vec<String> = [
+        "input",
+        "series_uid",
+        "status",
+        "mask",
+        "dims_x",
+        "dims_y",
+        "dims_z",
+        "spacing_x",
+        "spacing_y",
+        "spacing_z",
+        "provider",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for l in &labels {
+        head.push(format!("label{l}_voxels"));
+        head.push(format!("label{l}_ml"));
+    }
+    head.extend(
+        [
+            "read_s",
+            "preprocess_s",
+            "inference_s",
+            "postprocess_s",
+            "write_s",
+            "total_s",
+            "warnings",
+            "error",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let mut out = head.join(",");
+    out.push('\n');
+    for j in jobs {
+        let mut row: Vec<String> = vec![
+            j.input.display().to_string(),
+            j.series_uid.clone().unwrap_or_default(),
+            format!("{:?}", j.status).to_lowercase(),
+            j.mask
+                .as_ref()
+                .map(|m| m.path.display().to_string())
+                .unwrap_or_default(),
+        ];
+        for i in 0..3 {
+            row.push(j.dims.map(|d| d[i].to_string()).unwrap_or_default());
+        }
+        for i in 0..3 {
+            row.push(j.spacing.map(|s| s[i].to_string()).unwrap_or_default());
+        }
+        row.push(j.provider.clone().unwrap_or_default());
+        for l in &labels {
+            match j.labels.iter().find(|s| s.value == *l) {
+                Some(s) => {
+                    row.push(s.voxels.to_string());
+                    row.push(s.ml.to_string());
+                }
+                None => row.extend([String::new(), String::new()]),
+            }
+        }
+        let t = &j.timings;
+        for v in [
+            t.read,
+            t.preprocess,
+            t.inference,
+            t.postprocess,
+            t.write,
+            t.total,
+        ] {
+            row.push(format!("{v:.4}"));
+        }
+        row.push(j.warnings.join("; "));
+        row.push(j.error.clone().unwrap_or_default());
+        let row: Vec<String> = row.iter().map(|f| field(f)).collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// RFC 4180 quoting.
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_has_label_columns() {
+        let mut j = JobRecord::new(Path::new("a,b.nii"), None);
+        j.labels.push(LabelStats {
+            value: 1,
+            name: "t".into(),
+            voxels: 10,
+            ml: 0.01,
+        });
+        j.error = Some("x \"y\"".into());
+        let c = csv(&[j]);
+        let mut lines = c.lines();
+        assert!(lines
+            .next()
+            .unwrap_or("")
+            .contains("label1_voxels,label1_ml"));
+        let row = lines.next().unwrap_or("");
+        assert!(row.starts_with("\"a,b.nii\",,failed,"));
+        assert!(row.contains(",10,0.01,"));
+        assert!(row.ends_with("\"x \"\"y\"\"\""));
+    }
+}

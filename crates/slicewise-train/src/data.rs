@@ -1,0 +1,612 @@
+//! Training data: 2-D slices with masks, grouped by volume (patient), preprocessed once and kept
+//! in memory.
+//!
+//! Sources:
+//! * `pairs`: a folder of volumes, each a sub-folder of `N.tif` + `N_mask.tif` slices (the LGG
+//!   layout; `.tiff`/`.png` too), ordered by the trailing slice number. Images are RGB or grey,
+//!   masks are {0, 255} (any non-zero value is foreground).
+//! * `nifti`: MSD layout, `imagesTr/` + `labelsTr/` (or `images/` + `labels/`) with the same file
+//!   names, sliced along an axis (see [`super::sources`]).
+//! * `coco`: a COCO JSON with polygon annotations next to its images.
+//!
+//! Preprocessing is the engine's own (`slicewise::infer::preprocess`): pick the model's source
+//! channels, normalise per channel over the whole volume (the contract's [`Normalization`]), and
+//! resize each slice to `size × size` (bilinear, half-pixel centres; masks nearest), so a model
+//! sees at inference exactly what it saw in training.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use burn::config::Config;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use slicewise::error::{Error, Result};
+use slicewise::infer::preprocess::{slice_norm, volume_norm, ChannelNorm, Resize};
+use slicewise::infer::Normalization;
+
+/// Where the training data comes from.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// Folders of image + `_mask` pairs (LGG layout).
+    Pairs,
+    /// NIfTI image/label pairs (MSD layout).
+    Nifti,
+    /// COCO JSON polygons.
+    Coco,
+}
+
+/// What to read and how to preprocess it (saved with the training config; the preprocessing part
+/// goes into the exported model's contract).
+#[derive(Config, Debug)]
+pub struct DataConfig {
+    /// The data folder.
+    pub root: String,
+    /// Source layout.
+    #[config(default = "DataKind::Pairs")]
+    pub kind: DataKind,
+    /// Source channels the model takes, in order (LGG: 0 pre-contrast, 1 FLAIR, 2 post-contrast).
+    #[config(default = "vec![1]")]
+    pub channels: Vec<usize>,
+    /// Average all source channels into one grey channel (then `channels` must be `[0]`).
+    #[config(default = false)]
+    pub grayscale: bool,
+    /// Model input size (square).
+    #[config(default = 128)]
+    pub size: usize,
+    /// Per-volume normalisation.
+    #[config(default = "Normalization::Percentile { lower: 1.0, upper: 99.0 }")]
+    pub normalization: Normalization,
+    /// NIfTI: the array axis to slice along (0 = x, 1 = y, 2 = z of the file's voxel grid).
+    #[config(default = 2)]
+    pub axis: usize,
+    /// Number of classes including background: 2 gives a binary foreground (label > 0) mask.
+    #[config(default = 2)]
+    pub classes: usize,
+    /// Use at most this many volumes (sorted by name; 0: all). For quick runs and tests.
+    #[config(default = 0)]
+    pub max_volumes: usize,
+    /// Fraction of volumes held out for validation.
+    #[config(default = 0.2)]
+    pub val_fraction: f64,
+    /// Fraction of volumes held out for testing (never seen while training or selecting).
+    #[config(default = 0.0)]
+    pub test_fraction: f64,
+    /// Explicit validation volumes by name (overrides `val_fraction`).
+    #[config(default = "None")]
+    pub val_volumes: Option<Vec<String>>,
+    /// Seed of the volume split.
+    #[config(default = 42)]
+    pub split_seed: u64,
+    /// Training slices with foreground are repeated this many times per epoch (1: none).
+    #[config(default = 1)]
+    pub foreground_oversample: usize,
+    /// Threads decoding volumes (0: available parallelism).
+    #[config(default = 0)]
+    pub workers: usize,
+}
+
+/// One preprocessed slice.
+#[derive(Debug, Clone)]
+pub struct Slice {
+    /// `[channels, size, size]`, normalised.
+    pub image: Vec<f32>,
+    /// `[size, size]` class indices (0 = background).
+    pub mask: Vec<u8>,
+    /// Index into [`Dataset::volumes`].
+    pub volume: usize,
+    /// Slice number within its volume (0-based, in volume order).
+    pub index: usize,
+}
+
+impl Slice {
+    /// Whether the mask has any foreground.
+    pub fn has_foreground(&self) -> bool {
+        self.mask.iter().any(|&m| m != 0)
+    }
+}
+
+/// All slices of all volumes, preprocessed.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Volume names (patient folder names, file stems, image groups).
+    pub volumes: Vec<String>,
+    /// Slices, grouped by volume in volume order.
+    pub slices: Vec<Slice>,
+    /// Model input channels.
+    pub channels: usize,
+    /// Slice size (square).
+    pub size: usize,
+}
+
+/// Which volumes go where.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Split {
+    /// Training volumes.
+    pub train: Vec<String>,
+    /// Validation volumes (model selection).
+    pub val: Vec<String>,
+    /// Test volumes (held back).
+    pub test: Vec<String>,
+}
+
+/// A volume at source resolution: `[c][z][h*w]` plus masks `[z][h*w]`, all slices `h × w`.
+pub struct RawVolume {
+    /// Volume name.
+    pub name: String,
+    /// Slice height.
+    pub height: usize,
+    /// Slice width.
+    pub width: usize,
+    /// Per source channel, per slice, `h*w` values.
+    pub channels: Vec<Vec<Vec<f32>>>,
+    /// Per slice, `h*w` class values.
+    pub masks: Vec<Vec<u8>>,
+}
+
+/// Loads and preprocesses every volume the config names.
+pub fn load(cfg: &DataConfig) -> Result<Dataset> {
+    let root = PathBuf::from(&cfg.root);
+    if cfg.size == 0 || cfg.channels.is_empty() {
+        return Err(Error::InvalidArgument(
+            "size and channels must be non-empty".into(),
+        ));
+    }
+    let mut sources: Vec<Source> = match cfg.kind {
+        DataKind::Pairs => pair_volumes(&root)?,
+        DataKind::Nifti => super::sources::nifti_volumes(&root)?,
+        DataKind::Coco => super::sources::coco_volumes(&root)?,
+    };
+    if sources.is_empty() {
+        return Err(Error::format(&root, "no training volumes found"));
+    }
+    if cfg.max_volumes > 0 {
+        sources.truncate(cfg.max_volumes);
+    }
+    let workers = match cfg.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(sources.len())
+    .max(1);
+    let next = AtomicUsize::new(0);
+    let done: Mutex<BTreeMap<usize, Result<Vec<Slice>>>> = Mutex::new(BTreeMap::new());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(src) = sources.get(i) else { break };
+                let r = read_source(src, cfg).and_then(|raw| preprocess(&raw, i, cfg));
+                if let Ok(mut d) = done.lock() {
+                    d.insert(i, r);
+                }
+            });
+        }
+    });
+    let done = done
+        .into_inner()
+        .map_err(|_| Error::InvalidArgument("a loader thread panicked".into()))?;
+    let mut slices = Vec::new();
+    for (_, r) in done {
+        slices.extend(r?);
+    }
+    Ok(Dataset {
+        volumes: sources.iter().map(|s| s.name.clone()).collect(),
+        slices,
+        channels: cfg.channels.len(),
+        size: cfg.size,
+    })
+}
+
+/// One volume to read: its name and how.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Volume name.
+    pub name: String,
+    /// How to read it.
+    pub what: SourceKind,
+}
+
+/// How a [`Source`] is read.
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    /// Ordered (image, mask) 2-D files.
+    Pairs(Vec<(PathBuf, PathBuf)>),
+    /// NIfTI image and label volumes.
+    Nifti {
+        /// Image file.
+        image: PathBuf,
+        /// Label file.
+        label: PathBuf,
+    },
+    /// COCO images with their polygons (already rasterised on reading).
+    Coco(Vec<super::sources::CocoImage>),
+}
+
+fn read_source(src: &Source, cfg: &DataConfig) -> Result<RawVolume> {
+    match &src.what {
+        SourceKind::Pairs(pairs) => read_pairs(&src.name, pairs),
+        SourceKind::Nifti { image, label } => {
+            super::sources::read_nifti(&src.name, image, label, cfg.axis)
+        }
+        SourceKind::Coco(images) => super::sources::read_coco(&src.name, images),
+    }
+}
+
+/// The trailing number of a file stem (`TCGA_CS_4941_19990609_12` → 12), for numeric order.
+fn slice_number(stem: &str) -> Option<u64> {
+    let digits: String = stem
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    digits.parse().ok()
+}
+
+const IMAGE_EXTS: [&str; 3] = ["tif", "tiff", "png"];
+
+/// The (image, mask) pairs of one folder, in slice order.
+fn folder_pairs(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut pairs = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io("list folder", dir, e))? {
+        let p = e.map_err(|e| Error::io("list folder", dir, e))?.path();
+        let (Some(stem), Some(ext)) = (
+            p.file_stem().and_then(|s| s.to_str()),
+            p.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        if !IMAGE_EXTS.contains(&ext.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        let Some(base) = stem.strip_suffix("_mask") else {
+            continue;
+        };
+        let image = IMAGE_EXTS
+            .iter()
+            .map(|x| dir.join(format!("{base}.{x}")))
+            .find(|c| c.is_file());
+        if let Some(image) = image {
+            pairs.push((slice_number(base), base.to_string(), image, p));
+        }
+    }
+    pairs.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    Ok(pairs.into_iter().map(|(_, _, i, m)| (i, m)).collect())
+}
+
+/// Every sub-folder holding pairs is a volume; pairs directly in `root` form one volume each
+/// (there is no grouping to respect).
+pub fn pair_volumes(root: &Path) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    let mut dirs = Vec::new();
+    for e in std::fs::read_dir(root).map_err(|e| Error::io("list folder", root, e))? {
+        let p = e.map_err(|e| Error::io("list folder", root, e))?.path();
+        if p.is_dir() {
+            dirs.push(p);
+        }
+    }
+    dirs.sort();
+    for d in dirs {
+        let pairs = folder_pairs(&d)?;
+        if !pairs.is_empty() {
+            let name = d
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into());
+            out.push(Source {
+                name,
+                what: SourceKind::Pairs(pairs),
+            });
+        }
+    }
+    for pair in folder_pairs(root)? {
+        let name = pair
+            .0
+            .file_stem()
+            .map_or_else(String::new, |n| n.to_string_lossy().into());
+        out.push(Source {
+            name,
+            what: SourceKind::Pairs(vec![pair]),
+        });
+    }
+    Ok(out)
+}
+
+/// A decoded 2-D image: `h × w × c` interleaved values.
+pub struct Image2d {
+    /// Height.
+    pub height: usize,
+    /// Width.
+    pub width: usize,
+    /// Samples per pixel.
+    pub channels: usize,
+    /// Interleaved values.
+    pub data: Vec<f32>,
+}
+
+const MAX_SIDE: u32 = 16384;
+
+/// Reads a 2-D TIFF (8/16-bit grey or RGB, uncompressed/LZW/Deflate/PackBits) or PNG/JPEG.
+pub fn read_image2d(path: &Path) -> Result<Image2d> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ext == "tif" || ext == "tiff" {
+        return read_tiff2d(path);
+    }
+    let img = image::ImageReader::open(path)
+        .map_err(|e| Error::io("open", path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io("read", path, e))?
+        .decode()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (channels, data) = if img.color().channel_count() == 1 {
+        (1, img.to_luma32f().into_raw())
+    } else {
+        (3, img.to_rgb32f().into_raw())
+    };
+    // to_*32f scales to [0, 1]; bring 8-bit data back to its stored values.
+    let data = data.into_iter().map(|v| v * 255.0).collect();
+    Ok(Image2d {
+        height: h,
+        width: w,
+        channels,
+        data,
+    })
+}
+
+fn read_tiff2d(path: &Path) -> Result<Image2d> {
+    use tiff::decoder::{Decoder, DecodingResult, Limits};
+    let f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let terr = |e: tiff::TiffError| Error::format(path, e.to_string());
+    let mut dec = Decoder::new(std::io::BufReader::new(f))
+        .map_err(terr)?
+        .with_limits(Limits::default());
+    let (w, h) = dec.dimensions().map_err(terr)?;
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+        return Err(Error::unsupported(path, format!("image size {w}×{h}")));
+    }
+    let data: Vec<f32> = match dec.read_image().map_err(terr)? {
+        DecodingResult::U8(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::U16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::I16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::F32(v) => v,
+        _ => return Err(Error::unsupported(path, "sample type")),
+    };
+    let px = (w as usize) * (h as usize);
+    if data.is_empty() || !data.len().is_multiple_of(px) {
+        return Err(Error::format(path, "pixel data does not fill the image"));
+    }
+    Ok(Image2d {
+        height: h as usize,
+        width: w as usize,
+        channels: data.len() / px,
+        data,
+    })
+}
+
+impl RawVolume {
+    /// A volume with no slices yet.
+    pub fn empty(name: &str) -> RawVolume {
+        RawVolume {
+            name: name.to_string(),
+            height: 0,
+            width: 0,
+            channels: Vec::new(),
+            masks: Vec::new(),
+        }
+    }
+
+    /// Appends one slice (read from `path`) and its mask; the first slice fixes the size and the
+    /// channel count, and a later one that differs is an error naming its file.
+    pub fn push_slice(&mut self, path: &Path, img: &Image2d, mask: Vec<u8>) -> Result<()> {
+        if self.channels.is_empty() {
+            self.height = img.height;
+            self.width = img.width;
+            self.channels = vec![Vec::new(); img.channels];
+        }
+        if (img.height, img.width, img.channels) != (self.height, self.width, self.channels.len()) {
+            return Err(Error::format(
+                path,
+                "slice size or channels differ within the volume",
+            ));
+        }
+        let c = img.channels;
+        for (ch, plane) in self.channels.iter_mut().enumerate() {
+            plane.push(img.data.iter().skip(ch).step_by(c).copied().collect());
+        }
+        self.masks.push(mask);
+        Ok(())
+    }
+}
+
+fn read_pairs(name: &str, pairs: &[(PathBuf, PathBuf)]) -> Result<RawVolume> {
+    let mut vol = RawVolume::empty(name);
+    for (ip, mp) in pairs {
+        let img = read_image2d(ip)?;
+        let mask = read_image2d(mp)?;
+        if (mask.height, mask.width) != (img.height, img.width) {
+            return Err(Error::format(mp, "mask size differs from its image"));
+        }
+        // Any non-zero sample of a mask pixel (grey or RGB) is foreground.
+        let mc = mask.channels;
+        let labels = mask
+            .data
+            .chunks_exact(mc)
+            .map(|p| u8::from(p.iter().any(|&v| v != 0.0)))
+            .collect();
+        vol.push_slice(ip, &img, labels)?;
+    }
+    Ok(vol)
+}
+
+/// Nearest resize of a label plane (half-pixel centres).
+pub fn resize_nearest(src: &[u8], h: usize, w: usize, oh: usize, ow: usize) -> Vec<u8> {
+    if (h, w) == (oh, ow) {
+        return src.to_vec();
+    }
+    let idx = |o: usize, n: usize, on: usize| {
+        (((o as f64 + 0.5) * n as f64 / on as f64) as usize).min(n - 1)
+    };
+    let mut out = Vec::with_capacity(oh * ow);
+    for y in 0..oh {
+        let sy = idx(y, h, oh);
+        for x in 0..ow {
+            out.push(src[sy * w + idx(x, w, ow)]);
+        }
+    }
+    out
+}
+
+/// Channel pick, per-volume normalisation and resize of a raw volume.
+pub fn preprocess(raw: &RawVolume, volume: usize, cfg: &DataConfig) -> Result<Vec<Slice>> {
+    let src_c = raw.channels.len();
+    let picked: Vec<Vec<Vec<f32>>> = if cfg.grayscale {
+        let z = raw.masks.len();
+        let mut g = vec![vec![0f32; raw.height * raw.width]; z];
+        for ch in &raw.channels {
+            for (gp, p) in g.iter_mut().zip(ch) {
+                for (a, b) in gp.iter_mut().zip(p) {
+                    *a += b / src_c as f32;
+                }
+            }
+        }
+        vec![g]
+    } else {
+        let mut v = Vec::new();
+        for &c in &cfg.channels {
+            let ch = raw.channels.get(c).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{}: channel {c} asked for, the source has {src_c}",
+                    raw.name
+                ))
+            })?;
+            v.push(ch.clone());
+        }
+        v
+    };
+    // The engine's own definitions: per-channel parameters over the whole volume (or per slice),
+    // each source value mapped through them, then the bilinear half-pixel resize.
+    let (h, w, s) = (raw.height, raw.width, cfg.size);
+    let resize = Resize::new(h, w, s, s);
+    let norms: Vec<Option<ChannelNorm>> = picked
+        .iter()
+        .map(|ch| volume_norm(&cfg.normalization, ch.iter().flat_map(|p| p.iter())))
+        .collect();
+    let max_class = (cfg.classes.max(2) - 1) as u8;
+    let mut out = Vec::with_capacity(raw.masks.len());
+    for (z, mask) in raw.masks.iter().enumerate() {
+        let mut image = vec![0f32; picked.len() * s * s];
+        for ((ch, norm), dst) in picked.iter().zip(&norms).zip(image.chunks_exact_mut(s * s)) {
+            let src = ArrayView2::from_shape((h, w), &ch[z][..])
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", raw.name)))?;
+            let n = norm.unwrap_or_else(|| slice_norm(src));
+            let dst = ArrayViewMut2::from_shape((s, s), dst)
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", raw.name)))?;
+            resize.run(src, dst, |v| n.apply(v));
+        }
+        let mask: Vec<u8> = resize_nearest(mask, h, w, s, s)
+            .into_iter()
+            .map(|m| {
+                if cfg.classes <= 2 {
+                    u8::from(m != 0)
+                } else {
+                    m.min(max_class)
+                }
+            })
+            .collect();
+        out.push(Slice {
+            image,
+            mask,
+            volume,
+            index: z,
+        });
+    }
+    Ok(out)
+}
+
+/// Splits volume names by a seeded shuffle: `val_fraction` and `test_fraction` of them (at least
+/// one each when the fraction is positive and there are enough volumes), the rest for training.
+pub fn split(volumes: &[String], cfg: &DataConfig) -> Result<Split> {
+    let mut names = volumes.to_vec();
+    names.sort();
+    let mut rng = StdRng::seed_from_u64(cfg.split_seed);
+    names.shuffle(&mut rng);
+    let n = names.len();
+    let count = |f: f64| {
+        if f > 0.0 {
+            ((f * n as f64).round() as usize).max(1)
+        } else {
+            0
+        }
+    };
+    let n_test = count(cfg.test_fraction);
+    let test: Vec<String> = names.drain(..n_test.min(names.len())).collect();
+    let val: Vec<String> = match &cfg.val_volumes {
+        Some(v) => {
+            for name in v {
+                if !names.contains(name) {
+                    return Err(Error::InvalidArgument(format!(
+                        "validation volume {name} is not among the training volumes"
+                    )));
+                }
+            }
+            names.retain(|x| !v.contains(x));
+            v.clone()
+        }
+        None => {
+            let n_val = count(cfg.val_fraction).min(names.len().saturating_sub(1));
+            names.drain(..n_val).collect()
+        }
+    };
+    if names.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no volumes left for training".into(),
+        ));
+    }
+    let mut s = Split {
+        train: names,
+        val,
+        test,
+    };
+    s.train.sort();
+    s.val.sort();
+    s.test.sort();
+    Ok(s)
+}
+
+impl Dataset {
+    /// Indices of the slices whose volume is in `names`.
+    pub fn indices_of(&self, names: &[String]) -> Vec<usize> {
+        self.slices
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| names.contains(&self.volumes[s.volume]))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Training indices with foreground slices repeated `factor` times.
+    pub fn oversampled(&self, indices: &[usize], factor: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let k = if self.slices[i].has_foreground() {
+                factor.max(1)
+            } else {
+                1
+            };
+            out.extend(std::iter::repeat_n(i, k));
+        }
+        out
+    }
+}

@@ -1,0 +1,142 @@
+//! Augmentations move image and mask together (synthetic shapes).
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use slicewise_train::augment::{augment, AugmentConfig};
+
+const S: usize = 64;
+
+/// One seeded draw of `cfg` on a copy of a one-channel `S`×`S` image and its mask.
+fn augmented(cfg: &AugmentConfig, img: &[f32], mask: &[u8], seed: u64) -> (Vec<f32>, Vec<u8>) {
+    let (mut img, mut mask) = (img.to_vec(), mask.to_vec());
+    augment(
+        cfg,
+        &mut img,
+        &mut mask,
+        1,
+        S,
+        S,
+        &mut StdRng::seed_from_u64(seed),
+    );
+    (img, mask)
+}
+
+/// An asymmetric "L" (so flips and rotations are visible), as image (1.0 inside, 0 outside)
+/// and mask.
+fn l_shape() -> (Vec<f32>, Vec<u8>) {
+    let mut m = vec![0u8; S * S];
+    for y in 14..46 {
+        for x in 18..28 {
+            m[y * S + x] = 1;
+        }
+    }
+    for y in 36..46 {
+        for x in 28..44 {
+            m[y * S + x] = 1;
+        }
+    }
+    (m.iter().map(|&v| f32::from(v)).collect(), m)
+}
+
+fn centroid(m: impl Iterator<Item = bool>) -> (f64, f64, f64) {
+    let (mut n, mut sx, mut sy) = (0.0, 0.0, 0.0);
+    for (i, on) in m.enumerate() {
+        if on {
+            n += 1.0;
+            sx += (i % S) as f64;
+            sy += (i / S) as f64;
+        }
+    }
+    (n, sx / n.max(1.0), sy / n.max(1.0))
+}
+
+#[test]
+fn geometric_augmentations_keep_image_and_mask_aligned() {
+    let cfg = AugmentConfig::none()
+        .with_p_flip_h(0.5)
+        .with_p_flip_v(0.5)
+        .with_p_rotate(1.0)
+        .with_max_rotate_deg(40.0)
+        .with_p_shift(1.0)
+        .with_max_shift(0.15)
+        .with_p_zoom(1.0)
+        .with_max_zoom(0.2)
+        .with_p_shear(1.0)
+        .with_max_shear(0.2);
+    let (img0, mask0) = l_shape();
+    let (_, cx0, cy0) = centroid(mask0.iter().map(|&v| v != 0));
+    let mut moved = 0;
+    for seed in 0..40 {
+        let (img, mask) = augmented(&cfg, &img0, &mask0, seed);
+        let (nm, mx, my) = centroid(mask.iter().map(|&v| v != 0));
+        let (ni, ix, iy) = centroid(img.iter().map(|&v| v > 0.5));
+        assert!(nm > 100.0, "seed {seed}: mask lost ({nm} px)");
+        let inter = mask
+            .iter()
+            .zip(&img)
+            .filter(|(&m, &v)| m != 0 && v > 0.5)
+            .count() as f64;
+        let iou = inter / (nm + ni - inter);
+        assert!(iou > 0.9, "seed {seed}: image/mask IoU {iou:.3}");
+        assert!(
+            (mx - ix).abs() < 0.5 && (my - iy).abs() < 0.5,
+            "seed {seed}: centroids {mx:.2},{my:.2} vs {ix:.2},{iy:.2}"
+        );
+        if (mx - cx0).abs() + (my - cy0).abs() > 2.0 {
+            moved += 1;
+        }
+    }
+    assert!(
+        moved >= 30,
+        "the transforms hardly moved anything ({moved}/40)"
+    );
+}
+
+#[test]
+fn horizontal_flip_is_exact_mirror() {
+    let cfg = AugmentConfig::none().with_p_flip_h(1.0);
+    let (img0, mask0) = l_shape();
+    let (img, mask) = augmented(&cfg, &img0, &mask0, 1);
+    for y in 0..S {
+        for x in 0..S {
+            assert_eq!(mask[y * S + x], mask0[y * S + (S - 1 - x)]);
+            assert!((img[y * S + x] - img0[y * S + (S - 1 - x)]).abs() < 1e-5);
+        }
+    }
+}
+
+#[test]
+fn intensity_augmentations_leave_the_mask_alone() {
+    let cfg = AugmentConfig::none()
+        .with_p_noise(1.0)
+        .with_p_blur(1.0)
+        .with_p_intensity(1.0);
+    let (img0, mask0) = l_shape();
+    let (img, mask) = augmented(&cfg, &img0, &mask0, 3);
+    assert_eq!(mask, mask0);
+    let diff: f32 = img.iter().zip(&img0).map(|(a, b)| (a - b).abs()).sum();
+    assert!(diff > 1.0, "image unchanged");
+}
+
+#[test]
+fn gamma_is_monotone_and_keeps_the_unit_range() {
+    // A gamma change re-maps intensities between scanners but must keep their order, keep 0 and
+    // 1 where they are (background stays background) and leave the mask alone.
+    let cfg = AugmentConfig::none().with_p_gamma(1.0).with_max_gamma(0.5);
+    let img0: Vec<f32> = (0..S * S).map(|i| i as f32 / (S * S - 1) as f32).collect();
+    let mask0 = vec![1u8; S * S];
+    let mut changed = 0;
+    for seed in 0..8 {
+        let (img, mask) = augmented(&cfg, &img0, &mask0, seed);
+        assert_eq!(mask, mask0);
+        assert_eq!((img[0], img[S * S - 1]), (0.0, 1.0));
+        assert!(img.windows(2).all(|w| w[0] <= w[1]), "not monotone");
+        let mid = img[S * S / 2];
+        assert!((0.0..=1.0).contains(&mid));
+        if (mid - img0[S * S / 2]).abs() > 0.02 {
+            changed += 1;
+        }
+    }
+    assert!(changed >= 4, "gamma hardly changed anything ({changed}/8)");
+    assert!(AugmentConfig::robust().enabled() && AugmentConfig::robust().p_gamma > 0.0);
+}

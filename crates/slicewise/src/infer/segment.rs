@@ -1,0 +1,474 @@
+//! The slice pipeline: preprocess (worker thread) → `session.run` (caller's thread) → resize
+//! back and label (worker thread) → 3-D cleanup.
+//!
+//! Memory: besides the input volume and the u8 mask, at most four batches of float tensors exist
+//! at once (one being built, one queued, one in inference, one being written back), plus
+//! the per-volume statistics.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ndarray::{s, Array2, Array3, Array4, ArrayView3, ArrayView4, Axis};
+use ort::session::RunOptions;
+use ort::value::TensorRef;
+
+use super::postprocess::{clean, Cleanup};
+use super::preprocess::{slice_norm, volume_norm, ChannelNorm, Placement, Resize};
+use super::{Model, Normalization, OutputKind, Progress, SegmentOptions, Segmentation, Timings};
+use crate::error::{Error, Result};
+use crate::mask::Mask;
+use crate::volume::Volume;
+
+/// Runs the model on `[N, C, H, W]` without any pre- or postprocessing; `run` may carry a
+/// terminate flag. Splits into the graph's fixed batch when it has one.
+pub(crate) fn run_batches(
+    model: &Model,
+    input: ArrayView4<f32>,
+    run: Option<&RunOptions>,
+) -> Result<Array4<f32>> {
+    let c = &model.contract;
+    let sh = input.shape();
+    if sh[1] != c.source_channels.len() || sh[2] != c.height || sh[3] != c.width {
+        return Err(Error::InvalidArgument(format!(
+            "input shape {sh:?} does not match the model's [N, {}, {}, {}]",
+            c.source_channels.len(),
+            c.height,
+            c.width
+        )));
+    }
+    let n = sh[0];
+    let mut out = Array4::<f32>::zeros((n, model.classes, c.height, c.width));
+    let step = model.fixed_batch.unwrap_or(n.max(1));
+    let mut start = 0;
+    while start < n {
+        let end = (start + step).min(n);
+        let chunk = input.slice(s![start..end, .., .., ..]);
+        let chunk = if model.fixed_batch.is_some_and(|b| b != end - start) {
+            // Pad the last chunk to the fixed batch.
+            let mut p = Array4::<f32>::zeros((step, sh[1], sh[2], sh[3]));
+            p.slice_mut(s![..end - start, .., .., ..]).assign(&chunk);
+            run_one(model, p.view(), run)?
+                .slice(s![..end - start, .., .., ..])
+                .to_owned()
+        } else {
+            run_one(model, chunk, run)?
+        };
+        out.slice_mut(s![start..end, .., .., ..]).assign(&chunk);
+        start = end;
+    }
+    Ok(out)
+}
+
+fn run_one(model: &Model, input: ArrayView4<f32>, run: Option<&RunOptions>) -> Result<Array4<f32>> {
+    let c = &model.contract;
+    let input = input.as_standard_layout();
+    let tensor = TensorRef::from_array_view(input.view())
+        .map_err(|e| Error::inference(format!("input tensor: {e}")))?;
+    let mut session = model.session.lock().unwrap_or_else(|p| p.into_inner());
+    let inputs = ort::inputs![c.input_name.as_str() => tensor];
+    let own;
+    let run = match run {
+        Some(r) => r,
+        None => {
+            own = quiet_run_options()?;
+            &own
+        }
+    };
+    let outputs = session
+        .run_with_options(inputs, run)
+        .map_err(|e| Error::inference(e.to_string()))?;
+    let out = outputs
+        .get(&c.output_name)
+        .ok_or_else(|| Error::inference(format!("no output `{}`", c.output_name)))?
+        .try_extract_array::<f32>()
+        .map_err(|e| Error::inference(format!("output `{}`: {e}", c.output_name)))?;
+    let want = [input.shape()[0], model.classes, c.height, c.width];
+    if out.shape() != want {
+        return Err(Error::inference(format!(
+            "output `{}` has shape {:?}, expected {want:?}",
+            c.output_name,
+            out.shape()
+        )));
+    }
+    out.into_dimensionality::<ndarray::Ix4>()
+        .map(|a| a.to_owned())
+        .map_err(|e| Error::inference(e.to_string()))
+}
+
+/// Run options at warning level: the session logs verbosely (to capture node placement), and a
+/// run inherits the session's level unless told otherwise.
+pub(crate) fn quiet_run_options() -> Result<RunOptions> {
+    let mut r = RunOptions::new().map_err(|e| Error::runtime(e.to_string()))?;
+    r.set_log_level(ort::logging::LogLevel::Warning)
+        .map_err(|e| Error::runtime(e.to_string()))?;
+    Ok(r)
+}
+
+struct Batch {
+    start: usize,
+    count: usize,
+    data: Array4<f32>,
+}
+
+/// Array axis of the `[c, z, y, x]` volume for index axis `axis` (0 = i/x, 1 = j/y, 2 = k/z).
+fn array_axis(axis: usize) -> usize {
+    3 - axis
+}
+
+/// Everything needed to turn slices of one volume into model input.
+pub(crate) struct Prep<'a> {
+    volume: &'a Volume,
+    model: &'a Model,
+    sources: Vec<usize>,
+    norms: Vec<Option<ChannelNorm>>,
+    vaxis: usize,
+    place: Placement,
+    fwd: Resize,
+    rows: usize,
+    cols: usize,
+    /// Slices along the acquisition axis.
+    pub n_slices: usize,
+    /// Non-fatal notes.
+    pub warnings: Vec<String>,
+}
+
+impl<'a> Prep<'a> {
+    /// Checks the volume against the model and computes the volume-level statistics.
+    pub(crate) fn new(model: &'a Model, volume: &'a Volume) -> Result<Prep<'a>> {
+        let c = &model.contract;
+        let mut warnings = Vec::new();
+        let axis = volume.meta.acquisition_axis;
+        if axis > 2 {
+            return Err(Error::InvalidArgument(format!(
+                "acquisition axis {axis} is not 0, 1 or 2"
+            )));
+        }
+        let vch = volume.channels();
+        let sh = volume.data.shape();
+        if vch == 0 || sh[1] == 0 || sh[2] == 0 || sh[3] == 0 {
+            return Err(Error::InvalidArgument(format!("empty volume {sh:?}")));
+        }
+        let mut sources = Vec::new();
+        for (k, &src) in c.source_channels.iter().enumerate() {
+            if src < vch {
+                sources.push(src);
+            } else if vch == 1 {
+                warnings.push(format!(
+                    "model channel {k} expects source channel {src}; the volume has one channel, used instead"
+                ));
+                sources.push(0);
+            } else {
+                return Err(Error::InvalidArgument(format!(
+                    "model channel {k} expects source channel {src} but the volume has {vch} channels"
+                )));
+            }
+        }
+        let mut norms = Vec::new();
+        for &src in &sources {
+            let ch = volume.data.index_axis(Axis(0), src);
+            let norm = match ch.as_slice() {
+                Some(sl) => volume_norm(&c.normalization, sl.iter()),
+                None => volume_norm(&c.normalization, ch.iter()),
+            };
+            norms.push(norm);
+        }
+        let vaxis = array_axis(axis);
+        let n_slices = sh[vaxis];
+        let first = volume.data.index_axis(Axis(vaxis), 0);
+        let (rows, cols) = (first.shape()[1], first.shape()[2]);
+        let place = Placement::new(rows, cols, c.height, c.width, c.keep_aspect);
+        Ok(Prep {
+            volume,
+            model,
+            sources,
+            norms,
+            vaxis,
+            place,
+            fwd: Resize::new(rows, cols, place.height, place.width),
+            rows,
+            cols,
+            n_slices,
+            warnings,
+        })
+    }
+
+    /// Model input for slices `start..start + count`; with `tta` the horizontally flipped copies
+    /// follow as rows `count..2 count`.
+    pub(crate) fn batch(&self, start: usize, count: usize, tta: bool) -> Array4<f32> {
+        let c = &self.model.contract;
+        let per = if tta { 2 } else { 1 };
+        let mut data = Array4::<f32>::zeros((count * per, self.sources.len(), c.height, c.width));
+        for b in 0..count {
+            let slice = self.volume.data.index_axis(Axis(self.vaxis), start + b);
+            fill_input(
+                slice,
+                &self.sources,
+                &self.norms,
+                &c.normalization,
+                &self.fwd,
+                self.place,
+                &mut data,
+                b,
+            );
+            if tta {
+                let flipped = data.slice(s![b, .., .., ..;-1]).to_owned();
+                data.slice_mut(s![count + b, .., .., ..]).assign(&flipped);
+            }
+        }
+        data
+    }
+}
+
+pub(crate) fn segment(
+    model: &Model,
+    volume: &Volume,
+    options: &SegmentOptions,
+    progress: &mut dyn FnMut(Progress) -> bool,
+) -> Result<Segmentation> {
+    let c = &model.contract;
+    if options.batch_size == 0 {
+        return Err(Error::InvalidArgument(
+            "batch size must be at least 1".into(),
+        ));
+    }
+    let t0 = Instant::now();
+    let prep = Prep::new(model, volume)?;
+    let stats_time = t0.elapsed().as_secs_f64();
+    let mut warnings = prep.warnings.clone();
+    let sh = volume.data.shape();
+    let threshold = options.threshold.unwrap_or(c.threshold);
+    let mut batch = options.batch_size;
+    if let Some(fb) = model.fixed_batch {
+        let per = if options.tta { 2 } else { 1 };
+        if batch * per != fb {
+            batch = (fb / per).max(1);
+            warnings.push(format!(
+                "the model has a fixed batch of {fb}; using {batch} slices per batch"
+            ));
+        }
+    }
+
+    let (vaxis, n_slices, rows, cols, place) =
+        (prep.vaxis, prep.n_slices, prep.rows, prep.cols, prep.place);
+    let back = Resize::new(place.height, place.width, rows, cols);
+    let label_values: Vec<u8> = c.labels.iter().map(|l| l.value).collect();
+
+    let mut labels = Array3::<u8>::zeros((sh[1], sh[2], sh[3]));
+    let stop = AtomicBool::new(false);
+    let run_opts = Arc::new(quiet_run_options()?);
+    let cancel = options.cancel.clone();
+    let tta = options.tta;
+    let classes = model.classes;
+    let output_kind = c.output;
+
+    let mut timings = Timings::default();
+    let result: Result<()> = std::thread::scope(|scope| {
+        let (pre_tx, pre_rx) = sync_channel::<Batch>(1);
+        let (post_tx, post_rx) = sync_channel::<Batch>(1);
+        let stop = &stop;
+        let prep = &prep;
+
+        // Preprocessing worker.
+        let pre = scope.spawn(move || {
+            let mut spent = 0.0;
+            let mut start = 0;
+            while start < n_slices && !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let count = batch.min(n_slices - start);
+                let data = prep.batch(start, count, tta);
+                spent += t.elapsed().as_secs_f64();
+                if pre_tx.send(Batch { start, count, data }).is_err() {
+                    break;
+                }
+                start += count;
+            }
+            spent
+        });
+
+        // Write-back worker: owns the mask while the pipeline runs.
+        let labels_ref = &mut labels;
+        let label_values = &label_values;
+        let back = &back;
+        let post = scope.spawn(move || {
+            let mut spent = 0.0;
+            let mut probs = vec![Array2::<f32>::zeros((rows, cols)); classes];
+            for b in post_rx {
+                let t = Instant::now();
+                for k in 0..b.count {
+                    for (cls, plane) in probs.iter_mut().enumerate() {
+                        let p = b.data.slice(s![
+                            k,
+                            cls,
+                            place.top..place.top + place.height,
+                            place.left..place.left + place.width
+                        ]);
+                        if tta {
+                            let q = b.data.slice(s![
+                                b.count + k,
+                                cls,
+                                place.top..place.top + place.height,
+                                (c.width - place.left - place.width)..(c.width - place.left);-1
+                            ]);
+                            let avg = (&p + &q) * 0.5;
+                            back.run(avg.view(), plane.view_mut(), |v| v);
+                        } else {
+                            back.run(p, plane.view_mut(), |v| v);
+                        }
+                    }
+                    let mut out = labels_ref.index_axis_mut(Axis(vaxis - 1), b.start + k);
+                    match output_kind {
+                        OutputKind::Sigmoid => {
+                            let v = label_values[0];
+                            ndarray::Zip::from(&mut out)
+                                .and(&probs[0])
+                                .for_each(|o, &p| {
+                                    *o = if p > threshold { v } else { 0 };
+                                });
+                        }
+                        OutputKind::Softmax => {
+                            ndarray::Zip::indexed(&mut out).for_each(|(r, cc), o| {
+                                let mut best = 0;
+                                let mut bv = probs[0][[r, cc]];
+                                for (cls, pl) in probs.iter().enumerate().skip(1) {
+                                    let v = pl[[r, cc]];
+                                    if v > bv {
+                                        bv = v;
+                                        best = cls;
+                                    }
+                                }
+                                *o = if best == 0 { 0 } else { label_values[best - 1] };
+                            });
+                        }
+                    }
+                }
+                spent += t.elapsed().as_secs_f64();
+            }
+            spent
+        });
+
+        // Terminates the batch in flight when the token is set.
+        let watcher = cancel.as_ref().map(|tok| {
+            let tok = tok.clone();
+            let ro = run_opts.clone();
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if tok.is_cancelled() {
+                        let _ = ro.terminate();
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        });
+
+        let cancelled = || cancel.as_ref().is_some_and(|t| t.is_cancelled());
+        let mut outcome = Ok(());
+        let mut done = 0;
+        for b in pre_rx.iter() {
+            if cancelled() {
+                outcome = Err(Error::Cancelled);
+                break;
+            }
+            let t = Instant::now();
+            let r = run_batches(model, b.data.view(), Some(&run_opts));
+            timings.inference += t.elapsed().as_secs_f64();
+            let data = match r {
+                Ok(d) => d,
+                Err(e) => {
+                    outcome = Err(if cancelled() { Error::Cancelled } else { e });
+                    break;
+                }
+            };
+            done += b.count;
+            if post_tx
+                .send(Batch {
+                    start: b.start,
+                    count: b.count,
+                    data,
+                })
+                .is_err()
+            {
+                outcome = Err(Error::inference("write-back worker stopped"));
+                break;
+            }
+            if !progress(Progress {
+                done,
+                total: n_slices,
+            }) || cancelled()
+            {
+                outcome = Err(Error::Cancelled);
+                break;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        drop(pre_rx);
+        drop(post_tx);
+        let join = |h: std::thread::ScopedJoinHandle<'_, f64>| {
+            h.join()
+                .map_err(|p| Error::Panic(crate::error::panic_message(p.as_ref())))
+        };
+        timings.preprocess = stats_time + join(pre)?;
+        timings.postprocess = join(post)?;
+        if let Some(w) = watcher {
+            let _ = w.join();
+        }
+        outcome
+    });
+    result?;
+
+    let t = Instant::now();
+    clean(
+        &mut labels,
+        Cleanup {
+            min_voxels: options.min_component_voxels,
+            largest: options.largest_component,
+            fill_holes: options.fill_holes,
+        },
+    );
+    timings.postprocess += t.elapsed().as_secs_f64();
+
+    Ok(Segmentation {
+        mask: Mask {
+            labels,
+            geometry: volume.geometry,
+            label_info: c.labels.clone(),
+            source: Some(volume.meta.clone()),
+        },
+        provider: model.provider.used.clone(),
+        timings,
+        warnings,
+    })
+}
+
+/// Writes slice `slice` (`[c, rows, cols]`) into batch row `b` of `data`, normalised and resized.
+#[allow(clippy::too_many_arguments)]
+fn fill_input(
+    slice: ArrayView3<f32>,
+    sources: &[usize],
+    norms: &[Option<ChannelNorm>],
+    n: &Normalization,
+    fwd: &Resize,
+    place: Placement,
+    data: &mut Array4<f32>,
+    b: usize,
+) {
+    for (k, &src) in sources.iter().enumerate() {
+        let plane = slice.index_axis(Axis(0), src);
+        let norm = match norms[k] {
+            Some(nm) => nm,
+            None => {
+                debug_assert_eq!(*n, Normalization::MinMaxSlice);
+                slice_norm(plane)
+            }
+        };
+        let dst = data.slice_mut(s![
+            b,
+            k,
+            place.top..place.top + place.height,
+            place.left..place.left + place.width
+        ]);
+        fwd.run(plane, dst, |v| norm.apply(v));
+    }
+}

@@ -1,0 +1,452 @@
+//! Finding DICOM files, opening them (with or without a file meta group) and reading the header
+//! facts series assembly needs, frame by frame.
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use crate::error::{Error, Result};
+use crate::volume::ReadOptions;
+
+/// Patient/study attributes copied into derived objects (DicomRefs::copied_attributes).
+const COPIED: [(&str, Tag); 11] = [
+    ("PatientName", tags::PATIENT_NAME),
+    ("PatientID", tags::PATIENT_ID),
+    ("PatientBirthDate", tags::PATIENT_BIRTH_DATE),
+    ("PatientSex", tags::PATIENT_SEX),
+    ("StudyInstanceUID", tags::STUDY_INSTANCE_UID),
+    ("StudyDate", tags::STUDY_DATE),
+    ("StudyTime", tags::STUDY_TIME),
+    ("StudyID", tags::STUDY_ID),
+    ("AccessionNumber", tags::ACCESSION_NUMBER),
+    ("ReferringPhysicianName", tags::REFERRING_PHYSICIAN_NAME),
+    ("StudyDescription", tags::STUDY_DESCRIPTION),
+];
+
+/// Implicit VR little endian: the encoding of a raw data set without a meta group.
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+
+/// Most frames one object may declare.
+const MAX_FRAMES: u32 = 1 << 20;
+
+/// Folder depth beyond which we stop descending (guards against symlink loops).
+const MAX_DEPTH: usize = 32;
+
+/// Geometry and value transform of one frame (a single-frame file has one).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FrameInfo {
+    pub position: Option<[f64; 3]>,
+    pub orientation: Option<[f64; 6]>,
+    /// DICOM order: [row spacing, column spacing].
+    pub pixel_spacing: Option<[f64; 2]>,
+    pub slice_thickness: Option<f64>,
+    pub spacing_between: Option<f64>,
+    pub slope: f64,
+    pub intercept: f64,
+}
+
+/// Header facts of one image file.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    pub path: PathBuf,
+    pub ts_uid: String,
+    pub has_meta: bool,
+    pub series_uid: String,
+    pub study_uid: String,
+    pub frame_of_reference_uid: Option<String>,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub modality: Option<String>,
+    pub description: Option<String>,
+    pub instance_number: Option<i64>,
+    pub rows: u32,
+    pub cols: u32,
+    pub samples_per_pixel: u16,
+    pub bits_allocated: u16,
+    pub bits_stored: u16,
+    pub signed: bool,
+    pub planar_configuration: u16,
+    pub photometric: String,
+    pub number_of_frames: u32,
+    /// Whether the object is multi-frame (NumberOfFrames present), for SliceRef frame numbers.
+    pub multi_frame: bool,
+    pub frames: Vec<FrameInfo>,
+    pub copied: Vec<(String, String)>,
+}
+
+/// Lists the candidate files of `path`: the file itself, or every file below a folder (sorted,
+/// hidden files and DICOMDIR left out).
+pub(crate) fn candidate_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("access", path, e))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    walk(path, 0, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list folder", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list folder", dir, e))?;
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') || name.eq_ignore_ascii_case("DICOMDIR") {
+            continue;
+        }
+        let md = std::fs::metadata(&p).map_err(|e| Error::io("access", &p, e))?;
+        if md.is_dir() {
+            walk(&p, depth + 1, out)?;
+        } else if md.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Cheap test from the first bytes: a preamble + "DICM", or a raw data set starting with a
+/// plausible group 0008 element.
+pub(crate) fn looks_like_dicom(head: &[u8]) -> bool {
+    if head.len() >= 132 && &head[128..132] == b"DICM" {
+        return true;
+    }
+    raw_dataset_ts(head).is_some()
+}
+
+/// For a file without preamble/meta: the transfer syntax its first element suggests, or None
+/// when the first element does not look like DICOM at all. Only groups 0008 (identifying) are
+/// accepted as a first group: random bytes almost never match.
+fn raw_dataset_ts(head: &[u8]) -> Option<&'static str> {
+    if head.len() < 8 {
+        return None;
+    }
+    let group = u16::from_le_bytes([head[0], head[1]]);
+    if group != 0x0008 {
+        return None;
+    }
+    let vr = &head[4..6];
+    if vr.iter().all(|b| b.is_ascii_uppercase()) {
+        Some(EXPLICIT_LE)
+    } else {
+        Some(IMPLICIT_LE)
+    }
+}
+
+/// Opens a DICOM file. With `headers_only` the pixel data is not read. Files without a meta
+/// group (raw data sets) are read whole and given a meta group with the guessed transfer syntax.
+pub(crate) fn open(path: &Path, headers_only: bool) -> Result<(DefaultDicomObject, bool)> {
+    let mut opts = OpenFileOptions::new();
+    if headers_only {
+        opts = opts.read_until(tags::PIXEL_DATA);
+    }
+    match opts.open_file(path) {
+        Ok(obj) => Ok((obj, true)),
+        Err(first) => {
+            let head = crate::volume::read_head(path, 132)?;
+            if head.len() >= 132 && &head[128..132] == b"DICM" {
+                return Err(Error::format(
+                    path,
+                    format!("not a readable DICOM file: {first}"),
+                ));
+            }
+            let Some(ts_uid) = raw_dataset_ts(&head) else {
+                return Err(Error::format(
+                    path,
+                    "not a DICOM file (no DICM preamble and no plausible data set start)",
+                ));
+            };
+            let ts = TransferSyntaxRegistry
+                .get(ts_uid)
+                .ok_or_else(|| Error::format(path, "transfer syntax registry incomplete"))?;
+            let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+            let reader = std::io::BufReader::new(file);
+            let obj = InMemDicomObject::read_dataset_with_ts(reader, ts)
+                .map_err(|e| Error::format(path, format!("not a readable DICOM data set: {e}")))?;
+            let obj = obj
+                .with_meta(FileMetaTableBuilder::new().transfer_syntax(ts_uid))
+                .map_err(|e| Error::format(path, format!("cannot build a meta group: {e}")))?;
+            Ok((obj, false))
+        }
+    }
+}
+
+/// A trimmed string attribute (None when absent or empty).
+pub(crate) fn get_str(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let s = obj.get(tag)?.to_str().ok()?;
+    let s = s.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+pub(crate) fn get_f64s(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    let v = obj.get(tag)?.to_multi_float64().ok()?;
+    (!v.is_empty() && v.iter().all(|x| x.is_finite())).then_some(v)
+}
+
+fn get_f64(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
+    get_f64s(obj, tag).and_then(|v| v.first().copied())
+}
+
+fn get_int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
+    obj.get(tag)?.to_int::<i64>().ok()
+}
+
+/// The first item of a sequence attribute.
+fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
+    obj.get(tag)?.items()?.first()
+}
+
+fn arr<const N: usize>(v: Option<Vec<f64>>) -> Option<[f64; N]> {
+    let v = v?;
+    v.get(..N)?.try_into().ok()
+}
+
+/// Fills `f` from one functional-group item (shared or per-frame); present values win.
+fn apply_group(f: &mut FrameInfo, g: &InMemDicomObject) {
+    if let Some(p) = first_item(g, tags::PLANE_POSITION_SEQUENCE) {
+        if let Some(v) = arr(get_f64s(p, tags::IMAGE_POSITION_PATIENT)) {
+            f.position = Some(v);
+        }
+    }
+    if let Some(o) = first_item(g, tags::PLANE_ORIENTATION_SEQUENCE) {
+        if let Some(v) = arr(get_f64s(o, tags::IMAGE_ORIENTATION_PATIENT)) {
+            f.orientation = Some(v);
+        }
+    }
+    if let Some(m) = first_item(g, tags::PIXEL_MEASURES_SEQUENCE) {
+        if let Some(v) = arr(get_f64s(m, tags::PIXEL_SPACING)) {
+            f.pixel_spacing = Some(v);
+        }
+        if let Some(v) = get_f64(m, tags::SLICE_THICKNESS) {
+            f.slice_thickness = Some(v);
+        }
+        if let Some(v) = get_f64(m, tags::SPACING_BETWEEN_SLICES) {
+            f.spacing_between = Some(v);
+        }
+    }
+    if let Some(t) = first_item(g, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE) {
+        if let Some(v) = get_f64(t, tags::RESCALE_SLOPE) {
+            f.slope = v;
+        }
+        if let Some(v) = get_f64(t, tags::RESCALE_INTERCEPT) {
+            f.intercept = v;
+        }
+    }
+}
+
+/// Reads the header facts of an opened image object. Returns Ok(None) for an object without
+/// image attributes (Rows/Columns), e.g. a structured report or RT plan.
+pub(crate) fn header(
+    path: &Path,
+    obj: &DefaultDicomObject,
+    has_meta: bool,
+    options: &ReadOptions,
+) -> Result<Option<Header>> {
+    let (Some(rows), Some(cols)) = (get_int(obj, tags::ROWS), get_int(obj, tags::COLUMNS)) else {
+        return Ok(None);
+    };
+    let bad = |what: &str| Error::format(path, format!("invalid {what}"));
+    let rows = u32::try_from(rows)
+        .ok()
+        .filter(|&r| r > 0)
+        .ok_or_else(|| bad("Rows"))?;
+    let cols = u32::try_from(cols)
+        .ok()
+        .filter(|&c| c > 0)
+        .ok_or_else(|| bad("Columns"))?;
+    let spp = get_int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let spp = u16::try_from(spp)
+        .ok()
+        .filter(|s| *s == 1 || *s == 3)
+        .ok_or_else(|| Error::unsupported(path, format!("SamplesPerPixel {spp}")))?;
+    let ba = get_int(obj, tags::BITS_ALLOCATED).ok_or_else(|| bad("BitsAllocated (missing)"))?;
+    let ba = u16::try_from(ba)
+        .ok()
+        .filter(|b| matches!(b, 1 | 8 | 16 | 32))
+        .ok_or_else(|| Error::unsupported(path, format!("BitsAllocated {ba}")))?;
+    let bs = get_int(obj, tags::BITS_STORED).unwrap_or(ba as i64);
+    let bs = u16::try_from(bs)
+        .ok()
+        .filter(|b| *b >= 1 && *b <= ba)
+        .ok_or_else(|| bad("BitsStored"))?;
+    let frames_attr = get_int(obj, tags::NUMBER_OF_FRAMES);
+    let n_frames = frames_attr.unwrap_or(1);
+    let n_frames = u32::try_from(n_frames)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| bad("NumberOfFrames"))?;
+    // Per-frame bookkeeping is allocated before any pixel: bound it too.
+    if n_frames > MAX_FRAMES {
+        return Err(Error::too_large(
+            path,
+            format!("NumberOfFrames {n_frames} exceeds the limit of {MAX_FRAMES}"),
+        ));
+    }
+    options.check_size(
+        path,
+        &[spp as u64, n_frames as u64, rows as u64, cols as u64],
+    )?;
+    if obj.get(tags::FLOAT_PIXEL_DATA).is_some() || obj.get(tags::DOUBLE_FLOAT_PIXEL_DATA).is_some()
+    {
+        return Err(Error::unsupported(path, "float pixel data"));
+    }
+
+    let mut base = FrameInfo {
+        position: arr(get_f64s(obj, tags::IMAGE_POSITION_PATIENT)),
+        orientation: arr(get_f64s(obj, tags::IMAGE_ORIENTATION_PATIENT)),
+        pixel_spacing: arr(get_f64s(obj, tags::PIXEL_SPACING))
+            .or_else(|| arr(get_f64s(obj, tags::IMAGER_PIXEL_SPACING))),
+        slice_thickness: get_f64(obj, tags::SLICE_THICKNESS),
+        spacing_between: get_f64(obj, tags::SPACING_BETWEEN_SLICES),
+        slope: get_f64(obj, tags::RESCALE_SLOPE).unwrap_or(1.0),
+        intercept: get_f64(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+    };
+    let modality = get_str(obj, tags::MODALITY);
+    if modality.as_deref() == Some("RTDOSE") && obj.get(tags::RESCALE_SLOPE).is_none() {
+        if let Some(s) = get_f64(obj, tags::DOSE_GRID_SCALING) {
+            base.slope = s;
+        }
+    }
+    if let Some(shared) = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE) {
+        apply_group(&mut base, shared);
+    }
+    let mut frames = vec![base.clone(); n_frames as usize];
+    if let Some(per) = obj
+        .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .and_then(|e| e.items())
+    {
+        // More items than frames occurs in the wild (pydicom's liver_1frame.dcm); fewer cannot
+        // describe every frame.
+        if per.len() < n_frames as usize {
+            return Err(Error::format(
+                path,
+                format!(
+                    "PerFrameFunctionalGroupsSequence has {} items for {n_frames} frames",
+                    per.len()
+                ),
+            ));
+        }
+        for (f, g) in frames.iter_mut().zip(per) {
+            apply_group(f, g);
+        }
+    } else if n_frames > 1 {
+        // Classic multi-frame (RT dose, NM): frames offset along the normal.
+        if let (Some(offsets), Some(p), Some(o)) = (
+            get_f64s(obj, tags::GRID_FRAME_OFFSET_VECTOR),
+            base.position,
+            base.orientation,
+        ) {
+            if offsets.len() == n_frames as usize {
+                let n = super::assemble::normal(&o);
+                for (f, off) in frames.iter_mut().zip(offsets) {
+                    f.position = Some([p[0] + off * n[0], p[1] + off * n[1], p[2] + off * n[2]]);
+                }
+            }
+        } else {
+            for f in frames.iter_mut() {
+                f.position = None;
+            }
+        }
+    }
+
+    let copied = COPIED
+        .iter()
+        .filter_map(|(k, t)| {
+            obj.get(*t)
+                .map(|_| (k.to_string(), get_str(obj, *t).unwrap_or_default()))
+        })
+        .collect();
+    let meta_sop_instance = obj
+        .meta()
+        .media_storage_sop_instance_uid()
+        .trim_end_matches('\0');
+    Ok(Some(Header {
+        path: path.to_path_buf(),
+        ts_uid: obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_string(),
+        has_meta,
+        series_uid: get_str(obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
+        study_uid: get_str(obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
+        frame_of_reference_uid: get_str(obj, tags::FRAME_OF_REFERENCE_UID),
+        sop_class_uid: get_str(obj, tags::SOP_CLASS_UID).unwrap_or_else(|| {
+            obj.meta()
+                .media_storage_sop_class_uid()
+                .trim_end_matches('\0')
+                .to_string()
+        }),
+        sop_instance_uid: get_str(obj, tags::SOP_INSTANCE_UID)
+            .unwrap_or_else(|| meta_sop_instance.to_string()),
+        modality,
+        description: get_str(obj, tags::SERIES_DESCRIPTION),
+        instance_number: get_int(obj, tags::INSTANCE_NUMBER),
+        rows,
+        cols,
+        samples_per_pixel: spp,
+        bits_allocated: ba,
+        bits_stored: bs,
+        signed: get_int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1,
+        planar_configuration: get_int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) as u16,
+        photometric: get_str(obj, tags::PHOTOMETRIC_INTERPRETATION)
+            .unwrap_or_else(|| "MONOCHROME2".into()),
+        number_of_frames: n_frames,
+        multi_frame: frames_attr.is_some(),
+        frames,
+        copied,
+    }))
+}
+
+/// Result of scanning an input: the image headers found and the files skipped (with reasons).
+pub(crate) struct Scan {
+    pub headers: Vec<Header>,
+    pub skipped: Vec<String>,
+}
+
+/// Reads the headers of every file of `path`. A single file that fails is an error; in a folder
+/// failing files are skipped and reported.
+pub(crate) fn scan(path: &Path, options: &ReadOptions) -> Result<Scan> {
+    let files = candidate_files(path)?;
+    let single = files.len() == 1 && !std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
+    let mut headers = Vec::new();
+    let mut skipped = Vec::new();
+    for f in &files {
+        let r = open(f, true).and_then(|(obj, has_meta)| header(f, &obj, has_meta, options));
+        match r {
+            Ok(Some(h)) => headers.push(h),
+            Ok(None) if single => {
+                return Err(Error::format(
+                    f,
+                    "DICOM object holds no image (no Rows/Columns)",
+                ))
+            }
+            Ok(None) => skipped.push(format!("skipped {}: no image", f.display())),
+            Err(e) if single => return Err(e),
+            Err(e) => {
+                log::warn!("{e}");
+                skipped.push(format!("skipped {e}"));
+            }
+        }
+    }
+    if headers.is_empty() {
+        let mut msg = format!(
+            "no DICOM image files found ({} files looked at)",
+            files.len()
+        );
+        if let Some(first) = skipped.first() {
+            msg.push_str(&format!("; first problem: {first}"));
+        }
+        return Err(Error::format(path, msg));
+    }
+    Ok(Scan { headers, skipped })
+}

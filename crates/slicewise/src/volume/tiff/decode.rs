@@ -1,0 +1,520 @@
+//! Decoding one TIFF file (single image or multi-page stack) into `f32` pages.
+//!
+//! Every page becomes one z slice. The `tiff` crate does the decompression and predictors; this
+//! module adds what it leaves to the caller: all planes of planar-separate images, unpacking of
+//! sub-byte samples, dropping alpha, page-to-page consistency and the size limit.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use ::tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
+use ::tiff::tags::Tag;
+use ::tiff::{ColorType, TiffError};
+
+use crate::error::{Error, Result};
+use crate::volume::{DType, ReadOptions};
+
+/// The decoded pages of one file, in file order.
+#[derive(Debug)]
+pub(crate) struct Stack {
+    pub width: usize,
+    pub height: usize,
+    /// Channels kept per page (alpha dropped).
+    pub channels: usize,
+    pub pages: usize,
+    pub dtype: DType,
+    /// True for RGB(A) photometric interpretation.
+    pub rgb: bool,
+    /// Samples, `[page][channel][y][x]`.
+    pub data: Vec<f32>,
+    pub warnings: Vec<String>,
+    /// Tags of the first page used for geometry.
+    pub description: Option<String>,
+    pub x_resolution: Option<f64>,
+    pub y_resolution: Option<f64>,
+    pub resolution_unit: Option<u16>,
+}
+
+/// Shape and type of one page, compared across pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PageKind {
+    width: usize,
+    height: usize,
+    channels: usize,
+    dtype: DType,
+    rgb: bool,
+}
+
+/// Maps a `tiff` crate error to ours, naming the file.
+pub(crate) fn tiff_error(path: &Path, e: TiffError) -> Error {
+    match e {
+        TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::format(path, format!("truncated TIFF ({io})"))
+        }
+        TiffError::IoError(io) => Error::io("read", path, io),
+        TiffError::FormatError(f) => Error::format(path, format!("invalid TIFF: {f}")),
+        TiffError::UnsupportedError(u) => Error::unsupported(path, format!("TIFF feature: {u}")),
+        TiffError::LimitsExceeded => Error::too_large(path, "TIFF exceeds the decoding limits"),
+        other => Error::format(path, format!("invalid TIFF: {other}")),
+    }
+}
+
+/// Decodes every full-resolution page of `path`.
+pub(crate) fn read_stack(path: &Path, options: &ReadOptions) -> Result<Stack> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut limits = Limits::default();
+    // Our own limit is checked before each page; let the crate allocate up to it (8 bytes per
+    // value covers f64/u64 samples).
+    limits.decoding_buffer_size = usize::try_from(options.max_values.saturating_mul(8))
+        .unwrap_or(usize::MAX)
+        .max(1 << 20);
+    let mut dec = guard(path, || Decoder::new(BufReader::new(file)))?.with_limits(limits);
+
+    let mut stack: Option<(PageKind, Stack)> = None;
+    let mut index = 0usize;
+    loop {
+        let subfile = dec
+            .find_tag_unsigned::<u32>(Tag::NewSubfileType)
+            .map_err(|e| tiff_error(path, e))?
+            .unwrap_or(0);
+        // Reduced-resolution copies (thumbnails, pyramid levels) are not slices.
+        if subfile & 1 == 0 {
+            let z = stack.as_ref().map_or(0, |(_, s)| s.pages);
+            let page = decode_page(&mut dec, path, index, z, options)?;
+            match &mut stack {
+                None => {
+                    let description = dec
+                        .find_tag(Tag::ImageDescription)
+                        .ok()
+                        .flatten()
+                        .and_then(|v| v.into_string().ok());
+                    let x_resolution = rational(&mut dec, Tag::XResolution);
+                    let y_resolution = rational(&mut dec, Tag::YResolution);
+                    let resolution_unit = dec
+                        .find_tag_unsigned::<u16>(Tag::ResolutionUnit)
+                        .ok()
+                        .flatten();
+                    stack = Some((
+                        page.kind,
+                        Stack {
+                            width: page.kind.width,
+                            height: page.kind.height,
+                            channels: page.kind.channels,
+                            pages: 1,
+                            dtype: page.kind.dtype,
+                            rgb: page.kind.rgb,
+                            data: page.data,
+                            warnings: page.warnings,
+                            description,
+                            x_resolution,
+                            y_resolution,
+                            resolution_unit,
+                        },
+                    ));
+                }
+                Some((kind, s)) => {
+                    if page.kind != *kind {
+                        return Err(Error::format(
+                            path,
+                            format!(
+                                "page {index} is {} but page 0 is {}; all pages of a stack must have \
+                                 the same size, channels and sample format",
+                                describe(&page.kind),
+                                describe(kind)
+                            ),
+                        ));
+                    }
+                    s.data.extend_from_slice(&page.data);
+                    s.pages += 1;
+                }
+            }
+        }
+        if !dec.more_images() {
+            break;
+        }
+        guard(path, || dec.next_image())?;
+        index += 1;
+    }
+    stack
+        .map(|(_, s)| s)
+        .ok_or_else(|| Error::format(path, "TIFF holds no full-resolution image"))
+}
+
+fn describe(k: &PageKind) -> String {
+    format!(
+        "{}x{} {:?} with {} channel(s)",
+        k.width, k.height, k.dtype, k.channels
+    )
+}
+
+fn rational<R: std::io::Read + std::io::Seek>(dec: &mut Decoder<R>, tag: Tag) -> Option<f64> {
+    use ::tiff::decoder::ifd::Value;
+    match dec.find_tag(tag).ok().flatten()? {
+        Value::Rational(n, d) if d != 0 => Some(n as f64 / d as f64),
+        Value::Float(f) => Some(f as f64),
+        Value::Double(f) => Some(f),
+        Value::List(v) => match v.first() {
+            Some(Value::Rational(n, d)) if *d != 0 => Some(*n as f64 / *d as f64),
+            _ => None,
+        },
+        _ => None,
+    }
+    .filter(|v| v.is_finite() && *v > 0.0)
+}
+
+/// Runs a crate call that may panic on malformed input (the decoder has `assert!`s and
+/// `unreachable!`s on layout assumptions) and turns both errors and panics into our errors.
+fn guard<T>(path: &Path, f: impl FnOnce() -> Result<T, TiffError>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| tiff_error(path, e)),
+        Err(_) => Err(Error::format(
+            path,
+            "malformed TIFF (the decoder rejected its layout)",
+        )),
+    }
+}
+
+struct Page {
+    kind: PageKind,
+    data: Vec<f32>,
+    warnings: Vec<String>,
+}
+
+fn dtype_of(path: &Path, format: u16, bits: u8) -> Result<DType> {
+    Ok(match (format, bits) {
+        (1, 1) => DType::Bool,
+        (1, 2..=8) => DType::U8,
+        (1, 9..=16) => DType::U16,
+        (1, 17..=32) => DType::U32,
+        (1, 33..=64) => DType::U64,
+        (2, 1..=8) => DType::I8,
+        (2, 9..=16) => DType::I16,
+        (2, 17..=32) => DType::I32,
+        (2, 33..=64) => DType::I64,
+        (3, 16 | 32) => DType::F32,
+        (3, 64) => DType::F64,
+        _ => {
+            return Err(Error::unsupported(
+                path,
+                format!("TIFF sample format {format} with {bits} bits per sample"),
+            ))
+        }
+    })
+}
+
+/// Decodes the decoder's current page (`index` in the file, slice `z` of the volume).
+fn decode_page<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    path: &Path,
+    index: usize,
+    z: usize,
+    options: &ReadOptions,
+) -> Result<Page> {
+    let page_err = |e: Error| match e {
+        Error::Format {
+            path,
+            message,
+            source,
+        } => Error::Format {
+            path,
+            message: format!("page {index}: {message}"),
+            source,
+        },
+        Error::Unsupported { path, message } => Error::Unsupported {
+            path,
+            message: format!("page {index}: {message}"),
+        },
+        other => other,
+    };
+    decode_page_inner(dec, path, z, options).map_err(page_err)
+}
+
+fn decode_page_inner<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    path: &Path,
+    z: usize,
+    options: &ReadOptions,
+) -> Result<Page> {
+    let tag_u16 = |dec: &mut Decoder<R>, tag: Tag| -> Result<Option<u16>> {
+        dec.find_tag_unsigned::<u16>(tag)
+            .map_err(|e| tiff_error(path, e))
+    };
+    let photometric = tag_u16(dec, Tag::PhotometricInterpretation)?;
+    let compression = tag_u16(dec, Tag::Compression)?.unwrap_or(1);
+    match photometric {
+        Some(3) => {
+            return Err(Error::unsupported(
+                path,
+                "palette-colour TIFF (PhotometricInterpretation 3); convert it to grayscale or RGB",
+            ))
+        }
+        Some(6) => {
+            return Err(Error::unsupported(
+                path,
+                "YCbCr TIFF (PhotometricInterpretation 6)",
+            ))
+        }
+        _ => {}
+    }
+    if matches!(compression, 6 | 7 | 34892) {
+        return Err(Error::unsupported(
+            path,
+            format!("JPEG-compressed TIFF (Compression {compression})"),
+        ));
+    }
+    let (w, h) = guard(path, || dec.dimensions())?;
+    if w == 0 || h == 0 {
+        return Err(Error::format(path, format!("image size {w}x{h}")));
+    }
+    let color = guard(path, || dec.colortype())?;
+    let bits = color.bit_depth();
+    let format = dec
+        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
+        .map_err(|e| tiff_error(path, e))?
+        .and_then(|v| v.first().copied())
+        .unwrap_or(1);
+    let dtype = dtype_of(path, format, bits)?;
+    let spp = usize::from(tag_u16(dec, Tag::SamplesPerPixel)?.unwrap_or(1).max(1));
+    let extra = dec
+        .find_tag_unsigned_vec::<u16>(Tag::ExtraSamples)
+        .map_err(|e| tiff_error(path, e))?
+        .map_or(0, |v| v.len());
+    let planar = tag_u16(dec, Tag::PlanarConfiguration)?.unwrap_or(1) == 2;
+    let (w, h) = (w as usize, h as usize);
+    // The raw samples of the page and our output for the whole stack so far must fit the limit.
+    options.check_size(path, &[spp as u64, h as u64, w as u64])?;
+    options.check_size(path, &[spp as u64, z as u64 + 1, h as u64, w as u64])?;
+
+    let mut buf = DecodingResult::U8(Vec::new());
+    let tiled = dec.get_chunk_type() == ChunkType::Tile && bits >= 8;
+    let (out_samples, row_stride, plane_stride) = if tiled {
+        read_tiles(dec, path, &mut buf, w, h, spp, planar, color)?
+    } else {
+        let layout = guard(path, || dec.read_image_to_buffer(&mut buf))?;
+        let read_bytes = buf.as_buffer(0).byte_len();
+        if read_bytes < layout.complete_len {
+            return Err(Error::too_large(
+                path,
+                "not all planes of a planar-separate image fit the decoding limit",
+            ));
+        }
+        // Samples per pixel in the decoded buffer (the crate drops extra samples beyond RGBA).
+        let out_samples = if planar {
+            layout.planes
+        } else {
+            usize::from(color.num_samples())
+        };
+        (
+            out_samples,
+            layout.row_stride.map_or(0, |n| n.get()),
+            layout.plane_stride.map_or(0, |n| n.get()),
+        )
+    };
+    let mut warnings = Vec::new();
+    let (keep, rgb) = match color {
+        ColorType::RGB(_) => (3, true),
+        ColorType::RGBA(_) => {
+            warnings.push("alpha channel dropped".to_string());
+            (3, true)
+        }
+        ColorType::Gray(_) => (1, false),
+        ColorType::Multiband { .. } if extra > 0 && extra < spp => {
+            warnings.push(format!("{extra} extra (alpha) sample(s) dropped"));
+            (spp - extra, false)
+        }
+        ColorType::Multiband { .. } => (out_samples, false),
+        other => {
+            return Err(Error::unsupported(
+                path,
+                format!("TIFF colour type {other:?}"),
+            ))
+        }
+    };
+    if keep > out_samples {
+        return Err(Error::format(
+            path,
+            format!("{out_samples} decoded samples per pixel, expected at least {keep}"),
+        ));
+    }
+    let elem = match &buf {
+        DecodingResult::U8(_) | DecodingResult::I8(_) => 1,
+        DecodingResult::U16(_) | DecodingResult::I16(_) | DecodingResult::F16(_) => 2,
+        DecodingResult::U32(_) | DecodingResult::I32(_) | DecodingResult::F32(_) => 4,
+        _ => 8,
+    };
+    let geo = Grid {
+        w,
+        h,
+        keep,
+        spp: if planar { 1 } else { out_samples },
+        planar,
+        row: row_stride,
+        plane: plane_stride,
+        elem,
+    };
+    let mut data = Vec::with_capacity(keep * w * h);
+    let ok = if bits < 8 {
+        match &buf {
+            DecodingResult::U8(v) => geo.unpack_bits(v, bits, &mut data),
+            _ => false,
+        }
+    } else {
+        match &buf {
+            DecodingResult::U8(v) => geo.gather(v, |x| x as f32, &mut data),
+            DecodingResult::I8(v) => geo.gather(v, |x| x as f32, &mut data),
+            DecodingResult::U16(v) => geo.gather(v, |x| x as f32, &mut data),
+            DecodingResult::I16(v) => geo.gather(v, |x| x as f32, &mut data),
+            DecodingResult::U32(v) => geo.gather(v, |x| x as f32, &mut data),
+            DecodingResult::I32(v) => geo.gather(v, |x| x as f32, &mut data),
+            DecodingResult::U64(v) => geo.gather(v, |x| x as f32, &mut data),
+            DecodingResult::I64(v) => geo.gather(v, |x| x as f32, &mut data),
+            DecodingResult::F16(v) => geo.gather(v, |x| x.to_f32(), &mut data),
+            DecodingResult::F32(v) => geo.gather(v, |x| x, &mut data),
+            DecodingResult::F64(v) => geo.gather(v, |x| x as f32, &mut data),
+        }
+    };
+    if !ok {
+        return Err(Error::format(
+            path,
+            "decoded image is smaller than its header says",
+        ));
+    }
+    Ok(Page {
+        kind: PageKind {
+            width: w,
+            height: h,
+            channels: keep,
+            dtype,
+            rgb,
+        },
+        data,
+        warnings,
+    })
+}
+
+/// Where the samples of a decoded page lie in the crate's buffer (strides in bytes).
+struct Grid {
+    w: usize,
+    h: usize,
+    keep: usize,
+    /// Interleaved samples per pixel (1 for planar).
+    spp: usize,
+    planar: bool,
+    row: usize,
+    plane: usize,
+    elem: usize,
+}
+
+impl Grid {
+    /// Byte offset of the first sample of channel `c`, row `y`.
+    fn row_start(&self, c: usize, y: usize) -> usize {
+        if self.planar {
+            c * self.plane + y * self.row
+        } else {
+            y * self.row
+        }
+    }
+
+    /// Appends channel-major samples; false when the buffer is too short.
+    fn gather<T: Copy>(&self, src: &[T], conv: impl Fn(T) -> f32, out: &mut Vec<f32>) -> bool {
+        for c in 0..self.keep {
+            for y in 0..self.h {
+                let start = self.row_start(c, y) / self.elem + if self.planar { 0 } else { c };
+                for x in 0..self.w {
+                    match src.get(start + x * self.spp) {
+                        Some(&v) => out.push(conv(v)),
+                        None => return false,
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Like `gather` for packed samples of fewer than 8 bits (MSB first, rows byte-aligned).
+    fn unpack_bits(&self, src: &[u8], bits: u8, out: &mut Vec<f32>) -> bool {
+        let bits = usize::from(bits);
+        let mask = (1u16 << bits) - 1;
+        for c in 0..self.keep {
+            for y in 0..self.h {
+                let start = self.row_start(c, y);
+                for x in 0..self.w {
+                    let bit = (x * self.spp + if self.planar { 0 } else { c }) * bits;
+                    let Some(&byte) = src.get(start + bit / 8) else {
+                        return false;
+                    };
+                    let shift = 8 - bits - bit % 8;
+                    out.push(((u16::from(byte) >> shift) & mask) as f32);
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Reads a tiled page tile by tile into `buf` laid out as the whole image; returns (samples per
+/// pixel in the buffer, row stride, plane stride) in bytes.
+///
+/// The crate's whole-image read decodes partial edge tiles row by row, and its LZW reader then
+/// fails ("no lzw end code found") on tiles tifffile writes. Reading each tile whole, into a
+/// buffer whose row stride is the tile's, takes the crate's single-read path, which works.
+#[allow(clippy::too_many_arguments)]
+fn read_tiles<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    path: &Path,
+    buf: &mut DecodingResult,
+    w: usize,
+    h: usize,
+    spp: usize,
+    planar: bool,
+    color: ColorType,
+) -> Result<(usize, usize, usize)> {
+    let bad = |m: &str| Error::format(path, m.to_string());
+    let chunk_spp = if planar {
+        1
+    } else {
+        usize::from(color.num_samples())
+    };
+    let planes = if planar { spp } else { 1 };
+    let elem = usize::from(color.bit_depth()) / 8;
+    let (tw, th) = guard(path, || Ok(dec.chunk_dimensions()))?;
+    let (tw, th) = (tw as usize, th as usize);
+    if tw == 0 || th == 0 {
+        return Err(bad("tile size 0"));
+    }
+    let across = w.div_ceil(tw);
+    let per_plane = across * h.div_ceil(th);
+    let count = guard(path, || dec.tile_count())? as usize;
+    if count < per_plane * planes {
+        return Err(bad("fewer tiles than the image size needs"));
+    }
+    let row = w * chunk_spp * elem;
+    let plane = row * h;
+    let tile_row = tw * chunk_spp * elem;
+    let layout = guard(path, || dec.image_buffer_layout())?;
+    guard(path, || buf.resize_to(&layout, &Limits::unlimited()))?;
+    let mut tile = DecodingResult::U8(Vec::new());
+    for i in 0..per_plane * planes {
+        let idx = i as u32;
+        let (dw, dh) = guard(path, || Ok(dec.chunk_data_dimensions(idx)))?;
+        guard(path, || dec.read_chunk_to_buffer(&mut tile, idx, tile_row))?;
+        let (p, t) = (i / per_plane, i % per_plane);
+        let (tx, ty) = (t % across, t / across);
+        let src = tile.as_buffer(0);
+        let src = src.as_bytes();
+        let mut dst = buf.as_buffer(0);
+        let dst = dst.as_bytes_mut();
+        let n = dw as usize * chunk_spp * elem;
+        for r in 0..dh as usize {
+            let s0 = r * tile_row;
+            let d0 = p * plane + (ty * th + r) * row + tx * tw * chunk_spp * elem;
+            match (src.get(s0..s0 + n), dst.get_mut(d0..d0 + n)) {
+                (Some(s), Some(d)) => d.copy_from_slice(s),
+                _ => return Err(bad("tile data does not fit the image")),
+            }
+        }
+    }
+    Ok((if planar { planes } else { chunk_spp }, row, plane))
+}
