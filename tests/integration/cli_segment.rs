@@ -324,7 +324,7 @@ fn dicom_seg_format_writes_a_seg_equal_to_the_nifti_mask_and_refuses_non_dicom_i
     let seg_path = find(seg_dir.path(), ".dcm");
     let nii_path = find(nii_dir.path(), ".nii.gz");
     let source = slicewise::Volume::open(&series).unwrap();
-    let from_seg = slicewise::volume::dicom_seg::read_seg(&seg_path, Some(&source))
+    let from_seg = slicewise::mask::dicom_seg::read_seg(&seg_path, Some(&source))
         .unwrap()
         .to_mask()
         .unwrap();

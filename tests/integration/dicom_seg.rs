@@ -270,7 +270,7 @@ fn end_to_end(series: &Path, kind: SegKind) {
     assert_eq!(cmp["nonzero_nifti"], cmp["seg_volume_nonzero"], "{cmp}");
     assert!(cmp["nonzero_nifti"].as_u64().unwrap() > 0);
     // Our reader, on the source series' grid, gives the mask back.
-    let back = slicewise::volume::dicom_seg::read_seg(&seg, Some(&vol)).unwrap();
+    let back = slicewise::mask::dicom_seg::read_seg(&seg, Some(&vol)).unwrap();
     assert!(back.warnings.is_empty(), "{:?}", back.warnings);
     assert_eq!(
         back.label_map().unwrap(),
@@ -311,11 +311,7 @@ const DCMQI: &str = "dcmqi-ct3slice-seg/segmentations";
 
 /// Our reader's per-segment masks equal dcmqi's NRRD label maps (segment number = NRRD value),
 /// compared on our grid through the NRRD headers' geometry.
-fn assert_matches_nrrd(
-    seg: &slicewise::volume::dicom_seg::Segmentation,
-    nrrds: &[&str],
-    what: &str,
-) {
+fn assert_matches_nrrd(seg: &slicewise::mask::dicom_seg::Segmentation, nrrds: &[&str], what: &str) {
     let tmp = harness::tmpdir();
     let [z, y, x] = seg.shape();
     let g = &seg.geometry;
@@ -361,12 +357,12 @@ fn assert_matches_nrrd(
 #[test]
 fn reader_reproduces_dcmqi_liver_nrrd() {
     let seg_path = harness::data(&format!("{DCMQI}/liver.dcm"));
-    let own = slicewise::volume::dicom_seg::read_seg(&seg_path, None).unwrap();
+    let own = slicewise::mask::dicom_seg::read_seg(&seg_path, None).unwrap();
     assert_eq!(own.kind, SegKind::Binary);
     assert_eq!(own.shape(), [3, 512, 512]);
     assert_matches_nrrd(&own, &["liver_seg.nrrd"], "liver (own grid)");
     let vol = slicewise::Volume::open(harness::data(&format!("{DCMQI}/ct-3slice"))).unwrap();
-    let on_series = slicewise::volume::dicom_seg::read_seg(&seg_path, Some(&vol)).unwrap();
+    let on_series = slicewise::mask::dicom_seg::read_seg(&seg_path, Some(&vol)).unwrap();
     assert!(on_series.warnings.is_empty(), "{:?}", on_series.warnings);
     assert_eq!(on_series.geometry, vol.geometry);
     assert_matches_nrrd(&on_series, &["liver_seg.nrrd"], "liver (series grid)");
@@ -382,12 +378,12 @@ fn reader_keeps_dcmqi_partial_overlaps_separate() {
         "partial_overlaps-2.nrrd",
         "partial_overlaps-3.nrrd",
     ];
-    let own = slicewise::volume::dicom_seg::read_seg(&seg_path, None).unwrap();
+    let own = slicewise::mask::dicom_seg::read_seg(&seg_path, None).unwrap();
     assert_eq!(own.segments.len(), 5);
     assert_matches_nrrd(&own, &nrrds, "partial overlaps (own grid)");
     assert!(own.overlapping());
     assert!(own.label_map().is_err());
     let vol = slicewise::Volume::open(harness::data(&format!("{DCMQI}/ct-3slice"))).unwrap();
-    let on_series = slicewise::volume::dicom_seg::read_seg(&seg_path, Some(&vol)).unwrap();
+    let on_series = slicewise::mask::dicom_seg::read_seg(&seg_path, Some(&vol)).unwrap();
     assert_matches_nrrd(&on_series, &nrrds, "partial overlaps (series grid)");
 }

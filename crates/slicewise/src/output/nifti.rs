@@ -14,11 +14,12 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::formats::nifti::header::NIFTI1_HEADER_SIZE;
+use crate::formats::nifti::rotation::{
+    det, matrix_to_quaternion, nearest_orthonormal, quaternion_abcd_to_matrix, quaternion_to_matrix,
+};
 use crate::mask::Mask;
 use crate::output::atomic_write;
-use crate::volume::nifti::header::{
-    matrix_to_quaternion, quaternion_abcd_to_matrix, quaternion_to_matrix, NIFTI1_HEADER_SIZE,
-};
 use crate::volume::{Geometry, Volume};
 
 const DT_UINT8: i16 = 2;
@@ -180,16 +181,9 @@ fn qform_of(g: &Geometry) -> ([f64; 3], f64) {
             };
         }
     }
-    let r = crate::volume::nifti::nearest_orthonormal(&r).unwrap_or([
-        [1.0, 0.0, 0.0],
-        [0.0, 1.0, 0.0],
-        [0.0, 0.0, 1.0],
-    ]);
-    let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
-        - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
-        + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
+    let r = nearest_orthonormal(&r).unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
     let mut r = r;
-    let qfac = if det < 0.0 {
+    let qfac = if det(&r) < 0.0 {
         for row in r.iter_mut() {
             row[2] = -row[2];
         }
@@ -250,7 +244,7 @@ fn best_f32_quaternion(r: &[[f64; 3]; 3]) -> [f64; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::volume::nifti::header::parse;
+    use crate::formats::nifti::header::parse;
 
     #[test]
     fn written_header_parses_back_to_the_same_qform_and_sform() {

@@ -5,7 +5,6 @@
 //! identifiers, warnings). [`Volume::open`] picks the reader from the path.
 
 pub mod dicom;
-pub mod dicom_seg;
 pub mod geometry;
 pub mod nifti;
 pub mod tiff;

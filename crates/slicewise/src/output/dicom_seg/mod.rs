@@ -11,9 +11,7 @@
 //! [`DicomRefs`](crate::volume::DicomRefs). Omitting empty frames never loses geometry, since
 //! every frame carries its own position.
 
-pub mod codes;
 pub mod dataset;
-pub mod frames;
 pub mod uid;
 
 use std::path::Path;
@@ -24,27 +22,16 @@ use dicom_dictionary_std::{tags, uids, StandardDataDictionary};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::InMemDicomObject;
 
-pub use codes::{srgb_to_dicom_lab, Code, SegmentCoding};
+// The vocabulary shared with the SEG reader, re-exported where the writer's API always had it.
+pub use crate::formats::dicom_seg::{
+    codes, frames, srgb_to_dicom_lab, Code, SegKind, SegmentCoding, LABEL_MAP_SEGMENTATION_STORAGE,
+    SEGMENTATION_STORAGE,
+};
 use dataset::{clip, put_code_seq, put_ds, put_seq, put_str, put_strs, put_u16, to_cs};
 
 use crate::error::{Error, Result};
 use crate::mask::Mask;
 use crate::volume::{DicomRefs, SliceRef};
-
-/// Segmentation Storage SOP class (BINARY and FRACTIONAL).
-pub const SEGMENTATION_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.66.4";
-/// Label Map Segmentation Storage SOP class (Supplement 243).
-pub const LABEL_MAP_SEGMENTATION_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.66.7";
-
-/// How the segments are encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SegKind {
-    /// SegmentationType BINARY: 1-bit frames, one per (segment, slice). Widest viewer support.
-    Binary,
-    /// SegmentationType LABELMAP (Label Map Segmentation Storage): one 8-bit frame per slice.
-    Labelmap,
-}
 
 /// Options of the DICOM SEG writer.
 #[derive(Debug, Clone)]
@@ -183,337 +170,30 @@ pub fn write_mask_with(path: &Path, mask: &Mask, options: &DicomSegOptions) -> R
 }
 
 /// Builds the SEG as an in-memory DICOM file object (for callers that send it elsewhere).
-// Slice indices address the mask, the references and `usable` together.
-#[allow(clippy::needless_range_loop)]
 pub fn build(
     mask: &Mask,
     options: &DicomSegOptions,
 ) -> Result<dicom_object::FileDicomObject<InMemDicomObject>> {
-    let refs = mask
-        .source
-        .as_ref()
-        .and_then(|m| m.dicom.as_ref())
-        .ok_or_else(|| {
-            Error::InvalidArgument(
-                "DICOM SEG output needs a mask computed from a DICOM series (its source has no \
-                 DICOM references); write NIfTI or TIFF instead"
-                    .into(),
-            )
-        })?;
-    let (nz, ny, nx) = mask.labels.dim();
-    if refs.slices.len() != nz {
-        return Err(Error::InvalidArgument(format!(
-            "DICOM SEG: the mask has {nz} slices but its source references {} DICOM slices",
-            refs.slices.len()
-        )));
-    }
-    if nx == 0 || ny == 0 || nz == 0 {
-        return Err(Error::InvalidArgument(
-            "DICOM SEG: the mask is empty".into(),
-        ));
-    }
-    if nx > u16::MAX as usize || ny > u16::MAX as usize {
-        return Err(Error::InvalidArgument(format!(
-            "DICOM SEG: {nx}×{ny} slices exceed DICOM's 65535 rows/columns"
-        )));
-    }
-    let segs = segments(mask, options);
-    if segs.is_empty() {
-        return Err(Error::InvalidArgument(
-            "DICOM SEG: the mask has no labels to write as segments".into(),
-        ));
-    }
-
+    let refs = dicom_source(mask)?;
+    let segs = checked_segments(mask, refs, options)?;
     let usable = usable_references(refs);
     let sop_class = match options.kind {
         SegKind::Binary => SEGMENTATION_STORAGE,
         SegKind::Labelmap => LABEL_MAP_SEGMENTATION_STORAGE,
     };
     let sop_instance_uid = uid::new_uid();
-    let series_uid = uid::new_uid();
     let mut obj = InMemDicomObject::new_empty();
 
     // Copied patient/study attributes go in first so that everything we set below wins.
     copy_attributes(&mut obj, refs);
-    let now = chrono::Local::now();
-    let date = now.format("%Y%m%d").to_string();
-    let time = now.format("%H%M%S%.6f").to_string();
+    put_sop_and_patient_study(&mut obj, sop_class, &sop_instance_uid);
+    put_series_and_equipment(&mut obj, refs, options);
+    put_segmentation_image(&mut obj, mask, &segs, options);
+    put_common_instance_reference(&mut obj, refs, &usable);
+    put_dimensions(&mut obj, options.kind);
+    put_shared_groups(&mut obj, &mask.geometry);
 
-    put_str(&mut obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
-    put_strs(
-        &mut obj,
-        tags::IMAGE_TYPE,
-        VR::CS,
-        &["DERIVED".into(), "PRIMARY".into()],
-    );
-    put_str(&mut obj, tags::SOP_CLASS_UID, VR::UI, sop_class);
-    put_str(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, &sop_instance_uid);
-    for (tag, vr) in [
-        (tags::STUDY_DATE, VR::DA),
-        (tags::STUDY_TIME, VR::TM),
-        (tags::ACCESSION_NUMBER, VR::SH),
-        (tags::REFERRING_PHYSICIAN_NAME, VR::PN),
-        (tags::PATIENT_NAME, VR::PN),
-        (tags::PATIENT_ID, VR::LO),
-        (tags::PATIENT_BIRTH_DATE, VR::DA),
-        (tags::PATIENT_SEX, VR::CS),
-        (tags::STUDY_ID, VR::SH),
-    ] {
-        // Type 2: present, empty when the source had none.
-        if obj.get(tag).is_none() {
-            put_str(&mut obj, tag, vr, "");
-        }
-    }
-    put_str(&mut obj, tags::SERIES_DATE, VR::DA, &date);
-    put_str(&mut obj, tags::SERIES_TIME, VR::TM, &time);
-    put_str(&mut obj, tags::CONTENT_DATE, VR::DA, &date);
-    put_str(&mut obj, tags::CONTENT_TIME, VR::TM, &time);
-    put_str(&mut obj, tags::MODALITY, VR::CS, "SEG");
-    put_str(&mut obj, tags::MANUFACTURER, VR::LO, "slicewise");
-    put_str(
-        &mut obj,
-        tags::MANUFACTURER_MODEL_NAME,
-        VR::LO,
-        &clip(&options.algorithm_name, 64),
-    );
-    put_str(&mut obj, tags::DEVICE_SERIAL_NUMBER, VR::LO, "0");
-    put_str(
-        &mut obj,
-        tags::SOFTWARE_VERSIONS,
-        VR::LO,
-        env!("CARGO_PKG_VERSION"),
-    );
-    put_str(
-        &mut obj,
-        tags::SERIES_DESCRIPTION,
-        VR::LO,
-        &clip(&options.series_description, 64),
-    );
-    // An anonymised source may lack its study UID; the SEG then opens a study of its own.
-    let study_uid = if refs.study_uid.is_empty() {
-        uid::new_uid()
-    } else {
-        refs.study_uid.clone()
-    };
-    put_str(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, &study_uid);
-    put_str(&mut obj, tags::SERIES_INSTANCE_UID, VR::UI, &series_uid);
-    put_str(
-        &mut obj,
-        tags::SERIES_NUMBER,
-        VR::IS,
-        &options.series_number.to_string(),
-    );
-    put_str(
-        &mut obj,
-        tags::INSTANCE_NUMBER,
-        VR::IS,
-        &options.instance_number.to_string(),
-    );
-    let for_uid = refs
-        .frame_of_reference_uid
-        .clone()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(uid::new_uid);
-    put_str(&mut obj, tags::FRAME_OF_REFERENCE_UID, VR::UI, &for_uid);
-    put_str(&mut obj, tags::POSITION_REFERENCE_INDICATOR, VR::LO, "");
-
-    // Segmentation Image module.
-    put_u16(&mut obj, tags::SAMPLES_PER_PIXEL, &[1]);
-    put_str(
-        &mut obj,
-        tags::PHOTOMETRIC_INTERPRETATION,
-        VR::CS,
-        "MONOCHROME2",
-    );
-    put_u16(&mut obj, tags::ROWS, &[ny as u16]);
-    put_u16(&mut obj, tags::COLUMNS, &[nx as u16]);
-    let bits = match options.kind {
-        SegKind::Binary => 1,
-        SegKind::Labelmap => 8,
-    };
-    put_u16(&mut obj, tags::BITS_ALLOCATED, &[bits]);
-    put_u16(&mut obj, tags::BITS_STORED, &[bits]);
-    put_u16(&mut obj, tags::HIGH_BIT, &[bits - 1]);
-    put_u16(&mut obj, tags::PIXEL_REPRESENTATION, &[0]);
-    put_str(&mut obj, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
-    put_str(
-        &mut obj,
-        tags::CONTENT_LABEL,
-        VR::CS,
-        &to_cs(&options.content_label),
-    );
-    put_str(
-        &mut obj,
-        tags::CONTENT_DESCRIPTION,
-        VR::LO,
-        &clip(&options.content_description, 64),
-    );
-    put_str(
-        &mut obj,
-        tags::CONTENT_CREATOR_NAME,
-        VR::PN,
-        &options.content_creator_name,
-    );
-    match options.kind {
-        SegKind::Binary => put_str(&mut obj, tags::SEGMENTATION_TYPE, VR::CS, "BINARY"),
-        SegKind::Labelmap => {
-            put_str(&mut obj, tags::SEGMENTATION_TYPE, VR::CS, "LABELMAP");
-            // Pixel value 0 is the background segment, as in highdicom's label maps.
-            put_u16(&mut obj, tags::PIXEL_PADDING_VALUE, &[0]);
-        }
-    }
-    put_str(&mut obj, tags::SEGMENTS_OVERLAP, VR::CS, "NO");
-    put_seq(
-        &mut obj,
-        tags::SEGMENT_SEQUENCE,
-        segment_items(&segs, options),
-    );
-
-    // Common Instance Reference: the source series and each distinct source instance.
-    if !refs.series_uid.is_empty() && usable.iter().any(|&u| u) {
-        let mut ref_instances = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (s, _) in refs.slices.iter().zip(&usable).filter(|(_, &u)| u) {
-            if seen.insert(s.sop_instance_uid.as_str()) {
-                let mut item = InMemDicomObject::new_empty();
-                put_str(
-                    &mut item,
-                    tags::REFERENCED_SOP_CLASS_UID,
-                    VR::UI,
-                    &s.sop_class_uid,
-                );
-                put_str(
-                    &mut item,
-                    tags::REFERENCED_SOP_INSTANCE_UID,
-                    VR::UI,
-                    &s.sop_instance_uid,
-                );
-                ref_instances.push(item);
-            }
-        }
-        let mut series_item = InMemDicomObject::new_empty();
-        put_seq(
-            &mut series_item,
-            tags::REFERENCED_INSTANCE_SEQUENCE,
-            ref_instances,
-        );
-        put_str(
-            &mut series_item,
-            tags::SERIES_INSTANCE_UID,
-            VR::UI,
-            &refs.series_uid,
-        );
-        put_seq(
-            &mut obj,
-            tags::REFERENCED_SERIES_SEQUENCE,
-            vec![series_item],
-        );
-    } else {
-        log::warn!(
-            "DICOM SEG: the source series has no usable instance references (anonymised?); \
-             frames carry positions only"
-        );
-    }
-
-    // Multi-frame Dimension module: frames are indexed by (segment,) position.
-    let dim_uid = uid::new_uid();
-    let mut org = InMemDicomObject::new_empty();
-    put_str(&mut org, tags::DIMENSION_ORGANIZATION_UID, VR::UI, &dim_uid);
-    put_seq(&mut obj, tags::DIMENSION_ORGANIZATION_SEQUENCE, vec![org]);
-    let mut dims = Vec::new();
-    if options.kind == SegKind::Binary {
-        dims.push(dimension_item(
-            &dim_uid,
-            tags::REFERENCED_SEGMENT_NUMBER,
-            tags::SEGMENT_IDENTIFICATION_SEQUENCE,
-            "ReferencedSegmentNumber",
-        ));
-    }
-    dims.push(dimension_item(
-        &dim_uid,
-        tags::IMAGE_POSITION_PATIENT,
-        tags::PLANE_POSITION_SEQUENCE,
-        "ImagePositionPatient",
-    ));
-    put_seq(&mut obj, tags::DIMENSION_INDEX_SEQUENCE, dims);
-
-    // Shared functional groups: orientation and pixel measures of the whole grid.
-    let g = &mask.geometry;
-    let mut shared = InMemDicomObject::new_empty();
-    let mut orient = InMemDicomObject::new_empty();
-    let (row_dir, col_dir) = (g.axis(0), g.axis(1));
-    put_ds(
-        &mut orient,
-        tags::IMAGE_ORIENTATION_PATIENT,
-        &[
-            row_dir[0], row_dir[1], row_dir[2], col_dir[0], col_dir[1], col_dir[2],
-        ],
-    );
-    put_seq(&mut shared, tags::PLANE_ORIENTATION_SEQUENCE, vec![orient]);
-    let mut measures = InMemDicomObject::new_empty();
-    // PixelSpacing is (between rows, between columns) = (j spacing, i spacing).
-    put_ds(
-        &mut measures,
-        tags::PIXEL_SPACING,
-        &[g.spacing[1], g.spacing[0]],
-    );
-    put_ds(&mut measures, tags::SLICE_THICKNESS, &[g.spacing[2]]);
-    put_ds(&mut measures, tags::SPACING_BETWEEN_SLICES, &[g.spacing[2]]);
-    put_seq(&mut shared, tags::PIXEL_MEASURES_SEQUENCE, vec![measures]);
-    put_seq(
-        &mut obj,
-        tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
-        vec![shared],
-    );
-
-    // Frames: (segment, slice) for BINARY, slice for LABELMAP.
-    let slice_pixels = nx * ny;
-    let labels = mask.labels.as_standard_layout();
-    let flat = labels
-        .as_slice()
-        .ok_or_else(|| Error::InvalidArgument("DICOM SEG: mask is not contiguous".into()))?;
-    let slice = |k: usize| &flat[k * slice_pixels..(k + 1) * slice_pixels];
-    let mut per_frame = Vec::new();
-    let pixel_data = match options.kind {
-        SegKind::Binary => {
-            let mut frames: Vec<Vec<u8>> = Vec::new();
-            for seg in &segs {
-                for k in 0..nz {
-                    let f: Vec<u8> = slice(k).iter().map(|&v| (v == seg.value) as u8).collect();
-                    if options.omit_empty_frames && !f.iter().any(|&b| b != 0) {
-                        continue;
-                    }
-                    per_frame.push(frame_item(mask, refs, usable[k], k, Some(seg.number)));
-                    frames.push(f);
-                }
-            }
-            if frames.is_empty() {
-                // A SEG needs at least one frame: keep segment 1's first slice.
-                per_frame.push(frame_item(mask, refs, usable[0], 0, Some(segs[0].number)));
-                frames.push(vec![0; slice_pixels]);
-            }
-            frames::pack_bits(frames.iter().map(|f| f.as_slice()))
-        }
-        SegKind::Labelmap => {
-            let mut data = Vec::with_capacity(flat.len());
-            for k in 0..nz {
-                let f = slice(k);
-                if options.omit_empty_frames && !f.iter().any(|&b| b != 0) {
-                    continue;
-                }
-                per_frame.push(frame_item(mask, refs, usable[k], k, None));
-                data.extend_from_slice(f);
-            }
-            if per_frame.is_empty() {
-                per_frame.push(frame_item(mask, refs, usable[0], 0, None));
-                data.extend_from_slice(slice(0));
-            }
-            if data.len() % 2 == 1 {
-                data.push(0);
-            }
-            data
-        }
-    };
+    let (per_frame, pixel_data) = encode_frames(mask, refs, &usable, &segs, options)?;
     put_str(
         &mut obj,
         tags::NUMBER_OF_FRAMES,
@@ -539,6 +219,389 @@ pub fn build(
             .implementation_version_name(format!("SLICEWISE_{}", env!("CARGO_PKG_VERSION"))),
     )
     .map_err(|e| Error::InvalidArgument(format!("DICOM SEG: building file meta: {e}")))
+}
+
+/// The DICOM references of the mask's source series; a SEG cannot be written without them.
+fn dicom_source(mask: &Mask) -> Result<&DicomRefs> {
+    mask.source
+        .as_ref()
+        .and_then(|m| m.dicom.as_ref())
+        .ok_or_else(|| {
+            Error::InvalidArgument(
+                "DICOM SEG output needs a mask computed from a DICOM series (its source has no \
+                 DICOM references); write NIfTI or TIFF instead"
+                    .into(),
+            )
+        })
+}
+
+/// The segments to write, after checking that the mask's grid fits a SEG of its source: one
+/// referenced slice per mask slice, non-empty, at most 65535 rows and columns.
+fn checked_segments(
+    mask: &Mask,
+    refs: &DicomRefs,
+    options: &DicomSegOptions,
+) -> Result<Vec<Segment>> {
+    let (nz, ny, nx) = mask.labels.dim();
+    if refs.slices.len() != nz {
+        return Err(Error::InvalidArgument(format!(
+            "DICOM SEG: the mask has {nz} slices but its source references {} DICOM slices",
+            refs.slices.len()
+        )));
+    }
+    if nx == 0 || ny == 0 || nz == 0 {
+        return Err(Error::InvalidArgument(
+            "DICOM SEG: the mask is empty".into(),
+        ));
+    }
+    if nx > u16::MAX as usize || ny > u16::MAX as usize {
+        return Err(Error::InvalidArgument(format!(
+            "DICOM SEG: {nx}×{ny} slices exceed DICOM's 65535 rows/columns"
+        )));
+    }
+    let segs = segments(mask, options);
+    if segs.is_empty() {
+        return Err(Error::InvalidArgument(
+            "DICOM SEG: the mask has no labels to write as segments".into(),
+        ));
+    }
+    Ok(segs)
+}
+
+/// SOP Common, the image type and the type-2 Patient and General Study attributes the source
+/// did not provide.
+fn put_sop_and_patient_study(obj: &mut InMemDicomObject, sop_class: &str, sop_instance_uid: &str) {
+    put_str(obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
+    put_strs(
+        obj,
+        tags::IMAGE_TYPE,
+        VR::CS,
+        &["DERIVED".into(), "PRIMARY".into()],
+    );
+    put_str(obj, tags::SOP_CLASS_UID, VR::UI, sop_class);
+    put_str(obj, tags::SOP_INSTANCE_UID, VR::UI, sop_instance_uid);
+    for (tag, vr) in [
+        (tags::STUDY_DATE, VR::DA),
+        (tags::STUDY_TIME, VR::TM),
+        (tags::ACCESSION_NUMBER, VR::SH),
+        (tags::REFERRING_PHYSICIAN_NAME, VR::PN),
+        (tags::PATIENT_NAME, VR::PN),
+        (tags::PATIENT_ID, VR::LO),
+        (tags::PATIENT_BIRTH_DATE, VR::DA),
+        (tags::PATIENT_SEX, VR::CS),
+        (tags::STUDY_ID, VR::SH),
+    ] {
+        // Type 2: present, empty when the source had none.
+        if obj.get(tag).is_none() {
+            put_str(obj, tag, vr, "");
+        }
+    }
+}
+
+/// The new series (General Series, General Equipment, content date and time) in the source's
+/// study and frame of reference.
+fn put_series_and_equipment(
+    obj: &mut InMemDicomObject,
+    refs: &DicomRefs,
+    options: &DicomSegOptions,
+) {
+    let now = chrono::Local::now();
+    let date = now.format("%Y%m%d").to_string();
+    let time = now.format("%H%M%S%.6f").to_string();
+    put_str(obj, tags::SERIES_DATE, VR::DA, &date);
+    put_str(obj, tags::SERIES_TIME, VR::TM, &time);
+    put_str(obj, tags::CONTENT_DATE, VR::DA, &date);
+    put_str(obj, tags::CONTENT_TIME, VR::TM, &time);
+    put_str(obj, tags::MODALITY, VR::CS, "SEG");
+    put_str(obj, tags::MANUFACTURER, VR::LO, "slicewise");
+    put_str(
+        obj,
+        tags::MANUFACTURER_MODEL_NAME,
+        VR::LO,
+        &clip(&options.algorithm_name, 64),
+    );
+    put_str(obj, tags::DEVICE_SERIAL_NUMBER, VR::LO, "0");
+    put_str(
+        obj,
+        tags::SOFTWARE_VERSIONS,
+        VR::LO,
+        env!("CARGO_PKG_VERSION"),
+    );
+    put_str(
+        obj,
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        &clip(&options.series_description, 64),
+    );
+    // An anonymised source may lack its study UID; the SEG then opens a study of its own.
+    let study_uid = if refs.study_uid.is_empty() {
+        uid::new_uid()
+    } else {
+        refs.study_uid.clone()
+    };
+    put_str(obj, tags::STUDY_INSTANCE_UID, VR::UI, &study_uid);
+    put_str(obj, tags::SERIES_INSTANCE_UID, VR::UI, &uid::new_uid());
+    put_str(
+        obj,
+        tags::SERIES_NUMBER,
+        VR::IS,
+        &options.series_number.to_string(),
+    );
+    put_str(
+        obj,
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        &options.instance_number.to_string(),
+    );
+    let for_uid = refs
+        .frame_of_reference_uid
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(uid::new_uid);
+    put_str(obj, tags::FRAME_OF_REFERENCE_UID, VR::UI, &for_uid);
+    put_str(obj, tags::POSITION_REFERENCE_INDICATOR, VR::LO, "");
+}
+
+/// The Segmentation Image module: pixel format, content identification and the segments.
+fn put_segmentation_image(
+    obj: &mut InMemDicomObject,
+    mask: &Mask,
+    segs: &[Segment],
+    options: &DicomSegOptions,
+) {
+    let (_, ny, nx) = mask.labels.dim();
+    put_u16(obj, tags::SAMPLES_PER_PIXEL, &[1]);
+    put_str(obj, tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
+    // `checked_segments` has made sure both fit a u16.
+    put_u16(obj, tags::ROWS, &[ny as u16]);
+    put_u16(obj, tags::COLUMNS, &[nx as u16]);
+    let bits = match options.kind {
+        SegKind::Binary => 1,
+        SegKind::Labelmap => 8,
+    };
+    put_u16(obj, tags::BITS_ALLOCATED, &[bits]);
+    put_u16(obj, tags::BITS_STORED, &[bits]);
+    put_u16(obj, tags::HIGH_BIT, &[bits - 1]);
+    put_u16(obj, tags::PIXEL_REPRESENTATION, &[0]);
+    put_str(obj, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
+    put_str(
+        obj,
+        tags::CONTENT_LABEL,
+        VR::CS,
+        &to_cs(&options.content_label),
+    );
+    put_str(
+        obj,
+        tags::CONTENT_DESCRIPTION,
+        VR::LO,
+        &clip(&options.content_description, 64),
+    );
+    put_str(
+        obj,
+        tags::CONTENT_CREATOR_NAME,
+        VR::PN,
+        &options.content_creator_name,
+    );
+    match options.kind {
+        SegKind::Binary => put_str(obj, tags::SEGMENTATION_TYPE, VR::CS, "BINARY"),
+        SegKind::Labelmap => {
+            put_str(obj, tags::SEGMENTATION_TYPE, VR::CS, "LABELMAP");
+            // Pixel value 0 is the background segment, as in highdicom's label maps.
+            put_u16(obj, tags::PIXEL_PADDING_VALUE, &[0]);
+        }
+    }
+    put_str(obj, tags::SEGMENTS_OVERLAP, VR::CS, "NO");
+    put_seq(obj, tags::SEGMENT_SEQUENCE, segment_items(segs, options));
+}
+
+/// Common Instance Reference: the source series and each distinct source instance, when any
+/// slice can be referenced.
+fn put_common_instance_reference(obj: &mut InMemDicomObject, refs: &DicomRefs, usable: &[bool]) {
+    if refs.series_uid.is_empty() || !usable.iter().any(|&u| u) {
+        log::warn!(
+            "DICOM SEG: the source series has no usable instance references (anonymised?); \
+             frames carry positions only"
+        );
+        return;
+    }
+    let mut series_item = InMemDicomObject::new_empty();
+    put_seq(
+        &mut series_item,
+        tags::REFERENCED_INSTANCE_SEQUENCE,
+        referenced_instances(refs, usable),
+    );
+    put_str(
+        &mut series_item,
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        &refs.series_uid,
+    );
+    put_seq(obj, tags::REFERENCED_SERIES_SEQUENCE, vec![series_item]);
+}
+
+/// One item per distinct usable source instance (a multi-frame source is referenced once).
+fn referenced_instances(refs: &DicomRefs, usable: &[bool]) -> Vec<InMemDicomObject> {
+    let mut ref_instances = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (s, _) in refs.slices.iter().zip(usable).filter(|(_, &u)| u) {
+        if seen.insert(s.sop_instance_uid.as_str()) {
+            let mut item = InMemDicomObject::new_empty();
+            put_str(
+                &mut item,
+                tags::REFERENCED_SOP_CLASS_UID,
+                VR::UI,
+                &s.sop_class_uid,
+            );
+            put_str(
+                &mut item,
+                tags::REFERENCED_SOP_INSTANCE_UID,
+                VR::UI,
+                &s.sop_instance_uid,
+            );
+            ref_instances.push(item);
+        }
+    }
+    ref_instances
+}
+
+/// Multi-frame Dimension module: frames are indexed by (segment,) position.
+fn put_dimensions(obj: &mut InMemDicomObject, kind: SegKind) {
+    let dim_uid = uid::new_uid();
+    let mut org = InMemDicomObject::new_empty();
+    put_str(&mut org, tags::DIMENSION_ORGANIZATION_UID, VR::UI, &dim_uid);
+    put_seq(obj, tags::DIMENSION_ORGANIZATION_SEQUENCE, vec![org]);
+    let mut dims = Vec::new();
+    if kind == SegKind::Binary {
+        dims.push(dimension_item(
+            &dim_uid,
+            tags::REFERENCED_SEGMENT_NUMBER,
+            tags::SEGMENT_IDENTIFICATION_SEQUENCE,
+            "ReferencedSegmentNumber",
+        ));
+    }
+    dims.push(dimension_item(
+        &dim_uid,
+        tags::IMAGE_POSITION_PATIENT,
+        tags::PLANE_POSITION_SEQUENCE,
+        "ImagePositionPatient",
+    ));
+    put_seq(obj, tags::DIMENSION_INDEX_SEQUENCE, dims);
+}
+
+/// Shared functional groups: orientation and pixel measures of the whole grid.
+fn put_shared_groups(obj: &mut InMemDicomObject, g: &crate::volume::Geometry) {
+    let mut shared = InMemDicomObject::new_empty();
+    let mut orient = InMemDicomObject::new_empty();
+    let (row_dir, col_dir) = (g.axis(0), g.axis(1));
+    put_ds(
+        &mut orient,
+        tags::IMAGE_ORIENTATION_PATIENT,
+        &[
+            row_dir[0], row_dir[1], row_dir[2], col_dir[0], col_dir[1], col_dir[2],
+        ],
+    );
+    put_seq(&mut shared, tags::PLANE_ORIENTATION_SEQUENCE, vec![orient]);
+    let mut measures = InMemDicomObject::new_empty();
+    // PixelSpacing is (between rows, between columns) = (j spacing, i spacing).
+    put_ds(
+        &mut measures,
+        tags::PIXEL_SPACING,
+        &[g.spacing[1], g.spacing[0]],
+    );
+    put_ds(&mut measures, tags::SLICE_THICKNESS, &[g.spacing[2]]);
+    put_ds(&mut measures, tags::SPACING_BETWEEN_SLICES, &[g.spacing[2]]);
+    put_seq(&mut shared, tags::PIXEL_MEASURES_SEQUENCE, vec![measures]);
+    put_seq(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![shared]);
+}
+
+/// The per-frame functional groups and the Pixel Data: frames are (segment, slice) for BINARY,
+/// slices for LABELMAP.
+fn encode_frames(
+    mask: &Mask,
+    refs: &DicomRefs,
+    usable: &[bool],
+    segs: &[Segment],
+    options: &DicomSegOptions,
+) -> Result<(Vec<InMemDicomObject>, Vec<u8>)> {
+    let (_, ny, nx) = mask.labels.dim();
+    let labels = mask.labels.as_standard_layout();
+    let flat = labels
+        .as_slice()
+        .ok_or_else(|| Error::InvalidArgument("DICOM SEG: mask is not contiguous".into()))?;
+    // `checked_segments` has made sure slices are not empty.
+    let slices: Vec<&[u8]> = flat.chunks_exact(nx * ny).collect();
+    let frames = FrameSource {
+        mask,
+        refs,
+        usable,
+        slices: &slices,
+        omit_empty: options.omit_empty_frames,
+    };
+    Ok(match options.kind {
+        SegKind::Binary => frames.binary(segs),
+        SegKind::Labelmap => frames.labelmap(),
+    })
+}
+
+/// What the frames are cut from: the mask's slices and the source references of each.
+struct FrameSource<'a> {
+    mask: &'a Mask,
+    refs: &'a DicomRefs,
+    usable: &'a [bool],
+    /// The mask's z slices, each `[y, x]` flattened.
+    slices: &'a [&'a [u8]],
+    omit_empty: bool,
+}
+
+impl FrameSource<'_> {
+    fn item(&self, k: usize, segment: Option<u16>) -> InMemDicomObject {
+        frame_item(self.mask, self.refs, self.usable[k], k, segment)
+    }
+
+    /// BINARY: one 1-bit frame per segment and slice, segment-major.
+    fn binary(&self, segs: &[Segment]) -> (Vec<InMemDicomObject>, Vec<u8>) {
+        let mut per_frame = Vec::new();
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        for seg in segs {
+            for (k, slice) in self.slices.iter().enumerate() {
+                let f: Vec<u8> = slice.iter().map(|&v| (v == seg.value) as u8).collect();
+                if self.omit_empty && !f.iter().any(|&b| b != 0) {
+                    continue;
+                }
+                per_frame.push(self.item(k, Some(seg.number)));
+                frames.push(f);
+            }
+        }
+        if frames.is_empty() {
+            // A SEG needs at least one frame: keep segment 1's first slice.
+            per_frame.push(self.item(0, Some(segs[0].number)));
+            frames.push(vec![0; self.slices[0].len()]);
+        }
+        let pixel_data = frames::pack_bits(frames.iter().map(|f| f.as_slice()));
+        (per_frame, pixel_data)
+    }
+
+    /// LABELMAP: one 8-bit frame per slice, the labels as they are.
+    fn labelmap(&self) -> (Vec<InMemDicomObject>, Vec<u8>) {
+        let mut per_frame = Vec::new();
+        let mut data = Vec::with_capacity(self.slices.len() * self.slices[0].len());
+        for (k, f) in self.slices.iter().enumerate() {
+            if self.omit_empty && !f.iter().any(|&b| b != 0) {
+                continue;
+            }
+            per_frame.push(self.item(k, None));
+            data.extend_from_slice(f);
+        }
+        if per_frame.is_empty() {
+            // A SEG needs at least one frame: keep the first slice.
+            per_frame.push(self.item(0, None));
+            data.extend_from_slice(self.slices[0]);
+        }
+        if data.len() % 2 == 1 {
+            data.push(0);
+        }
+        (per_frame, data)
+    }
 }
 
 /// Copies `(keyword, value)` attributes with their dictionary VR. Only textual VRs are copied

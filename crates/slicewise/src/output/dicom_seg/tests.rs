@@ -183,3 +183,44 @@ fn slice_count_must_match_references() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn written_seg_reads_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Geometry {
+        spacing: [0.5, 0.75, 3.0],
+        origin: [-10.0, 20.0, 5.5],
+        // Right-handed (k = i × j), as a DICOM reader sorting along the normal produces.
+        direction: [[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+    };
+    let mask = sample_mask(g);
+    for kind in [SegKind::Binary, SegKind::Labelmap] {
+        for omit in [false, true] {
+            let p = dir.path().join("s.dcm");
+            let opts = DicomSegOptions {
+                kind,
+                omit_empty_frames: omit,
+                ..Default::default()
+            };
+            let f = build(&mask, &opts).unwrap();
+            f.write_to_file(&p).unwrap();
+            let seg = crate::mask::dicom_seg::read_seg(&p, None).unwrap();
+            assert_eq!(seg.kind, kind);
+            assert_eq!(seg.segments.len(), 2);
+            assert_eq!(seg.segments[0].label, "tumour");
+            let lm = seg.label_map().unwrap();
+            if omit {
+                // The grid spans slices 0..=2 (both ends hold labels).
+                assert_eq!(lm.dim(), (3, 4, 5));
+            }
+            assert_eq!(lm, mask.labels, "{kind:?} omit={omit}");
+            for c in 0..3 {
+                assert!((seg.geometry.origin[c] - g.origin[c]).abs() < 1e-9);
+                assert!((seg.geometry.spacing[c] - g.spacing[c]).abs() < 1e-9);
+            }
+            assert_eq!(seg.geometry.direction, g.direction);
+            let m = seg.to_mask().unwrap();
+            assert_eq!(m.label_info[0].color, [255, 0, 0]);
+        }
+    }
+}

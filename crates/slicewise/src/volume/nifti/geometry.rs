@@ -3,7 +3,8 @@
 // Matrix code reads best with explicit row/column indices.
 #![allow(clippy::needless_range_loop)]
 
-use super::header::Header;
+use crate::formats::nifti::header::Header;
+use crate::formats::nifti::rotation::{max_cos, nearest_orthonormal};
 use crate::volume::Geometry;
 
 /// Largest |cos| between two index axes accepted as orthogonal.
@@ -52,72 +53,4 @@ pub(super) fn from_header(h: &Header, warnings: &mut Vec<String>) -> Geometry {
     }
     warnings.push("no usable transform: using 1 mm identity geometry".to_string());
     Geometry::identity()
-}
-
-fn max_cos(d: &[[f64; 3]; 3]) -> f64 {
-    let col = |c: usize| [d[0][c], d[1][c], d[2][c]];
-    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-    dot(col(0), col(1))
-        .abs()
-        .max(dot(col(0), col(2)).abs())
-        .max(dot(col(1), col(2)).abs())
-}
-
-fn det(m: &[[f64; 3]; 3]) -> f64 {
-    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-}
-
-/// The orthonormal matrix nearest to `m` (polar decomposition by Newton iteration), or `None`
-/// when `m` is (nearly) singular.
-pub(crate) fn nearest_orthonormal(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
-    let mut q = *m;
-    for _ in 0..50 {
-        let dt = det(&q);
-        if dt.is_nan() || dt.abs() <= 1e-8 {
-            return None;
-        }
-        // inverse transpose = cofactor matrix / det
-        let mut cof = [[0.0; 3]; 3];
-        for r in 0..3 {
-            for c in 0..3 {
-                let (r1, r2) = ((r + 1) % 3, (r + 2) % 3);
-                let (c1, c2) = ((c + 1) % 3, (c + 2) % 3);
-                cof[r][c] = q[r1][c1] * q[r2][c2] - q[r1][c2] * q[r2][c1];
-            }
-        }
-        let mut next = [[0.0; 3]; 3];
-        let mut change: f64 = 0.0;
-        for r in 0..3 {
-            for c in 0..3 {
-                next[r][c] = 0.5 * (q[r][c] + cof[r][c] / dt);
-                change = change.max((next[r][c] - q[r][c]).abs());
-            }
-        }
-        q = next;
-        if change < 1e-15 {
-            break;
-        }
-    }
-    q.iter().flatten().all(|v| v.is_finite()).then_some(q)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_orthonormal_of_rotation_is_itself_and_shear_is_removed() {
-        let r = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]];
-        let q = nearest_orthonormal(&r).unwrap();
-        assert_eq!(q, r);
-        let s = [[1.0, 0.1, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-        let q = nearest_orthonormal(&s).unwrap();
-        assert!(max_cos(&q) < 1e-12);
-        assert!((det(&q) - 1.0).abs() < 1e-12);
-        assert!(
-            nearest_orthonormal(&[[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).is_none()
-        );
-    }
 }

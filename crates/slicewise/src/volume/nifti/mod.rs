@@ -1,16 +1,17 @@
 //! NIfTI reading: `.nii`, `.nii.gz`, `.hdr`/`.img` pairs (either file may be given, either may be
 //! gzipped), NIfTI-1 and NIfTI-2, either byte order.
 //!
-//! The header is parsed by hand ([`header`]) and the voxels are read straight from the
+//! The header is parsed by hand ([`header`], shared with the writer in
+//! [`formats::nifti`](crate::formats::nifti)) and the voxels are read straight from the
 //! (decompressed) stream in chunks, so that no header value can make us panic or allocate more
 //! than [`ReadOptions::check_size`] allows, and NIfTI-2 is read the same way as NIfTI-1. The
 //! geometry follows nibabel's `img.affine`: the sform when `sform_code != 0`, else the qform when
 //! `qform_code != 0`, else nibabel's fallback from `pixdim` (noted in the warnings).
 
 mod geometry;
-pub mod header;
 
-pub(crate) use geometry::nearest_orthonormal;
+/// The header codec, shared with the writer; re-exported under its former path.
+pub use crate::formats::nifti::header;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};

@@ -1,4 +1,5 @@
-//! Coded concepts for segment descriptions and the sRGB → DICOM CIELab colour conversion.
+//! Coded concepts for segment descriptions and the conversions between sRGB and DICOM CIELab
+//! colours.
 
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +123,36 @@ pub fn srgb_to_dicom_lab(rgb: [u8; 3]) -> [u16; 3] {
     ]
 }
 
+/// DICOM-scaled CIELab back to sRGB (inverse of [`srgb_to_dicom_lab`]), clamped.
+pub fn dicom_lab_to_srgb(lab: [u16; 3]) -> [u8; 3] {
+    let l = lab[0] as f64 * 100.0 / 65535.0;
+    let a = lab[1] as f64 * 255.0 / 65535.0 - 128.0;
+    let b = lab[2] as f64 * 255.0 / 65535.0 - 128.0;
+    let fy = (l + 16.0) / 116.0;
+    let fx = fy + a / 500.0;
+    let fz = fy - b / 200.0;
+    let finv = |t: f64| {
+        if t > 6.0 / 29.0 {
+            t * t * t
+        } else {
+            (108.0 / 841.0) * (t - 4.0 / 29.0)
+        }
+    };
+    let (x, y, z) = (finv(fx) * 0.95047, finv(fy), finv(fz) * 1.08883);
+    let r = x * 3.2406 + y * -1.5372 + z * -0.4986;
+    let g = x * -0.9689 + y * 1.8758 + z * 0.0415;
+    let bl = x * 0.0557 + y * -0.2040 + z * 1.0570;
+    let gamma = |c: f64| {
+        let c = if c > 0.0031308 {
+            1.055 * c.powf(1.0 / 2.4) - 0.055
+        } else {
+            12.92 * c
+        };
+        (c * 255.0).round().clamp(0.0, 255.0) as u8
+    };
+    [gamma(r), gamma(g), gamma(bl)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +172,25 @@ mod tests {
                 assert!(
                     (got[c] as i32 - want[c] as i32).abs() <= 1,
                     "{rgb:?}: {got:?} vs {want:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lab_round_trips_to_srgb() {
+        for rgb in [
+            [255u8, 0, 0],
+            [0, 255, 0],
+            [12, 200, 77],
+            [255, 255, 255],
+            [0, 0, 0],
+        ] {
+            let back = dicom_lab_to_srgb(srgb_to_dicom_lab(rgb));
+            for c in 0..3 {
+                assert!(
+                    (back[c] as i32 - rgb[c] as i32).abs() <= 1,
+                    "{rgb:?} -> {back:?}"
                 );
             }
         }
