@@ -5,7 +5,7 @@
 //! MaxPool, ConvTranspose or Resize (nearest, asymmetric, floor = Burn's nearest ×2), Concat,
 //! Sigmoid / Softmax(axis 1). Input `input` `[N, C, H, W]` and output `output` `[N, K, H, W]` have
 //! symbolic N, H and W (H and W must be multiples of `2^depth`). The engine's contract travels in
-//! `metadata_props` as the model-package keys of `slicewise::infer::model` (format 1). The card is
+//! `metadata_props` as the model-package keys of `slicewise::infer::contract` (format 1). The card is
 //! written as `<stem>.card.json`, a name the engine does not take for a sidecar override.
 
 use std::path::Path;
@@ -335,57 +335,18 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
     })
 }
 
-/// The contract's normalisation in the package's text form (`percentile:1,99`, `zscore`, ...).
+/// The contract's normalisation in the package's text form (`percentile:1,99`, `zscore`, ...):
+/// the engine's [`Display`](std::fmt::Display) form, which it parses back.
 pub fn normalization_text(n: &slicewise::infer::Normalization) -> String {
-    use slicewise::infer::Normalization as N;
-    match n {
-        N::None => "none".into(),
-        N::MinMaxSlice => "minmax-slice".into(),
-        N::MinMaxVolume => "minmax-volume".into(),
-        N::ZScore => "zscore".into(),
-        N::Percentile { lower, upper } => format!("percentile:{lower},{upper}"),
-        N::PercentileForeground { lower, upper } => format!("percentile-fg:{lower},{upper}"),
-        N::Window { center, width } => format!("window:{center},{width}"),
-    }
+    n.to_string()
 }
 
-/// `slicewise.*` metadata entries of a contract (model package format 1, as the engine reads it).
+/// `slicewise.*` metadata entries of a contract (model package format 1, as the engine reads it):
+/// the engine's writer ([`ModelContract::to_metadata`]), wrapped into ONNX entries.
 pub fn metadata(c: &ModelContract) -> Vec<StringStringEntryProto> {
-    let list = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
-    let mut kv: Vec<(&str, String)> = vec![
-        ("format_version", "1".into()),
-        ("name", c.name.clone()),
-        ("version", c.version.clone()),
-        ("layout", "NCHW".into()),
-        ("input", c.input_name.clone()),
-        ("output", c.output_name.clone()),
-        ("channels", c.source_channels.len().to_string()),
-        ("source_channels", list(&c.source_channels)),
-        ("height", c.height.to_string()),
-        ("width", c.width.to_string()),
-        ("normalization", normalization_text(&c.normalization)),
-        ("keep_aspect", c.keep_aspect.to_string()),
-        (
-            "output_kind",
-            match c.output {
-                OutputKind::Sigmoid => "sigmoid".into(),
-                OutputKind::Softmax => "softmax".into(),
-            },
-        ),
-        ("threshold", c.threshold.to_string()),
-        (
-            "labels",
-            serde_json::to_string(&c.labels).unwrap_or_default(),
-        ),
-    ];
-    if let Some(t) = &c.training_data {
-        kv.push(("training_data", t.clone()));
-    }
-    kv.into_iter()
-        .map(|(k, v)| StringStringEntryProto {
-            key: format!("slicewise.{k}"),
-            value: v,
-        })
+    c.to_metadata()
+        .into_iter()
+        .map(|(key, value)| StringStringEntryProto { key, value })
         .collect()
 }
 

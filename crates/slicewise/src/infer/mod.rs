@@ -13,6 +13,7 @@
 //! # Ok::<(), slicewise::Error>(())
 //! ```
 
+pub mod contract;
 pub mod model;
 pub mod postprocess;
 pub mod preprocess;
@@ -20,18 +21,20 @@ mod provider;
 mod runtime;
 mod segment;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ndarray::Array4;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::mask::{LabelInfo, Mask};
+use crate::mask::Mask;
 use crate::volume::Volume;
+
+pub use contract::{ModelContract, Normalization, OutputKind};
+pub use model::Model;
 
 /// Facts about the loaded ONNX Runtime library.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,89 +102,6 @@ impl ModelOptions {
     }
 }
 
-/// How slices are normalised before inference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Normalization {
-    /// Values used as they are.
-    None,
-    /// (v - min) / (max - min) over each slice.
-    MinMaxSlice,
-    /// (v - min) / (max - min) over the whole volume (per channel).
-    MinMaxVolume,
-    /// (v - mean) / std over the whole volume (per channel).
-    ZScore,
-    /// Clip to the [lower, upper] percentiles of the volume (per channel), then scale to [0, 1].
-    Percentile {
-        /// Lower percentile, 0..100.
-        lower: f32,
-        /// Upper percentile, 0..100.
-        upper: f32,
-    },
-    /// Like `Percentile`, but the percentiles come from the foreground, the voxels above the
-    /// channel's minimum, and voxels at the minimum map to 0. For skull-stripped or masked volumes
-    /// whose background is one constant (0 in most files, -3.55 in BraTS' z-scored FLAIR): how
-    /// much of the field of view is background no longer moves the clips (with 83 % background,
-    /// BraTS' plain 99th percentile falls inside the brain and saturates the tumour), nor does
-    /// the background's value; on unmasked scans (a few voxels at the minimum) it equals
-    /// `Percentile`.
-    #[serde(rename = "percentile-fg")]
-    PercentileForeground {
-        /// Lower percentile, 0..100.
-        lower: f32,
-        /// Upper percentile, 0..100.
-        upper: f32,
-    },
-    /// Fixed window: clip to [center - width/2, center + width/2], scale to [0, 1].
-    Window {
-        /// Window centre.
-        center: f32,
-        /// Window width.
-        width: f32,
-    },
-}
-
-/// What the model outputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputKind {
-    /// One channel of foreground probability (sigmoid applied in the model), thresholded.
-    Sigmoid,
-    /// K channels of class probabilities (softmax in the model), argmax.
-    Softmax,
-}
-
-/// The contract a model declares in its `slicewise.*` metadata (or sidecar card).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelContract {
-    /// Model name.
-    pub name: String,
-    /// Model version.
-    pub version: String,
-    /// Input tensor name.
-    pub input_name: String,
-    /// Output tensor name.
-    pub output_name: String,
-    /// Model input height and width in pixels.
-    pub height: usize,
-    /// Model input width in pixels.
-    pub width: usize,
-    /// For each model input channel, the source volume channel it takes.
-    pub source_channels: Vec<usize>,
-    /// Normalisation.
-    pub normalization: Normalization,
-    /// Keep the slice aspect ratio when resizing (pad to square) instead of stretching.
-    pub keep_aspect: bool,
-    /// Output kind.
-    pub output: OutputKind,
-    /// Threshold for sigmoid output.
-    pub threshold: f32,
-    /// Labels (value 1.. for sigmoid: one label; softmax: one per non-background class).
-    pub labels: Vec<LabelInfo>,
-    /// Free-text note on the training data.
-    pub training_data: Option<String>,
-}
-
 /// Which execution provider actually runs the model, and why.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProviderReport {
@@ -191,76 +111,6 @@ pub struct ProviderReport {
     pub used: String,
     /// Why others were skipped (e.g. "CUDA: not available in this ONNX Runtime build").
     pub notes: Vec<String>,
-}
-
-/// A loaded model: an ONNX Runtime session plus its contract. `Send + Sync`: one model can serve
-/// several threads.
-pub struct Model {
-    contract: ModelContract,
-    provider: ProviderReport,
-    path: PathBuf,
-    // rc.15's `Session::run` takes `&mut self`; runs on one model are serialised.
-    session: Mutex<ort::session::Session>,
-    fixed_batch: Option<usize>,
-    classes: usize,
-}
-
-impl Model {
-    /// Loads a model and checks its contract. Initialises the runtime if needed.
-    pub fn open(path: impl AsRef<Path>, options: &ModelOptions) -> Result<Model> {
-        let path = path.as_ref();
-        let meta = std::fs::metadata(path).map_err(|e| Error::io("access", path, e))?;
-        if !meta.is_file() {
-            return Err(Error::model(path, "not a file"));
-        }
-        let (_, env) = runtime::environment(options.runtime_path.as_deref())?;
-        let (session, provider) = provider::build_session(&env, path, options)?;
-        let mut props = BTreeMap::new();
-        let md = session
-            .metadata()
-            .map_err(|e| Error::model(path, format!("cannot read metadata: {e}")))?;
-        for k in md.custom_keys().unwrap_or_default() {
-            if let Some(v) = md.custom(&k) {
-                props.insert(k, v);
-            }
-        }
-        drop(md);
-        if let Some(card) = model::card_path(path) {
-            props.extend(model::read_card(path, &card)?);
-        }
-        let io = graph_io(&session);
-        let (contract, facts) = model::parse_contract(path, &props, &io)?;
-        Ok(Model {
-            contract,
-            provider,
-            path: path.to_path_buf(),
-            session: Mutex::new(session),
-            fixed_batch: facts.fixed_batch,
-            classes: facts.classes,
-        })
-    }
-
-    /// Output channels of the graph (1 for sigmoid models, K for softmax).
-    pub fn classes(&self) -> usize {
-        self.classes
-    }
-
-    /// The graph's fixed batch size, if it has one (batches are split or padded to it).
-    pub fn fixed_batch(&self) -> Option<usize> {
-        self.fixed_batch
-    }
-    /// The model's contract.
-    pub fn contract(&self) -> &ModelContract {
-        &self.contract
-    }
-    /// The provider in use.
-    pub fn provider(&self) -> &ProviderReport {
-        &self.provider
-    }
-    /// The model file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// Cooperative cancellation, settable from any thread.
@@ -385,24 +235,3 @@ pub fn prepare_slices(
     }
     Ok(prep.batch(start, count, false))
 }
-
-fn graph_io(session: &ort::session::Session) -> model::GraphIo {
-    let conv = |o: &ort::value::Outlet| {
-        let shape = o
-            .dtype()
-            .tensor_shape()
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        (o.name().to_string(), shape)
-    };
-    model::GraphIo {
-        inputs: session.inputs().iter().map(conv).collect(),
-        outputs: session.outputs().iter().map(conv).collect(),
-    }
-}
-
-// The C ABI shares one model between threads.
-const _: fn() = || {
-    fn send_sync<T: Send + Sync>() {}
-    send_sync::<Model>();
-};

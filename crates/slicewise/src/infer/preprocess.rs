@@ -20,6 +20,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::Normalization;
+use crate::stats::percentile;
 
 /// Per-channel normalisation parameters: `(clamp(v, lo, hi) - offset) * scale`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -163,8 +164,9 @@ fn percentile_norm(mut v: Vec<f32>, lower: f32, upper: f32) -> ChannelNorm {
             ..ChannelNorm::IDENTITY
         };
     }
-    let lo = percentile(&mut v, lower as f64);
-    let hi = percentile(&mut v, upper as f64);
+    // `v` is not empty, so both percentiles exist.
+    let lo = percentile(&mut v, lower as f64).unwrap_or(0.0);
+    let hi = percentile(&mut v, upper as f64).unwrap_or(0.0);
     let range = hi - lo;
     ChannelNorm {
         lo: lo as f32,
@@ -176,21 +178,6 @@ fn percentile_norm(mut v: Vec<f32>, lower: f32, upper: f32) -> ChannelNorm {
             0.0
         },
     }
-}
-
-/// numpy's default (`linear`) percentile of `v` (reordered in place; non-empty, finite).
-pub fn percentile(v: &mut [f32], p: f64) -> f64 {
-    let n = v.len();
-    let pos = (p / 100.0).clamp(0.0, 1.0) * (n - 1) as f64;
-    let k = pos.floor() as usize;
-    let frac = pos - k as f64;
-    let (_, &mut a, rest) = v.select_nth_unstable_by(k, f32::total_cmp);
-    let a = a as f64;
-    if frac == 0.0 || rest.is_empty() {
-        return a;
-    }
-    let b = rest.iter().copied().fold(f32::INFINITY, f32::min) as f64;
-    a + (b - a) * frac
 }
 
 /// Per-slice min-max normalisation.
@@ -308,15 +295,6 @@ mod tests {
         let mut dst = Array2::zeros((1, 4));
         Resize::new(1, 2, 1, 4).run(src.view(), dst.view_mut(), |v| v);
         assert_eq!(dst, array![[0.0, 1.0, 3.0, 4.0]]);
-    }
-
-    #[test]
-    fn percentile_is_numpy_linear() {
-        let mut v: Vec<f32> = (0..11).map(|i| i as f32).rev().collect();
-        assert_eq!(percentile(&mut v, 50.0), 5.0);
-        assert!((percentile(&mut v, 25.0) - 2.5).abs() < 1e-12);
-        let mut w = vec![1.0f32, 2.0, 3.0, 4.0];
-        assert!((percentile(&mut w, 10.0) - 1.3).abs() < 1e-6);
     }
 
     #[test]

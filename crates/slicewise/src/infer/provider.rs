@@ -16,7 +16,7 @@ use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 
 use super::{Device, ModelOptions, ProviderReport};
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 
 /// Collects placement lines while a session is being created; afterwards only forwards
 /// warnings and errors to `log` (so a long-lived session does not accumulate messages).
@@ -35,12 +35,12 @@ pub(crate) fn build_session(
     let capture = Arc::new(Capture::default());
     capture.active.store(true, Ordering::SeqCst);
     let builder = base_builder(env, options, capture.clone())
-        .map_err(|e| Error::runtime(format!("session options: {e}")))?;
+        .map_err(|e| Error::runtime(format!("session options: {e}")).with_source(e))?;
     let mut notes = Vec::new();
     let (mut builder, registered) = register(builder, options.device, &mut notes)?;
-    let session = builder
-        .commit_from_file(path)
-        .map_err(|e| Error::model(path, format!("ONNX Runtime cannot load it: {e}")))?;
+    let session = builder.commit_from_file(path).map_err(|e| {
+        Error::model(path, format!("ONNX Runtime cannot load it: {e}")).with_source(e)
+    })?;
     capture.active.store(false, Ordering::SeqCst);
 
     let placed = placed_providers(&capture.placements.lock().unwrap_or_else(|p| p.into_inner()));
@@ -81,7 +81,7 @@ fn base_builder(
     env: &Environment,
     options: &ModelOptions,
     capture: Arc<Capture>,
-) -> std::result::Result<SessionBuilder, String> {
+) -> std::result::Result<SessionBuilder, BoxError> {
     let logger = Arc::new(
         move |level: LogLevel, _cat: &str, _id: &str, _loc: &str, msg: &str| {
             if capture.active.load(Ordering::Relaxed) && msg.contains("placed on [") {
@@ -96,8 +96,9 @@ fn base_builder(
             }
         },
     );
-    let s = |e: ort::Error<SessionBuilder>| e.to_string();
-    let b = Session::builder(env).map_err(|e| e.to_string())?;
+    // An error that carries the builder back is not `Sync`: its message is kept instead.
+    let s = |e: ort::Error<SessionBuilder>| BoxError::from(e.to_string());
+    let b = Session::builder(env)?;
     let mut b = b
         .with_logger(logger)
         .map_err(s)?

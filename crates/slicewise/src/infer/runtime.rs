@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use ort::environment::Environment;
 
 use super::RuntimeInfo;
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 
 /// The library file names tried inside a folder, most specific first.
 const LIB_NAMES: &[&str] = &["libonnxruntime.so.1.31.1", "libonnxruntime.so"];
@@ -68,7 +68,8 @@ pub(crate) fn environment(explicit: Option<&Path>) -> Result<(RuntimeInfo, Envir
             Err(e) => {
                 // A library that exists but does not load is reported, not skipped: the user
                 // pointed at it or installed it there.
-                return Err(Error::runtime(format!("{} ({why}): {e}", path.display())));
+                let message = format!("{} ({why}): {e}", path.display());
+                return Err(Error::runtime(message).with_source(e));
             }
         }
     }
@@ -103,7 +104,8 @@ fn candidates(explicit: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
     if let Some(p) = std::env::var_os("SLICEWISE_ORT_LIB").filter(|s| !s.is_empty()) {
         out.push((absolute(Path::new(&p)), "$SLICEWISE_ORT_LIB"));
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/onnxruntime");
+    // The checkout's .cache/onnxruntime (scripts/setup); this crate lives in crates/slicewise.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/onnxruntime");
     for n in LIB_NAMES {
         out.push((repo.join(n), "project .cache/onnxruntime"));
     }
@@ -147,16 +149,15 @@ fn own_library_dir() -> Option<PathBuf> {
     }
 }
 
-fn load(path: &Path) -> std::result::Result<Loaded, String> {
+/// Loads the library at `path`; the error keeps ONNX Runtime's own error where it gave one.
+fn load(path: &Path) -> std::result::Result<Loaded, BoxError> {
     let version = library_version(path)?;
     let result = catch_unwind(AssertUnwindSafe(
-        || -> std::result::Result<Environment, String> {
-            let builder = ort::init_from(path).map_err(|e| e.to_string())?;
-            builder
+        || -> std::result::Result<Environment, BoxError> {
+            Ok(ort::init_from(path)?
                 .with_name("slicewise")
                 .with_telemetry(false)
-                .build()
-                .map_err(|e| e.to_string())
+                .build()?)
         },
     ));
     let env = match result {
@@ -165,7 +166,8 @@ fn load(path: &Path) -> std::result::Result<Loaded, String> {
             return Err(format!(
                 "panic while loading: {}",
                 crate::error::panic_message(p.as_ref())
-            ))
+            )
+            .into())
         }
     };
     Ok(Loaded {

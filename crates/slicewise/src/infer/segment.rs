@@ -6,17 +6,19 @@
 //! the per-volume statistics.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ndarray::{s, Array2, Array3, Array4, ArrayView3, ArrayView4, Axis};
+use ndarray::{s, Array2, Array3, Array4, ArrayView3, ArrayView4, ArrayViewMut2, Axis};
 use ort::session::RunOptions;
 use ort::value::TensorRef;
 
 use super::postprocess::{clean, Cleanup};
 use super::preprocess::{slice_norm, volume_norm, ChannelNorm, Placement, Resize};
-use super::{Model, Normalization, OutputKind, Progress, SegmentOptions, Segmentation, Timings};
+use super::{
+    CancelToken, Model, Normalization, OutputKind, Progress, SegmentOptions, Segmentation, Timings,
+};
 use crate::error::{Error, Result};
 use crate::mask::Mask;
 use crate::volume::Volume;
@@ -65,7 +67,7 @@ fn run_one(model: &Model, input: ArrayView4<f32>, run: Option<&RunOptions>) -> R
     let c = &model.contract;
     let input = input.as_standard_layout();
     let tensor = TensorRef::from_array_view(input.view())
-        .map_err(|e| Error::inference(format!("input tensor: {e}")))?;
+        .map_err(|e| Error::inference(format!("input tensor: {e}")).with_source(e))?;
     let mut session = model.session.lock().unwrap_or_else(|p| p.into_inner());
     let inputs = ort::inputs![c.input_name.as_str() => tensor];
     let own;
@@ -78,12 +80,12 @@ fn run_one(model: &Model, input: ArrayView4<f32>, run: Option<&RunOptions>) -> R
     };
     let outputs = session
         .run_with_options(inputs, run)
-        .map_err(|e| Error::inference(e.to_string()))?;
+        .map_err(|e| Error::inference(e.to_string()).with_source(e))?;
     let out = outputs
         .get(&c.output_name)
         .ok_or_else(|| Error::inference(format!("no output `{}`", c.output_name)))?
         .try_extract_array::<f32>()
-        .map_err(|e| Error::inference(format!("output `{}`: {e}", c.output_name)))?;
+        .map_err(|e| Error::inference(format!("output `{}`: {e}", c.output_name)).with_source(e))?;
     let want = [input.shape()[0], model.classes, c.height, c.width];
     if out.shape() != want {
         return Err(Error::inference(format!(
@@ -94,15 +96,15 @@ fn run_one(model: &Model, input: ArrayView4<f32>, run: Option<&RunOptions>) -> R
     }
     out.into_dimensionality::<ndarray::Ix4>()
         .map(|a| a.to_owned())
-        .map_err(|e| Error::inference(e.to_string()))
+        .map_err(|e| Error::inference(e.to_string()).with_source(e))
 }
 
 /// Run options at warning level: the session logs verbosely (to capture node placement), and a
 /// run inherits the session's level unless told otherwise.
 pub(crate) fn quiet_run_options() -> Result<RunOptions> {
-    let mut r = RunOptions::new().map_err(|e| Error::runtime(e.to_string()))?;
+    let mut r = RunOptions::new().map_err(|e| Error::runtime(e.to_string()).with_source(e))?;
     r.set_log_level(ort::logging::LogLevel::Warning)
-        .map_err(|e| Error::runtime(e.to_string()))?;
+        .map_err(|e| Error::runtime(e.to_string()).with_source(e))?;
     Ok(r)
 }
 
@@ -227,7 +229,6 @@ pub(crate) fn segment(
     options: &SegmentOptions,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<Segmentation> {
-    let c = &model.contract;
     if options.batch_size == 0 {
         return Err(Error::InvalidArgument(
             "batch size must be at least 1".into(),
@@ -237,8 +238,26 @@ pub(crate) fn segment(
     let prep = Prep::new(model, volume)?;
     let stats_time = t0.elapsed().as_secs_f64();
     let mut warnings = prep.warnings.clone();
+    let batch = slices_per_batch(model, options, &mut warnings);
     let sh = volume.data.shape();
-    let threshold = options.threshold.unwrap_or(c.threshold);
+    let mut labels = Array3::<u8>::zeros((sh[1], sh[2], sh[3]));
+    let pipeline = Pipeline {
+        model,
+        prep: &prep,
+        write_back: WriteBack::new(model, &prep, options),
+        batch,
+        tta: options.tta,
+        cancel: options.cancel.clone(),
+    };
+    let mut timings = Timings::default();
+    pipeline.run(&mut labels, &mut timings, progress)?;
+    timings.preprocess += stats_time;
+    Ok(finish(model, volume, options, labels, timings, warnings))
+}
+
+/// Slices per batch: the requested number, or what fills the graph's fixed batch (TTA's flipped
+/// copies included), with a warning when that differs.
+fn slices_per_batch(model: &Model, options: &SegmentOptions, warnings: &mut Vec<String>) -> usize {
     let mut batch = options.batch_size;
     if let Some(fb) = model.fixed_batch {
         let per = if options.tta { 2 } else { 1 };
@@ -249,175 +268,247 @@ pub(crate) fn segment(
             ));
         }
     }
+    batch
+}
 
-    let (vaxis, n_slices, rows, cols, place) =
-        (prep.vaxis, prep.n_slices, prep.rows, prep.cols, prep.place);
-    let back = Resize::new(place.height, place.width, rows, cols);
-    let label_values: Vec<u8> = c.labels.iter().map(|l| l.value).collect();
+/// One run's three stages: preprocessing (worker thread), `session.run` (caller's thread), write-back
+/// (worker thread), joined by one-batch queues.
+struct Pipeline<'a> {
+    model: &'a Model,
+    prep: &'a Prep<'a>,
+    write_back: WriteBack,
+    batch: usize,
+    tta: bool,
+    cancel: Option<CancelToken>,
+}
 
-    let mut labels = Array3::<u8>::zeros((sh[1], sh[2], sh[3]));
-    let stop = AtomicBool::new(false);
-    let run_opts = Arc::new(quiet_run_options()?);
-    let cancel = options.cancel.clone();
-    let tta = options.tta;
-    let classes = model.classes;
-    let output_kind = c.output;
-
-    let mut timings = Timings::default();
-    let result: Result<()> = std::thread::scope(|scope| {
-        let (pre_tx, pre_rx) = sync_channel::<Batch>(1);
-        let (post_tx, post_rx) = sync_channel::<Batch>(1);
-        let stop = &stop;
-        let prep = &prep;
-
-        // Preprocessing worker.
-        let pre = scope.spawn(move || {
-            let mut spent = 0.0;
-            let mut start = 0;
-            while start < n_slices && !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let count = batch.min(n_slices - start);
-                let data = prep.batch(start, count, tta);
-                spent += t.elapsed().as_secs_f64();
-                if pre_tx.send(Batch { start, count, data }).is_err() {
-                    break;
-                }
-                start += count;
+impl Pipeline<'_> {
+    /// Runs every slice through the stages, writing `labels`; adds each stage's time to
+    /// `timings`. The first error, or cancellation, ends the run.
+    fn run(
+        &self,
+        labels: &mut Array3<u8>,
+        timings: &mut Timings,
+        progress: &mut dyn FnMut(Progress) -> bool,
+    ) -> Result<()> {
+        let stop = AtomicBool::new(false);
+        let run_opts = Arc::new(quiet_run_options()?);
+        std::thread::scope(|scope| {
+            let (pre_tx, pre_rx) = sync_channel::<Batch>(1);
+            let (post_tx, post_rx) = sync_channel::<Batch>(1);
+            let stop = &stop;
+            let pre = scope.spawn(move || self.preprocess(pre_tx, stop));
+            let post = scope.spawn(move || self.write_back.run(post_rx, labels));
+            let watcher = self.cancel.clone().map(|token| {
+                let run = run_opts.clone();
+                scope.spawn(move || watch(token, run, stop))
+            });
+            let outcome = self.infer(&pre_rx, &post_tx, &run_opts, timings, progress);
+            stop.store(true, Ordering::Relaxed);
+            drop(pre_rx);
+            drop(post_tx);
+            let join = |h: std::thread::ScopedJoinHandle<'_, f64>| {
+                h.join()
+                    .map_err(|p| Error::Panic(crate::error::panic_message(p.as_ref())))
+            };
+            timings.preprocess += join(pre)?;
+            timings.postprocess = join(post)?;
+            if let Some(w) = watcher {
+                let _ = w.join();
             }
-            spent
-        });
+            outcome
+        })
+    }
 
-        // Write-back worker: owns the mask while the pipeline runs.
-        let labels_ref = &mut labels;
-        let label_values = &label_values;
-        let back = &back;
-        let post = scope.spawn(move || {
-            let mut spent = 0.0;
-            let mut probs = vec![Array2::<f32>::zeros((rows, cols)); classes];
-            for b in post_rx {
-                let t = Instant::now();
-                for k in 0..b.count {
-                    for (cls, plane) in probs.iter_mut().enumerate() {
-                        let p = b.data.slice(s![
-                            k,
-                            cls,
-                            place.top..place.top + place.height,
-                            place.left..place.left + place.width
-                        ]);
-                        if tta {
-                            let q = b.data.slice(s![
-                                b.count + k,
-                                cls,
-                                place.top..place.top + place.height,
-                                (c.width - place.left - place.width)..(c.width - place.left);-1
-                            ]);
-                            let avg = (&p + &q) * 0.5;
-                            back.run(avg.view(), plane.view_mut(), |v| v);
-                        } else {
-                            back.run(p, plane.view_mut(), |v| v);
-                        }
-                    }
-                    let mut out = labels_ref.index_axis_mut(Axis(vaxis - 1), b.start + k);
-                    match output_kind {
-                        OutputKind::Sigmoid => {
-                            let v = label_values[0];
-                            ndarray::Zip::from(&mut out)
-                                .and(&probs[0])
-                                .for_each(|o, &p| {
-                                    *o = if p > threshold { v } else { 0 };
-                                });
-                        }
-                        OutputKind::Softmax => {
-                            ndarray::Zip::indexed(&mut out).for_each(|(r, cc), o| {
-                                let mut best = 0;
-                                let mut bv = probs[0][[r, cc]];
-                                for (cls, pl) in probs.iter().enumerate().skip(1) {
-                                    let v = pl[[r, cc]];
-                                    if v > bv {
-                                        bv = v;
-                                        best = cls;
-                                    }
-                                }
-                                *o = if best == 0 { 0 } else { label_values[best - 1] };
-                            });
-                        }
-                    }
-                }
-                spent += t.elapsed().as_secs_f64();
+    /// The preprocessing worker: builds the batches in order until all are sent or `stop` is
+    /// set; returns the time it spent.
+    fn preprocess(&self, tx: SyncSender<Batch>, stop: &AtomicBool) -> f64 {
+        let n_slices = self.prep.n_slices;
+        let mut spent = 0.0;
+        let mut start = 0;
+        while start < n_slices && !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            let count = self.batch.min(n_slices - start);
+            let data = self.prep.batch(start, count, self.tta);
+            spent += t.elapsed().as_secs_f64();
+            if tx.send(Batch { start, count, data }).is_err() {
+                break;
             }
-            spent
-        });
+            start += count;
+        }
+        spent
+    }
 
-        // Terminates the batch in flight when the token is set.
-        let watcher = cancel.as_ref().map(|tok| {
-            let tok = tok.clone();
-            let ro = run_opts.clone();
-            scope.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    if tok.is_cancelled() {
-                        let _ = ro.terminate();
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            })
-        });
-
-        let cancelled = || cancel.as_ref().is_some_and(|t| t.is_cancelled());
-        let mut outcome = Ok(());
+    /// The caller's thread: runs each preprocessed batch, hands the output to the write-back
+    /// worker and reports progress; adds the time in `session.run` to `timings.inference`.
+    fn infer(
+        &self,
+        pre_rx: &Receiver<Batch>,
+        post_tx: &SyncSender<Batch>,
+        run_opts: &RunOptions,
+        timings: &mut Timings,
+        progress: &mut dyn FnMut(Progress) -> bool,
+    ) -> Result<()> {
+        let cancelled = || self.cancel.as_ref().is_some_and(|t| t.is_cancelled());
         let mut done = 0;
         for b in pre_rx.iter() {
             if cancelled() {
-                outcome = Err(Error::Cancelled);
-                break;
+                return Err(Error::Cancelled);
             }
             let t = Instant::now();
-            let r = run_batches(model, b.data.view(), Some(&run_opts));
+            let r = run_batches(self.model, b.data.view(), Some(run_opts));
             timings.inference += t.elapsed().as_secs_f64();
-            let data = match r {
-                Ok(d) => d,
-                Err(e) => {
-                    outcome = Err(if cancelled() { Error::Cancelled } else { e });
-                    break;
-                }
-            };
+            let data = r.map_err(|e| if cancelled() { Error::Cancelled } else { e })?;
             done += b.count;
-            if post_tx
-                .send(Batch {
-                    start: b.start,
-                    count: b.count,
-                    data,
-                })
-                .is_err()
-            {
-                outcome = Err(Error::inference("write-back worker stopped"));
-                break;
+            let out = Batch {
+                start: b.start,
+                count: b.count,
+                data,
+            };
+            if post_tx.send(out).is_err() {
+                return Err(Error::inference("write-back worker stopped"));
             }
-            if !progress(Progress {
+            let report = Progress {
                 done,
-                total: n_slices,
-            }) || cancelled()
-            {
-                outcome = Err(Error::Cancelled);
-                break;
+                total: self.prep.n_slices,
+            };
+            if !progress(report) || cancelled() {
+                return Err(Error::Cancelled);
             }
         }
-        stop.store(true, Ordering::Relaxed);
-        drop(pre_rx);
-        drop(post_tx);
-        let join = |h: std::thread::ScopedJoinHandle<'_, f64>| {
-            h.join()
-                .map_err(|p| Error::Panic(crate::error::panic_message(p.as_ref())))
-        };
-        timings.preprocess = stats_time + join(pre)?;
-        timings.postprocess = join(post)?;
-        if let Some(w) = watcher {
-            let _ = w.join();
-        }
-        outcome
-    });
-    result?;
+        Ok(())
+    }
+}
 
+/// Terminates the batch in flight once `token` is cancelled; ends when `stop` is set.
+fn watch(token: CancelToken, run: Arc<RunOptions>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        if token.is_cancelled() {
+            let _ = run.terminate();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Turns model output back into labels on the volume's grid: the placed box cropped (and TTA's
+/// flipped copy flipped back and averaged in), resized back, then thresholded or argmaxed.
+struct WriteBack {
+    back: Resize,
+    place: Placement,
+    /// The model input width (the canvas the placement is on).
+    canvas_width: usize,
+    rows: usize,
+    cols: usize,
+    vaxis: usize,
+    tta: bool,
+    classes: usize,
+    output: OutputKind,
+    threshold: f32,
+    label_values: Vec<u8>,
+}
+
+impl WriteBack {
+    fn new(model: &Model, prep: &Prep, options: &SegmentOptions) -> WriteBack {
+        let c = &model.contract;
+        let place = prep.place;
+        WriteBack {
+            back: Resize::new(place.height, place.width, prep.rows, prep.cols),
+            place,
+            canvas_width: c.width,
+            rows: prep.rows,
+            cols: prep.cols,
+            vaxis: prep.vaxis,
+            tta: options.tta,
+            classes: model.classes,
+            output: c.output,
+            threshold: options.threshold.unwrap_or(c.threshold),
+            label_values: c.labels.iter().map(|l| l.value).collect(),
+        }
+    }
+
+    /// The write-back worker: owns the mask while the pipeline runs, writes each batch's slices
+    /// into it; returns the time it spent.
+    fn run(&self, rx: Receiver<Batch>, labels: &mut Array3<u8>) -> f64 {
+        let mut spent = 0.0;
+        let mut probs = vec![Array2::<f32>::zeros((self.rows, self.cols)); self.classes];
+        for b in rx {
+            let t = Instant::now();
+            for k in 0..b.count {
+                self.probabilities(&b, k, &mut probs);
+                let out = labels.index_axis_mut(Axis(self.vaxis - 1), b.start + k);
+                self.label(&probs, out);
+            }
+            spent += t.elapsed().as_secs_f64();
+        }
+        spent
+    }
+
+    /// The class probabilities of row `k` of `b`, on the slice grid.
+    fn probabilities(&self, b: &Batch, k: usize, probs: &mut [Array2<f32>]) {
+        let place = self.place;
+        let (rows, cols) = (
+            place.top..place.top + place.height,
+            place.left..place.left + place.width,
+        );
+        for (cls, plane) in probs.iter_mut().enumerate() {
+            let p = b.data.slice(s![k, cls, rows.clone(), cols.clone()]);
+            if self.tta {
+                let w = self.canvas_width;
+                let q = b.data.slice(s![
+                    b.count + k,
+                    cls,
+                    rows.clone(),
+                    (w - place.left - place.width)..(w - place.left);-1
+                ]);
+                let avg = (&p + &q) * 0.5;
+                self.back.run(avg.view(), plane.view_mut(), |v| v);
+            } else {
+                self.back.run(p, plane.view_mut(), |v| v);
+            }
+        }
+    }
+
+    /// Labels one slice: sigmoid foreground above the threshold, or the softmax argmax (class 0
+    /// is background).
+    fn label(&self, probs: &[Array2<f32>], mut out: ArrayViewMut2<u8>) {
+        let label_values = &self.label_values;
+        match self.output {
+            OutputKind::Sigmoid => {
+                let (v, threshold) = (label_values[0], self.threshold);
+                ndarray::Zip::from(&mut out)
+                    .and(&probs[0])
+                    .for_each(|o, &p| {
+                        *o = if p > threshold { v } else { 0 };
+                    });
+            }
+            OutputKind::Softmax => {
+                ndarray::Zip::indexed(&mut out).for_each(|(r, cc), o| {
+                    let mut best = 0;
+                    let mut bv = probs[0][[r, cc]];
+                    for (cls, pl) in probs.iter().enumerate().skip(1) {
+                        let v = pl[[r, cc]];
+                        if v > bv {
+                            bv = v;
+                            best = cls;
+                        }
+                    }
+                    *o = if best == 0 { 0 } else { label_values[best - 1] };
+                });
+            }
+        }
+    }
+}
+
+/// The 3-D cleanup, then the result.
+fn finish(
+    model: &Model,
+    volume: &Volume,
+    options: &SegmentOptions,
+    mut labels: Array3<u8>,
+    mut timings: Timings,
+    warnings: Vec<String>,
+) -> Segmentation {
     let t = Instant::now();
     clean(
         &mut labels,
@@ -428,18 +519,17 @@ pub(crate) fn segment(
         },
     );
     timings.postprocess += t.elapsed().as_secs_f64();
-
-    Ok(Segmentation {
+    Segmentation {
         mask: Mask {
             labels,
             geometry: volume.geometry,
-            label_info: c.labels.clone(),
+            label_info: model.contract.labels.clone(),
             source: Some(volume.meta.clone()),
         },
         provider: model.provider.used.clone(),
         timings,
         warnings,
-    })
+    }
 }
 
 /// Writes slice `slice` (`[c, rows, cols]`) into batch row `b` of `data`, normalised and resized.

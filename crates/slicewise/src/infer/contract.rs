@@ -1,0 +1,807 @@
+//! The model contract: what a model declares in its `slicewise.*` metadata, its parser
+//! ([`parse_contract`]) and its writer ([`ModelContract::to_metadata`]), one home for both so
+//! that what the trainer exports is what the engine reads.
+//!
+//! # Model package specification (version 1)
+//!
+//! A slicewise model is an ONNX file whose `metadata_props` carry the keys below. A sidecar card
+//! next to it, `<model>.json` (the `.onnx` replaced) or `<model>.onnx.json`, may supply or
+//! override any of them: a JSON object whose keys are the same names with or without the
+//! `slicewise.` prefix, and whose values are strings as below or the equivalent JSON (numbers,
+//! booleans, arrays, objects). Card values win over embedded ones.
+//!
+//! | key | required | value |
+//! |---|---|---|
+//! | `slicewise.name` | yes | model name |
+//! | `slicewise.version` | yes | model version, e.g. `1.2.0` |
+//! | `slicewise.channels` | yes | number of model input channels C |
+//! | `slicewise.normalization` | yes | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `percentile-fg:LOW,HIGH` (percentiles of the voxels above the minimum; the minimum maps to 0), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
+//! | `slicewise.output_kind` | yes | `sigmoid` (1 output channel, foreground probability) or `softmax` (K ≥ 2 channels, class 0 = background) |
+//! | `slicewise.labels` | yes | JSON array of `{"value":1,"name":"tumour","color":[255,0,0]}`: one for sigmoid; K−1 for softmax (class k ↦ `labels[k-1].value`) |
+//! | `slicewise.input` | no | input tensor name (default: the graph's only input) |
+//! | `slicewise.output` | no | output tensor name (default: the graph's first output) |
+//! | `slicewise.layout` | no | `NCHW` (default; the only layout supported) |
+//! | `slicewise.height`, `slicewise.width` | when the graph's H/W are dynamic | model input size in pixels; must equal fixed graph dims |
+//! | `slicewise.source_channels` | no | comma list (or JSON array) of C source-volume channel indices, default `0,1,…,C−1` |
+//! | `slicewise.keep_aspect` | no | `true`/`false` (default): pad to the model's aspect instead of stretching |
+//! | `slicewise.threshold` | no | sigmoid threshold, default `0.5`; a voxel is foreground when p > threshold |
+//! | `slicewise.training_data` | no | free text on the training data |
+//! | `slicewise.format_version` | no | `1` |
+//!
+//! The graph must take a rank-4 float input `[N, C, H, W]` (N dynamic or fixed) and give a rank-4
+//! float output `[N, K, H, W]`. Anything else is refused with [`Error::Model`] naming the reason
+//! (the graph checks are [`super::model`]'s).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{check_graph, GraphFacts, GraphIo};
+use crate::error::{Error, Result};
+use crate::mask::LabelInfo;
+
+/// The prefix of every model-package key.
+pub const KEY_PREFIX: &str = "slicewise.";
+
+/// The model package format this engine reads and writes.
+pub const FORMAT_VERSION: &str = "1";
+
+/// How slices are normalised before inference. Its [`Display`](fmt::Display) form is the
+/// package's compact text (`percentile:0.5,99.5`), which [`parse_normalization`] reads back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Normalization {
+    /// Values used as they are.
+    None,
+    /// (v - min) / (max - min) over each slice.
+    MinMaxSlice,
+    /// (v - min) / (max - min) over the whole volume (per channel).
+    MinMaxVolume,
+    /// (v - mean) / std over the whole volume (per channel).
+    ZScore,
+    /// Clip to the [lower, upper] percentiles of the volume (per channel), then scale to [0, 1].
+    Percentile {
+        /// Lower percentile, 0..100.
+        lower: f32,
+        /// Upper percentile, 0..100.
+        upper: f32,
+    },
+    /// Like `Percentile`, but the percentiles come from the foreground, the voxels above the
+    /// channel's minimum, and voxels at the minimum map to 0. For skull-stripped or masked volumes
+    /// whose background is one constant (0 in most files, -3.55 in BraTS' z-scored FLAIR): how
+    /// much of the field of view is background no longer moves the clips (with 83 % background,
+    /// BraTS' plain 99th percentile falls inside the brain and saturates the tumour), nor does
+    /// the background's value; on unmasked scans (a few voxels at the minimum) it equals
+    /// `Percentile`.
+    #[serde(rename = "percentile-fg")]
+    PercentileForeground {
+        /// Lower percentile, 0..100.
+        lower: f32,
+        /// Upper percentile, 0..100.
+        upper: f32,
+    },
+    /// Fixed window: clip to [center - width/2, center + width/2], scale to [0, 1].
+    Window {
+        /// Window centre.
+        center: f32,
+        /// Window width.
+        width: f32,
+    },
+}
+
+impl fmt::Display for Normalization {
+    /// The package's text form: `none`, `minmax-slice`, `minmax-volume`, `zscore`,
+    /// `percentile:LOW,HIGH`, `percentile-fg:LOW,HIGH`, `window:CENTER,WIDTH` (shortest
+    /// round-tripping numbers).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Normalization::None => f.write_str("none"),
+            Normalization::MinMaxSlice => f.write_str("minmax-slice"),
+            Normalization::MinMaxVolume => f.write_str("minmax-volume"),
+            Normalization::ZScore => f.write_str("zscore"),
+            Normalization::Percentile { lower, upper } => write!(f, "percentile:{lower},{upper}"),
+            Normalization::PercentileForeground { lower, upper } => {
+                write!(f, "percentile-fg:{lower},{upper}")
+            }
+            Normalization::Window { center, width } => write!(f, "window:{center},{width}"),
+        }
+    }
+}
+
+/// What the model outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// One channel of foreground probability (sigmoid applied in the model), thresholded.
+    Sigmoid,
+    /// K channels of class probabilities (softmax in the model), argmax.
+    Softmax,
+}
+
+impl OutputKind {
+    /// The package's name for it (`slicewise.output_kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputKind::Sigmoid => "sigmoid",
+            OutputKind::Softmax => "softmax",
+        }
+    }
+}
+
+/// The contract a model declares in its `slicewise.*` metadata (or sidecar card).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelContract {
+    /// Model name.
+    pub name: String,
+    /// Model version.
+    pub version: String,
+    /// Input tensor name.
+    pub input_name: String,
+    /// Output tensor name.
+    pub output_name: String,
+    /// Model input height and width in pixels.
+    pub height: usize,
+    /// Model input width in pixels.
+    pub width: usize,
+    /// For each model input channel, the source volume channel it takes.
+    pub source_channels: Vec<usize>,
+    /// Normalisation.
+    pub normalization: Normalization,
+    /// Keep the slice aspect ratio when resizing (pad to square) instead of stretching.
+    pub keep_aspect: bool,
+    /// Output kind.
+    pub output: OutputKind,
+    /// Threshold for sigmoid output.
+    pub threshold: f32,
+    /// Labels (value 1.. for sigmoid: one label; softmax: one per non-background class).
+    pub labels: Vec<LabelInfo>,
+    /// Free-text note on the training data.
+    pub training_data: Option<String>,
+}
+
+impl ModelContract {
+    /// The contract as model-package key/value pairs (keys with the `slicewise.` prefix, format
+    /// 1), every key stated explicitly: what an exporter writes into `metadata_props` and
+    /// [`parse_contract`] reads back.
+    pub fn to_metadata(&self) -> Vec<(String, String)> {
+        let list = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        let mut kv: Vec<(&str, String)> = vec![
+            ("format_version", FORMAT_VERSION.into()),
+            ("name", self.name.clone()),
+            ("version", self.version.clone()),
+            ("layout", "NCHW".into()),
+            ("input", self.input_name.clone()),
+            ("output", self.output_name.clone()),
+            ("channels", self.source_channels.len().to_string()),
+            ("source_channels", list(&self.source_channels)),
+            ("height", self.height.to_string()),
+            ("width", self.width.to_string()),
+            ("normalization", self.normalization.to_string()),
+            ("keep_aspect", self.keep_aspect.to_string()),
+            ("output_kind", self.output.as_str().into()),
+            ("threshold", self.threshold.to_string()),
+            (
+                "labels",
+                serde_json::to_string(&self.labels).unwrap_or_default(),
+            ),
+        ];
+        if let Some(t) = &self.training_data {
+            kv.push(("training_data", t.clone()));
+        }
+        kv.into_iter()
+            .map(|(k, v)| (format!("{KEY_PREFIX}{k}"), v))
+            .collect()
+    }
+}
+
+/// Why one value was refused: the message, and the JSON parser's error when one reported it.
+pub(crate) struct Refusal {
+    message: String,
+    source: Option<serde_json::Error>,
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Refusal {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl Refusal {
+    fn json(message: String, source: serde_json::Error) -> Self {
+        Refusal {
+            message,
+            source: Some(source),
+        }
+    }
+}
+
+type Parsed<T> = std::result::Result<T, Refusal>;
+
+/// A model's merged `slicewise.*` metadata, with the errors that name the model.
+pub(crate) struct Keys<'a> {
+    path: &'a Path,
+    props: &'a BTreeMap<String, String>,
+}
+
+impl<'a> Keys<'a> {
+    /// The value of `slicewise.<key>`, trimmed.
+    pub(crate) fn get(&self, key: &str) -> Option<&'a str> {
+        self.props
+            .get(&format!("{KEY_PREFIX}{key}"))
+            .map(|s| s.trim())
+    }
+
+    /// The value of a required key.
+    fn require(&self, key: &str) -> Result<&'a str> {
+        self.get(key).ok_or_else(|| {
+            self.err(format!(
+                "missing model-package key `{KEY_PREFIX}{key}` (in the ONNX metadata_props or a sidecar card)"
+            ))
+        })
+    }
+
+    /// A model error for this model.
+    pub(crate) fn err(&self, message: impl Into<String>) -> Error {
+        Error::model(self.path, message)
+    }
+
+    /// A refused value as a model error, keeping the parser's error as its source.
+    fn refused(&self, r: Refusal) -> Error {
+        let e = self.err(r.message);
+        match r.source {
+            Some(s) => e.with_source(s),
+            None => e,
+        }
+    }
+
+    /// The number in `s`, the value of `key`.
+    pub(crate) fn number<T: FromStr>(&self, s: &str, key: &str) -> Result<T> {
+        parse_num(s, key).map_err(|m| self.err(m))
+    }
+
+    /// The package-level checks: slicewise keys present, a supported format and layout.
+    fn check_package(&self) -> Result<()> {
+        if !self.props.keys().any(|k| k.starts_with(KEY_PREFIX)) {
+            return Err(self.err(
+                "not a slicewise model package: no `slicewise.*` metadata and no sidecar card",
+            ));
+        }
+        if let Some(v) = self.get("format_version") {
+            if v != FORMAT_VERSION {
+                return Err(self.err(format!(
+                    "model package format_version {v} is not supported (1 is)"
+                )));
+            }
+        }
+        let layout = self.get("layout").unwrap_or("NCHW");
+        if !layout.eq_ignore_ascii_case("NCHW") {
+            return Err(self.err(format!("layout {layout} is not supported (NCHW only)")));
+        }
+        Ok(())
+    }
+}
+
+/// What the keys declare on their own, before the graph is consulted.
+struct Declared {
+    name: String,
+    version: String,
+    normalization: Normalization,
+    output: OutputKind,
+    labels: Vec<LabelInfo>,
+    threshold: f32,
+    keep_aspect: bool,
+    source_channels: Vec<usize>,
+}
+
+impl Declared {
+    /// Reads the required keys, then the optional ones, in the order their errors are reported.
+    fn read(keys: &Keys) -> Result<Declared> {
+        let name = keys.require("name")?.to_string();
+        let version = keys.require("version")?.to_string();
+        let channels = channels(keys)?;
+        let normalization =
+            normalization_from_text(keys.require("normalization")?).map_err(|r| keys.refused(r))?;
+        let output = output_kind(keys)?;
+        let labels = parse_labels(keys.require("labels")?).map_err(|r| keys.refused(r))?;
+        Ok(Declared {
+            name,
+            version,
+            normalization,
+            output,
+            labels,
+            threshold: threshold(keys)?,
+            keep_aspect: keep_aspect(keys)?,
+            source_channels: source_channels(keys, channels)?,
+        })
+    }
+
+    /// The label count the graph's classes call for: one for sigmoid, K−1 for softmax.
+    fn check_label_count(&self, keys: &Keys, classes: usize) -> Result<()> {
+        let want_labels = classes.saturating_sub(1).max(1);
+        if self.labels.len() != want_labels {
+            return Err(keys.err(format!(
+                "{} labels declared; this {} model needs {want_labels}",
+                self.labels.len(),
+                self.output.as_str()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Builds and checks the contract from the merged metadata and the graph's inputs/outputs.
+pub fn parse_contract(
+    path: &Path,
+    props: &BTreeMap<String, String>,
+    io: &GraphIo,
+) -> Result<(ModelContract, GraphFacts)> {
+    let keys = Keys { path, props };
+    keys.check_package()?;
+    let d = Declared::read(&keys)?;
+    let g = check_graph(&keys, d.source_channels.len(), d.output, io)?;
+    d.check_label_count(&keys, g.facts.classes)?;
+    let contract = ModelContract {
+        name: d.name,
+        version: d.version,
+        input_name: g.input_name,
+        output_name: g.output_name,
+        height: g.height,
+        width: g.width,
+        source_channels: d.source_channels,
+        normalization: d.normalization,
+        keep_aspect: d.keep_aspect,
+        output: d.output,
+        threshold: d.threshold,
+        labels: d.labels,
+        training_data: keys.get("training_data").map(str::to_string),
+    };
+    Ok((contract, g.facts))
+}
+
+fn channels(keys: &Keys) -> Result<usize> {
+    let channels: usize = keys.number(keys.require("channels")?, "channels")?;
+    if channels == 0 {
+        return Err(keys.err("channels must be at least 1"));
+    }
+    Ok(channels)
+}
+
+fn output_kind(keys: &Keys) -> Result<OutputKind> {
+    match keys.require("output_kind")?.to_ascii_lowercase().as_str() {
+        "sigmoid" => Ok(OutputKind::Sigmoid),
+        "softmax" => Ok(OutputKind::Softmax),
+        o => Err(keys.err(format!(
+            "output_kind `{o}` is not supported (sigmoid or softmax)"
+        ))),
+    }
+}
+
+fn threshold(keys: &Keys) -> Result<f32> {
+    let threshold = match keys.get("threshold") {
+        Some(t) => keys.number::<f32>(t, "threshold")?,
+        None => 0.5,
+    };
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(keys.err(format!("threshold {threshold} is outside [0, 1]")));
+    }
+    Ok(threshold)
+}
+
+fn keep_aspect(keys: &Keys) -> Result<bool> {
+    match keys.get("keep_aspect").map(|s| s.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(s) if s == "true" || s == "1" => Ok(true),
+        Some(s) if s == "false" || s == "0" => Ok(false),
+        Some(s) => Err(keys.err(format!("keep_aspect `{s}` is not true/false"))),
+    }
+}
+
+fn source_channels(keys: &Keys, channels: usize) -> Result<Vec<usize>> {
+    let source_channels = match keys.get("source_channels") {
+        Some(s) => parse_index_list(s).map_err(|r| keys.refused(r))?,
+        None => (0..channels).collect(),
+    };
+    if source_channels.len() != channels {
+        return Err(keys.err(format!(
+            "source_channels lists {} channels but channels is {channels}",
+            source_channels.len()
+        )));
+    }
+    Ok(source_channels)
+}
+
+fn parse_num<T: FromStr>(s: &str, key: &str) -> std::result::Result<T, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("slicewise.{key} `{s}` is not a valid number"))
+}
+
+fn parse_index_list(s: &str) -> Parsed<Vec<usize>> {
+    let s = s.trim();
+    if s.starts_with('[') {
+        return serde_json::from_str(s).map_err(|e| {
+            Refusal::json(
+                format!("source_channels `{s}` is not a JSON array of indices: {e}"),
+                e,
+            )
+        });
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim().parse().map_err(|_| {
+                Refusal::from(format!(
+                    "source_channels `{s}` is not a comma list of indices"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Parses the compact (`percentile:0.5,99.5`, the [`Display`](fmt::Display) form) or JSON
+/// normalisation forms.
+pub fn parse_normalization(s: &str) -> std::result::Result<Normalization, String> {
+    normalization_from_text(s).map_err(|r| r.message)
+}
+
+fn normalization_from_text(s: &str) -> Parsed<Normalization> {
+    let s = s.trim();
+    if s.starts_with('{') {
+        let n: Normalization = serde_json::from_str(s)
+            .map_err(|e| Refusal::json(format!("normalization `{s}` is not understood: {e}"), e))?;
+        return check_normalization(n).map_err(Refusal::from);
+    }
+    let (kind, args) = match s.split_once(':') {
+        Some((k, a)) => (k.trim(), Some(a)),
+        None => (s, None),
+    };
+    let two = |a: Option<&str>| -> std::result::Result<(f32, f32), String> {
+        let a =
+            a.ok_or_else(|| format!("normalization `{s}` needs two numbers, e.g. {kind}:a,b"))?;
+        let v: Vec<f32> = a
+            .split(',')
+            .map(|x| x.trim().parse::<f32>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| format!("normalization `{s}`: arguments are not numbers"))?;
+        match v.as_slice() {
+            [x, y] => Ok((*x, *y)),
+            _ => Err(format!("normalization `{s}` needs exactly two numbers")),
+        }
+    };
+    let n = match kind.to_ascii_lowercase().as_str() {
+        "none" => Normalization::None,
+        "minmax-slice" => Normalization::MinMaxSlice,
+        "minmax-volume" | "minmax" => Normalization::MinMaxVolume,
+        "zscore" => Normalization::ZScore,
+        "percentile" => {
+            let (lower, upper) = two(args)?;
+            Normalization::Percentile { lower, upper }
+        }
+        "percentile-fg" => {
+            let (lower, upper) = two(args)?;
+            Normalization::PercentileForeground { lower, upper }
+        }
+        "window" => {
+            let (center, width) = two(args)?;
+            Normalization::Window { center, width }
+        }
+        _ => {
+            return Err(Refusal::from(format!(
+                "unknown normalization `{s}` (none, minmax-slice, minmax-volume, zscore, percentile:a,b, percentile-fg:a,b, window:c,w)"
+            )))
+        }
+    };
+    check_normalization(n).map_err(Refusal::from)
+}
+
+fn check_normalization(n: Normalization) -> std::result::Result<Normalization, String> {
+    match n {
+        Normalization::Percentile { lower, upper }
+        | Normalization::PercentileForeground { lower, upper }
+            if !(0.0..=100.0).contains(&lower)
+                || !(0.0..=100.0).contains(&upper)
+                || lower >= upper =>
+        {
+            Err(format!(
+                "percentile bounds {lower},{upper} must satisfy 0 <= lower < upper <= 100"
+            ))
+        }
+        Normalization::Window { width, center } if !(width > 0.0 && center.is_finite()) => {
+            Err(format!("window width {width} must be positive"))
+        }
+        n => Ok(n),
+    }
+}
+
+fn parse_labels(s: &str) -> Parsed<Vec<LabelInfo>> {
+    let labels: Vec<LabelInfo> = serde_json::from_str(s).map_err(|e| {
+        Refusal::json(
+            format!("labels must be a JSON array of {{\"value\",\"name\",\"color\"}}: {e}"),
+            e,
+        )
+    })?;
+    let mut seen = [false; 256];
+    for l in &labels {
+        if l.value == 0 {
+            return Err(Refusal::from(format!(
+                "label `{}` uses value 0 (reserved for background)",
+                l.name
+            )));
+        }
+        if std::mem::replace(&mut seen[l.value as usize], true) {
+            return Err(Refusal::from(format!(
+                "label value {} is declared twice",
+                l.value
+            )));
+        }
+    }
+    Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    fn props() -> BTreeMap<String, String> {
+        [
+            ("name", "m"),
+            ("version", "1"),
+            ("channels", "1"),
+            ("normalization", "percentile:0.5,99.5"),
+            ("output_kind", "sigmoid"),
+            ("labels", r#"[{"value":1,"name":"t","color":[1,2,3]}]"#),
+        ]
+        .iter()
+        .map(|(k, v)| (format!("slicewise.{k}"), v.to_string()))
+        .collect()
+    }
+
+    fn io(inp: Vec<i64>, out: Vec<i64>) -> GraphIo {
+        GraphIo {
+            inputs: vec![("x".into(), inp)],
+            outputs: vec![("y".into(), out)],
+        }
+    }
+
+    #[test]
+    fn minimal_contract_with_defaults() {
+        let (c, f) = parse_contract(
+            Path::new("m.onnx"),
+            &props(),
+            &io(vec![-1, 1, 64, 64], vec![-1, 1, 64, 64]),
+        )
+        .unwrap();
+        assert_eq!((c.height, c.width, c.threshold), (64, 64, 0.5));
+        assert_eq!(c.source_channels, vec![0]);
+        assert_eq!(
+            c.normalization,
+            Normalization::Percentile {
+                lower: 0.5,
+                upper: 99.5
+            }
+        );
+        assert_eq!(
+            f,
+            GraphFacts {
+                fixed_batch: None,
+                classes: 1
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_reason() {
+        let p = Path::new("m.onnx");
+        let mut m = props();
+        m.remove("slicewise.labels");
+        let e = parse_contract(p, &m, &io(vec![-1, 1, 64, 64], vec![-1, 1, 64, 64])).unwrap_err();
+        assert!(e.to_string().contains("slicewise.labels"), "{e}");
+        let e =
+            parse_contract(p, &props(), &io(vec![-1, 1, -1, -1], vec![-1, 1, -1, -1])).unwrap_err();
+        assert!(e.to_string().contains("dynamic"), "{e}");
+        let mut m = props();
+        m.insert("slicewise.normalization".into(), "histeq".into());
+        let e = parse_contract(p, &m, &io(vec![-1, 1, 64, 64], vec![-1, 1, 64, 64])).unwrap_err();
+        assert!(e.to_string().contains("unknown normalization"), "{e}");
+        let e =
+            parse_contract(p, &props(), &io(vec![-1, 1, 64, 64], vec![-1, 1, 32, 32])).unwrap_err();
+        assert!(e.to_string().contains("does not match"), "{e}");
+    }
+
+    #[test]
+    fn json_refusals_keep_the_parser_error_as_source() {
+        let p = Path::new("m.onnx");
+        let graph = io(vec![-1, 1, 64, 64], vec![-1, 1, 64, 64]);
+        for (key, bad) in [
+            ("labels", "[{\"value\":1"),
+            ("source_channels", "[0,"),
+            ("normalization", "{\"kind\":\"percentile\""),
+        ] {
+            let mut m = props();
+            m.insert(format!("slicewise.{key}"), bad.into());
+            let e = parse_contract(p, &m, &graph).unwrap_err();
+            let src = e
+                .source()
+                .unwrap_or_else(|| panic!("{key}: no source: {e}"));
+            assert!(src.is::<serde_json::Error>(), "{key}: {src}");
+            assert!(e.to_string().contains(&src.to_string()), "{e}");
+        }
+    }
+
+    #[test]
+    fn normalization_forms() {
+        assert_eq!(
+            parse_normalization("window:40,400").unwrap(),
+            Normalization::Window {
+                center: 40.0,
+                width: 400.0
+            }
+        );
+        assert_eq!(
+            parse_normalization(r#"{"kind":"z-score"}"#).unwrap(),
+            Normalization::ZScore
+        );
+        assert!(parse_normalization("percentile:99,1").is_err());
+    }
+
+    #[test]
+    fn every_normalization_round_trips_through_its_text_form() {
+        let all = [
+            Normalization::None,
+            Normalization::MinMaxSlice,
+            Normalization::MinMaxVolume,
+            Normalization::ZScore,
+            Normalization::Percentile {
+                lower: 0.5,
+                upper: 99.5,
+            },
+            Normalization::Percentile {
+                lower: 0.1,
+                upper: 99.9,
+            },
+            Normalization::PercentileForeground {
+                lower: 1.0,
+                upper: 99.0,
+            },
+            Normalization::Window {
+                center: -600.0,
+                width: 1500.0,
+            },
+            Normalization::Window {
+                center: 40.25,
+                width: 0.3,
+            },
+        ];
+        for n in all {
+            let text = n.to_string();
+            assert_eq!(parse_normalization(&text), Ok(n.clone()), "{text}");
+        }
+        assert_eq!(Normalization::ZScore.to_string(), "zscore");
+        assert_eq!(
+            Normalization::PercentileForeground {
+                lower: 1.0,
+                upper: 99.5
+            }
+            .to_string(),
+            "percentile-fg:1,99.5"
+        );
+    }
+
+    /// The graph a contract describes, with dynamic N, H and W (so height and width come from
+    /// the keys).
+    fn graph_of(c: &ModelContract) -> GraphIo {
+        let classes = match c.output {
+            OutputKind::Sigmoid => 1,
+            OutputKind::Softmax => c.labels.len() as i64 + 1,
+        };
+        GraphIo {
+            inputs: vec![(
+                c.input_name.clone(),
+                vec![-1, c.source_channels.len() as i64, -1, -1],
+            )],
+            outputs: vec![(c.output_name.clone(), vec![-1, classes, -1, -1])],
+        }
+    }
+
+    fn round_trip(c: &ModelContract) -> (ModelContract, GraphFacts) {
+        let props: BTreeMap<String, String> = c.to_metadata().into_iter().collect();
+        assert!(props.keys().all(|k| k.starts_with(KEY_PREFIX)), "{props:?}");
+        parse_contract(Path::new("m.onnx"), &props, &graph_of(c)).expect("parses back")
+    }
+
+    fn label(value: u8, name: &str, color: [u8; 3]) -> LabelInfo {
+        LabelInfo {
+            value,
+            name: name.into(),
+            color,
+        }
+    }
+
+    #[test]
+    fn sigmoid_contract_round_trips_through_writer_and_parser() {
+        let c = ModelContract {
+            name: "lgg-flair".into(),
+            version: "1.2.0".into(),
+            input_name: "input".into(),
+            output_name: "output".into(),
+            height: 256,
+            width: 192,
+            source_channels: vec![1],
+            normalization: Normalization::PercentileForeground {
+                lower: 0.5,
+                upper: 99.5,
+            },
+            keep_aspect: true,
+            output: OutputKind::Sigmoid,
+            threshold: 0.35,
+            labels: vec![label(7, "tumour", [255, 64, 0])],
+            training_data: Some("LGG FLAIR, 110 patients".into()),
+        };
+        let (back, facts) = round_trip(&c);
+        assert_eq!(back, c);
+        assert_eq!(
+            facts,
+            GraphFacts {
+                fixed_batch: None,
+                classes: 1
+            }
+        );
+        let meta: BTreeMap<_, _> = c.to_metadata().into_iter().collect();
+        assert_eq!(meta["slicewise.format_version"], "1");
+        assert_eq!(meta["slicewise.channels"], "1");
+        assert_eq!(meta["slicewise.output_kind"], "sigmoid");
+        assert_eq!(meta["slicewise.normalization"], "percentile-fg:0.5,99.5");
+    }
+
+    #[test]
+    fn softmax_contract_round_trips_through_writer_and_parser() {
+        let labels = vec![
+            label(1, "necrosis", [255, 0, 0]),
+            label(2, "oedema", [0, 255, 0]),
+            label(4, "enhancing \"core\"", [0, 0, 255]),
+        ];
+        for normalization in [
+            Normalization::None,
+            Normalization::MinMaxSlice,
+            Normalization::MinMaxVolume,
+            Normalization::ZScore,
+            Normalization::Percentile {
+                lower: 2.0,
+                upper: 98.0,
+            },
+            Normalization::PercentileForeground {
+                lower: 0.1,
+                upper: 99.9,
+            },
+            Normalization::Window {
+                center: 40.0,
+                width: 400.0,
+            },
+        ] {
+            let c = ModelContract {
+                name: "brats".into(),
+                version: "3".into(),
+                input_name: "image".into(),
+                output_name: "probs".into(),
+                height: 128,
+                width: 160,
+                source_channels: vec![2, 0, 3, 1],
+                normalization,
+                keep_aspect: false,
+                output: OutputKind::Softmax,
+                threshold: 0.5,
+                labels: labels.clone(),
+                training_data: None,
+            };
+            let (back, facts) = round_trip(&c);
+            assert_eq!(back, c);
+            assert_eq!(facts.classes, 4);
+        }
+    }
+}
