@@ -190,7 +190,7 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset> {
     });
     let done = done
         .into_inner()
-        .map_err(|_| Error::InvalidArgument("a loader thread panicked".into()))?;
+        .map_err(|_| Error::Panic("a loader thread panicked".into()))?;
     let mut slices = Vec::new();
     for (_, r) in done {
         slices.extend(r?);

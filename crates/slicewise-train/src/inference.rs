@@ -2,12 +2,11 @@
 
 use std::path::Path;
 
-use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::model::UNet;
-use super::training::{libtorch_device, load_weights, weights_path, TrainingConfig};
+use super::training::{libtorch_device, load_config, load_weights, weights_path, TrainingConfig};
 use slicewise::error::{Error, Result};
 
 /// A trained run loaded for inference: its config and its model in eval mode.
@@ -24,8 +23,7 @@ pub struct Trained {
 /// LibTorch, in eval mode.
 pub fn load_run(run_dir: &Path, weights: Option<&Path>) -> Result<Trained> {
     let cfg_path = run_dir.join("config.json");
-    let config =
-        TrainingConfig::load(&cfg_path).map_err(|e| Error::format(&cfg_path, e.to_string()))?;
+    let config = load_config(&cfg_path)?;
     let device = libtorch_device(None);
     let w = weights.map_or_else(|| weights_path(run_dir), Path::to_path_buf);
     let model = load_weights(&config.model, &w, &device)?.valid();
@@ -57,5 +55,5 @@ pub fn predict(
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| Error::inference(format!("{e:?}")))
+        .map_err(|e| Error::Training(format!("Burn forward output: {e:?}")))
 }

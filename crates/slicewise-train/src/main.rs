@@ -13,7 +13,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::config::Config;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use slicewise::infer::Normalization;
 use slicewise::Error;
@@ -265,13 +264,13 @@ struct BenchArgs {
 
 fn parse_norm(s: &str) -> Result<Normalization, Error> {
     // The same forms as a model card's `normalization`, so what trains is what the engine reads.
-    slicewise::infer::model::parse_normalization(s)
+    slicewise::infer::contract::parse_normalization(s)
         .map_err(|e| Error::InvalidArgument(format!("--norm: {e}")))
 }
 
 fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
     if let Some(p) = &a.config {
-        return TrainingConfig::load(p).map_err(|e| Error::format(p, e.to_string()));
+        return slicewise_train::training::load_config(p);
     }
     let root = a
         .data

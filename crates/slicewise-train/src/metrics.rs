@@ -1,70 +1,14 @@
-//! Foreground confusion counts and the scores derived from them.
+//! The trainer's scores: foreground confusion counts pooled per epoch, and the decision of a
+//! pixel from the model's output.
+//!
+//! The counts and their ratios (Dice, IoU, precision, recall, accuracy, with their empty-case
+//! conventions) are the engine's [`slicewise::metrics::Confusion`], the same functions
+//! `slicewise evaluate` reports with, so the training CSV and `slicewise evaluate` agree on the
+//! same masks.
 
 use serde::{Deserialize, Serialize};
 
-/// Pixel counts of foreground prediction vs truth.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Confusion {
-    /// Foreground predicted and true.
-    pub tp: f64,
-    /// Foreground predicted, background true.
-    pub fp: f64,
-    /// Background predicted, foreground true.
-    pub fn_: f64,
-    /// Background predicted and true.
-    pub tn: f64,
-}
-
-fn ratio(a: f64, b: f64, empty: f64) -> f64 {
-    if b > 0.0 {
-        a / b
-    } else {
-        empty
-    }
-}
-
-impl Confusion {
-    /// Adds one pixel.
-    pub fn add(&mut self, pred: bool, truth: bool) {
-        match (pred, truth) {
-            (true, true) => self.tp += 1.0,
-            (true, false) => self.fp += 1.0,
-            (false, true) => self.fn_ += 1.0,
-            (false, false) => self.tn += 1.0,
-        }
-    }
-    /// Sums counts.
-    pub fn merge(&mut self, o: &Confusion) {
-        self.tp += o.tp;
-        self.fp += o.fp;
-        self.fn_ += o.fn_;
-        self.tn += o.tn;
-    }
-    /// 2TP / (2TP + FP + FN); 1 when both are empty.
-    pub fn dice(&self) -> f64 {
-        ratio(2.0 * self.tp, 2.0 * self.tp + self.fp + self.fn_, 1.0)
-    }
-    /// TP / (TP + FP + FN); 1 when both are empty.
-    pub fn iou(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fp + self.fn_, 1.0)
-    }
-    /// TP / (TP + FP); 1 when nothing is predicted.
-    pub fn precision(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fp, 1.0)
-    }
-    /// TP / (TP + FN); 1 when there is no foreground.
-    pub fn recall(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fn_, 1.0)
-    }
-    /// (TP + TN) / all.
-    pub fn accuracy(&self) -> f64 {
-        ratio(
-            self.tp + self.tn,
-            self.tp + self.tn + self.fp + self.fn_,
-            1.0,
-        )
-    }
-}
+pub use slicewise::metrics::Confusion;
 
 /// Scores of one pass over a set of slices.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

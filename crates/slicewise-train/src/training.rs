@@ -5,6 +5,10 @@
 //! `config.json` (the [`TrainingConfig`]), `split.json`, `metrics.csv`, `state.json`,
 //! `best.bpk` (model weights, burnpack), `last.bpk`, `optim.bpk`, `best-metrics.json`,
 //! `curves.png` (loss and Dice per epoch, see [`super::curves`]), `overlays/*.png` (validation predictions of the best model, written when the run ends).
+//!
+//! Every file is written to a temporary file in the folder and renamed into place once complete,
+//! and `state.json` is written last of an epoch's files: a crash leaves each file whole (the new
+//! one or the previous one), so `--resume` always finds checkpoints it can load.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +17,7 @@ use std::time::Instant;
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::store::RecordError;
 use burn::tensor::activation::{log_softmax, sigmoid, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -284,7 +289,7 @@ fn score(
         if let Some(v) = per_volume.get_mut(ds.slices[idx].volume) {
             v.merge(&c);
         }
-        if c.tp + c.fn_ > 0.0 {
+        if c.tp + c.fn_ > 0 {
             slice_dice.push(c.dice());
         }
         total.merge(&c);
@@ -385,11 +390,59 @@ pub fn weights_path(p: &Path) -> PathBuf {
     }
 }
 
-/// Loads weights into a freshly built model of `cfg` on `dev`.
+/// Loads weights into a freshly built model of `cfg` on `dev`: a checkpoint that cannot be read
+/// is an I/O error, weights that do not fit the architecture a model error.
 pub fn load_weights(cfg: &UNetConfig, path: &Path, dev: &Device) -> Result<UNet> {
     cfg.init(dev)
         .try_load_file(path)
-        .map_err(|e| Error::model(path, format!("cannot load weights: {e}")))
+        .map_err(|e| load_error(path, "weights", e))
+}
+
+/// A failed checkpoint load: [`RecordError::Validation`] (the file's tensors do not fit the
+/// model) is a model error; everything else (missing, unreadable, not a burnpack) is I/O.
+fn load_error(path: &Path, what: &str, e: RecordError) -> Error {
+    match &e {
+        RecordError::Validation(m) => {
+            Error::model(path, format!("the {what} do not fit the model: {m}")).with_source(e)
+        }
+        _ => Error::io("load checkpoint", path, std::io::Error::other(e)),
+    }
+}
+
+/// Writes a checkpoint atomically: `save` writes a temporary file in `path`'s folder, which is
+/// renamed onto `path` only once it is complete, so a crash leaves the previous checkpoint (or
+/// none), never a half-written one. The temporary name ends in `.part`: burn's writer appends
+/// `.bpk` only to a path without an extension, so it writes exactly that file. A failure is an
+/// I/O error on `path` (action "save checkpoint"), and removes the temporary file.
+fn save_checkpoint<E>(path: &Path, save: impl FnOnce(&Path) -> Result<(), E>) -> Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.part", std::process::id()));
+    let done = save(&tmp)
+        .map_err(|e| Error::io("save checkpoint", path, std::io::Error::other(e)))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path)
+                .map_err(|e| Error::io("rename checkpoint into place", path, e))
+        });
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
+/// Reads a `config.json` (a run folder's, or one written by hand).
+pub fn load_config(path: &Path) -> Result<TrainingConfig> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    TrainingConfig::load_binary(&bytes).map_err(|e| Error::format(path, e.to_string()))
 }
 
 fn build_optimizer(cfg: &TrainingConfig) -> ModuleOptimizer {
@@ -448,13 +501,62 @@ pub struct RunOptions {
 
 /// Trains (or resumes) a run in `out`.
 pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<TrainSummary> {
+    let cfg = setup_run_folder(cfg, out, opts.resume)?;
+    let plain = libtorch_device(opts.cuda);
+    let dev = plain.clone().autodiff();
+    // Seeded before anything draws: the data's order, then the weights' initialisation.
+    plain.seed(cfg.seed);
+    let data = load_data(&cfg, out, opts.resume)?;
+    let ctx = RunContext {
+        cfg,
+        out,
+        data,
+        plain,
+        dev,
+        progress: opts.progress,
+    };
+    let mut run = ctx.start_or_resume(opts.resume)?;
+    let mut times = EpochTimes::default();
+    let mut ran = 0usize;
+    while run.state.epochs_done < ctx.cfg.epochs && !run.state.stopped_early {
+        if opts.max_epochs_this_call > 0 && ran >= opts.max_epochs_this_call {
+            break;
+        }
+        (run, times) = ctx.run_epoch(run)?;
+        ran += 1;
+    }
+    ctx.write_best_overlays()?;
+    Ok(TrainSummary {
+        dir: out.to_path_buf(),
+        state: run.state,
+        best: run.best,
+        split: ctx.data.split,
+        step_seconds: times.step_s,
+        wait_seconds: times.wait_s,
+    })
+}
+
+/// Creates the run folder and settles the config: the saved one when resuming, else `cfg`;
+/// checks it against itself and (re)writes `config.json`.
+fn setup_run_folder(cfg: &TrainingConfig, out: &Path, resume: bool) -> Result<TrainingConfig> {
     std::fs::create_dir_all(out).map_err(|e| Error::io("create folder", out, e))?;
     let cfg_path = out.join("config.json");
-    let cfg = if opts.resume {
-        TrainingConfig::load(&cfg_path).map_err(|e| Error::format(&cfg_path, e.to_string()))?
+    let cfg = if resume {
+        load_config(&cfg_path)?
     } else {
         cfg.clone()
     };
+    check_config(&cfg)?;
+    slicewise::output::atomic_write(&cfg_path, |w| {
+        use std::io::Write;
+        w.write_all(burn::config::config_to_json(&cfg).as_bytes())
+            .map_err(|e| Error::io("write", &cfg_path, e))
+    })?;
+    Ok(cfg)
+}
+
+/// The checks a config must pass before anything is loaded.
+fn check_config(cfg: &TrainingConfig) -> Result<()> {
     cfg.model.validate().map_err(Error::InvalidArgument)?;
     if !cfg.data.size.is_multiple_of(cfg.model.multiple()) {
         return Err(Error::InvalidArgument(format!(
@@ -475,13 +577,20 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
             cfg.model.in_channels
         )));
     }
-    cfg.save(&cfg_path)
-        .map_err(|e| Error::io("write", &cfg_path, e))?;
+    Ok(())
+}
 
-    let plain = libtorch_device(opts.cuda);
-    let dev = plain.clone().autodiff();
-    plain.seed(cfg.seed);
+/// A run's data: the preprocessed slices, the split by volume and the slices of each part.
+struct RunData {
+    ds: Arc<Dataset>,
+    split: Split,
+    /// Training slices, foreground slices repeated (`foreground_oversample`).
+    train_idx: Vec<usize>,
+    val_idx: Vec<usize>,
+}
 
+/// Loads the data and splits it (the saved `split.json` when resuming, else a new split, saved).
+fn load_data(cfg: &TrainingConfig, out: &Path, resume: bool) -> Result<RunData> {
     let t0 = Instant::now();
     let ds = Arc::new(data::load(&cfg.data)?);
     log::info!(
@@ -491,7 +600,7 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
         t0.elapsed().as_secs_f64()
     );
     let split_path = out.join("split.json");
-    let split: Split = if opts.resume {
+    let split: Split = if resume {
         json_read(&split_path)?
     } else {
         let s = data::split(&ds.volumes, &cfg.data)?;
@@ -503,72 +612,167 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
     if train_idx.is_empty() {
         return Err(Error::InvalidArgument("no training slices".into()));
     }
+    Ok(RunData {
+        ds,
+        split,
+        train_idx,
+        val_idx,
+    })
+}
 
-    let state_path = out.join("state.json");
-    let mut state = if opts.resume {
-        json_read::<TrainState>(&state_path)?
-    } else {
-        TrainState {
-            lr: cfg.learning_rate,
-            best_dice: f64::NEG_INFINITY,
-            ..Default::default()
+/// What every epoch of a run shares.
+struct RunContext<'a> {
+    cfg: TrainingConfig,
+    out: &'a Path,
+    data: RunData,
+    /// Evaluation device.
+    plain: Device,
+    /// Training device (`plain` with autodiff).
+    dev: Device,
+    progress: bool,
+}
+
+/// What changes from epoch to epoch, and is saved after each one.
+struct Run {
+    state: TrainState,
+    model: UNet,
+    optim: ModuleOptimizer,
+    /// `metrics.csv`, header included.
+    csv: Vec<String>,
+    best: Option<ValidationReport>,
+}
+
+/// Mean seconds per step of one training epoch.
+#[derive(Debug, Clone, Copy, Default)]
+struct EpochTimes {
+    /// Computing a step.
+    step_s: f64,
+    /// Waiting for the loader's batch.
+    wait_s: f64,
+}
+
+impl RunContext<'_> {
+    /// A fresh run (initial or `init_from` weights), or the saved one (`state.json`, `last.bpk`,
+    /// `optim.bpk`, `metrics.csv`, `best-metrics.json`).
+    fn start_or_resume(&self, resume: bool) -> Result<Run> {
+        let (cfg, out) = (&self.cfg, self.out);
+        let state = if resume {
+            json_read::<TrainState>(&out.join("state.json"))?
+        } else {
+            TrainState {
+                lr: cfg.learning_rate,
+                best_dice: f64::NEG_INFINITY,
+                ..Default::default()
+            }
+        };
+        let model = if resume {
+            load_weights(&cfg.model, &out.join("last.bpk"), &self.dev)?
+        } else if let Some(p) = &cfg.init_from {
+            load_weights(&cfg.model, &weights_path(Path::new(p)), &self.dev)?
+        } else {
+            cfg.model.init(&self.dev)
+        };
+        let mut optim = build_optimizer(cfg);
+        if resume {
+            let p = out.join("optim.bpk");
+            optim = optim
+                .load(&p)
+                .map_err(|e| load_error(&p, "optimiser state", e))?;
         }
-    };
-    let mut model = if opts.resume {
-        load_weights(&cfg.model, &out.join("last.bpk"), &dev)?
-    } else if let Some(p) = &cfg.init_from {
-        load_weights(&cfg.model, &weights_path(Path::new(p)), &dev)?
-    } else {
-        cfg.model.init(&dev)
-    };
-    let mut optim = build_optimizer(&cfg);
-    if opts.resume {
-        let p = out.join("optim.bpk");
-        optim = optim
-            .load(&p)
-            .map_err(|e| Error::model(&p, format!("cannot load optimiser state: {e}")))?;
+        let csv_path = out.join("metrics.csv");
+        let csv: Vec<String> = if resume {
+            std::fs::read_to_string(&csv_path)
+                .map_err(|e| Error::io("read", &csv_path, e))?
+                .lines()
+                .map(str::to_string)
+                .collect()
+        } else {
+            vec![CSV_HEADER.to_string()]
+        };
+        let best = if resume {
+            json_read(&out.join("best-metrics.json")).ok()
+        } else {
+            None
+        };
+        Ok(Run {
+            state,
+            model,
+            optim,
+            csv,
+            best,
+        })
     }
-    let csv_path = out.join("metrics.csv");
-    let mut csv: Vec<String> = if opts.resume {
-        std::fs::read_to_string(&csv_path)
-            .map_err(|e| Error::io("read", &csv_path, e))?
-            .lines()
-            .map(str::to_string)
-            .collect()
-    } else {
-        vec![CSV_HEADER.to_string()]
-    };
-    let classes = classes_of(&cfg.model);
-    let (c, s) = (ds.channels, ds.size);
-    let aug = cfg.augment.enabled().then(|| cfg.augment.clone());
-    let mut best: Option<ValidationReport> = if opts.resume {
-        json_read(&out.join("best-metrics.json")).ok()
-    } else {
-        None
-    };
-    let (mut step_s, mut wait_s) = (0.0, 0.0);
-    let mut ran = 0usize;
-    while state.epochs_done < cfg.epochs && !state.stopped_early {
-        if opts.max_epochs_this_call > 0 && ran >= opts.max_epochs_this_call {
-            break;
-        }
-        let epoch = state.epochs_done + 1;
+
+    /// One epoch: training, validation, the CSV row, the schedule, the checkpoints.
+    fn run_epoch(&self, mut run: Run) -> Result<(Run, EpochTimes)> {
+        let epoch = run.state.epochs_done + 1;
         let te = Instant::now();
-        let loader = EpochLoader::start(
+        let (model, train_m, times) =
+            self.train_epoch(run.model, &mut run.optim, run.state.lr, epoch)?;
+        run.model = model;
+        let eval_model = run.model.valid();
+        let ds = &self.data.ds;
+        let report = evaluate(
+            &eval_model,
+            ds,
+            &self.data.val_idx,
+            &self.cfg,
+            &self.plain,
+            epoch,
+        );
+        let val_dice = report.metrics.pooled.dice();
+        run.csv.push(csv_row(
+            epoch,
+            run.state.lr,
+            &train_m,
+            &report.metrics,
+            te.elapsed().as_secs_f64(),
+        ));
+        log::info!(
+            "epoch {epoch}: train loss {:.4} dice {:.4} | val loss {:.4} dice {:.4} (volumes {:.4}) | lr {:.2e} | {:.1} s/step, waited {:.3} s/step",
+            train_m.loss,
+            train_m.pooled.dice(),
+            report.metrics.loss,
+            val_dice,
+            report.metrics.volume_dice,
+            run.state.lr,
+            times.step_s,
+            times.wait_s
+        );
+        run.state.epochs_done = epoch;
+        if update_schedule(&mut run.state, &self.cfg, epoch, val_dice) {
+            self.save_best(&run.model, &report)?;
+            run.best = Some(report);
+        }
+        self.save_progress(&run)?;
+        Ok((run, times))
+    }
+
+    /// One pass over the training slices (shuffled and augmented per `seed` and `epoch`): a step
+    /// per batch. A non-finite loss ends the run ([`Error::Training`]).
+    fn train_epoch(
+        &self,
+        mut model: UNet,
+        optim: &mut ModuleOptimizer,
+        lr: f64,
+        epoch: usize,
+    ) -> Result<(UNet, EpochMetrics, EpochTimes)> {
+        let (cfg, ds) = (&self.cfg, &self.data.ds);
+        let classes = classes_of(&cfg.model);
+        let mut loader = EpochLoader::start(
             ds.clone(),
-            train_idx.clone(),
+            self.data.train_idx.clone(),
             cfg.batch_size,
             true,
-            aug.clone(),
+            cfg.augment.enabled().then(|| cfg.augment.clone()),
             cfg.seed,
             epoch as u64,
             cfg.loader_workers,
         );
-        let bar = progress_bar(opts.progress, loader.len() as u64, epoch, cfg.epochs);
-        let mut train_conf = Confusion::default();
+        let bar = progress_bar(self.progress, loader.len() as u64, epoch, cfg.epochs);
+        let mut conf = Confusion::default();
         let (mut loss_sum, mut n_batches) = (0.0, 0usize);
         let (mut t_step, mut t_wait) = (0.0, 0.0);
-        let mut loader = loader;
         let mut dummy_vol = vec![Confusion::default(); ds.volumes.len()];
         let mut dummy_slices = Vec::new();
         loop {
@@ -576,11 +780,11 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
             let Some(b) = loader.next() else { break };
             t_wait += tw.elapsed().as_secs_f64();
             let ts = Instant::now();
-            let (x, y) = batch_tensors(&b, c, s, classes, &dev);
+            let (x, y) = batch_tensors(&b, ds.channels, ds.size, classes, &self.dev);
             let logits = model.forward_logits(x);
             let l = loss(cfg.loss, cfg.focal_gamma, logits.clone(), y);
             let grads = GradientsParams::from_grads(l.backward(), &model);
-            model = optim.step(state.lr, model, grads);
+            model = optim.step(lr, model, grads);
             let lv = f64::from(l.into_scalar::<f32>());
             let probs = if classes <= 1 {
                 sigmoid(logits.detach())
@@ -590,16 +794,17 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
             let probs = probs.into_data().try_into_vec::<f32>().unwrap_or_default();
             t_step += ts.elapsed().as_secs_f64();
             if !lv.is_finite() {
-                return Err(Error::InvalidArgument(format!(
-                    "loss became {lv} in epoch {epoch}"
+                return Err(Error::Training(format!(
+                    "the loss became {lv} in epoch {epoch} (batch {})",
+                    n_batches + 1
                 )));
             }
             loss_sum += lv;
             n_batches += 1;
-            train_conf.merge(&score(
+            conf.merge(&score(
                 &probs,
                 &b,
-                &ds,
+                ds,
                 classes,
                 cfg.threshold,
                 &mut dummy_vol,
@@ -613,102 +818,98 @@ pub fn train(cfg: &TrainingConfig, out: &Path, opts: &RunOptions) -> Result<Trai
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
-        step_s = t_step / n_batches.max(1) as f64;
-        wait_s = t_wait / n_batches.max(1) as f64;
-        let train_m = EpochMetrics {
-            loss: loss_sum / n_batches.max(1) as f64,
-            pooled: train_conf,
+        let per_step = |t: f64| t / n_batches.max(1) as f64;
+        let metrics = EpochMetrics {
+            loss: per_step(loss_sum),
+            pooled: conf,
             volume_dice: f64::NAN,
             tumour_slice_dice: f64::NAN,
         };
-        let eval_model = model.valid();
-        let report = evaluate(&eval_model, &ds, &val_idx, &cfg, &plain, epoch);
-        let val_dice = report.metrics.pooled.dice();
-        csv.push(csv_row(
-            epoch,
-            state.lr,
-            &train_m,
-            &report.metrics,
-            te.elapsed().as_secs_f64(),
-        ));
-        log::info!(
-            "epoch {epoch}: train loss {:.4} dice {:.4} | val loss {:.4} dice {:.4} (volumes {:.4}) | lr {:.2e} | {:.1} s/step, waited {:.3} s/step",
-            train_m.loss,
-            train_conf.dice(),
-            report.metrics.loss,
-            val_dice,
-            report.metrics.volume_dice,
-            state.lr,
-            step_s,
-            wait_s
-        );
-        state.epochs_done = epoch;
-        if val_dice > state.best_dice + cfg.min_delta {
-            state.best_dice = val_dice;
-            state.best_epoch = epoch;
-            state.since_best = 0;
-            state.since_drop = 0;
-            let p = out.join("best.bpk");
-            model
-                .clone()
-                .save_file(&p)
-                .map_err(|e| Error::model(&p, e.to_string()))?;
-            json_write(&out.join("best-metrics.json"), &report)?;
-            best = Some(report);
-        } else {
-            state.since_best += 1;
-            state.since_drop += 1;
-            if cfg.plateau_patience > 0 && state.since_drop >= cfg.plateau_patience {
-                state.lr = (state.lr * cfg.plateau_factor).max(cfg.min_lr);
-                state.since_drop = 0;
-                log::info!(
-                    "validation Dice plateaued: learning rate now {:.2e}",
-                    state.lr
-                );
-            }
-            if cfg.early_stopping > 0 && state.since_best >= cfg.early_stopping {
-                state.stopped_early = true;
-                log::info!(
-                    "early stop: no better validation Dice for {} epochs",
-                    state.since_best
-                );
-            }
-        }
-        let p = out.join("last.bpk");
-        model
-            .clone()
-            .save_file(&p)
-            .map_err(|e| Error::model(&p, e.to_string()))?;
-        let p = out.join("optim.bpk");
-        optim
-            .save(&p)
-            .map_err(|e| Error::model(&p, e.to_string()))?;
+        let times = EpochTimes {
+            step_s: per_step(t_step),
+            wait_s: per_step(t_wait),
+        };
+        Ok((model, metrics, times))
+    }
+
+    /// A new best epoch: `best.bpk`, then `best-metrics.json`.
+    fn save_best(&self, model: &UNet, report: &ValidationReport) -> Result<()> {
+        save_checkpoint(&self.out.join("best.bpk"), |p| model.clone().save_file(p))?;
+        json_write(&self.out.join("best-metrics.json"), report)
+    }
+
+    /// The end of every epoch: `last.bpk`, `optim.bpk`, `metrics.csv`, `curves.png`, and
+    /// `state.json` last, each complete or not there, so `--resume` finds a consistent set.
+    fn save_progress(&self, run: &Run) -> Result<()> {
+        let out = self.out;
+        save_checkpoint(&out.join("last.bpk"), |p| run.model.clone().save_file(p))?;
+        save_checkpoint(&out.join("optim.bpk"), |p| run.optim.save(p))?;
+        let csv_path = out.join("metrics.csv");
         slicewise::output::atomic_write(&csv_path, |w| {
             use std::io::Write;
-            for line in &csv {
+            for line in &run.csv {
                 writeln!(w, "{line}").map_err(|e| Error::io("write", &csv_path, e))?;
             }
             Ok(())
         })?;
-        super::curves::write(&(csv.join("\n") + "\n"), &out.join("curves.png"))?;
-        json_write(&state_path, &state)?;
-        ran += 1;
+        super::curves::write(&(run.csv.join("\n") + "\n"), &out.join("curves.png"))?;
+        json_write(&out.join("state.json"), &run.state)
     }
-    // Overlays of the best model's validation predictions.
-    let best_path = out.join("best.bpk");
-    if best_path.is_file() && !val_idx.is_empty() {
-        let m = load_weights(&cfg.model, &best_path, &plain)?.valid();
-        let dir = out.join("overlays");
-        super::overlay::write_overlays(&dir, &m, &plain, &ds, &val_idx, classes, cfg.threshold, 8)?;
+
+    /// Overlays of the best model's validation predictions, when there is a best model.
+    fn write_best_overlays(&self) -> Result<()> {
+        let best_path = self.out.join("best.bpk");
+        if best_path.is_file() && !self.data.val_idx.is_empty() {
+            let m = load_weights(&self.cfg.model, &best_path, &self.plain)?.valid();
+            let dir = self.out.join("overlays");
+            super::overlay::write_overlays(
+                &dir,
+                &m,
+                &self.plain,
+                &self.data.ds,
+                &self.data.val_idx,
+                classes_of(&self.cfg.model),
+                self.cfg.threshold,
+                8,
+            )?;
+        }
+        Ok(())
     }
-    Ok(TrainSummary {
-        dir: out.to_path_buf(),
-        state,
-        best,
-        split,
-        step_seconds: step_s,
-        wait_seconds: wait_s,
-    })
+}
+
+/// Early stopping and ReduceLROnPlateau after an epoch whose validation Dice is `val_dice`;
+/// returns whether it is a new best (by more than `min_delta`).
+fn update_schedule(
+    state: &mut TrainState,
+    cfg: &TrainingConfig,
+    epoch: usize,
+    val_dice: f64,
+) -> bool {
+    if val_dice > state.best_dice + cfg.min_delta {
+        state.best_dice = val_dice;
+        state.best_epoch = epoch;
+        state.since_best = 0;
+        state.since_drop = 0;
+        return true;
+    }
+    state.since_best += 1;
+    state.since_drop += 1;
+    if cfg.plateau_patience > 0 && state.since_drop >= cfg.plateau_patience {
+        state.lr = (state.lr * cfg.plateau_factor).max(cfg.min_lr);
+        state.since_drop = 0;
+        log::info!(
+            "validation Dice plateaued: learning rate now {:.2e}",
+            state.lr
+        );
+    }
+    if cfg.early_stopping > 0 && state.since_best >= cfg.early_stopping {
+        state.stopped_early = true;
+        log::info!(
+            "early stop: no better validation Dice for {} epochs",
+            state.since_best
+        );
+    }
+    false
 }
 
 fn progress_bar(on: bool, len: u64, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {
@@ -723,4 +924,86 @@ fn progress_bar(on: bool, len: u64, epoch: usize, epochs: usize) -> Option<indic
     }
     bar.set_prefix(format!("{epoch}/{epochs}"));
     Some(bar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_failed_checkpoint_save_keeps_the_previous_file_and_leaves_no_temporary() {
+        let dir = slicewise_tests::tmpdir();
+        let path = dir.path().join("last.bpk");
+        std::fs::write(&path, b"epoch 1").expect("write");
+        let err = save_checkpoint(&path, |tmp| {
+            assert_ne!(tmp, path);
+            assert_eq!(
+                tmp.parent(),
+                path.parent(),
+                "temporary file beside the checkpoint"
+            );
+            std::fs::write(tmp, b"half an ep").expect("write");
+            Err(RecordError::Io("disk full".into()))
+        })
+        .expect_err("the save fails");
+        assert_eq!(err.kind(), slicewise::error::ErrorKind::Io);
+        assert!(err.to_string().contains("cannot save checkpoint"), "{err}");
+        assert_eq!(std::fs::read(&path).expect("read"), b"epoch 1");
+        assert_eq!(names(dir.path()), ["last.bpk"]);
+
+        save_checkpoint(&path, |tmp| std::fs::write(tmp, b"epoch 2")).expect("save");
+        assert_eq!(std::fs::read(&path).expect("read"), b"epoch 2");
+        assert_eq!(names(dir.path()), ["last.bpk"]);
+    }
+
+    #[test]
+    fn burn_checkpoints_land_exactly_at_their_name_and_load_back() {
+        let dir = slicewise_tests::tmpdir();
+        let dev = libtorch_device(None);
+        let cfg = UNetConfig::small(1);
+        let model = cfg.init(&dev);
+        let path = dir.path().join("best.bpk");
+        save_checkpoint(&path, |p| model.clone().save_file(p)).expect("save");
+        assert_eq!(names(dir.path()), ["best.bpk"]);
+        load_weights(&cfg, &path, &dev).expect("load back");
+
+        let missing = load_weights(&cfg, &dir.path().join("none.bpk"), &dev).expect_err("missing");
+        assert_eq!(missing.kind(), slicewise::error::ErrorKind::Io);
+        std::fs::write(dir.path().join("junk.bpk"), b"not a burnpack").expect("write");
+        let junk = load_weights(&cfg, &dir.path().join("junk.bpk"), &dev).expect_err("junk");
+        assert_eq!(junk.kind(), slicewise::error::ErrorKind::Io);
+    }
+
+    #[test]
+    fn schedule_drops_the_rate_on_a_plateau_and_stops_early() {
+        let cfg = TrainingConfig::new(
+            UNetConfig::small(1),
+            DataConfig::new(String::new()),
+            AugmentConfig::none(),
+        )
+        .with_plateau_patience(2)
+        .with_early_stopping(3)
+        .with_learning_rate(1e-3);
+        let mut s = TrainState {
+            lr: cfg.learning_rate,
+            best_dice: f64::NEG_INFINITY,
+            ..Default::default()
+        };
+        assert!(update_schedule(&mut s, &cfg, 1, 0.5));
+        assert!(!update_schedule(&mut s, &cfg, 2, 0.5));
+        assert!(!update_schedule(&mut s, &cfg, 3, 0.5));
+        assert_eq!((s.lr, s.since_drop, s.stopped_early), (5e-4, 0, false));
+        assert!(!update_schedule(&mut s, &cfg, 4, 0.5));
+        assert!(s.stopped_early);
+        assert_eq!((s.best_epoch, s.best_dice), (1, 0.5));
+    }
 }

@@ -18,10 +18,12 @@
 //!   distances of both directions together (MONAI `compute_average_surface_distance(symmetric=True)`).
 //!
 //! # Empty-mask conventions
-//! * Both empty: Dice, IoU, precision, recall = 1; HD95 = ASSD = 0; the item is marked
-//!   `both_empty` and **excluded from per-slice means**.
-//! * Otherwise a ratio with a zero denominator is 0 (prediction empty: precision 0; truth empty:
-//!   recall 0).
+//! * The counts and the overlap ratios (and their empty-case rules) are [`Confusion`]'s, the one
+//!   definition `slicewise evaluate` and the trainer's metrics both use: both empty: Dice, IoU,
+//!   precision, recall = 1; otherwise a ratio with a zero denominator is 0 (prediction empty:
+//!   precision 0; truth empty: recall 0).
+//! * Both empty: HD95 = ASSD = 0; the item is marked `both_empty` and **excluded from per-slice
+//!   means**.
 //! * Exactly one empty: HD95 and ASSD are undefined (`None`, JSON `null`) and left out of means.
 //!
 //! Per-slice metrics are 2-D: slices along the array's first (z) axis, in-plane surfaces
@@ -82,6 +84,134 @@ pub struct SliceMeans {
     pub assd_mm: Option<f64>,
 }
 
+/// Voxel (pixel) counts of a binary prediction against a binary truth, and the overlap ratios
+/// derived from them: the **one** definition of Dice, IoU, precision, recall and accuracy.
+/// [`Metrics`] (what `slicewise evaluate` reports) takes its ratios from here, and so does the
+/// trainer's per-epoch CSV (`slicewise_train::metrics::Confusion` is this type), so both report
+/// the same figures for the same masks.
+///
+/// # Empty-case conventions
+/// * **Both masks empty** (TP + FP + FN = 0): Dice, IoU, precision and recall are 1. Nothing was
+///   to be found and nothing was claimed: the prediction is perfect, and a perfect prediction
+///   must not score 0 (nor NaN, which would poison means and comparisons).
+/// * **Otherwise a ratio whose denominator is 0 is 0**: nothing predicted while the truth has
+///   foreground gives precision 0 (as recall and Dice are 0, the prediction found nothing);
+///   predictions on an empty truth give recall 0. This is sklearn's `zero_division=0` and what
+///   `slicewise evaluate` documents and its independent reference (`tests/python/metrics_ref.py`)
+///   computes. Scoring "nothing predicted" as precision 1 would reward a net that never fires.
+/// * Accuracy is (TP + TN) / all; an empty grid (no voxels at all) has accuracy 1, like any
+///   other case with nothing to get wrong.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confusion {
+    /// Foreground predicted and true (true positives).
+    pub tp: u64,
+    /// Foreground predicted, background true (false positives).
+    pub fp: u64,
+    /// Background predicted, foreground true (false negatives).
+    pub fn_: u64,
+    /// Background predicted and true (true negatives).
+    pub tn: u64,
+}
+
+impl Confusion {
+    /// Counts pairs of (prediction, truth) decisions.
+    pub fn of(pred: impl IntoIterator<Item = bool>, truth: impl IntoIterator<Item = bool>) -> Self {
+        let mut c = [0u64; 4];
+        for (p, t) in pred.into_iter().zip(truth) {
+            c[(p as usize) << 1 | t as usize] += 1;
+        }
+        // index: pred<<1 | truth → 0 TN, 1 FN, 2 FP, 3 TP
+        Confusion {
+            tp: c[3],
+            fp: c[2],
+            fn_: c[1],
+            tn: c[0],
+        }
+    }
+
+    /// Adds one voxel.
+    pub fn add(&mut self, pred: bool, truth: bool) {
+        match (pred, truth) {
+            (true, true) => self.tp += 1,
+            (true, false) => self.fp += 1,
+            (false, true) => self.fn_ += 1,
+            (false, false) => self.tn += 1,
+        }
+    }
+
+    /// Adds another set of counts (pooling voxels).
+    pub fn merge(&mut self, o: &Confusion) {
+        self.tp += o.tp;
+        self.fp += o.fp;
+        self.fn_ += o.fn_;
+        self.tn += o.tn;
+    }
+
+    /// Neither mask has foreground (TP + FP + FN = 0).
+    pub fn both_empty(&self) -> bool {
+        self.tp + self.fp + self.fn_ == 0
+    }
+
+    /// All voxels counted.
+    pub fn total(&self) -> u64 {
+        self.tp + self.fp + self.fn_ + self.tn
+    }
+
+    /// The ratio rule of every score: 1 when both masks are empty, otherwise `num / den`, 0 when
+    /// `den` is 0 (see the type's conventions).
+    fn ratio(&self, num: u64, den: u64) -> f64 {
+        if self.both_empty() {
+            1.0
+        } else if den == 0 {
+            0.0
+        } else {
+            num as f64 / den as f64
+        }
+    }
+
+    /// Dice = 2TP / (2TP + FP + FN); 1 when both masks are empty.
+    pub fn dice(&self) -> f64 {
+        self.ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn_)
+    }
+
+    /// IoU (Jaccard) = TP / (TP + FP + FN); 1 when both masks are empty.
+    pub fn iou(&self) -> f64 {
+        self.ratio(self.tp, self.tp + self.fp + self.fn_)
+    }
+
+    /// Precision = TP / (TP + FP); 1 when both masks are empty, 0 when nothing is predicted but
+    /// the truth has foreground.
+    pub fn precision(&self) -> f64 {
+        self.ratio(self.tp, self.tp + self.fp)
+    }
+
+    /// Recall (sensitivity) = TP / (TP + FN); 1 when both masks are empty, 0 when the truth is
+    /// empty but something is predicted.
+    pub fn recall(&self) -> f64 {
+        self.ratio(self.tp, self.tp + self.fn_)
+    }
+
+    /// Accuracy = (TP + TN) / all voxels; 1 for an empty grid.
+    pub fn accuracy(&self) -> f64 {
+        match self.total() {
+            0 => 1.0,
+            all => (self.tp + self.tn) as f64 / all as f64,
+        }
+    }
+}
+
+impl Metrics {
+    /// The counts these metrics were computed from.
+    pub fn confusion(&self) -> Confusion {
+        Confusion {
+            tp: self.tp,
+            fp: self.fp,
+            fn_: self.fn_,
+            tn: self.tn,
+        }
+    }
+}
+
 /// Metrics of a 3-D binary prediction against a truth on the same `[z, y, x]` grid.
 /// `spacing` is in index-axis order `[x, y, z]` (as [`crate::Geometry::spacing`]), in mm.
 ///
@@ -89,9 +219,9 @@ pub struct SliceMeans {
 /// When the shapes differ (callers check geometry first).
 pub fn volume(pred: ArrayView3<bool>, truth: ArrayView3<bool>, spacing: [f64; 3]) -> Metrics {
     assert_eq!(pred.shape(), truth.shape(), "metrics: shapes differ");
-    let (tp, fp, fn_, tn) = counts(pred.iter().copied(), truth.iter().copied());
+    let c = Confusion::of(pred.iter().copied(), truth.iter().copied());
     let zyx = [spacing[2], spacing[1], spacing[0]];
-    let d = if tp + fp == 0 || tp + fn_ == 0 {
+    let d = if c.tp + c.fp == 0 || c.tp + c.fn_ == 0 {
         None
     } else {
         let sp = surface3(pred);
@@ -101,7 +231,7 @@ pub fn volume(pred: ArrayView3<bool>, truth: ArrayView3<bool>, spacing: [f64; 3]
             directed3(&st, &sp, zyx),
         ))
     };
-    finish(tp, fp, fn_, tn, d)
+    finish(c, d)
 }
 
 /// Per-slice 2-D metrics along the first array axis (z), one entry per slice.
@@ -119,8 +249,8 @@ pub fn per_slice(
 
 /// Metrics of one 2-D slice `[y, x]`; `spacing_yx` is `[row spacing, column spacing]` in mm.
 pub fn slice(pred: ArrayView2<bool>, truth: ArrayView2<bool>, spacing_yx: [f64; 2]) -> Metrics {
-    let (tp, fp, fn_, tn) = counts(pred.iter().copied(), truth.iter().copied());
-    let d = if tp + fp == 0 || tp + fn_ == 0 {
+    let c = Confusion::of(pred.iter().copied(), truth.iter().copied());
+    let d = if c.tp + c.fp == 0 || c.tp + c.fn_ == 0 {
         None
     } else {
         let sp = surface2(pred).insert_axis(Axis(0));
@@ -131,7 +261,7 @@ pub fn slice(pred: ArrayView2<bool>, truth: ArrayView2<bool>, spacing_yx: [f64; 
             directed3(&st, &sp, zyx),
         ))
     };
-    finish(tp, fp, fn_, tn, d)
+    finish(c, d)
 }
 
 /// Means over slices that are not both empty (see the module's conventions).
@@ -155,17 +285,8 @@ pub fn slice_means(slices: &[Metrics]) -> SliceMeans {
 }
 
 /// numpy's default (linear) percentile `q` (0..=100) of unsorted values; `None` when empty.
-pub fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    let rank = q / 100.0 * (values.len() - 1) as f64;
-    let lo = rank.floor() as usize;
-    let hi = rank.ceil() as usize;
-    let frac = rank - lo as f64;
-    Some(values[lo] + (values[hi] - values[lo]) * frac)
-}
+/// The one definition is [`crate::stats::percentile`].
+pub use crate::stats::percentile;
 
 /// Surface voxels of a 3-D mask: foreground with a background 6-neighbour (outside counts as
 /// background).
@@ -298,55 +419,21 @@ fn symmetric_distances(mut a: Vec<f64>, mut b: Vec<f64>) -> (f64, f64) {
     (pa.max(pb), mean)
 }
 
-fn counts(
-    pred: impl Iterator<Item = bool>,
-    truth: impl Iterator<Item = bool>,
-) -> (u64, u64, u64, u64) {
-    let mut c = [0u64; 4];
-    for (p, t) in pred.zip(truth) {
-        c[(p as usize) << 1 | t as usize] += 1;
-    }
-    // index: pred<<1 | truth → 0 TN, 1 FN, 2 FP, 3 TP
-    (c[3], c[2], c[1], c[0])
-}
-
-fn ratio(num: u64, den: u64) -> f64 {
-    if den == 0 {
-        0.0
-    } else {
-        num as f64 / den as f64
-    }
-}
-
-fn finish(tp: u64, fp: u64, fn_: u64, tn: u64, dist: Option<(f64, f64)>) -> Metrics {
-    let both_empty = tp + fp + fn_ == 0;
-    let all = tp + fp + fn_ + tn;
-    if both_empty {
-        return Metrics {
-            tp,
-            fp,
-            fn_,
-            tn,
-            dice: 1.0,
-            iou: 1.0,
-            precision: 1.0,
-            recall: 1.0,
-            accuracy: ratio(tn, all),
-            hd95_mm: Some(0.0),
-            assd_mm: Some(0.0),
-            both_empty,
-        };
-    }
+/// The counts' ratios (the one rule, [`Confusion`]'s) and the surface distances, when defined.
+fn finish(c: Confusion, dist: Option<(f64, f64)>) -> Metrics {
+    let both_empty = c.both_empty();
+    // Both empty: the surfaces coincide (no distance at all).
+    let dist = if both_empty { Some((0.0, 0.0)) } else { dist };
     Metrics {
-        tp,
-        fp,
-        fn_,
-        tn,
-        dice: ratio(2 * tp, 2 * tp + fp + fn_),
-        iou: ratio(tp, tp + fp + fn_),
-        precision: ratio(tp, tp + fp),
-        recall: ratio(tp, tp + fn_),
-        accuracy: ratio(tp + tn, all),
+        tp: c.tp,
+        fp: c.fp,
+        fn_: c.fn_,
+        tn: c.tn,
+        dice: c.dice(),
+        iou: c.iou(),
+        precision: c.precision(),
+        recall: c.recall(),
+        accuracy: c.accuracy(),
         hd95_mm: dist.map(|d| d.0),
         assd_mm: dist.map(|d| d.1),
         both_empty,
@@ -428,6 +515,67 @@ mod tests {
         assert_eq!(m.recall, 0.5);
     }
 
+    /// The trainer's CSV figures (`slicewise_train::metrics::Confusion`, this type, counted pixel
+    /// by pixel with `add`) and `slicewise evaluate`'s (`volume` / `per_slice`) come from the same
+    /// ratio functions, empty cases included.
+    #[test]
+    fn trainer_and_evaluate_figures_come_from_one_confusion() {
+        let shape = (2, 3, 4);
+        let mut cases = Vec::new();
+        let empty = grid(shape);
+        let mut some = grid(shape);
+        some[[0, 1, 1]] = true;
+        some[[1, 2, 3]] = true;
+        let mut other = grid(shape);
+        other[[0, 1, 1]] = true;
+        other[[0, 0, 0]] = true;
+        cases.push((empty.clone(), empty.clone())); // both empty
+        cases.push((empty.clone(), some.clone())); // nothing predicted
+        cases.push((some.clone(), empty.clone())); // empty truth
+        cases.push((some.clone(), other.clone())); // partial overlap
+        for (pred, truth) in &cases {
+            // What the trainer does: one decision at a time.
+            let mut trainer = Confusion::default();
+            for (&p, &t) in pred.iter().zip(truth.iter()) {
+                trainer.add(p, t);
+            }
+            let m = volume(pred.view(), truth.view(), [1.0; 3]);
+            assert_eq!(m.confusion(), trainer);
+            let figures =
+                |c: &Confusion| [c.dice(), c.iou(), c.precision(), c.recall(), c.accuracy()];
+            assert_eq!(
+                [m.dice, m.iou, m.precision, m.recall, m.accuracy],
+                figures(&trainer)
+            );
+            assert_eq!(m.both_empty, trainer.both_empty());
+            // Per slice, and pooled over slices as the trainer pools batches.
+            let mut pooled = Confusion::default();
+            for s in per_slice(pred.view(), truth.view(), [1.0; 3]) {
+                assert_eq!(
+                    [s.dice, s.iou, s.precision, s.recall, s.accuracy],
+                    figures(&s.confusion())
+                );
+                pooled.merge(&s.confusion());
+            }
+            assert_eq!(pooled, trainer);
+        }
+        // The conventions themselves.
+        let both = Confusion::of(empty.iter().copied(), empty.iter().copied());
+        assert_eq!(
+            [both.dice(), both.iou(), both.precision(), both.recall()],
+            [1.0; 4]
+        );
+        let none_predicted = Confusion::of(empty.iter().copied(), some.iter().copied());
+        assert_eq!(
+            (none_predicted.precision(), none_predicted.recall()),
+            (0.0, 0.0)
+        );
+        assert_eq!(none_predicted.dice(), 0.0);
+        let empty_truth = Confusion::of(some.iter().copied(), empty.iter().copied());
+        assert_eq!((empty_truth.precision(), empty_truth.recall()), (0.0, 0.0));
+        assert_eq!(Confusion::default().accuracy(), 1.0);
+    }
+
     #[test]
     fn edt_matches_brute_force() {
         let mut s = grid((5, 6, 7));
@@ -449,12 +597,5 @@ mod tests {
                 .fold(f64::INFINITY, f64::min);
             assert!((v - best).abs() < 1e-9, "at {z},{y},{x}: {v} vs {best}");
         }
-    }
-
-    #[test]
-    fn percentile_is_numpy_linear() {
-        let mut v = vec![4.0, 1.0, 3.0, 2.0];
-        assert!((percentile(&mut v, 95.0).unwrap_or(0.0) - 3.85).abs() < 1e-12);
-        assert_eq!(percentile(&mut [], 95.0), None);
     }
 }
