@@ -255,14 +255,14 @@ def abi_checks():
             "DTYPE_BOOL": sw.DTYPE_BOOL, "DTYPE_U8": sw.DTYPE_U8, "DTYPE_I64": sw.DTYPE_I64}
     names = {"INVALID_ARGUMENT": 1, "IO": 2, "FORMAT": 3, "UNSUPPORTED": 4, "TOO_LARGE": 5,
              "MODEL": 6, "RUNTIME": 7, "PROVIDER": 8, "INFERENCE": 9, "CANCELLED": 10,
-             "PANIC": 11, "NULL_POINTER": 12, "BUFFER_TOO_SMALL": 13}
+             "PANIC": 11, "NULL_POINTER": 12, "BUFFER_TOO_SMALL": 13, "TRAINING": 14}
     classes = {"INVALID_ARGUMENT": sw.InvalidArgumentError, "IO": sw.IoError,
                "FORMAT": sw.FormatError, "UNSUPPORTED": sw.UnsupportedError,
                "TOO_LARGE": sw.TooLargeError, "MODEL": sw.ModelError,
                "RUNTIME": sw.RuntimeLoadError, "PROVIDER": sw.ProviderError,
                "INFERENCE": sw.InferenceError, "CANCELLED": sw.CancelledError,
                "PANIC": sw.PanicError, "NULL_POINTER": sw.NullPointerError,
-               "BUFFER_TOO_SMALL": sw.BufferTooSmallError}
+               "BUFFER_TOO_SMALL": sw.BufferTooSmallError, "TRAINING": sw.TrainingError}
     bad = [k for k, v in mine.items() if int(defines.get(k, -1)) != v]
     bad += [k for k in names if int(defines.get(k, -1)) != classes[k].status]
     out["constant_mismatches"] = bad

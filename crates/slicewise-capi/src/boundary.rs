@@ -94,7 +94,9 @@ pub(crate) fn call_void(f: impl FnOnce()) {
 /// # Safety
 /// `p` is null or points to a live `T`.
 pub(crate) unsafe fn arg<'a, T>(p: *const T, what: &str) -> CResult<&'a T> {
-    p.as_ref().ok_or_else(|| CError::null(what))
+    // SAFETY: the caller guarantees `p` is null (as_ref gives None) or points to a live `T`
+    // that outlives 'a.
+    unsafe { p.as_ref() }.ok_or_else(|| CError::null(what))
 }
 
 /// Checks an output pointer is non-null.
@@ -114,7 +116,9 @@ pub(crate) unsafe fn cstr<'a>(p: *const c_char, what: &str) -> CResult<&'a CStr>
     if p.is_null() {
         return Err(CError::null(what));
     }
-    Ok(CStr::from_ptr(p))
+    // SAFETY: non-null checked above; the caller guarantees a NUL-terminated string that stays
+    // valid and unchanged for 'a.
+    Ok(unsafe { CStr::from_ptr(p) })
 }
 
 /// A path argument: bytes as they are on Unix, UTF-8 elsewhere.
@@ -122,7 +126,9 @@ pub(crate) unsafe fn cstr<'a>(p: *const c_char, what: &str) -> CResult<&'a CStr>
 /// # Safety
 /// `p` is null or a NUL-terminated string.
 pub(crate) unsafe fn path(p: *const c_char, what: &str) -> CResult<PathBuf> {
-    let s = cstr(p, what)?;
+    // SAFETY: the caller's contract (null or NUL-terminated) is cstr's; the borrow ends here,
+    // as the path is copied.
+    let s = unsafe { cstr(p, what) }?;
     if s.to_bytes().is_empty() {
         return Err(CError::invalid(format!("{what} is empty")));
     }
@@ -158,7 +164,9 @@ pub(crate) unsafe fn write_str(
         return Err(CError::null("buf (with len > 0)"));
     }
     if !out_len.is_null() {
-        *out_len = s.len();
+        // SAFETY: non-null checked just now; the caller guarantees a non-null `out_len` is valid
+        // for writing.
+        unsafe { *out_len = s.len() };
     }
     let fits = s.len() < len;
     if fits || (truncate && len > 0) {
@@ -166,8 +174,13 @@ pub(crate) unsafe fn write_str(
         while !s.is_char_boundary(n) {
             n -= 1;
         }
-        std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), n);
-        *buf.add(n) = 0;
+        // Here len > 0 (either s.len() < len, or truncate && len > 0), so `buf` is non-null
+        // (checked above) and n <= len - 1.
+        // SAFETY: `s` holds s.len() >= n bytes; the caller guarantees `buf` is valid for `len`
+        // > n bytes; a caller buffer cannot overlap the library's string.
+        unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), n) };
+        // SAFETY: n < len, so buf + n is inside the caller's `len` bytes.
+        unsafe { *buf.add(n) = 0 };
     }
     if fits {
         Ok(())
@@ -188,7 +201,9 @@ unsafe fn struct_size<T>(p: *const T, what: &str, hint: &str) -> CResult<usize> 
     if p.is_null() {
         return Err(CError::null(what));
     }
-    let size = std::ptr::read_unaligned(p.cast::<usize>());
+    // SAFETY: non-null checked above; the caller guarantees `p` is valid for reading a `usize`
+    // (its first field), at any alignment.
+    let size = unsafe { std::ptr::read_unaligned(p.cast::<usize>()) };
     let ours = std::mem::size_of::<T>();
     if size < ours {
         return Err(CError::invalid(format!(
@@ -205,16 +220,22 @@ unsafe fn struct_size<T>(p: *const T, what: &str, hint: &str) -> CResult<usize> 
 /// # Safety
 /// `p` is null or valid for `struct_size` bytes. `T` is plain old data (any bit pattern valid).
 pub(crate) unsafe fn read_sized<T: Copy>(p: *const T, what: &str) -> CResult<T> {
-    let size = struct_size(p, what, "initialise it with its _init function")?;
+    // SAFETY: a pointer valid for `struct_size` bytes is valid for its first field, a `usize`
+    // (the caller's contract); null is checked there.
+    let size = unsafe { struct_size(p, what, "initialise it with its _init function") }?;
     let ours = std::mem::size_of::<T>();
-    let bytes = std::slice::from_raw_parts(p.cast::<u8>(), size);
+    // SAFETY: `p` is non-null (struct_size checked it) and the caller guarantees it is valid for
+    // reading `size` (= its struct_size) bytes, which are not written during this call.
+    let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), size) };
     if bytes[ours..].iter().any(|&b| b != 0) {
         return Err(CError::new(
             SLICEWISE_UNSUPPORTED,
             format!("{what} sets fields this library version does not know (struct_size {size} > {ours})"),
         ));
     }
-    Ok(std::ptr::read_unaligned(p))
+    // SAFETY: size >= size_of::<T>() (struct_size checked it), so `p` is valid for reading a
+    // `T` at any alignment; the caller guarantees `T` is plain old data (any bit pattern valid).
+    Ok(unsafe { std::ptr::read_unaligned(p) })
 }
 
 /// Writes `value` into a caller's versioned struct whose `struct_size` the caller has set:
@@ -223,13 +244,20 @@ pub(crate) unsafe fn read_sized<T: Copy>(p: *const T, what: &str) -> CResult<T> 
 /// # Safety
 /// `p` is null or valid for `struct_size` bytes.
 pub(crate) unsafe fn write_sized<T: Copy>(p: *mut T, value: &T, what: &str) -> CResult<()> {
-    let size = struct_size(p, what, "set it to sizeof the struct")?;
+    // SAFETY: a pointer valid for `struct_size` bytes is valid for its first field, a `usize`
+    // (the caller's contract); null is checked there.
+    let size = unsafe { struct_size(p, what, "set it to sizeof the struct") }?;
     let ours = std::mem::size_of::<T>();
     let dst = p.cast::<u8>();
     let src = (value as *const T).cast::<u8>();
+    // Every versioned struct starts with `size_t struct_size`, so field <= ours.
     let field = std::mem::size_of::<usize>();
-    std::ptr::copy_nonoverlapping(src.add(field), dst.add(field), ours - field);
-    std::ptr::write_bytes(dst.add(ours), 0, size - ours);
+    // SAFETY: `value` is a reference to a whole `T`, so src is valid for `ours` bytes; `p` is
+    // non-null and the caller guarantees it valid for writing size >= ours bytes (struct_size
+    // checked it); a library value and the caller's struct do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(src.add(field), dst.add(field), ours - field) };
+    // SAFETY: bytes ours..size are inside the `size` bytes the caller guarantees writable.
+    unsafe { std::ptr::write_bytes(dst.add(ours), 0, size - ours) };
     Ok(())
 }
 
@@ -239,4 +267,91 @@ pub(crate) unsafe fn write_sized<T: Copy>(p: *mut T, value: &T, what: &str) -> C
 #[no_mangle]
 pub extern "C" fn slicewise_debug_panic() -> slicewise_status {
     call(|| panic!("slicewise_debug_panic: injected panic"))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The panic boundary itself. Each test runs on its own thread, so the per-thread last error
+    //! starts empty and no other test touches it. Run in release too
+    //! (`cargo test -p slicewise-capi --release --lib`), where `slicewise_debug_panic` is absent.
+
+    use super::*;
+
+    /// A panic payload whose destructor panics too.
+    struct PanicsOnDrop;
+
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("PanicsOnDrop::drop");
+        }
+    }
+
+    #[test]
+    fn a_panic_becomes_panic_with_its_message() {
+        let n = 7;
+        assert_eq!(call(|| panic!("boom {n}")), SLICEWISE_PANIC);
+        assert_eq!(last_error(), "internal error (panic): boom 7");
+        // A &'static str payload too.
+        assert_eq!(call(|| panic!("plain")), SLICEWISE_PANIC);
+        assert_eq!(last_error(), "internal error (panic): plain");
+    }
+
+    #[test]
+    fn a_successful_call_clears_the_previous_message() {
+        assert_eq!(
+            call(|| Err(CError::invalid("bad"))),
+            SLICEWISE_INVALID_ARGUMENT
+        );
+        assert_eq!(last_error(), "bad");
+        assert_eq!(call(|| Ok(())), SLICEWISE_OK);
+        assert_eq!(last_error(), "");
+        // After a panic as well.
+        assert_eq!(call(|| panic!("boom")), SLICEWISE_PANIC);
+        assert_ne!(last_error(), "");
+        assert_eq!(call(|| Ok(())), SLICEWISE_OK);
+        assert_eq!(last_error(), "");
+    }
+
+    #[test]
+    fn an_err_keeps_its_status_and_message() {
+        let st = call(|| Err(CError::new(SLICEWISE_IO, "a.nii: cannot open: denied")));
+        assert_eq!(st, SLICEWISE_IO);
+        assert_eq!(last_error(), "a.nii: cannot open: denied");
+        let st = call(|| Err(CError::null("out")));
+        assert_eq!(st, SLICEWISE_NULL_POINTER);
+        assert_eq!(last_error(), "out is NULL");
+        // A core error keeps its kind's code and its Display text.
+        let st = call(|| Err(Error::Cancelled.into()));
+        assert_eq!(st, SLICEWISE_CANCELLED);
+        assert_eq!(last_error(), "cancelled");
+        // The message is the thread's own: another thread's failure leaves it alone.
+        std::thread::spawn(|| call(|| Err(CError::invalid("elsewhere"))))
+            .join()
+            .unwrap();
+        assert_eq!(last_error(), "cancelled");
+    }
+
+    #[test]
+    fn a_panic_in_call_void_is_swallowed() {
+        let mut ran = false;
+        call_void(|| {
+            ran = true;
+            panic!("in a _free");
+        });
+        assert!(ran);
+        // call_void has no status; the boundary still works afterwards.
+        assert_eq!(call(|| Ok(())), SLICEWISE_OK);
+    }
+
+    #[test]
+    fn a_payload_whose_drop_panics_does_not_escape() {
+        let st = call(|| std::panic::panic_any(PanicsOnDrop));
+        assert_eq!(st, SLICEWISE_PANIC);
+        assert_eq!(
+            last_error(),
+            "internal error (panic): unknown panic payload"
+        );
+        call_void(|| std::panic::panic_any(PanicsOnDrop));
+        assert_eq!(call(|| Ok(())), SLICEWISE_OK);
+    }
 }

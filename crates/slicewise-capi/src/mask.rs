@@ -108,7 +108,8 @@ pub unsafe extern "C" fn slicewise_mask_data(
     len: *mut usize,
 ) -> slicewise_status {
     call(|| {
-        let m = arg(mask, "mask")?;
+        // SAFETY: the caller guarantees `mask` is NULL or a live mask.
+        let m = unsafe { arg(mask, "mask") }?;
         let data = out(data, "data")?;
         let len = out(len, "len")?;
         let s = m
@@ -116,8 +117,12 @@ pub unsafe extern "C" fn slicewise_mask_data(
             .labels
             .as_slice()
             .ok_or_else(|| CError::invalid("mask labels are not contiguous"))?;
-        *data = s.as_ptr();
-        *len = s.len();
+        // SAFETY: `data` is non-null (checked above) and the caller guarantees it valid for
+        // writing. The buffer it now points to is the mask's, valid until the mask is freed.
+        unsafe { *data = s.as_ptr() };
+        // SAFETY: `len` is non-null (checked above) and the caller guarantees it valid for
+        // writing.
+        unsafe { *len = s.len() };
         Ok(())
     })
 }
@@ -134,7 +139,8 @@ pub unsafe extern "C" fn slicewise_mask_info(
     info: *mut slicewise_mask_desc,
 ) -> slicewise_status {
     call(|| {
-        let m = arg(mask, "mask")?;
+        // SAFETY: the caller guarantees `mask` is NULL or a live mask.
+        let m = unsafe { arg(mask, "mask") }?;
         out(info, "info")?;
         check_space(space)?;
         let shape = m.mask.labels.shape();
@@ -147,7 +153,8 @@ pub unsafe extern "C" fn slicewise_mask_info(
             direction,
             label_count: m.stats().stats.len(),
         };
-        boundary::write_sized(info, &value, "info")
+        // SAFETY: the caller guarantees `info` is NULL or valid for `info->struct_size` bytes.
+        unsafe { boundary::write_sized(info, &value, "info") }
     })
 }
 
@@ -162,7 +169,8 @@ pub unsafe extern "C" fn slicewise_mask_label_stats(
     out: *mut slicewise_label_stats,
 ) -> slicewise_status {
     call(|| {
-        let m = arg(mask, "mask")?;
+        // SAFETY: the caller guarantees `mask` is NULL or a live mask.
+        let m = unsafe { arg(mask, "mask") }?;
         let stats = m.stats();
         let s = stats.stats.get(index).ok_or_else(|| {
             CError::invalid(format!(
@@ -184,7 +192,8 @@ pub unsafe extern "C" fn slicewise_mask_label_stats(
             ml: s.ml,
             name: stats.names[index].as_ptr(),
         };
-        boundary::write_sized(out, &value, "out")
+        // SAFETY: the caller guarantees `out` is NULL or valid for `out->struct_size` bytes.
+        unsafe { boundary::write_sized(out, &value, "out") }
     })
 }
 
@@ -200,8 +209,10 @@ pub unsafe extern "C" fn slicewise_mask_save(
     path: *const std::ffi::c_char,
 ) -> slicewise_status {
     call(|| {
-        let m = arg(mask, "mask")?;
-        let path = boundary::path(path, "path")?;
+        // SAFETY: the caller guarantees `mask` is NULL or a live mask.
+        let m = unsafe { arg(mask, "mask") }?;
+        // SAFETY: the caller guarantees `path` is NULL or NUL-terminated.
+        let path = unsafe { boundary::path(path, "path") }?;
         slicewise::output::write_mask(&path, &m.mask)?;
         Ok(())
     })
@@ -215,7 +226,9 @@ pub unsafe extern "C" fn slicewise_mask_save(
 pub unsafe extern "C" fn slicewise_mask_free(mask: *mut slicewise_mask) {
     call_void(|| {
         if !mask.is_null() {
-            drop(Box::from_raw(mask));
+            // SAFETY: non-null checked just now; the caller guarantees it is a mask from
+            // slicewise_segment (a Box::into_raw) not yet freed nor in use.
+            drop(unsafe { Box::from_raw(mask) });
         }
     })
 }

@@ -62,16 +62,25 @@ pub unsafe extern "C" fn slicewise_model_options_init(
     options: *mut slicewise_model_options,
 ) -> slicewise_status {
     call(|| {
-        out(options, "options")?.write_unaligned(slicewise_model_options::default());
+        let options = out(options, "options")?;
+        // SAFETY: non-null checked just now; the caller guarantees it points to a
+        // `slicewise_model_options` (at any alignment: written unaligned).
+        unsafe { options.write_unaligned(slicewise_model_options::default()) };
         Ok(())
     })
 }
 
+/// The engine's options from a caller's (NULL: the defaults).
+///
+/// # Safety
+/// `o` is NULL or valid for `o->struct_size` bytes, its `runtime_path` NULL or NUL-terminated.
 unsafe fn model_options(o: *const slicewise_model_options) -> Result<ModelOptions, CError> {
     if o.is_null() {
         return Ok(ModelOptions::default());
     }
-    let o = boundary::read_sized(o, "options")?;
+    // SAFETY: the caller guarantees `o` valid for `o->struct_size` bytes; the struct is plain
+    // old data (integers and a pointer that is only read below, under its own contract).
+    let o = unsafe { boundary::read_sized(o, "options") }?;
     let device = match o.device {
         SLICEWISE_DEVICE_AUTO => Device::Auto,
         SLICEWISE_DEVICE_CPU => Device::Cpu,
@@ -88,7 +97,9 @@ unsafe fn model_options(o: *const slicewise_model_options) -> Result<ModelOption
         m = m.threads(o.threads as usize);
     }
     if !o.runtime_path.is_null() {
-        m = m.runtime_path(boundary::path(o.runtime_path, "options->runtime_path")?);
+        // SAFETY: non-null checked just now; the caller guarantees it is NUL-terminated.
+        let path = unsafe { boundary::path(o.runtime_path, "options->runtime_path") }?;
+        m = m.runtime_path(path);
     }
     Ok(m)
 }
@@ -111,11 +122,18 @@ pub unsafe extern "C" fn slicewise_model_open(
     out: *mut *mut slicewise_model,
 ) -> slicewise_status {
     call(|| {
-        let path = boundary::path(path, "path")?;
+        // SAFETY: the caller guarantees `path` is NULL or NUL-terminated.
+        let path = unsafe { boundary::path(path, "path") }?;
         let out = boundary::out(out, "out")?;
-        let options = model_options(options)?;
+        // SAFETY: the caller guarantees `options` is NULL or initialised by
+        // slicewise_model_options_init (so valid for its struct_size bytes, runtime_path NULL
+        // or a string it set).
+        let options = unsafe { model_options(options) }?;
         let inner = Model::open(&path, &options)?;
-        *out = Box::into_raw(Box::new(slicewise_model { inner }));
+        let handle = Box::into_raw(Box::new(slicewise_model { inner }));
+        // SAFETY: `out` is non-null (checked above) and the caller guarantees it valid for
+        // writing; written only now, on success.
+        unsafe { *out = handle };
         Ok(())
     })
 }
@@ -140,14 +158,17 @@ pub unsafe extern "C" fn slicewise_model_info(
     out_len: *mut usize,
 ) -> slicewise_status {
     call(|| {
-        let m = &arg(model, "model")?.inner;
+        // SAFETY: the caller guarantees `model` is NULL or a live model.
+        let m = &unsafe { arg(model, "model") }?.inner;
         let json = serde_json::json!({
             "path": m.path().to_string_lossy(),
             "contract": m.contract(),
             "provider": m.provider(),
         })
         .to_string();
-        boundary::write_str(&json, buf, len, out_len, false)
+        // SAFETY: the caller guarantees `buf` NULL or valid for `len` bytes, `out_len` NULL or
+        // valid for writing: write_str's contract.
+        unsafe { boundary::write_str(&json, buf, len, out_len, false) }
     })
 }
 
@@ -159,7 +180,9 @@ pub unsafe extern "C" fn slicewise_model_info(
 pub unsafe extern "C" fn slicewise_model_free(model: *mut slicewise_model) {
     call_void(|| {
         if !model.is_null() {
-            drop(Box::from_raw(model));
+            // SAFETY: non-null checked just now; the caller guarantees it is a model from
+            // slicewise_model_open (a Box::into_raw) not yet freed nor in use.
+            drop(unsafe { Box::from_raw(model) });
         }
     })
 }

@@ -26,7 +26,8 @@ pub unsafe extern "C" fn slicewise_runtime_init(
         let path = if onnxruntime_path.is_null() {
             None
         } else {
-            Some(boundary::path(onnxruntime_path, "onnxruntime_path")?)
+            // SAFETY: the caller guarantees `onnxruntime_path` is NULL or NUL-terminated.
+            Some(unsafe { boundary::path(onnxruntime_path, "onnxruntime_path") }?)
         };
         init_runtime(path.as_deref())?;
         Ok(())

@@ -75,17 +75,26 @@ pub unsafe extern "C" fn slicewise_segment_options_init(
     options: *mut slicewise_segment_options,
 ) -> slicewise_status {
     call(|| {
-        out(options, "options")?.write_unaligned(slicewise_segment_options::default());
+        let options = out(options, "options")?;
+        // SAFETY: non-null checked just now; the caller guarantees it points to a
+        // `slicewise_segment_options` (at any alignment: written unaligned).
+        unsafe { options.write_unaligned(slicewise_segment_options::default()) };
         Ok(())
     })
 }
 
+/// The engine's options from a caller's (NULL: the defaults).
+///
+/// # Safety
+/// `o` is NULL or valid for `o->struct_size` bytes, its `cancel` NULL or a live token.
 unsafe fn segment_options(o: *const slicewise_segment_options) -> Result<SegmentOptions, CError> {
     let mut s = SegmentOptions::default();
     if o.is_null() {
         return Ok(s);
     }
-    let o = boundary::read_sized(o, "options")?;
+    // SAFETY: the caller guarantees `o` valid for `o->struct_size` bytes; the struct is plain
+    // old data (numbers and a pointer that is only read below, under its own contract).
+    let o = unsafe { boundary::read_sized(o, "options") }?;
     if o.batch_size > 0 {
         s.batch_size = o.batch_size as usize;
     }
@@ -104,7 +113,10 @@ unsafe fn segment_options(o: *const slicewise_segment_options) -> Result<Segment
     s.fill_holes = o.fill_holes != 0;
     s.tta = o.tta != 0;
     if !o.cancel.is_null() {
-        s.cancel = Some((*o.cancel).token.clone());
+        // SAFETY: non-null checked just now; the caller guarantees a live token. The clone is
+        // our own reference: the token may be freed once this call returns.
+        let cancel = unsafe { &*o.cancel };
+        s.cancel = Some(cancel.token.clone());
     }
     Ok(s)
 }
@@ -134,16 +146,28 @@ pub unsafe extern "C" fn slicewise_segment(
     out: *mut *mut slicewise_mask,
 ) -> slicewise_status {
     call(|| {
-        let model = &arg(model, "model")?.inner;
-        let volume = &arg(volume, "volume")?.inner;
+        // SAFETY: the caller guarantees `model` is NULL or a live model.
+        let model = &unsafe { arg(model, "model") }?.inner;
+        // SAFETY: the caller guarantees `volume` is NULL or a live volume.
+        let volume = &unsafe { arg(volume, "volume") }?.inner;
         let out = boundary::out(out, "out")?;
-        let options = segment_options(options)?;
+        // SAFETY: the caller guarantees `options` is NULL or initialised by
+        // slicewise_segment_options_init, its `cancel` NULL or a live token.
+        let options = unsafe { segment_options(options) }?;
         let mut report = |p: Progress| match progress {
-            Some(f) => f(userdata, p.done, p.total) == 0,
+            Some(f) => {
+                // SAFETY: the caller guarantees `progress` is a function of the declared type
+                // that does not unwind; it gets `userdata` untouched, as documented.
+                let cancel = unsafe { f(userdata, p.done, p.total) };
+                cancel == 0
+            }
             None => true,
         };
         let seg = segment(model, volume, &options, &mut report)?;
-        *out = Box::into_raw(Box::new(slicewise_mask::new(seg)));
+        let handle = Box::into_raw(Box::new(slicewise_mask::new(seg)));
+        // SAFETY: `out` is non-null (checked above) and the caller guarantees it valid for
+        // writing; written only now, on success.
+        unsafe { *out = handle };
         Ok(())
     })
 }
@@ -156,9 +180,11 @@ pub unsafe extern "C" fn slicewise_segment(
 pub unsafe extern "C" fn slicewise_cancel_new(out: *mut *mut slicewise_cancel) -> slicewise_status {
     call(|| {
         let out = boundary::out(out, "out")?;
-        *out = Box::into_raw(Box::new(slicewise_cancel {
+        let token = Box::new(slicewise_cancel {
             token: CancelToken::new(),
-        }));
+        });
+        // SAFETY: non-null checked just now; the caller guarantees it valid for writing.
+        unsafe { *out = Box::into_raw(token) };
         Ok(())
     })
 }
@@ -173,7 +199,8 @@ pub unsafe extern "C" fn slicewise_cancel_cancel(
     cancel: *const slicewise_cancel,
 ) -> slicewise_status {
     call(|| {
-        arg(cancel, "cancel")?.token.cancel();
+        // SAFETY: the caller guarantees `cancel` is NULL or a live token.
+        unsafe { arg(cancel, "cancel") }?.token.cancel();
         Ok(())
     })
 }
@@ -188,8 +215,11 @@ pub unsafe extern "C" fn slicewise_cancel_is_cancelled(
     out: *mut c_int,
 ) -> slicewise_status {
     call(|| {
-        let c = arg(cancel, "cancel")?;
-        *boundary::out(out, "out")? = c_int::from(c.token.is_cancelled());
+        // SAFETY: the caller guarantees `cancel` is NULL or a live token.
+        let c = unsafe { arg(cancel, "cancel") }?;
+        let out = boundary::out(out, "out")?;
+        // SAFETY: non-null checked just now; the caller guarantees it valid for writing.
+        unsafe { *out = c_int::from(c.token.is_cancelled()) };
         Ok(())
     })
 }
@@ -203,7 +233,9 @@ pub unsafe extern "C" fn slicewise_cancel_is_cancelled(
 pub unsafe extern "C" fn slicewise_cancel_free(cancel: *mut slicewise_cancel) {
     call_void(|| {
         if !cancel.is_null() {
-            drop(Box::from_raw(cancel));
+            // SAFETY: non-null checked just now; the caller guarantees it is a token from
+            // slicewise_cancel_new (a Box::into_raw) not yet freed nor used by another thread.
+            drop(unsafe { Box::from_raw(cancel) });
         }
     })
 }

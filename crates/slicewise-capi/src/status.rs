@@ -137,7 +137,9 @@ pub unsafe extern "C" fn slicewise_last_error(
     // Not through boundary::call: that would clear the very message being read.
     let r = std::panic::catch_unwind(|| {
         let msg = boundary::last_error();
-        boundary::write_str(&msg, buf, len, out_len, true)
+        // SAFETY: write_str's contract is this function's: `buf` NULL or valid for `len` bytes,
+        // `out_len` NULL or valid for writing.
+        unsafe { boundary::write_str(&msg, buf, len, out_len, true) }
     });
     match r {
         Ok(Ok(())) => SLICEWISE_OK,

@@ -181,14 +181,23 @@ pub(crate) fn geometry_out(g: &Geometry, space: slicewise_space) -> ([f64; 3], [
     (origin, dir)
 }
 
+/// Three values from a nullable caller array, or `default` when it is NULL.
+///
+/// # Safety
+/// `p` is NULL or valid for reading 3 `f64`s.
 unsafe fn read3(p: *const f64, default: [f64; 3]) -> [f64; 3] {
     if p.is_null() {
         default
     } else {
-        [*p, *p.add(1), *p.add(2)]
+        // SAFETY: non-null checked above; the caller guarantees 3 readable values.
+        unsafe { [*p, *p.add(1), *p.add(2)] }
     }
 }
 
+/// The geometry of a host's voxel array, converted to LPS and checked.
+///
+/// # Safety
+/// `spacing` and `origin` are NULL or valid for reading 3 `f64`s; `direction` NULL or 9.
 unsafe fn geometry_in(
     spacing: *const f64,
     origin: *const f64,
@@ -197,17 +206,21 @@ unsafe fn geometry_in(
 ) -> CResult<Geometry> {
     check_space(space)?;
     let mut g = Geometry::identity();
-    g.spacing = read3(spacing, [1.0; 3]);
+    // SAFETY: the caller guarantees `spacing` is NULL or 3 values.
+    g.spacing = unsafe { read3(spacing, [1.0; 3]) };
     if let Some(s) = g.spacing.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
         return Err(CError::invalid(format!(
             "spacing {s} is not a positive finite number"
         )));
     }
-    g.origin = read3(origin, [0.0; 3]);
+    // SAFETY: the caller guarantees `origin` is NULL or 3 values.
+    g.origin = unsafe { read3(origin, [0.0; 3]) };
     if !direction.is_null() {
         for r in 0..3 {
             for c in 0..3 {
-                g.direction[r][c] = *direction.add(3 * r + c);
+                // SAFETY: non-null checked above; the caller guarantees 9 readable values and
+                // 3 * r + c <= 8.
+                g.direction[r][c] = unsafe { *direction.add(3 * r + c) };
             }
         }
     } else if space == SLICEWISE_SPACE_RAS {
@@ -251,10 +264,14 @@ pub unsafe extern "C" fn slicewise_volume_open(
     out: *mut *mut slicewise_volume,
 ) -> slicewise_status {
     call(|| {
-        let path = boundary::path(path, "path")?;
+        // SAFETY: the caller guarantees `path` is NULL or NUL-terminated.
+        let path = unsafe { boundary::path(path, "path") }?;
         let out = boundary::out(out, "out")?;
         let inner = Volume::open(&path)?;
-        *out = Box::into_raw(Box::new(slicewise_volume { inner }));
+        let handle = Box::into_raw(Box::new(slicewise_volume { inner }));
+        // SAFETY: `out` is non-null (checked above) and the caller guarantees it valid for
+        // writing; written only now, on success.
+        unsafe { *out = handle };
         Ok(())
     })
 }
@@ -301,14 +318,18 @@ pub unsafe extern "C" fn slicewise_volume_from_memory(
     call(|| {
         let out = boundary::out(out, "out")?;
         let (dt, size) = dtype_from_code(dtype)?;
-        let d = arg(dims.cast::<[usize; 4]>(), "dims")?;
+        // SAFETY: the caller guarantees `dims` is NULL or 4 values, i.e. one `[usize; 4]` (same
+        // alignment as `usize`), which the caller keeps alive during the call.
+        let d = unsafe { arg(dims.cast::<[usize; 4]>(), "dims") }?;
         let [x, y, z, c] = *d;
         if d.contains(&0) {
             return Err(CError::invalid(format!(
                 "dims {{x: {x}, y: {y}, z: {z}, channels: {c}}} has a zero; each must be at least 1"
             )));
         }
-        let geometry = geometry_in(spacing, origin, direction, space)?;
+        // SAFETY: the caller guarantees `spacing` and `origin` NULL or 3 values, `direction`
+        // NULL or 9: geometry_in's contract.
+        let geometry = unsafe { geometry_in(spacing, origin, direction, space) }?;
         let source = Path::new("<memory>");
         let n =
             ReadOptions::default().check_size(source, &[c as u64, z as u64, y as u64, x as u64])?;
@@ -318,7 +339,11 @@ pub unsafe extern "C" fn slicewise_volume_from_memory(
         if data.is_null() {
             return Err(CError::null("data"));
         }
-        let bytes = std::slice::from_raw_parts(data.cast::<u8>(), nbytes);
+        // SAFETY: non-null checked above; the caller guarantees `data` holds the bytes `dims` and
+        // `dtype` imply, which is `nbytes` (computed without overflow, and bounded by the size
+        // limit check_size enforced); u8 has no alignment requirement; the host does not write
+        // to it during the call.
+        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), nbytes) };
         let values = to_f32(bytes, dt);
         let array = if c == 1 {
             Array4::from_shape_vec((1, z, y, x), values)
@@ -334,7 +359,10 @@ pub unsafe extern "C" fn slicewise_volume_from_memory(
             geometry,
             meta,
         };
-        *out = Box::into_raw(Box::new(slicewise_volume { inner }));
+        let handle = Box::into_raw(Box::new(slicewise_volume { inner }));
+        // SAFETY: `out` is non-null (checked first) and the caller guarantees it valid for
+        // writing; written only now, on success.
+        unsafe { *out = handle };
         Ok(())
     })
 }
@@ -352,7 +380,8 @@ pub unsafe extern "C" fn slicewise_volume_info(
     info: *mut slicewise_volume_desc,
 ) -> slicewise_status {
     call(|| {
-        let v = &arg(volume, "volume")?.inner;
+        // SAFETY: the caller guarantees `volume` is NULL or a live volume.
+        let v = &unsafe { arg(volume, "volume") }?.inner;
         out(info, "info")?;
         check_space(space)?;
         let [x, y, z] = v.dims_xyz();
@@ -372,7 +401,8 @@ pub unsafe extern "C" fn slicewise_volume_info(
             },
             acquisition_axis: v.meta.acquisition_axis as u32,
         };
-        boundary::write_sized(info, &value, "info")
+        // SAFETY: the caller guarantees `info` is NULL or valid for `info->struct_size` bytes.
+        unsafe { boundary::write_sized(info, &value, "info") }
     })
 }
 
@@ -384,7 +414,10 @@ pub unsafe extern "C" fn slicewise_volume_info(
 pub unsafe extern "C" fn slicewise_volume_free(volume: *mut slicewise_volume) {
     call_void(|| {
         if !volume.is_null() {
-            drop(Box::from_raw(volume));
+            // SAFETY: non-null checked just now; the caller guarantees it is a volume from this
+            // library (a Box::into_raw in slicewise_volume_open or _from_memory) not yet freed nor
+            // in use.
+            drop(unsafe { Box::from_raw(volume) });
         }
     })
 }

@@ -116,10 +116,14 @@ class BufferTooSmallError(SlicewiseError):
     """SLICEWISE_BUFFER_TOO_SMALL: a caller buffer was too small."""
 
 
+class TrainingError(SlicewiseError):
+    """SLICEWISE_TRAINING: training failed (the trainer's code; the library never returns it)."""
+
+
 ERRORS = {
     1: InvalidArgumentError, 2: IoError, 3: FormatError, 4: UnsupportedError, 5: TooLargeError,
     6: ModelError, 7: RuntimeLoadError, 8: ProviderError, 9: InferenceError, 10: CancelledError,
-    11: PanicError, 12: NullPointerError, 13: BufferTooSmallError,
+    11: PanicError, 12: NullPointerError, 13: BufferTooSmallError, 14: TrainingError,
 }
 for _status, _cls in ERRORS.items():
     _cls.status = _status
