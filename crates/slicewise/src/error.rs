@@ -15,8 +15,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What kind of failure an [`Error`] is; its value is the stable C status code
-/// (`slicewise_status`). Never renumbered: new kinds are appended. The C ABI adds two codes of
-/// its own after these (12 `NULL_POINTER`, 13 `BUFFER_TOO_SMALL`).
+/// (`slicewise_status`). Never renumbered: new kinds take the next free number. The C ABI has two
+/// codes of its own, 12 `NULL_POINTER` and 13 `BUFFER_TOO_SMALL`, which no kind may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[repr(i32)]
