@@ -159,12 +159,25 @@ pub fn write(path: &Path, report: &BatchReport) -> Result<PathBuf> {
 
 /// The CSV text: a header and one row per job.
 pub fn csv(jobs: &[JobRecord]) -> String {
+    // Every label any job found gets a column pair, so the rows line up.
     let mut labels: Vec<u8> = jobs
         .iter()
         .flat_map(|j| j.labels.iter().map(|l| l.value))
         .collect();
     labels.sort_unstable();
     labels.dedup();
+    let mut out = csv_head(&labels).join(",");
+    out.push('\n');
+    for j in jobs {
+        let row: Vec<String> = csv_row(j, &labels).iter().map(|f| field(f)).collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// The column names, with a voxels/mL pair for each of `labels`.
+fn csv_head(labels: &[u8]) -> Vec<String> {
     let mut head: Vec<String> = [
         "input",
         "series_uid",
@@ -181,7 +194,7 @@ pub fn csv(jobs: &[JobRecord]) -> String {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for l in &labels {
+    for l in labels {
         head.push(format!("label{l}_voxels"));
         head.push(format!("label{l}_ml"));
     }
@@ -199,52 +212,51 @@ pub fn csv(jobs: &[JobRecord]) -> String {
         .iter()
         .map(|s| s.to_string()),
     );
-    let mut out = head.join(",");
-    out.push('\n');
-    for j in jobs {
-        let mut row: Vec<String> = vec![
-            j.input.display().to_string(),
-            j.series_uid.clone().unwrap_or_default(),
-            format!("{:?}", j.status).to_lowercase(),
-            j.mask
-                .as_ref()
-                .map(|m| m.path.display().to_string())
-                .unwrap_or_default(),
-        ];
-        for i in 0..3 {
-            row.push(j.dims.map(|d| d[i].to_string()).unwrap_or_default());
-        }
-        for i in 0..3 {
-            row.push(j.spacing.map(|s| s[i].to_string()).unwrap_or_default());
-        }
-        row.push(j.provider.clone().unwrap_or_default());
-        for l in &labels {
-            match j.labels.iter().find(|s| s.value == *l) {
-                Some(s) => {
-                    row.push(s.voxels.to_string());
-                    row.push(s.ml.to_string());
-                }
-                None => row.extend([String::new(), String::new()]),
-            }
-        }
-        let t = &j.timings;
-        for v in [
-            t.read,
-            t.preprocess,
-            t.inference,
-            t.postprocess,
-            t.write,
-            t.total,
-        ] {
-            row.push(format!("{v:.4}"));
-        }
-        row.push(j.warnings.join("; "));
-        row.push(j.error.clone().unwrap_or_default());
-        let row: Vec<String> = row.iter().map(|f| field(f)).collect();
-        out.push_str(&row.join(","));
-        out.push('\n');
+    head
+}
+
+/// The unquoted fields of one job's row, in [`csv_head`]'s order (empty where a value is
+/// missing or the job has no such label).
+fn csv_row(j: &JobRecord, labels: &[u8]) -> Vec<String> {
+    let mut row: Vec<String> = vec![
+        j.input.display().to_string(),
+        j.series_uid.clone().unwrap_or_default(),
+        format!("{:?}", j.status).to_lowercase(),
+        j.mask
+            .as_ref()
+            .map(|m| m.path.display().to_string())
+            .unwrap_or_default(),
+    ];
+    for i in 0..3 {
+        row.push(j.dims.map(|d| d[i].to_string()).unwrap_or_default());
     }
-    out
+    for i in 0..3 {
+        row.push(j.spacing.map(|s| s[i].to_string()).unwrap_or_default());
+    }
+    row.push(j.provider.clone().unwrap_or_default());
+    for l in labels {
+        match j.labels.iter().find(|s| s.value == *l) {
+            Some(s) => {
+                row.push(s.voxels.to_string());
+                row.push(s.ml.to_string());
+            }
+            None => row.extend([String::new(), String::new()]),
+        }
+    }
+    let t = &j.timings;
+    for v in [
+        t.read,
+        t.preprocess,
+        t.inference,
+        t.postprocess,
+        t.write,
+        t.total,
+    ] {
+        row.push(format!("{v:.4}"));
+    }
+    row.push(j.warnings.join("; "));
+    row.push(j.error.clone().unwrap_or_default());
+    row
 }
 
 /// RFC 4180 quoting.

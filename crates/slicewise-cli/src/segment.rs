@@ -118,11 +118,52 @@ const PREVIEWS: usize = 3;
 /// failed, 2 when the batch could not start (usage, output folder, model).
 pub fn run(args: SegmentArgs) -> Result<ExitCode> {
     let started = Instant::now();
+    let input_files = input_files(&args);
+    if let Some(problem) = usage_problem(&args, &input_files) {
+        return usage(&problem);
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io("create folder", &args.out, e))?;
+
+    let jobs = jobs::expand(&args.inputs);
+    log::info!("{} jobs from {} inputs", jobs.len(), args.inputs.len());
+    let (model, load_seconds) = match load_model(&args) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("slicewise: error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+
+    let records = run_jobs(&jobs, &model, &args, &input_files);
+    let summary = summarize(&records, started);
+    let failed = summary.failed > 0;
+    if let Some(path) = &args.report {
+        write_report(path, &args, &model, load_seconds, records, summary)?;
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The input files, canonical, so that no output can overwrite one.
+fn input_files(args: &SegmentArgs) -> HashSet<PathBuf> {
+    args.inputs
+        .iter()
+        .filter(|p| p.is_file())
+        .filter_map(|p| p.canonicalize().ok())
+        .collect()
+}
+
+/// What makes the arguments unusable, found before anything is created or loaded.
+fn usage_problem(args: &SegmentArgs, input_files: &HashSet<PathBuf>) -> Option<String> {
     if let Some(t) = args.threshold {
         if !(0.0..=1.0).contains(&t) {
-            return usage(&format!("--threshold {t} is outside 0..1"));
+            return Some(format!("--threshold {t} is outside 0..1"));
         }
     }
+    // Outputs inside an input folder would be taken for inputs by the next run.
     let input_dirs: Vec<PathBuf> = args
         .inputs
         .iter()
@@ -131,28 +172,23 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
         .collect();
     let out_canon = canonical_lenient(&args.out);
     if let Some(d) = input_dirs.iter().find(|d| out_canon.starts_with(d)) {
-        return usage(&format!(
+        return Some(format!(
             "--out {} lies inside the input folder {}; choose an output folder outside the inputs",
             args.out.display(),
             d.display()
         ));
     }
-    let input_files: HashSet<PathBuf> = args
-        .inputs
-        .iter()
-        .filter(|p| p.is_file())
-        .filter_map(|p| p.canonicalize().ok())
-        .collect();
     if let Some(r) = &args.report {
         if input_files.contains(&canonical_lenient(r)) {
-            return usage(&format!("--report {} is an input", r.display()));
+            return Some(format!("--report {} is an input", r.display()));
         }
     }
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::io("create folder", &args.out, e))?;
+    None
+}
 
-    let jobs = jobs::expand(&args.inputs);
-    log::info!("{} jobs from {} inputs", jobs.len(), args.inputs.len());
-
+/// Loads the model on the device, threads and runtime library asked for; returns it with its
+/// load time in seconds.
+fn load_model(args: &SegmentArgs) -> Result<(Model, f64)> {
     let runtime_path = args
         .ort_lib
         .clone()
@@ -165,61 +201,74 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
         mopts = mopts.runtime_path(p);
     }
     let t_load = Instant::now();
-    let model = match Model::open(&args.model, &mopts) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("slicewise: error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
+    let model = Model::open(&args.model, &mopts)?;
     let load_seconds = t_load.elapsed().as_secs_f64();
     log::info!(
         "model {} loaded in {load_seconds:.2} s on {}",
         args.model.display(),
         model.provider().used
     );
+    Ok((model, load_seconds))
+}
 
+/// Runs the jobs in turn under the progress bars. A panic in a job becomes that job's failure,
+/// so one bad input cannot end the batch.
+fn run_jobs(
+    jobs: &[Job],
+    model: &Model,
+    args: &SegmentArgs,
+    input_files: &HashSet<PathBuf>,
+) -> Vec<JobRecord> {
     let bars = Bars::new(jobs.len());
     let mut records = Vec::with_capacity(jobs.len());
-    for job in &jobs {
+    for job in jobs {
         bars.start_job(&job.base);
         let rec = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_job(job, &model, &args, &input_files, &bars)
+            run_job(job, model, args, input_files, &bars)
         }))
         .unwrap_or_else(|p| {
             let mut r = JobRecord::new(&job.input, job.series_uid.clone());
             r.error = Some(format!("internal error (panic): {}", panic_text(&p)));
             r
         });
-        match rec.status {
-            JobStatus::Failed => {
-                // Errors name their file already; add the series for DICOM jobs.
-                let series = job
-                    .series_uid
-                    .as_deref()
-                    .map(|u| format!(" (series {u})"))
-                    .unwrap_or_default();
-                bars.println(&format!(
-                    "slicewise: error: {}{series}",
-                    rec.error.as_deref().unwrap_or("failed")
-                ))
-            }
-            JobStatus::Skipped => {
-                log::info!("{}: complete from an earlier run, skipped", job_name(job))
-            }
-            JobStatus::Ok => log::info!("{}: done in {:.2} s", job_name(job), rec.timings.total),
-        }
+        log_outcome(job, &rec, &bars);
         records.push(rec);
         bars.finish_job();
     }
     bars.finish();
+    records
+}
 
+/// Prints a failed job's error (above the bars); logs a skipped or finished one.
+fn log_outcome(job: &Job, rec: &JobRecord, bars: &Bars) {
+    match rec.status {
+        JobStatus::Failed => {
+            // Errors name their file already; add the series for DICOM jobs.
+            let series = job
+                .series_uid
+                .as_deref()
+                .map(|u| format!(" (series {u})"))
+                .unwrap_or_default();
+            bars.println(&format!(
+                "slicewise: error: {}{series}",
+                rec.error.as_deref().unwrap_or("failed")
+            ))
+        }
+        JobStatus::Skipped => {
+            log::info!("{}: complete from an earlier run, skipped", job_name(job))
+        }
+        JobStatus::Ok => log::info!("{}: done in {:.2} s", job_name(job), rec.timings.total),
+    }
+}
+
+/// Counts the jobs by outcome and prints the one-line summary.
+fn summarize(records: &[JobRecord], started: Instant) -> Summary {
     let mut summary = Summary {
         jobs: records.len(),
         seconds: started.elapsed().as_secs_f64(),
         ..Summary::default()
     };
-    for r in &records {
+    for r in records {
         match r.status {
             JobStatus::Ok => summary.ok += 1,
             JobStatus::Skipped => summary.skipped += 1,
@@ -230,29 +279,34 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
         "slicewise: {} jobs: {} segmented, {} already complete, {} failed ({:.1} s)",
         summary.jobs, summary.ok, summary.skipped, summary.failed, summary.seconds
     );
-    let failed = summary.failed > 0;
-    if let Some(path) = &args.report {
-        let c = model.contract();
-        let report = BatchReport {
-            slicewise_version: env!("CARGO_PKG_VERSION").to_string(),
-            model: ModelRecord {
-                path: args.model.clone(),
-                name: c.name.clone(),
-                version: c.version.clone(),
-                provider: model.provider().clone(),
-                load_seconds,
-            },
-            options: options_json(&args),
-            jobs: records,
-            summary,
-        };
-        report::write(path, &report)?;
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    summary
+}
+
+/// Writes the batch report at `path` (JSON, and CSV next to it).
+fn write_report(
+    path: &Path,
+    args: &SegmentArgs,
+    model: &Model,
+    load_seconds: f64,
+    records: Vec<JobRecord>,
+    summary: Summary,
+) -> Result<()> {
+    let c = model.contract();
+    let report = BatchReport {
+        slicewise_version: env!("CARGO_PKG_VERSION").to_string(),
+        model: ModelRecord {
+            path: args.model.clone(),
+            name: c.name.clone(),
+            version: c.version.clone(),
+            provider: model.provider().clone(),
+            load_seconds,
+        },
+        options: options_json(args),
+        jobs: records,
+        summary,
+    };
+    report::write(path, &report)?;
+    Ok(())
 }
 
 fn usage(msg: &str) -> Result<ExitCode> {

@@ -142,97 +142,102 @@ pub fn parse(b: &[u8]) -> Result<Header, String> {
         return Err(format!("truncated header: {} of {need} bytes", b.len()));
     }
     let f = Fields { b, be };
-    let h = match version {
-        Version::Nifti1 => {
-            let magic = &b[344..348];
-            let single_file = match magic {
-                b"n+1\0" => true,
-                b"ni1\0" => false,
-                _ => {
-                    return Err(format!(
-                        "bad NIfTI-1 magic {magic:?} (expected \"n+1\" or \"ni1\")"
-                    ))
-                }
-            };
-            let mut dim = [0i64; 8];
-            let mut pixdim = [0f64; 8];
-            for i in 0..8 {
-                dim[i] = f.i16(40 + 2 * i) as i64;
-                pixdim[i] = f.f32(76 + 4 * i);
-            }
-            let mut srow = [[0f64; 4]; 3];
-            for (r, row) in srow.iter_mut().enumerate() {
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v = f.f32(280 + 16 * r + 4 * c);
-                }
-            }
-            Header {
-                version,
-                big_endian: be,
-                single_file,
-                dim,
-                pixdim,
-                datatype: f.i16(70),
-                bitpix: f.i16(72),
-                vox_offset: f.f32(108),
-                scl_slope: f.f32(112),
-                scl_inter: f.f32(116),
-                dim_info: b[39],
-                qform_code: f.i16(252) as i32,
-                sform_code: f.i16(254) as i32,
-                quatern: [f.f32(256), f.f32(260), f.f32(264)],
-                qoffset: [f.f32(268), f.f32(272), f.f32(276)],
-                srow,
-                descrip: f.text(148, 80),
-                intent_name: f.text(328, 16),
-            }
-        }
-        Version::Nifti2 => {
-            let magic = &b[4..12];
-            let single_file = match &magic[..4] {
-                b"n+2\0" => true,
-                b"ni2\0" => false,
-                _ => {
-                    return Err(format!(
-                        "bad NIfTI-2 magic {magic:?} (expected \"n+2\" or \"ni2\")"
-                    ))
-                }
-            };
-            let mut dim = [0i64; 8];
-            let mut pixdim = [0f64; 8];
-            for i in 0..8 {
-                dim[i] = f.i64(16 + 8 * i);
-                pixdim[i] = f.f64(104 + 8 * i);
-            }
-            let mut srow = [[0f64; 4]; 3];
-            for (r, row) in srow.iter_mut().enumerate() {
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v = f.f64(400 + 32 * r + 8 * c);
-                }
-            }
-            Header {
-                version,
-                big_endian: be,
-                single_file,
-                dim,
-                pixdim,
-                datatype: f.i16(12),
-                bitpix: f.i16(14),
-                vox_offset: f.i64(168) as f64,
-                scl_slope: f.f64(176),
-                scl_inter: f.f64(184),
-                dim_info: b[524],
-                qform_code: f.i32(344),
-                sform_code: f.i32(348),
-                quatern: [f.f64(352), f.f64(360), f.f64(368)],
-                qoffset: [f.f64(376), f.f64(384), f.f64(392)],
-                srow,
-                descrip: f.text(240, 80),
-                intent_name: f.text(508, 16),
-            }
+    match version {
+        Version::Nifti1 => parse_nifti1(&f),
+        Version::Nifti2 => parse_nifti2(&f),
+    }
+}
+
+/// The 348-byte NIfTI-1 layout (`f` holds at least that many bytes).
+fn parse_nifti1(f: &Fields<'_>) -> Result<Header, String> {
+    let magic = &f.b[344..348];
+    let single_file = match magic {
+        b"n+1\0" => true,
+        b"ni1\0" => false,
+        _ => {
+            return Err(format!(
+                "bad NIfTI-1 magic {magic:?} (expected \"n+1\" or \"ni1\")"
+            ))
         }
     };
-    Ok(h)
+    let mut dim = [0i64; 8];
+    let mut pixdim = [0f64; 8];
+    for i in 0..8 {
+        dim[i] = f.i16(40 + 2 * i) as i64;
+        pixdim[i] = f.f32(76 + 4 * i);
+    }
+    let mut srow = [[0f64; 4]; 3];
+    for (r, row) in srow.iter_mut().enumerate() {
+        for (c, v) in row.iter_mut().enumerate() {
+            *v = f.f32(280 + 16 * r + 4 * c);
+        }
+    }
+    Ok(Header {
+        version: Version::Nifti1,
+        big_endian: f.be,
+        single_file,
+        dim,
+        pixdim,
+        datatype: f.i16(70),
+        bitpix: f.i16(72),
+        vox_offset: f.f32(108),
+        scl_slope: f.f32(112),
+        scl_inter: f.f32(116),
+        dim_info: f.b[39],
+        qform_code: f.i16(252) as i32,
+        sform_code: f.i16(254) as i32,
+        quatern: [f.f32(256), f.f32(260), f.f32(264)],
+        qoffset: [f.f32(268), f.f32(272), f.f32(276)],
+        srow,
+        descrip: f.text(148, 80),
+        intent_name: f.text(328, 16),
+    })
+}
+
+/// The 540-byte NIfTI-2 layout (`f` holds at least that many bytes).
+fn parse_nifti2(f: &Fields<'_>) -> Result<Header, String> {
+    let magic = &f.b[4..12];
+    let single_file = match &magic[..4] {
+        b"n+2\0" => true,
+        b"ni2\0" => false,
+        _ => {
+            return Err(format!(
+                "bad NIfTI-2 magic {magic:?} (expected \"n+2\" or \"ni2\")"
+            ))
+        }
+    };
+    let mut dim = [0i64; 8];
+    let mut pixdim = [0f64; 8];
+    for i in 0..8 {
+        dim[i] = f.i64(16 + 8 * i);
+        pixdim[i] = f.f64(104 + 8 * i);
+    }
+    let mut srow = [[0f64; 4]; 3];
+    for (r, row) in srow.iter_mut().enumerate() {
+        for (c, v) in row.iter_mut().enumerate() {
+            *v = f.f64(400 + 32 * r + 8 * c);
+        }
+    }
+    Ok(Header {
+        version: Version::Nifti2,
+        big_endian: f.be,
+        single_file,
+        dim,
+        pixdim,
+        datatype: f.i16(12),
+        bitpix: f.i16(14),
+        vox_offset: f.i64(168) as f64,
+        scl_slope: f.f64(176),
+        scl_inter: f.f64(184),
+        dim_info: f.b[524],
+        qform_code: f.i32(344),
+        sform_code: f.i32(348),
+        quatern: [f.f64(352), f.f64(360), f.f64(368)],
+        qoffset: [f.f64(376), f.f64(384), f.f64(392)],
+        srow,
+        descrip: f.text(240, 80),
+        intent_name: f.text(508, 16),
+    })
 }
 
 impl Header {

@@ -651,95 +651,111 @@ fn copy_attributes(obj: &mut InMemDicomObject, refs: &DicomRefs) {
     }
 }
 
+/// The SegmentSequence items: for label maps the background first, then one per segment.
 fn segment_items(segs: &[Segment], options: &DicomSegOptions) -> Vec<InMemDicomObject> {
     let mut items = Vec::new();
     if options.kind == SegKind::Labelmap {
         // Supplement 243 label maps describe the background (pixel value 0) too; highdicom does
         // the same.
-        let mut bg = InMemDicomObject::new_empty();
-        put_u16(&mut bg, tags::SEGMENT_NUMBER, &[0]);
-        put_str(&mut bg, tags::SEGMENT_LABEL, VR::LO, "Background");
-        put_code_seq(
-            &mut bg,
-            tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
-            &Code::background(),
-        );
-        put_code_seq(
-            &mut bg,
-            tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
-            &Code::background(),
-        );
-        put_str(&mut bg, tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC");
-        put_str(
-            &mut bg,
-            tags::SEGMENT_ALGORITHM_NAME,
-            VR::LO,
-            &clip(&options.algorithm_name, 64),
-        );
-        put_u16(
-            &mut bg,
-            tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE,
-            &srgb_to_dicom_lab([0, 0, 0]),
-        );
-        items.push(bg);
+        items.push(background_item(options));
     }
     for s in segs {
-        let mut it = InMemDicomObject::new_empty();
-        put_u16(&mut it, tags::SEGMENT_NUMBER, &[s.number]);
-        put_str(&mut it, tags::SEGMENT_LABEL, VR::LO, &clip(&s.label, 64));
-        put_code_seq(
-            &mut it,
-            tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
-            &s.coding.category,
-        );
-        put_code_seq(
-            &mut it,
-            tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
-            &s.coding.property_type,
-        );
-        if let Some(region) = &s.coding.anatomic_region {
-            put_code_seq(&mut it, tags::ANATOMIC_REGION_SEQUENCE, region);
-        }
-        put_str(&mut it, tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC");
-        put_str(
-            &mut it,
-            tags::SEGMENT_ALGORITHM_NAME,
-            VR::LO,
-            &clip(&options.algorithm_name, 64),
-        );
-        let mut alg = InMemDicomObject::new_empty();
-        put_code_seq(
-            &mut alg,
-            tags::ALGORITHM_FAMILY_CODE_SEQUENCE,
-            &Code::artificial_intelligence(),
-        );
-        put_str(
-            &mut alg,
-            tags::ALGORITHM_NAME,
-            VR::LO,
-            &clip(&options.algorithm_name, 64),
-        );
-        put_str(
-            &mut alg,
-            tags::ALGORITHM_VERSION,
-            VR::LO,
-            &clip(&options.algorithm_version, 64),
-        );
-        put_seq(
-            &mut it,
-            tags::SEGMENTATION_ALGORITHM_IDENTIFICATION_SEQUENCE,
-            vec![alg],
-        );
-        if let Some(rgb) = s.color {
-            put_u16(
-                &mut it,
-                tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE,
-                &srgb_to_dicom_lab(rgb),
-            );
-        }
-        items.push(it);
+        items.push(segment_item(s, options));
     }
     items
+}
+
+/// The SegmentSequence item of a label map's background (segment 0, black).
+fn background_item(options: &DicomSegOptions) -> InMemDicomObject {
+    let mut bg = InMemDicomObject::new_empty();
+    put_u16(&mut bg, tags::SEGMENT_NUMBER, &[0]);
+    put_str(&mut bg, tags::SEGMENT_LABEL, VR::LO, "Background");
+    put_code_seq(
+        &mut bg,
+        tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
+        &Code::background(),
+    );
+    put_code_seq(
+        &mut bg,
+        tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
+        &Code::background(),
+    );
+    put_str(&mut bg, tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC");
+    put_str(
+        &mut bg,
+        tags::SEGMENT_ALGORITHM_NAME,
+        VR::LO,
+        &clip(&options.algorithm_name, 64),
+    );
+    put_u16(
+        &mut bg,
+        tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE,
+        &srgb_to_dicom_lab([0, 0, 0]),
+    );
+    bg
+}
+
+/// The SegmentSequence item of one segment: label, codes, algorithm and display colour.
+fn segment_item(s: &Segment, options: &DicomSegOptions) -> InMemDicomObject {
+    let mut it = InMemDicomObject::new_empty();
+    put_u16(&mut it, tags::SEGMENT_NUMBER, &[s.number]);
+    put_str(&mut it, tags::SEGMENT_LABEL, VR::LO, &clip(&s.label, 64));
+    put_code_seq(
+        &mut it,
+        tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
+        &s.coding.category,
+    );
+    put_code_seq(
+        &mut it,
+        tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
+        &s.coding.property_type,
+    );
+    if let Some(region) = &s.coding.anatomic_region {
+        put_code_seq(&mut it, tags::ANATOMIC_REGION_SEQUENCE, region);
+    }
+    put_str(&mut it, tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC");
+    put_str(
+        &mut it,
+        tags::SEGMENT_ALGORITHM_NAME,
+        VR::LO,
+        &clip(&options.algorithm_name, 64),
+    );
+    put_seq(
+        &mut it,
+        tags::SEGMENTATION_ALGORITHM_IDENTIFICATION_SEQUENCE,
+        vec![algorithm_identification(options)],
+    );
+    if let Some(rgb) = s.color {
+        put_u16(
+            &mut it,
+            tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE,
+            &srgb_to_dicom_lab(rgb),
+        );
+    }
+    it
+}
+
+/// The SegmentationAlgorithmIdentificationSequence item: an AI algorithm, its name and version.
+fn algorithm_identification(options: &DicomSegOptions) -> InMemDicomObject {
+    let mut alg = InMemDicomObject::new_empty();
+    put_code_seq(
+        &mut alg,
+        tags::ALGORITHM_FAMILY_CODE_SEQUENCE,
+        &Code::artificial_intelligence(),
+    );
+    put_str(
+        &mut alg,
+        tags::ALGORITHM_NAME,
+        VR::LO,
+        &clip(&options.algorithm_name, 64),
+    );
+    put_str(
+        &mut alg,
+        tags::ALGORITHM_VERSION,
+        VR::LO,
+        &clip(&options.algorithm_version, 64),
+    );
+    alg
 }
 
 fn dimension_item(org_uid: &str, index: Tag, group: Tag, label: &str) -> InMemDicomObject {

@@ -4,10 +4,14 @@
 //! typed conversions reject 1-bit, 32-bit and planar-configuration-1 data. Encapsulated data goes
 //! through `decode_pixel_data`, whose output is interleaved native samples.
 
+use std::borrow::Cow;
+use std::path::Path;
+
 use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
-use dicom_encoding::TransferSyntaxIndex;
-use dicom_pixeldata::PixelDecoder;
+use dicom_encoding::{TransferSyntax, TransferSyntaxIndex};
+use dicom_object::DefaultDicomObject;
+use dicom_pixeldata::{DecodedPixelData, PixelDecoder};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use super::scan::Header;
@@ -30,6 +34,19 @@ struct Layout {
 }
 
 impl Layout {
+    /// The stored layout `h` declares (decoders that re-lay samples out adjust it).
+    fn of(h: &Header) -> Layout {
+        Layout {
+            rows_cols: h.rows as usize * h.cols as usize,
+            spp: h.samples_per_pixel as usize,
+            bits_allocated: h.bits_allocated,
+            bits_stored: h.bits_stored,
+            signed: h.signed,
+            planar: h.samples_per_pixel > 1 && h.planar_configuration == 1,
+            monochrome1: h.photometric == "MONOCHROME1",
+        }
+    }
+
     /// Stored sample `idx` (within a frame's samples) as a number, sign- and MONOCHROME1-corrected.
     #[inline]
     fn sample(&self, frame: &[u8], bit_base: usize, idx: usize) -> f64 {
@@ -98,120 +115,36 @@ pub(crate) fn decode_file(
     let ts = TransferSyntaxRegistry
         .get(&h.ts_uid)
         .ok_or_else(|| Error::unsupported(path, format!("unknown transfer syntax {}", h.ts_uid)))?;
-    let unsupported_ts = || {
-        Error::unsupported(
-            path,
-            format!(
-                "transfer syntax {} ({}) cannot be decoded",
-                h.ts_uid,
-                ts.name()
-            ),
-        )
-    };
-    let photometric = h.photometric.as_str();
-    let encapsulated = ts.is_encapsulated_pixel_data();
-    if !encapsulated && !matches!(photometric, "MONOCHROME1" | "MONOCHROME2" | "RGB") {
-        return Err(Error::unsupported(
-            path,
-            format!("PhotometricInterpretation {photometric} in uncompressed data"),
-        ));
-    }
-    if encapsulated
-        && (!ts.can_decode_all()
-            || (h.ts_uid == JPEG_EXTENDED && h.bits_stored > 8)
-            || h.bits_allocated == 1)
-    {
-        return Err(unsupported_ts());
-    }
+    check_decodable(h, ts)?;
     let (obj, _) = super::scan::open(path, false)?;
     let frames = h.number_of_frames as usize;
-    let rc = h.rows as usize * h.cols as usize;
-    let samples = rc * h.samples_per_pixel as usize;
-    let mut layout = Layout {
-        rows_cols: rc,
-        spp: h.samples_per_pixel as usize,
-        bits_allocated: h.bits_allocated,
-        bits_stored: h.bits_stored,
-        signed: h.signed,
-        planar: h.samples_per_pixel > 1 && h.planar_configuration == 1,
-        monochrome1: photometric == "MONOCHROME1",
-    };
+    let mut layout = Layout::of(h);
+    let samples = layout.rows_cols * layout.spp;
     let mut plane = vec![0f32; samples];
 
+    // The bytes are borrowed from whichever of these the transfer syntax needs.
     let decoded;
     let raw;
     let rle;
     let bytes: &[u8] = if h.ts_uid == RLE_LOSSLESS {
-        let elem = obj
-            .get(tags::PIXEL_DATA)
-            .ok_or_else(|| Error::format(path, "no PixelData"))?;
-        let Value::PixelSequence(seq) = elem.value() else {
-            return Err(Error::format(path, "RLE PixelData is not encapsulated"));
-        };
+        rle = decode_rle(path, &obj, frames, &layout)?;
         layout.planar = false;
-        rle = super::rle::decode(
-            path,
-            seq.fragments(),
-            frames,
-            rc,
-            layout.spp,
-            (layout.bits_allocated / 8).max(1) as usize,
-        )?;
         &rle
-    } else if encapsulated {
-        // Third-party codecs may panic on corrupt streams: keep that from reaching callers.
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()));
-        let d = match r {
-            Ok(Ok(d)) => d,
-            Ok(Err(e)) => {
-                return Err(Error::format(
-                    path,
-                    format!("cannot decode {} pixel data: {e}", ts.name()),
-                ))
-            }
-            Err(_) => {
-                return Err(Error::format(
-                    path,
-                    format!("the {} decoder failed (panicked) on this file", ts.name()),
-                ))
-            }
-        };
-        layout.bits_allocated = d.bits_allocated();
+    } else if ts.is_encapsulated_pixel_data() {
+        decoded = decode_encapsulated(path, &obj, ts)?;
+        // The codecs' output is interleaved, at the depth they decoded to.
+        layout.bits_allocated = decoded.bits_allocated();
         layout.planar = false;
         if !matches!(layout.bits_allocated, 8 | 16 | 32) {
-            return Err(unsupported_ts());
+            return Err(unsupported_ts(h, ts));
         }
-        decoded = d;
         decoded.data()
     } else {
-        let elem = obj
-            .get(tags::PIXEL_DATA)
-            .ok_or_else(|| Error::format(path, "no PixelData"))?;
-        match elem.value() {
-            Value::Primitive(p) => {
-                raw = p.to_bytes();
-                &raw
-            }
-            _ => return Err(Error::format(path, "PixelData is not a plain value")),
-        }
+        raw = native_bytes(path, &obj)?;
+        &raw
     };
     let frame_bits = samples as u64 * layout.bits_allocated as u64;
-    let need_bits = frame_bits * frames as u64;
-    if (bytes.len() as u64) * 8 < need_bits {
-        return Err(Error::format(
-            path,
-            format!(
-                "PixelData holds {} bytes, {} needed for {frames} frame(s) of {}x{}x{} at {} bits \
-                 (truncated file?)",
-                bytes.len(),
-                need_bits.div_ceil(8),
-                h.cols,
-                h.rows,
-                h.samples_per_pixel,
-                layout.bits_allocated
-            ),
-        ));
-    }
+    check_length(h, bytes.len(), frame_bits, layout.bits_allocated)?;
     for (f, info) in h.frames.iter().enumerate().take(frames) {
         // 1-bit frames are packed back to back without byte alignment.
         let (frame, bit_base) = if layout.bits_allocated == 1 {
@@ -223,6 +156,118 @@ pub(crate) fn decode_file(
         };
         layout.frame(frame, bit_base, info.slope, info.intercept, &mut plane);
         put(f, &plane)?;
+    }
+    Ok(())
+}
+
+/// The error for a transfer syntax we know but cannot decode (this data with it).
+fn unsupported_ts(h: &Header, ts: &TransferSyntax) -> Error {
+    Error::unsupported(
+        &h.path,
+        format!(
+            "transfer syntax {} ({}) cannot be decoded",
+            h.ts_uid,
+            ts.name()
+        ),
+    )
+}
+
+/// Refuses, before the pixel data is read, what we cannot turn into values: colour models other
+/// than grayscale and RGB in native data, and encapsulated data without a working codec (12-bit
+/// JPEG Extended, 1-bit samples).
+fn check_decodable(h: &Header, ts: &TransferSyntax) -> Result<()> {
+    let photometric = h.photometric.as_str();
+    let encapsulated = ts.is_encapsulated_pixel_data();
+    if !encapsulated && !matches!(photometric, "MONOCHROME1" | "MONOCHROME2" | "RGB") {
+        return Err(Error::unsupported(
+            &h.path,
+            format!("PhotometricInterpretation {photometric} in uncompressed data"),
+        ));
+    }
+    if encapsulated
+        && (!ts.can_decode_all()
+            || (h.ts_uid == JPEG_EXTENDED && h.bits_stored > 8)
+            || h.bits_allocated == 1)
+    {
+        return Err(unsupported_ts(h, ts));
+    }
+    Ok(())
+}
+
+/// RLE Lossless PixelData through our own decoder: the interleaved samples of every frame.
+fn decode_rle(
+    path: &Path,
+    obj: &DefaultDicomObject,
+    frames: usize,
+    layout: &Layout,
+) -> Result<Vec<u8>> {
+    let elem = obj
+        .get(tags::PIXEL_DATA)
+        .ok_or_else(|| Error::format(path, "no PixelData"))?;
+    let Value::PixelSequence(seq) = elem.value() else {
+        return Err(Error::format(path, "RLE PixelData is not encapsulated"));
+    };
+    super::rle::decode(
+        path,
+        seq.fragments(),
+        frames,
+        layout.rows_cols,
+        layout.spp,
+        (layout.bits_allocated / 8).max(1) as usize,
+    )
+}
+
+/// Encapsulated PixelData through dicom-pixeldata's codecs. Third-party codecs may panic on
+/// corrupt streams: keep that from reaching callers.
+fn decode_encapsulated<'a>(
+    path: &Path,
+    obj: &'a DefaultDicomObject,
+    ts: &TransferSyntax,
+) -> Result<DecodedPixelData<'a>> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()));
+    match r {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err(e)) => Err(Error::format(
+            path,
+            format!("cannot decode {} pixel data: {e}", ts.name()),
+        )),
+        Err(_) => Err(Error::format(
+            path,
+            format!("the {} decoder failed (panicked) on this file", ts.name()),
+        )),
+    }
+}
+
+/// Native PixelData, borrowed as stored.
+fn native_bytes<'a>(path: &Path, obj: &'a DefaultDicomObject) -> Result<Cow<'a, [u8]>> {
+    let elem = obj
+        .get(tags::PIXEL_DATA)
+        .ok_or_else(|| Error::format(path, "no PixelData"))?;
+    match elem.value() {
+        Value::Primitive(p) => Ok(p.to_bytes()),
+        _ => Err(Error::format(path, "PixelData is not a plain value")),
+    }
+}
+
+/// Refuses PixelData shorter than the header's frames need (a truncated file), before any frame
+/// is sliced out of it.
+fn check_length(h: &Header, len: usize, frame_bits: u64, bits_allocated: u16) -> Result<()> {
+    let frames = h.number_of_frames as usize;
+    let need_bits = frame_bits * frames as u64;
+    if (len as u64) * 8 < need_bits {
+        return Err(Error::format(
+            &h.path,
+            format!(
+                "PixelData holds {} bytes, {} needed for {frames} frame(s) of {}x{}x{} at {} bits \
+                 (truncated file?)",
+                len,
+                need_bits.div_ceil(8),
+                h.cols,
+                h.rows,
+                h.samples_per_pixel,
+                bits_allocated
+            ),
+        ));
     }
     Ok(())
 }

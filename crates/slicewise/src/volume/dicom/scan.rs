@@ -254,6 +254,72 @@ pub(crate) fn header(
     let (Some(rows), Some(cols)) = (get_int(obj, tags::ROWS), get_int(obj, tags::COLUMNS)) else {
         return Ok(None);
     };
+    let px = pixel_format(path, obj, rows, cols, options)?;
+    let modality = get_str(obj, tags::MODALITY);
+    let frames = frame_infos(path, obj, px.n_frames, modality.as_deref())?;
+    let meta_sop_instance = obj
+        .meta()
+        .media_storage_sop_instance_uid()
+        .trim_end_matches('\0');
+    Ok(Some(Header {
+        path: path.to_path_buf(),
+        ts_uid: obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_string(),
+        has_meta,
+        series_uid: get_str(obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
+        study_uid: get_str(obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
+        frame_of_reference_uid: get_str(obj, tags::FRAME_OF_REFERENCE_UID),
+        sop_class_uid: get_str(obj, tags::SOP_CLASS_UID).unwrap_or_else(|| {
+            obj.meta()
+                .media_storage_sop_class_uid()
+                .trim_end_matches('\0')
+                .to_string()
+        }),
+        sop_instance_uid: get_str(obj, tags::SOP_INSTANCE_UID)
+            .unwrap_or_else(|| meta_sop_instance.to_string()),
+        modality,
+        description: get_str(obj, tags::SERIES_DESCRIPTION),
+        instance_number: get_int(obj, tags::INSTANCE_NUMBER),
+        rows: px.rows,
+        cols: px.cols,
+        samples_per_pixel: px.spp,
+        bits_allocated: px.bits_allocated,
+        bits_stored: px.bits_stored,
+        signed: get_int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1,
+        planar_configuration: get_int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) as u16,
+        photometric: get_str(obj, tags::PHOTOMETRIC_INTERPRETATION)
+            .unwrap_or_else(|| "MONOCHROME2".into()),
+        number_of_frames: px.n_frames,
+        multi_frame: px.multi_frame,
+        frames,
+        copied: copied_attributes(obj),
+    }))
+}
+
+/// The validated Image Pixel attributes of an object.
+struct PixelFormat {
+    rows: u32,
+    cols: u32,
+    spp: u16,
+    bits_allocated: u16,
+    bits_stored: u16,
+    n_frames: u32,
+    /// NumberOfFrames is present (the object is multi-frame).
+    multi_frame: bool,
+}
+
+/// Checks Rows/Columns and the sample attributes against what we decode, and the whole pixel
+/// array against the size limit: all before anything is allocated for the pixels.
+fn pixel_format(
+    path: &Path,
+    obj: &InMemDicomObject,
+    rows: i64,
+    cols: i64,
+    options: &ReadOptions,
+) -> Result<PixelFormat> {
     let bad = |what: &str| Error::format(path, format!("invalid {what}"));
     let rows = u32::try_from(rows)
         .ok()
@@ -299,26 +365,27 @@ pub(crate) fn header(
     {
         return Err(Error::unsupported(path, "float pixel data"));
     }
+    Ok(PixelFormat {
+        rows,
+        cols,
+        spp,
+        bits_allocated: ba,
+        bits_stored: bs,
+        n_frames,
+        multi_frame: frames_attr.is_some(),
+    })
+}
 
-    let mut base = FrameInfo {
-        position: arr(get_f64s(obj, tags::IMAGE_POSITION_PATIENT)),
-        orientation: arr(get_f64s(obj, tags::IMAGE_ORIENTATION_PATIENT)),
-        pixel_spacing: arr(get_f64s(obj, tags::PIXEL_SPACING))
-            .or_else(|| arr(get_f64s(obj, tags::IMAGER_PIXEL_SPACING))),
-        slice_thickness: get_f64(obj, tags::SLICE_THICKNESS),
-        spacing_between: get_f64(obj, tags::SPACING_BETWEEN_SLICES),
-        slope: get_f64(obj, tags::RESCALE_SLOPE).unwrap_or(1.0),
-        intercept: get_f64(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
-    };
-    let modality = get_str(obj, tags::MODALITY);
-    if modality.as_deref() == Some("RTDOSE") && obj.get(tags::RESCALE_SLOPE).is_none() {
-        if let Some(s) = get_f64(obj, tags::DOSE_GRID_SCALING) {
-            base.slope = s;
-        }
-    }
-    if let Some(shared) = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE) {
-        apply_group(&mut base, shared);
-    }
+/// The geometry and value transform of each of the `n_frames` frames: the object's own
+/// attributes and shared functional groups, then each frame's functional group (enhanced
+/// objects) or the grid frame offsets (classic multi-frame).
+fn frame_infos(
+    path: &Path,
+    obj: &InMemDicomObject,
+    n_frames: u32,
+    modality: Option<&str>,
+) -> Result<Vec<FrameInfo>> {
+    let base = base_frame(obj, modality);
     let mut frames = vec![base.clone(); n_frames as usize];
     if let Some(per) = obj
         .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
@@ -339,72 +406,67 @@ pub(crate) fn header(
             apply_group(f, g);
         }
     } else if n_frames > 1 {
-        // Classic multi-frame (RT dose, NM): frames offset along the normal.
-        if let (Some(offsets), Some(p), Some(o)) = (
-            get_f64s(obj, tags::GRID_FRAME_OFFSET_VECTOR),
-            base.position,
-            base.orientation,
-        ) {
-            if offsets.len() == n_frames as usize {
-                let n = super::assemble::normal(&o);
-                for (f, off) in frames.iter_mut().zip(offsets) {
-                    f.position = Some([p[0] + off * n[0], p[1] + off * n[1], p[2] + off * n[2]]);
-                }
-            }
-        } else {
-            for f in frames.iter_mut() {
-                f.position = None;
-            }
+        offset_frames(obj, &base, &mut frames);
+    }
+    Ok(frames)
+}
+
+/// What every frame starts from: the object's top-level attributes, then the shared functional
+/// groups.
+fn base_frame(obj: &InMemDicomObject, modality: Option<&str>) -> FrameInfo {
+    let mut base = FrameInfo {
+        position: arr(get_f64s(obj, tags::IMAGE_POSITION_PATIENT)),
+        orientation: arr(get_f64s(obj, tags::IMAGE_ORIENTATION_PATIENT)),
+        pixel_spacing: arr(get_f64s(obj, tags::PIXEL_SPACING))
+            .or_else(|| arr(get_f64s(obj, tags::IMAGER_PIXEL_SPACING))),
+        slice_thickness: get_f64(obj, tags::SLICE_THICKNESS),
+        spacing_between: get_f64(obj, tags::SPACING_BETWEEN_SLICES),
+        slope: get_f64(obj, tags::RESCALE_SLOPE).unwrap_or(1.0),
+        intercept: get_f64(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+    };
+    // RT dose scales its stored values by DoseGridScaling rather than RescaleSlope.
+    if modality == Some("RTDOSE") && obj.get(tags::RESCALE_SLOPE).is_none() {
+        if let Some(s) = get_f64(obj, tags::DOSE_GRID_SCALING) {
+            base.slope = s;
         }
     }
+    if let Some(shared) = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE) {
+        apply_group(&mut base, shared);
+    }
+    base
+}
 
-    let copied = COPIED
+/// Classic multi-frame (RT dose, NM): frames offset from `base`'s position along the normal by
+/// GridFrameOffsetVector. Without offsets, position or orientation the frames have no position
+/// (the series is then ordered by instance).
+fn offset_frames(obj: &InMemDicomObject, base: &FrameInfo, frames: &mut [FrameInfo]) {
+    if let (Some(offsets), Some(p), Some(o)) = (
+        get_f64s(obj, tags::GRID_FRAME_OFFSET_VECTOR),
+        base.position,
+        base.orientation,
+    ) {
+        if offsets.len() == frames.len() {
+            let n = super::assemble::normal(&o);
+            for (f, off) in frames.iter_mut().zip(offsets) {
+                f.position = Some([p[0] + off * n[0], p[1] + off * n[1], p[2] + off * n[2]]);
+            }
+        }
+    } else {
+        for f in frames.iter_mut() {
+            f.position = None;
+        }
+    }
+}
+
+/// The [`COPIED`] attributes the object has, by keyword (empty text for an empty value).
+fn copied_attributes(obj: &InMemDicomObject) -> Vec<(String, String)> {
+    COPIED
         .iter()
         .filter_map(|(k, t)| {
             obj.get(*t)
                 .map(|_| (k.to_string(), get_str(obj, *t).unwrap_or_default()))
         })
-        .collect();
-    let meta_sop_instance = obj
-        .meta()
-        .media_storage_sop_instance_uid()
-        .trim_end_matches('\0');
-    Ok(Some(Header {
-        path: path.to_path_buf(),
-        ts_uid: obj
-            .meta()
-            .transfer_syntax()
-            .trim_end_matches('\0')
-            .to_string(),
-        has_meta,
-        series_uid: get_str(obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
-        study_uid: get_str(obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
-        frame_of_reference_uid: get_str(obj, tags::FRAME_OF_REFERENCE_UID),
-        sop_class_uid: get_str(obj, tags::SOP_CLASS_UID).unwrap_or_else(|| {
-            obj.meta()
-                .media_storage_sop_class_uid()
-                .trim_end_matches('\0')
-                .to_string()
-        }),
-        sop_instance_uid: get_str(obj, tags::SOP_INSTANCE_UID)
-            .unwrap_or_else(|| meta_sop_instance.to_string()),
-        modality,
-        description: get_str(obj, tags::SERIES_DESCRIPTION),
-        instance_number: get_int(obj, tags::INSTANCE_NUMBER),
-        rows,
-        cols,
-        samples_per_pixel: spp,
-        bits_allocated: ba,
-        bits_stored: bs,
-        signed: get_int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1,
-        planar_configuration: get_int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) as u16,
-        photometric: get_str(obj, tags::PHOTOMETRIC_INTERPRETATION)
-            .unwrap_or_else(|| "MONOCHROME2".into()),
-        number_of_frames: n_frames,
-        multi_frame: frames_attr.is_some(),
-        frames,
-        copied,
-    }))
+        .collect()
 }
 
 /// Result of scanning an input: the image headers found and the files skipped (with reasons).

@@ -231,18 +231,68 @@ fn decode_page<R: std::io::Read + std::io::Seek>(
     decode_page_inner(dec, path, z, options).map_err(page_err)
 }
 
+/// The body of [`decode_page`], which prefixes its format and unsupported-feature errors with
+/// the page index.
 fn decode_page_inner<R: std::io::Read + std::io::Seek>(
     dec: &mut Decoder<R>,
     path: &Path,
     z: usize,
     options: &ReadOptions,
 ) -> Result<Page> {
-    let tag_u16 = |dec: &mut Decoder<R>, tag: Tag| -> Result<Option<u16>> {
-        dec.find_tag_unsigned::<u16>(tag)
-            .map_err(|e| tiff_error(path, e))
+    refuse_unsupported(dec, path)?;
+    let tags = read_page_tags(dec, path, z, options)?;
+    let mut buf = DecodingResult::U8(Vec::new());
+    let (out_samples, row_stride, plane_stride) = read_samples(dec, path, &mut buf, &tags)?;
+    let mut warnings = Vec::new();
+    let (keep, rgb) = kept_channels(path, &tags, out_samples, &mut warnings)?;
+    let geo = Grid {
+        w: tags.w,
+        h: tags.h,
+        keep,
+        spp: if tags.planar { 1 } else { out_samples },
+        planar: tags.planar,
+        row: row_stride,
+        plane: plane_stride,
+        elem: element_size(&buf),
     };
-    let photometric = tag_u16(dec, Tag::PhotometricInterpretation)?;
-    let compression = tag_u16(dec, Tag::Compression)?.unwrap_or(1);
+    let mut data = Vec::with_capacity(keep * tags.w * tags.h);
+    if !convert_samples(&geo, &buf, tags.bits, &mut data) {
+        return Err(Error::format(
+            path,
+            "decoded image is smaller than its header says",
+        ));
+    }
+    Ok(Page {
+        kind: PageKind {
+            width: tags.w,
+            height: tags.h,
+            channels: keep,
+            dtype: tags.dtype,
+            rgb,
+        },
+        data,
+        warnings,
+    })
+}
+
+/// A u16 tag of the current page, naming the file on error.
+fn tag_u16<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    path: &Path,
+    tag: Tag,
+) -> Result<Option<u16>> {
+    dec.find_tag_unsigned::<u16>(tag)
+        .map_err(|e| tiff_error(path, e))
+}
+
+/// Refuses, from the tags alone, the colour models and compressions we do not decode, with a
+/// message that says what the page is.
+fn refuse_unsupported<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    path: &Path,
+) -> Result<()> {
+    let photometric = tag_u16(dec, path, Tag::PhotometricInterpretation)?;
+    let compression = tag_u16(dec, path, Tag::Compression)?.unwrap_or(1);
     match photometric {
         Some(3) => {
             return Err(Error::unsupported(
@@ -264,6 +314,33 @@ fn decode_page_inner<R: std::io::Read + std::io::Seek>(
             format!("JPEG-compressed TIFF (Compression {compression})"),
         ));
     }
+    Ok(())
+}
+
+/// What the tags of a page say about its samples.
+struct PageTags {
+    w: usize,
+    h: usize,
+    color: ColorType,
+    /// Bits per sample.
+    bits: u8,
+    dtype: DType,
+    /// SamplesPerPixel as stored (at least 1).
+    spp: usize,
+    /// Number of ExtraSamples (alpha and other non-colour samples).
+    extra: usize,
+    /// PlanarConfiguration 2: each sample in its own plane.
+    planar: bool,
+}
+
+/// Reads the shape and sample tags of the current page and checks the page, and the stack of
+/// `z` pages before it plus this one, against the size limit before anything is decoded.
+fn read_page_tags<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    path: &Path,
+    z: usize,
+    options: &ReadOptions,
+) -> Result<PageTags> {
     let (w, h) = guard(path, || dec.dimensions())?;
     if w == 0 || h == 0 {
         return Err(Error::format(path, format!("image size {w}x{h}")));
@@ -276,53 +353,84 @@ fn decode_page_inner<R: std::io::Read + std::io::Seek>(
         .and_then(|v| v.first().copied())
         .unwrap_or(1);
     let dtype = dtype_of(path, format, bits)?;
-    let spp = usize::from(tag_u16(dec, Tag::SamplesPerPixel)?.unwrap_or(1).max(1));
+    let spp = usize::from(
+        tag_u16(dec, path, Tag::SamplesPerPixel)?
+            .unwrap_or(1)
+            .max(1),
+    );
     let extra = dec
         .find_tag_unsigned_vec::<u16>(Tag::ExtraSamples)
         .map_err(|e| tiff_error(path, e))?
         .map_or(0, |v| v.len());
-    let planar = tag_u16(dec, Tag::PlanarConfiguration)?.unwrap_or(1) == 2;
+    let planar = tag_u16(dec, path, Tag::PlanarConfiguration)?.unwrap_or(1) == 2;
     let (w, h) = (w as usize, h as usize);
     // The raw samples of the page and our output for the whole stack so far must fit the limit.
     options.check_size(path, &[spp as u64, h as u64, w as u64])?;
     options.check_size(path, &[spp as u64, z as u64 + 1, h as u64, w as u64])?;
+    Ok(PageTags {
+        w,
+        h,
+        color,
+        bits,
+        dtype,
+        spp,
+        extra,
+        planar,
+    })
+}
 
-    let mut buf = DecodingResult::U8(Vec::new());
-    let tiled = dec.get_chunk_type() == ChunkType::Tile && bits >= 8;
-    let (out_samples, row_stride, plane_stride) = if tiled {
-        read_tiles(dec, path, &mut buf, w, h, spp, planar, color)?
+/// Decodes the page's samples into `buf`; returns (samples per pixel in the buffer, row stride,
+/// plane stride), strides in bytes.
+fn read_samples<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    path: &Path,
+    buf: &mut DecodingResult,
+    t: &PageTags,
+) -> Result<(usize, usize, usize)> {
+    // `read_tiles` copies whole bytes, so packed sub-byte tiles take the whole-image read.
+    let tiled = dec.get_chunk_type() == ChunkType::Tile && t.bits >= 8;
+    if tiled {
+        return read_tiles(dec, path, buf, t.w, t.h, t.spp, t.planar, t.color);
+    }
+    let layout = guard(path, || dec.read_image_to_buffer(buf))?;
+    let read_bytes = buf.as_buffer(0).byte_len();
+    if read_bytes < layout.complete_len {
+        return Err(Error::too_large(
+            path,
+            "not all planes of a planar-separate image fit the decoding limit",
+        ));
+    }
+    // Samples per pixel in the decoded buffer (the crate drops extra samples beyond RGBA).
+    let out_samples = if t.planar {
+        layout.planes
     } else {
-        let layout = guard(path, || dec.read_image_to_buffer(&mut buf))?;
-        let read_bytes = buf.as_buffer(0).byte_len();
-        if read_bytes < layout.complete_len {
-            return Err(Error::too_large(
-                path,
-                "not all planes of a planar-separate image fit the decoding limit",
-            ));
-        }
-        // Samples per pixel in the decoded buffer (the crate drops extra samples beyond RGBA).
-        let out_samples = if planar {
-            layout.planes
-        } else {
-            usize::from(color.num_samples())
-        };
-        (
-            out_samples,
-            layout.row_stride.map_or(0, |n| n.get()),
-            layout.plane_stride.map_or(0, |n| n.get()),
-        )
+        usize::from(t.color.num_samples())
     };
-    let mut warnings = Vec::new();
-    let (keep, rgb) = match color {
+    Ok((
+        out_samples,
+        layout.row_stride.map_or(0, |n| n.get()),
+        layout.plane_stride.map_or(0, |n| n.get()),
+    ))
+}
+
+/// The channels a page keeps (alpha and other extra samples dropped, with a warning) and whether
+/// they are RGB; checks that the decoded buffer holds that many samples per pixel.
+fn kept_channels(
+    path: &Path,
+    t: &PageTags,
+    out_samples: usize,
+    warnings: &mut Vec<String>,
+) -> Result<(usize, bool)> {
+    let (keep, rgb) = match t.color {
         ColorType::RGB(_) => (3, true),
         ColorType::RGBA(_) => {
             warnings.push("alpha channel dropped".to_string());
             (3, true)
         }
         ColorType::Gray(_) => (1, false),
-        ColorType::Multiband { .. } if extra > 0 && extra < spp => {
-            warnings.push(format!("{extra} extra (alpha) sample(s) dropped"));
-            (spp - extra, false)
+        ColorType::Multiband { .. } if t.extra > 0 && t.extra < t.spp => {
+            warnings.push(format!("{} extra (alpha) sample(s) dropped", t.extra));
+            (t.spp - t.extra, false)
         }
         ColorType::Multiband { .. } => (out_samples, false),
         other => {
@@ -338,60 +446,42 @@ fn decode_page_inner<R: std::io::Read + std::io::Seek>(
             format!("{out_samples} decoded samples per pixel, expected at least {keep}"),
         ));
     }
-    let elem = match &buf {
+    Ok((keep, rgb))
+}
+
+/// Bytes per sample in the decoded buffer.
+fn element_size(buf: &DecodingResult) -> usize {
+    match buf {
         DecodingResult::U8(_) | DecodingResult::I8(_) => 1,
         DecodingResult::U16(_) | DecodingResult::I16(_) | DecodingResult::F16(_) => 2,
         DecodingResult::U32(_) | DecodingResult::I32(_) | DecodingResult::F32(_) => 4,
         _ => 8,
-    };
-    let geo = Grid {
-        w,
-        h,
-        keep,
-        spp: if planar { 1 } else { out_samples },
-        planar,
-        row: row_stride,
-        plane: plane_stride,
-        elem,
-    };
-    let mut data = Vec::with_capacity(keep * w * h);
-    let ok = if bits < 8 {
-        match &buf {
-            DecodingResult::U8(v) => geo.unpack_bits(v, bits, &mut data),
+    }
+}
+
+/// Appends the kept samples of `buf` to `data` as `f32`, channel-major, through the gather for
+/// its sample type; false when the buffer is shorter than `geo` says.
+fn convert_samples(geo: &Grid, buf: &DecodingResult, bits: u8, data: &mut Vec<f32>) -> bool {
+    if bits < 8 {
+        match buf {
+            DecodingResult::U8(v) => geo.unpack_bits(v, bits, data),
             _ => false,
         }
     } else {
-        match &buf {
-            DecodingResult::U8(v) => geo.gather(v, |x| x as f32, &mut data),
-            DecodingResult::I8(v) => geo.gather(v, |x| x as f32, &mut data),
-            DecodingResult::U16(v) => geo.gather(v, |x| x as f32, &mut data),
-            DecodingResult::I16(v) => geo.gather(v, |x| x as f32, &mut data),
-            DecodingResult::U32(v) => geo.gather(v, |x| x as f32, &mut data),
-            DecodingResult::I32(v) => geo.gather(v, |x| x as f32, &mut data),
-            DecodingResult::U64(v) => geo.gather(v, |x| x as f32, &mut data),
-            DecodingResult::I64(v) => geo.gather(v, |x| x as f32, &mut data),
-            DecodingResult::F16(v) => geo.gather(v, |x| x.to_f32(), &mut data),
-            DecodingResult::F32(v) => geo.gather(v, |x| x, &mut data),
-            DecodingResult::F64(v) => geo.gather(v, |x| x as f32, &mut data),
+        match buf {
+            DecodingResult::U8(v) => geo.gather(v, |x| x as f32, data),
+            DecodingResult::I8(v) => geo.gather(v, |x| x as f32, data),
+            DecodingResult::U16(v) => geo.gather(v, |x| x as f32, data),
+            DecodingResult::I16(v) => geo.gather(v, |x| x as f32, data),
+            DecodingResult::U32(v) => geo.gather(v, |x| x as f32, data),
+            DecodingResult::I32(v) => geo.gather(v, |x| x as f32, data),
+            DecodingResult::U64(v) => geo.gather(v, |x| x as f32, data),
+            DecodingResult::I64(v) => geo.gather(v, |x| x as f32, data),
+            DecodingResult::F16(v) => geo.gather(v, |x| x.to_f32(), data),
+            DecodingResult::F32(v) => geo.gather(v, |x| x, data),
+            DecodingResult::F64(v) => geo.gather(v, |x| x as f32, data),
         }
-    };
-    if !ok {
-        return Err(Error::format(
-            path,
-            "decoded image is smaller than its header says",
-        ));
     }
-    Ok(Page {
-        kind: PageKind {
-            width: w,
-            height: h,
-            channels: keep,
-            dtype,
-            rgb,
-        },
-        data,
-        warnings,
-    })
 }
 
 /// Where the samples of a decoded page lie in the crate's buffer (strides in bytes).
