@@ -120,23 +120,25 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds `packages` of this workspace in the test's own profile (a no-op when they are fresh:
-/// `scripts/test` builds them first). The CLI and the cdylib are other packages' artefacts, which
-/// cargo does not build for this one's tests.
-fn cargo_build(packages: &[&str]) {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.arg("build")
-        .arg("--manifest-path")
-        .arg(repo().join("Cargo.toml"));
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("cannot start cargo");
-    assert!(status.success(), "cargo build {packages:?} failed");
+/// Builds the default workspace members with all their targets, in the test's own profile, once
+/// per test process: the CLI binary and the cdylib are other packages' artefacts, which cargo
+/// does not build for this one's tests. The same command as `scripts/test`'s build step, so that
+/// cargo resolves the same dependency features and this is a no-op after it (building fewer
+/// packages would resolve features differently and recompile shared dependencies).
+fn build_workspace() {
+    use std::sync::Once;
+    static BUILT: Once = Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--all-targets", "--manifest-path"])
+            .arg(repo().join("Cargo.toml"));
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cannot start cargo");
+        assert!(status.success(), "cargo build --all-targets failed");
+    });
 }
 
 /// The path of the built `slicewise` binary (package slicewise-cli), built once per test process.
@@ -144,7 +146,7 @@ pub fn slicewise_bin() -> PathBuf {
     use std::sync::OnceLock;
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        cargo_build(&["slicewise-cli"]);
+        build_workspace();
         let bin = target_dir().join(format!("slicewise{}", std::env::consts::EXE_SUFFIX));
         assert!(bin.exists(), "{} was not built", bin.display());
         bin
@@ -237,7 +239,7 @@ pub fn cdylib() -> PathBuf {
         let dir = target_dir();
         let src = dir.join(&name);
         if !has_abi(&src) {
-            cargo_build(&["slicewise-capi"]);
+            build_workspace();
         }
         assert!(has_abi(&src), "{} lacks the C ABI", src.display());
         let base = dir.join("cdylib-test");
