@@ -28,6 +28,7 @@ use super::loader::{Batch, EpochLoader};
 use super::metrics::{foreground, Confusion, EpochMetrics};
 use super::model::{OutputActivation, UNet, UNetConfig};
 use slicewise::error::{Error, Result};
+use slicewise::output::atomic_write_path;
 
 /// The loss.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -409,34 +410,18 @@ fn load_error(path: &Path, what: &str, e: RecordError) -> Error {
     }
 }
 
-/// Writes a checkpoint atomically: `save` writes a temporary file in `path`'s folder, which is
-/// renamed onto `path` only once it is complete, so a crash leaves the previous checkpoint (or
-/// none), never a half-written one. The temporary name ends in `.part`: burn's writer appends
-/// `.bpk` only to a path without an extension, so it writes exactly that file. A failure is an
-/// I/O error on `path` (action "save checkpoint"), and removes the temporary file.
+/// Writes a checkpoint atomically (through [`atomic_write_path`]): `save` writes a temporary
+/// file in `path`'s folder, renamed onto `path` only once complete and synced, so a crash leaves
+/// the previous checkpoint (or none), never a half-written one. The temporary name ends in
+/// `.part`: burn's writer appends `.bpk` only to a path without an extension, so it writes exactly
+/// that file. A failed save is an I/O error on `path` (action "save checkpoint").
 fn save_checkpoint<E>(path: &Path, save: impl FnOnce(&Path) -> Result<(), E>) -> Result<()>
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.part", std::process::id()));
-    let done = save(&tmp)
-        .map_err(|e| Error::io("save checkpoint", path, std::io::Error::other(e)))
-        .and_then(|()| {
-            std::fs::rename(&tmp, path)
-                .map_err(|e| Error::io("rename checkpoint into place", path, e))
-        });
-    if done.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    done
+    atomic_write_path(path, |tmp| {
+        save(tmp).map_err(|e| Error::io("save checkpoint", path, std::io::Error::other(e)))
+    })
 }
 
 /// Reads a `config.json` (a run folder's, or one written by hand).

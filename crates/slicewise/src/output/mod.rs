@@ -73,32 +73,57 @@ pub fn atomic_write<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut BufWriter<&mut std::fs::File>) -> Result<()>,
 {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".slicewise-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    let mut tmp = temporary_beside(path)?;
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
         write(&mut w)?;
         w.flush().map_err(|e| Error::io("write", path, e))?;
     }
-    // Temporary files are created 0600; a finished output is an ordinary file (0644).
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io("set permissions of", path, e))?;
-    }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io("sync to disk", path, e))?;
+    finish_file(tmp.as_file(), path)?;
     tmp.persist(path)
         .map_err(|e| Error::io("rename into place", path, e.error))?;
     Ok(())
+}
+
+/// [`atomic_write`] for writers that open the file themselves (a library's `save(path)`):
+/// `write` gets the path of a temporary file in `path`'s folder (named `.slicewise-*.part`), which
+/// is synced and renamed over `path` only if `write` succeeds; on error it is removed and nothing
+/// at `path` changes.
+pub fn atomic_write_path<F>(path: &Path, write: F) -> Result<()>
+where
+    F: FnOnce(&Path) -> Result<()>,
+{
+    let tmp = temporary_beside(path)?.into_temp_path();
+    write(&tmp)?;
+    let file = std::fs::File::open(&tmp).map_err(|e| Error::io("open", &tmp, e))?;
+    finish_file(&file, path)?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("rename into place", path, e.error))?;
+    Ok(())
+}
+
+/// A new temporary file in `path`'s folder, removed when dropped unless persisted.
+fn temporary_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".slicewise-")
+        .suffix(".part")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))
+}
+
+/// Makes a written temporary file an ordinary output (mode 0644: temporary files are created
+/// 0600) and syncs it to disk before it is renamed into place.
+fn finish_file(file: &std::fs::File, path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io("set permissions of", path, e))?;
+    }
+    file.sync_all()
+        .map_err(|e| Error::io("sync to disk", path, e))
 }
