@@ -9,9 +9,8 @@
 //!   home: `slicewise::error::ErrorKind`, whose discriminants are the status codes (an error's
 //!   `slicewise::Error::status_code`). The C ABI adds two codes of its own, `NULL_POINTER` (12)
 //!   and `BUFFER_TOO_SMALL` (13). `status.rs` repeats the codes as literals only so that cbindgen
-//!   can write them into the header; compile-time asserts fail the build when a literal
-//!   disagrees with `ErrorKind`, and a unit test checks that every kind has its constant. Codes
-//!   are appended, never renumbered. The message is read per thread with `slicewise_last_error`.
+//!   can write them into the header; a unit test checks every kind against the constant of its
+//!   name and value. Codes are appended, never renumbered. The message is read per thread with `slicewise_last_error`.
 //! * Outputs are written only on success; `_free(NULL)` is a no-op; a NULL or out-of-range
 //!   argument is an error, never undefined behaviour; no panic crosses the boundary (every export
 //!   runs behind `boundary::call` or `boundary::call_void`).
