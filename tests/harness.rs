@@ -52,7 +52,7 @@ pub fn tool(name: &str) -> PathBuf {
     let package = match name {
         "dcmdump" => "dcmtk",
         "dciodvfy" => "dicom3tools",
-        "gcc" | "cc" => "gcc",
+        "cc" => "gcc",
         "sha256sum" => "coreutils",
         other => other,
     };
@@ -101,6 +101,22 @@ pub fn read_f32(path: &Path) -> Vec<f32> {
 /// Reads a raw u8 file.
 pub fn read_u8(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `n` deterministic pseudo-random numbers in [0, 1) from `seed` (a 64-bit LCG's top 24 bits):
+/// the same inputs on every run and machine.
+pub fn uniform(seed: u64, n: usize) -> Vec<f32> {
+    let step = |x: u64| {
+        x.wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+    };
+    let mut x = step(seed);
+    (0..n)
+        .map(|_| {
+            x = step(x);
+            ((x >> 40) as f32) / (1u64 << 24) as f32
+        })
+        .collect()
 }
 
 /// A fresh temporary folder, removed when dropped.

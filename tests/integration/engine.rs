@@ -34,24 +34,9 @@ fn sigmoid() -> &'static Model {
     M.get_or_init(|| Model::open(model_path("unet_sigmoid.onnx"), &opts()).expect("open"))
 }
 
-/// Deterministic pseudo-random numbers in [0, 1).
-fn rand(seed: u64, n: usize) -> Vec<f32> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((x >> 40) as f32) / (1u64 << 24) as f32
-        })
-        .collect()
-}
-
 /// A smooth blob pattern plus noise, `[c, z, y, x]`, in scanner-like units.
 fn synthetic_volume(c: usize, z: usize, y: usize, x: usize, axis: usize) -> Volume {
-    let noise = rand(7, c * z * y * x);
+    let noise = harness::uniform(7, c * z * y * x);
     let data = Array4::from_shape_fn((c, z, y, x), |(ch, k, j, i)| {
         let (fz, fy, fx) = (
             k as f32 / z as f32,
@@ -87,7 +72,7 @@ fn shape_arg(s: &[usize]) -> String {
 fn predict_matches_onnxruntime_for_batches_1_3_16() {
     for name in ["unet_sigmoid.onnx", "unet_softmax.onnx"] {
         let m = Model::open(model_path(name), &opts()).unwrap();
-        let input = Array4::from_shape_vec((16, 1, 64, 64), rand(3, 16 * 64 * 64))
+        let input = Array4::from_shape_vec((16, 1, 64, 64), harness::uniform(3, 16 * 64 * 64))
             .unwrap()
             .mapv(|v| v * 4.0 - 2.0);
         let dir = harness::tmpdir();
@@ -454,7 +439,7 @@ fn cancellation_from_another_thread_and_from_progress() {
 fn connected_components_match_scipy() {
     // Random blobs: threshold a smoothed noise field.
     let (z, y, x) = (12, 20, 24);
-    let noise = rand(11, z * y * x);
+    let noise = harness::uniform(11, z * y * x);
     let base = Array3::from_shape_fn((z, y, x), |(k, j, i)| noise[(k * y + j) * x + i]);
     let mut m = Array3::<u8>::zeros((z, y, x));
     for ((k, j, i), v) in m.indexed_iter_mut() {

@@ -30,17 +30,10 @@ pub fn warmed_model(cfg: &UNetConfig, size: usize, seed: u64) -> UNet {
     model.valid()
 }
 
-/// Deterministic pseudo-random inputs.
+/// Deterministic pseudo-random inputs in [-2, 2).
 pub fn inputs(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
+    crate::harness::uniform(seed, n)
+        .into_iter()
+        .map(|v| v * 4.0 - 2.0)
         .collect()
 }
