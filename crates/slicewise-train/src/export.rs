@@ -335,12 +335,6 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
     })
 }
 
-/// The contract's normalisation in the package's text form (`percentile:1,99`, `zscore`, ...):
-/// the engine's [`Display`](std::fmt::Display) form, which it parses back.
-pub fn normalization_text(n: &slicewise::infer::Normalization) -> String {
-    n.to_string()
-}
-
 /// `slicewise.*` metadata entries of a contract (model package format 1, as the engine reads it):
 /// the engine's writer ([`ModelContract::to_metadata`]), wrapped into ONNX entries.
 pub fn metadata(c: &ModelContract) -> Vec<StringStringEntryProto> {
