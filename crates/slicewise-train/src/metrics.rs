@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use slicewise::infer::contract::argmax_class;
 pub use slicewise::metrics::Confusion;
 
 /// Scores of one pass over a set of slices.
@@ -29,12 +30,5 @@ pub fn foreground(probs: &[f32], classes: usize, plane: usize, pixel: usize, thr
     if classes <= 1 {
         return u8::from(probs[pixel] > threshold);
     }
-    let mut best = (0usize, f32::NEG_INFINITY);
-    for k in 0..classes {
-        let v = probs[k * plane + pixel];
-        if v > best.1 {
-            best = (k, v);
-        }
-    }
-    best.0 as u8
+    argmax_class((0..classes).map(|k| probs[k * plane + pixel])) as u8
 }

@@ -131,6 +131,25 @@ impl OutputKind {
     }
 }
 
+/// A softmax model's decision for one pixel: the class with the largest probability, the lowest
+/// class on ties (0, background, when there are no values). The engine labels with it and the
+/// trainer scores with it, so both read a model's output alike.
+#[inline]
+pub fn argmax_class(probs: impl IntoIterator<Item = f32>) -> usize {
+    let mut probs = probs.into_iter();
+    let Some(mut best_p) = probs.next() else {
+        return 0;
+    };
+    let mut best = 0;
+    for (k, p) in probs.enumerate() {
+        if p > best_p {
+            best_p = p;
+            best = k + 1;
+        }
+    }
+    best
+}
+
 /// The contract a model declares in its `slicewise.*` metadata (or sidecar card).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelContract {
@@ -546,6 +565,14 @@ fn parse_labels(s: &str) -> Parsed<Vec<LabelInfo>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argmax_class_takes_the_largest_and_the_lowest_on_ties() {
+        assert_eq!(argmax_class([0.2, 0.5, 0.3]), 1);
+        assert_eq!(argmax_class([0.4, 0.2, 0.4]), 0);
+        assert_eq!(argmax_class([0.1, 0.45, 0.45]), 1);
+        assert_eq!(argmax_class(std::iter::empty()), 0);
+    }
     use std::error::Error as _;
 
     fn props() -> BTreeMap<String, String> {

@@ -14,6 +14,7 @@ use ndarray::{s, Array2, Array3, Array4, ArrayView3, ArrayView4, ArrayViewMut2, 
 use ort::session::RunOptions;
 use ort::value::TensorRef;
 
+use super::contract::argmax_class;
 use super::postprocess::{clean, Cleanup};
 use super::preprocess::{slice_norm, volume_norm, ChannelNorm, Placement, Resize};
 use super::{
@@ -484,15 +485,7 @@ impl WriteBack {
             }
             OutputKind::Softmax => {
                 ndarray::Zip::indexed(&mut out).for_each(|(r, cc), o| {
-                    let mut best = 0;
-                    let mut bv = probs[0][[r, cc]];
-                    for (cls, pl) in probs.iter().enumerate().skip(1) {
-                        let v = pl[[r, cc]];
-                        if v > bv {
-                            bv = v;
-                            best = cls;
-                        }
-                    }
+                    let best = argmax_class(probs.iter().map(|pl| pl[[r, cc]]));
                     *o = if best == 0 { 0 } else { label_values[best - 1] };
                 });
             }
