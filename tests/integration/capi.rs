@@ -778,7 +778,16 @@ int main(void) {
 const SIGMOID: &str = "unet_sigmoid.onnx";
 const SOFTMAX: &str = "unet_softmax.onnx";
 
+/// The bundled 2-label (softmax) model and its sample, relative to the repository.
+const HIPPO_MODEL: &str = "models/msd-hippocampus-small.onnx";
+const HIPPO_CARD: &str = "models/msd-hippocampus-small.card.json";
+const HIPPO_SAMPLE: &str = "models/samples/msd-hippocampus/hippocampus_375.nii.gz";
+
+/// A test model in tests/data, or (a name with a `/`) a model relative to the repository.
 fn model_path(name: &str) -> PathBuf {
+    if name.contains('/') {
+        return harness::repo().join(name);
+    }
     harness::repo().join("tests/data").join(name)
 }
 
@@ -963,6 +972,100 @@ fn segment_matches_the_rust_api() {
         }
     }
     unsafe { (a.volume_free)(cv.0) };
+}
+
+/// One label's statistics through `slicewise_mask_label_stats`.
+fn c_label_stats(mask: H, index: usize) -> (LabelStats, String) {
+    let mut ls: LabelStats = unsafe { std::mem::zeroed() };
+    ls.struct_size = std::mem::size_of::<LabelStats>();
+    expect(
+        unsafe { (api().mask_label_stats)(mask, index, &mut ls) },
+        OK,
+    );
+    let name = unsafe { CStr::from_ptr(ls.name) }
+        .to_str()
+        .unwrap()
+        .to_string();
+    (ls, name)
+}
+
+/// The bundled 2-label (softmax) model on its bundled sample through the ABI: two labels whose
+/// values, names and colours are the card's, and whose voxel counts and millilitres equal
+/// `slicewise segment`'s report and nibabel's count of the CLI's mask (× its header's voxel
+/// volume); the C mask buffer is that mask voxel for voxel.
+#[test]
+fn two_label_model_stats_equal_the_card_the_cli_report_and_nibabel() {
+    let (repo, tmp) = (harness::repo(), harness::tmpdir());
+    let (sample, model) = (repo.join(HIPPO_SAMPLE), model_path(HIPPO_MODEL));
+    let (out, report) = (tmp.path().join("out"), tmp.path().join("report.json"));
+    let r = crate::cli::run(&[
+        &"segment",
+        &sample,
+        &"--model",
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+        &"--report",
+        &report,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let job = &crate::cli::read_json(&report)["jobs"][0];
+    let cli_mask = PathBuf::from(job["mask"]["path"].as_str().unwrap());
+    let raw = tmp.path().join("cli_mask.u8");
+    let nib = harness::py("mask_labels.py", &[&cli_mask, &raw]);
+    let card = crate::cli::read_json(&repo.join(HIPPO_CARD));
+    let labels = card["contract"]["labels"].as_array().unwrap();
+
+    let cv = c_volume(&sample);
+    let (st, mask) = c_segment(c_model(HIPPO_MODEL), cv, None, None, null_mut());
+    expect(st, OK);
+    assert!(
+        mask_bytes(mask) == harness::read_u8(&raw),
+        "C mask differs from the CLI's"
+    );
+    let mut mi = MaskInfo {
+        struct_size: std::mem::size_of::<MaskInfo>(),
+        ..Default::default()
+    };
+    expect(unsafe { (api().mask_info)(mask, SPACE_RAS, &mut mi) }, OK);
+    assert_eq!(mi.label_count, 2);
+    let cli = job["labels"].as_array().unwrap();
+    assert_eq!(cli.len(), 2, "{job}");
+    for (i, (card_label, cli_label)) in labels.iter().zip(cli).enumerate() {
+        let (ls, name) = c_label_stats(mask, i);
+        let value = ls.value.to_string();
+        assert_eq!(Some(ls.value as u64), card_label["value"].as_u64());
+        assert_eq!(name, card_label["name"].as_str().unwrap());
+        let color = harness::f64s(&card_label["color"]);
+        assert_eq!(ls.color.map(f64::from).to_vec(), color, "label {value}");
+        assert_eq!(
+            (&cli_label["value"], &cli_label["name"]),
+            (&card_label["value"], &card_label["name"])
+        );
+        let voxels = nib["counts"][&value].as_u64().unwrap();
+        assert!(voxels > 0, "label {value} absent");
+        assert_eq!(
+            (ls.voxels, cli_label["voxels"].as_u64()),
+            (voxels, Some(voxels))
+        );
+        let ml = voxels as f64 * nib["voxel_ml"].as_f64().unwrap();
+        assert!(
+            (ls.ml - ml).abs() < 1e-9,
+            "label {value}: {} mL vs {ml}",
+            ls.ml
+        );
+        // Not bit-exact: serde_json's default float parser may round the report's last digit.
+        let cli_ml = cli_label["ml"].as_f64().unwrap();
+        assert!(
+            (ls.ml - cli_ml).abs() < 1e-12,
+            "label {value}: {} vs {cli_ml}",
+            ls.ml
+        );
+    }
+    unsafe { (api().mask_free)(mask) };
+    unsafe { (api().volume_free)(cv.0) };
 }
 
 #[test]

@@ -188,6 +188,105 @@ fn evaluate_folder_pair_matches_names_and_prints_means() {
     );
 }
 
+/// The table rows of one label: `(label, dice, name)` per row whose case column is `case`.
+fn table_rows<'a>(table: &'a str, case: &str) -> Vec<(&'a str, &'a str, String)> {
+    table
+        .lines()
+        .filter(|l| l.starts_with(case) && l[case.len()..].starts_with("  "))
+        .map(|l| {
+            let cells: Vec<&str> = l[case.len()..].split_whitespace().collect();
+            (cells[0], cells[1], cells[9..].join(" "))
+        })
+        .collect()
+}
+
+/// The bundled 2-label model's mask of its bundled sample, against the sample's truth: per-label
+/// metrics equal the scipy reference, each label is named from the mask's sidecar (the model
+/// card's names) in the JSON (a `name` next to the unchanged keys) and in the table, whose Dice
+/// is the JSON's; one case reads "mean of 1 case". A mask without its sidecar, or with a sidecar
+/// describing another file, has no names.
+#[test]
+fn evaluate_names_the_bundled_models_labels_from_the_sidecar() {
+    let repo = harness::repo();
+    let dir = tmpdir();
+    let out = dir.path().join("seg");
+    let model = repo.join("models/msd-hippocampus-small.onnx");
+    let sample = repo.join("models/samples/msd-hippocampus/hippocampus_375.nii.gz");
+    let truth = repo.join("models/samples/msd-hippocampus/hippocampus_375_labels.nii.gz");
+    let r = run(&[
+        &"segment",
+        &sample,
+        &"--model",
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pred = out.join("hippocampus_375_mask.nii.gz");
+    let out_json = run(&[&"evaluate", &"--json", &"--pred", &pred, &"--truth", &truth]).json();
+    assert_case_matches(
+        &out_json,
+        &py("metrics_ref.py", &[&"eval", &pred, &truth, &"labels"]),
+    );
+
+    let card = super::read_json(&repo.join("models/msd-hippocampus-small.card.json"));
+    let names: Vec<&Value> = card["contract"]["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["name"])
+        .collect();
+    let labels = out_json["cases"][0]["labels"].as_array().unwrap();
+    let got: Vec<&Value> = labels.iter().map(|l| &l["name"]).collect();
+    assert_eq!(got, names);
+    let mut keys: Vec<&String> = labels[0].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["label", "name", "slice_mean", "slices", "volume"]);
+    assert_eq!(out_json["mean"]["label 2"]["name"], *names[1]);
+
+    let table = run(&[&"evaluate", &"--pred", &pred, &"--truth", &truth]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    for case in ["hippocampus_375_labels", "mean of 1 case"] {
+        let rows = table_rows(&table.stdout, case);
+        assert_eq!(rows.len(), 2, "{case}:\n{}", table.stdout);
+        for ((label, dice, name), l) in rows.iter().zip(labels) {
+            assert_eq!(*label, l["label"].to_string());
+            assert_eq!(
+                *dice,
+                format!("{:.4}", l["volume"]["dice"].as_f64().unwrap())
+            );
+            assert_eq!(name, l["name"].as_str().unwrap());
+        }
+    }
+    assert!(!table.stdout.contains("1 cases"), "{}", table.stdout);
+
+    // The same mask elsewhere: alone, then beside the sidecar of another (renamed) mask.
+    let bare = dir.path().join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    for (mask, sidecar) in [
+        ("hippocampus_375_mask.nii.gz", None),
+        ("x_mask.nii.gz", Some("x")),
+    ] {
+        let p = bare.join(mask);
+        std::fs::copy(&pred, &p).unwrap();
+        if let Some(base) = sidecar {
+            let from = out.join("hippocampus_375.slicewise.json");
+            std::fs::copy(from, bare.join(format!("{base}.slicewise.json"))).unwrap();
+        }
+        let j = run(&[&"evaluate", &"--json", &"--pred", &p, &"--truth", &truth]).json();
+        let l = &j["cases"][0]["labels"];
+        assert_eq!(
+            (&l[0]["name"], &l[1]["name"]),
+            (&Value::Null, &Value::Null),
+            "{mask}"
+        );
+        let t = run(&[&"evaluate", &"--pred", &p, &"--truth", &truth]).stdout;
+        assert!(!t.lines().next().unwrap().ends_with("name"), "{mask}: {t}");
+    }
+}
+
 #[test]
 fn evaluate_refuses_masks_of_different_grids_naming_both_files() {
     let dir = tmpdir();

@@ -368,3 +368,199 @@ fn info_on_an_onnx_model_shows_its_contract() {
     assert_eq!(v["contract"]["height"], 64);
     assert_eq!(v["contract"]["labels"][0]["value"], 1);
 }
+
+/// The bundled two-label hippocampus model and its sample volume (0.2 s a run).
+fn hippocampus() -> (PathBuf, PathBuf) {
+    let repo = crate::harness::repo();
+    (
+        repo.join("models/msd-hippocampus-small.onnx"),
+        repo.join("models/samples/msd-hippocampus/hippocampus_375.nii.gz"),
+    )
+}
+
+/// The stderr line that starts with `prefix`, or a panic showing stderr.
+fn line_starting<'a>(stderr: &'a str, prefix: &str) -> &'a str {
+    stderr
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix:?} in:\n{stderr}"))
+}
+
+#[test]
+fn auto_device_on_a_cpu_only_runtime_says_cpu_once_per_run_without_log_warnings() {
+    let (model, sample) = hippocampus();
+    let other = data("msd-hippocampus/images/hippocampus_001.nii.gz");
+    let dir = tmpdir();
+    let r = run(&[
+        &"segment",
+        &sample,
+        &other,
+        &"--model",
+        &model,
+        &"--out",
+        &dir.path(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("WARN"), "{}", r.stderr);
+    let cpu: Vec<&str> = r.stderr.lines().filter(|l| l.contains("CPU")).collect();
+    assert_eq!(
+        cpu,
+        ["slicewise: running on CPU (this ONNX Runtime has no CUDA or TensorRT provider)"],
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("slicewise: 2 jobs: 2 segmented"),
+        "{}",
+        r.stderr
+    );
+    // Not a terminal: no bar is drawn, nothing to garble a log.
+    assert!(
+        !r.stderr.contains('\x1b') && !r.stderr.contains('\r'),
+        "{:?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn explicit_cuda_on_a_cpu_only_runtime_fails_loudly_with_the_reason() {
+    let (model, sample) = hippocampus();
+    let dir = tmpdir();
+    let r = run(&[
+        &"segment",
+        &sample,
+        &"--model",
+        &model,
+        &"--out",
+        &dir.path(),
+        &"--device",
+        &"cuda",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let line = line_starting(&r.stderr, "slicewise: error:");
+    assert!(
+        line.contains("CUDA: not available in this ONNX Runtime build"),
+        "{line}"
+    );
+}
+
+/// Parses "anterior hippocampus 1.82 mL" style pieces of a job line into (name, mL).
+fn volumes(line: &str) -> Vec<(String, f64)> {
+    let (_, rest) = line.split_once(": ").expect("name: volumes");
+    let rest = rest.split(" (").next().unwrap_or(rest);
+    rest.split(", ")
+        .map(|part| {
+            let part = part.strip_suffix(" mL").expect("mL unit");
+            let (name, v) = part.rsplit_once(' ').expect("name and value");
+            (name.to_string(), v.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[test]
+fn segment_prints_one_line_of_volumes_named_by_the_model_labels() {
+    let (model, sample) = hippocampus();
+    let dir = tmpdir();
+    let report = dir.path().join("r.json");
+    let r = run(&[
+        &"segment",
+        &sample,
+        &"--model",
+        &model,
+        &"--out",
+        &dir.path(),
+        &"--report",
+        &report,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = line_starting(&r.stderr, "hippocampus_375: ");
+    assert!(
+        !line.contains("assumed"),
+        "NIfTI states its spacing: {line}"
+    );
+    let printed = volumes(line);
+    let rep = read_json(&report);
+    let labels = jobs(&rep)[0]["labels"].as_array().unwrap();
+    let names: Vec<&str> = printed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["anterior hippocampus", "posterior hippocampus"]);
+    for ((_, ml), label) in printed.iter().zip(labels) {
+        let exact = label["ml"].as_f64().unwrap();
+        assert!(exact > 0.5, "the sample has both labels: {rep}");
+        assert!((ml - exact).abs() <= 0.005 * exact, "{line} vs {exact}");
+    }
+    let summary = line_starting(&r.stderr, "slicewise: 1 ");
+    assert!(
+        summary.starts_with("slicewise: 1 job: 1 segmented"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn volumes_on_an_assumed_spacing_say_so_on_the_console() {
+    // LGG slices are PNG-like TIFFs without any spacing: 1 mm is assumed.
+    let lgg = data("lgg/TCGA_CS_4943_20000902");
+    let model = test_model();
+    let dir = tmpdir();
+    let report = dir.path().join("r.json");
+    let r = run(&[
+        &"segment",
+        &lgg,
+        &"--model",
+        &model,
+        &"--out",
+        &dir.path(),
+        &"--device",
+        &"cpu",
+        &"--report",
+        &report,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let warnings = jobs(&read_json(&report))[0]["warnings"].to_string();
+    assert!(warnings.contains("assumed 1 mm"), "{warnings}");
+    let line = line_starting(&r.stderr, "TCGA_CS_4943_20000902: ");
+    assert!(line.ends_with(" mL (spacing assumed 1 mm)"), "{line}");
+    assert!(
+        line.contains("foreground "),
+        "the test model's label: {line}"
+    );
+    assert!(
+        !r.stderr.contains("running on CPU"),
+        "CPU was asked for: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn csv_report_writes_millilitres_without_float_noise() {
+    let (model, sample) = hippocampus();
+    let dir = tmpdir();
+    let report = dir.path().join("r.json");
+    let r = run(&[
+        &"segment",
+        &sample,
+        &"--model",
+        &model,
+        &"--out",
+        &dir.path(),
+        &"--report",
+        &report,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let csv = std::fs::read_to_string(report.with_extension("csv")).unwrap();
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let labels = jobs(&read_json(&report))[0]["labels"].clone();
+    for (i, label) in labels.as_array().unwrap().iter().enumerate() {
+        let col = head
+            .iter()
+            .position(|h| *h == format!("label{}_ml", i + 1))
+            .expect("ml column");
+        let text = row[col];
+        let digits = text.trim_start_matches(['0', '.']).replace('.', "");
+        assert!(digits.len() <= 6, "{text}: more than 6 significant digits");
+        let exact = label["ml"].as_f64().unwrap();
+        let value: f64 = text.parse().unwrap();
+        assert!((value - exact).abs() <= 1e-6 * exact, "{text} vs {exact}");
+    }
+}

@@ -1,5 +1,6 @@
 //! DICOM SEG: our writer checked by pydicom, highdicom, dciodvfy and dcmdump on real series (and
-//! on re-oriented copies of one); our reader checked against dcmqi's SEGs and NRRD label maps.
+//! on re-oriented copies of one); our reader checked against dcmqi's SEGs and NRRD label maps; the
+//! bundled two-label model's SEG from `slicewise segment` checked segment by segment.
 
 use std::path::{Path, PathBuf};
 
@@ -386,4 +387,112 @@ fn reader_keeps_dcmqi_partial_overlaps_separate() {
     let vol = slicewise::Volume::open(harness::data(&format!("{DCMQI}/ct-3slice"))).unwrap();
     let on_series = slicewise::mask::dicom_seg::read_seg(&seg_path, Some(&vol)).unwrap();
     assert_matches_nrrd(&on_series, &nrrds, "partial overlaps (series grid)");
+}
+
+// ---- the bundled 2-label (softmax) model through `slicewise segment --format dicom-seg` --------
+
+const HIPPO_MODEL: &str = "models/msd-hippocampus-small.onnx";
+const HIPPO_CARD: &str = "models/msd-hippocampus-small.card.json";
+const HIPPO_SAMPLE: &str = "models/samples/msd-hippocampus/hippocampus_375.nii.gz";
+
+/// Runs `slicewise segment INPUT --model HIPPO_MODEL --format FORMAT` into `out`; returns the
+/// one mask written.
+fn segment_hippocampus(input: &Path, format: &str, out: &Path) -> PathBuf {
+    let model = harness::repo().join(HIPPO_MODEL);
+    let r = crate::cli::run(&[
+        &"segment",
+        &input,
+        &"--model",
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+        &"--format",
+        &format,
+    ]);
+    assert_eq!(r.code, 0, "segment --format {format}: {}", r.stderr);
+    let masks: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("_mask."))
+        .collect();
+    assert_eq!(masks.len(), 1, "{masks:?}");
+    masks[0].clone()
+}
+
+/// Asserts highdicom's and pydicom's reading of the SEG (`check`, from seg_multilabel.py) against
+/// the card: segment `k` is the card's label of value `k`, named and coloured from it, and its
+/// frames hold exactly the NIfTI mask's voxels of value `k`.
+fn assert_segments_match_card(check: &Value, labels: &[Value], what: &str) {
+    assert_eq!(
+        check["sop_class"],
+        dicom_seg::SEGMENTATION_STORAGE,
+        "{what}"
+    );
+    assert_eq!(check["segmentation_type"], "BINARY", "{what}");
+    let segments = check["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), labels.len(), "{what}: {check}");
+    for (s, l) in segments.iter().zip(labels) {
+        let value = l["value"].to_string();
+        let name = &l["name"];
+        let seg = format!("{what}: segment {}", s["number"]);
+        assert_eq!(s["number"], l["value"], "{seg}");
+        assert_eq!((&s["label"], &s["hd_label"]), (name, name), "{seg}");
+        let (got, want) = (
+            harness::f64s(&s["cielab"]),
+            harness::f64s(&check["card_cielab"][&value]),
+        );
+        assert!(
+            got.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1.0),
+            "{seg}: CIELab {got:?}, highdicom says {want:?} for {}",
+            l["color"]
+        );
+        assert!(s["frames"].as_u64().unwrap() > 0, "{seg}: no frames");
+        assert!(s["max_index_error"].as_f64().unwrap() < 1e-3, "{seg}: {s}");
+        assert_eq!(s["differ"][&value], 0, "{seg} differs from mask == {value}");
+        let n = &check["nifti_counts"][&value];
+        assert!(n.as_u64().unwrap() > 0, "{seg}: label {value} absent");
+        assert_eq!((&s["sampled_voxels"], &s["seg_voxels"]), (n, n), "{seg}");
+    }
+}
+
+/// The whole multi-label path: the bundled sample as a DICOM series (pydicom, lossless), segmented
+/// by the bundled 2-label model into a BINARY SEG. highdicom and pydicom read segments 1 and 2
+/// named and coloured (CIELab) as the card says, each segment's frames exactly the voxels of its
+/// label in the NIfTI masks of the same series and of the sample itself; slicewise's reader gives
+/// the names and colours back.
+#[test]
+fn two_label_model_seg_has_card_names_colours_and_the_nifti_masks_label_voxels() {
+    let tmp = harness::tmpdir();
+    let repo = harness::repo();
+    let (sample, series) = (repo.join(HIPPO_SAMPLE), tmp.path().join("series"));
+    let conv = harness::py("seg_multilabel.py", &[&"dicom-series", &sample, &series]);
+    assert!(conv["max_value_error"].as_f64().unwrap() < 1e-3, "{conv}");
+    let seg = segment_hippocampus(&series, "dicom-seg", &tmp.path().join("seg"));
+    let of_series = segment_hippocampus(&series, "nifti", &tmp.path().join("series-nii"));
+    let of_sample = segment_hippocampus(&sample, "nifti", &tmp.path().join("sample-nii"));
+    let card_path = repo.join(HIPPO_CARD);
+    let card = crate::cli::read_json(&card_path);
+    let labels = card["contract"]["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 2, "the bundled model should have two labels");
+    for (nii, what) in [(&of_series, "series NIfTI"), (&of_sample, "sample NIfTI")] {
+        let check = harness::py("seg_multilabel.py", &[&"check", &seg, nii, &card_path]);
+        assert_segments_match_card(&check, labels, what);
+    }
+
+    let vol = slicewise::Volume::open(&series).unwrap();
+    let back = slicewise::mask::dicom_seg::read_seg(&seg, Some(&vol))
+        .unwrap()
+        .to_mask()
+        .unwrap();
+    assert_eq!(back.label_info.len(), 2);
+    for (info, l) in back.label_info.iter().zip(labels) {
+        assert_eq!(Some(info.value as u64), l["value"].as_u64());
+        assert_eq!(info.name, l["name"].as_str().unwrap());
+        let want = harness::f64s(&l["color"]);
+        for (c, w) in info.color.iter().zip(want) {
+            assert!((*c as f64 - w).abs() <= 1.0, "{info:?} vs {}", l["color"]);
+        }
+    }
 }

@@ -225,6 +225,81 @@ fn logic_builds_an_aligned_labelled_segmentation() {
     assert_eq!(r["module_title"], "Slicewise");
 }
 
+/// The bundled 2-label (softmax) model in the Logic under the stand-in, on its bundled sample:
+/// two segments, named and coloured as the model card says, holding the label values of the
+/// card's labels; the label map is `slicewise segment`'s mask (read by nibabel) voxel for voxel
+/// and the statistics count it. The module's self-test, left to choose, runs this model on this
+/// sample (not another model's) and passes, colours included.
+#[test]
+fn logic_names_and_colours_the_two_label_models_segments_from_its_card() {
+    let repo = harness::repo();
+    let model = repo.join("models/msd-hippocampus-small.onnx");
+    let sample = repo.join("models/samples/msd-hippocampus/hippocampus_375.nii.gz");
+    let tmp = harness::tmpdir();
+    let out = tmp.path().join("out");
+    let r = crate::cli::run(&[
+        &"segment",
+        &sample,
+        &"--model",
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cli_mask = out.join("hippocampus_375_mask.nii.gz");
+    let (lib, ort) = (harness::cdylib(), harness::ort_lib());
+    let r = harness::py(
+        "slicer_multilabel.py",
+        &[&lib, &ort, &model, &sample, &cli_mask],
+    );
+    assert!(
+        r["stub"]
+            .as_str()
+            .unwrap()
+            .ends_with("tests/python/slicer_stub/slicer"),
+        "{}",
+        r["stub"]
+    );
+    let card = crate::cli::read_json(&repo.join("models/msd-hippocampus-small.card.json"));
+    let labels = card["contract"]["labels"].as_array().unwrap();
+    assert_eq!(r["model_labels"].as_array(), Some(labels));
+    let segments = r["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 2, "{r}");
+    for (seg, label) in segments.iter().zip(labels) {
+        assert_eq!(seg["label_value"], label["value"], "{seg}");
+        assert_eq!(seg["name"], label["name"], "{seg}");
+        // Slicer's colours are 0..1; to 1e-12 as serde_json may round the JSON's last digit.
+        let (got, want) = (harness::f64s(&seg["color"]), harness::f64s(&label["color"]));
+        assert_eq!(got.len(), 3, "{seg}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w / 255.0).abs() < 1e-12,
+                "{seg}: colour {got:?} vs {want:?}"
+            );
+        }
+    }
+    assert_eq!(
+        r["label_equal_cli"], true,
+        "label map differs from the CLI's mask"
+    );
+    let stats = r["stats"].as_array().unwrap();
+    assert_eq!(stats.len(), 2);
+    for (s, label) in stats.iter().zip(labels) {
+        assert_eq!((&s["value"], &s["name"]), (&label["value"], &label["name"]));
+        assert_eq!(
+            s["voxels"],
+            r["cli_counts"][&label["value"].to_string()],
+            "{s}"
+        );
+    }
+    let t = &r["self_test"];
+    assert_eq!(t["result"], "passed", "{}", t["result"]);
+    assert_eq!(t["self_test_model"], model.to_str().unwrap());
+    assert_eq!(t["loaded"], serde_json::json!([sample]), "{t}");
+}
+
 /// The extension's files: every .py compiles; the top CMakeLists sets every EXTENSION_* field
 /// the index needs before find_package(Slicer) and has the extension boilerplate; the module's
 /// CMakeLists lists existing scripts and resources; the .ui is Qt Designer XML with every widget

@@ -5,6 +5,9 @@
 //! gives one case per name present in both (matched by file-name stem, with a trailing `_mask`
 //! dropped, so `TCGA_X_mask.tif` matches the patient folder `TCGA_X` and `h_001_mask.nii.gz`
 //! matches `h_001.nii.gz`).
+//!
+//! Label names come from the prediction (else the truth) when it is a `slicewise segment` mask:
+//! the job's sidecar `<base>.slicewise.json` next to `<base>_mask.<ext>` lists the model's labels.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use ndarray::Array3;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::masks::{self, MaskVolume};
 use slicewise::error::{Error, Result};
@@ -41,6 +44,8 @@ pub struct EvaluateArgs {
 pub struct LabelResult {
     /// The label value; 0 means binary mode (every value > 0 is foreground).
     pub label: u32,
+    /// The label's name, when the prediction (or the truth) carries one.
+    pub name: Option<String>,
     /// Whole-volume metrics.
     pub volume: Metrics,
     /// Means of the per-slice metrics (both-empty slices excluded).
@@ -78,6 +83,7 @@ struct Output<'a> {
 /// Means of the volume metrics over cases, per label.
 #[derive(Debug, Clone, Serialize)]
 struct MeanRow {
+    name: Option<String>,
     cases: usize,
     dice: f64,
     iou: f64,
@@ -137,6 +143,7 @@ pub fn evaluate_pair(name: &str, pred: &Path, truth: &Path, binary: bool) -> Res
     let t = masks::read(truth)?;
     check_geometry(&p, &t)?;
     let labels = if binary { vec![0] } else { label_set(&p, &t)? };
+    let names = label_names(pred, truth);
     let spacing = t.geometry.spacing;
     let results = labels
         .into_iter()
@@ -152,6 +159,7 @@ pub fn evaluate_pair(name: &str, pred: &Path, truth: &Path, binary: bool) -> Res
             let slices = metrics::per_slice(pb.view(), tb.view(), spacing);
             LabelResult {
                 label: l,
+                name: names.get(&l).cloned(),
                 volume: metrics::volume(pb.view(), tb.view(), spacing),
                 slice_mean: metrics::slice_means(&slices),
                 slices,
@@ -167,6 +175,69 @@ pub fn evaluate_pair(name: &str, pred: &Path, truth: &Path, binary: bool) -> Res
         spacing,
         labels: results,
     })
+}
+
+/// What `evaluate` reads of a `slicewise segment` job's sidecar (see `report::JobRecord`).
+#[derive(Debug, Deserialize)]
+struct Sidecar {
+    mask: Option<SidecarFile>,
+    #[serde(default)]
+    labels: Vec<SidecarLabel>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SidecarFile {
+    path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+struct SidecarLabel {
+    value: u32,
+    name: String,
+}
+
+/// Label names by value: the prediction's, then the truth's for values it does not name.
+fn label_names(pred: &Path, truth: &Path) -> BTreeMap<u32, String> {
+    let mut names = sidecar_names(truth);
+    names.extend(sidecar_names(pred));
+    names
+}
+
+/// The names in the sidecar of a `slicewise segment` mask `<base>_mask.<ext>`, if it has one
+/// that describes this very file (a sidecar left from another mask names nothing).
+fn sidecar_names(mask: &Path) -> BTreeMap<u32, String> {
+    let file_name = mask.file_name().map(|n| n.to_string_lossy().into_owned());
+    let base = match (&file_name, collection_key(mask)) {
+        (Some(n), Some(base)) if mask.is_file() && n.starts_with(&format!("{base}_mask.")) => base,
+        _ => return BTreeMap::new(),
+    };
+    let Some(sidecar) = read_sidecar(&mask.with_file_name(format!("{base}.slicewise.json"))) else {
+        return BTreeMap::new();
+    };
+    let named = |m: &SidecarFile| m.path.file_name().map(|n| n.to_string_lossy().into_owned());
+    if sidecar.mask.as_ref().and_then(named) != file_name {
+        return BTreeMap::new();
+    }
+    sidecar
+        .labels
+        .into_iter()
+        .filter(|l| !l.name.is_empty())
+        .map(|l| (l.value, l.name))
+        .collect()
+}
+
+/// A sidecar, or None when there is none. Names are decoration: an unreadable sidecar is a
+/// warning, never a failed evaluation.
+fn read_sidecar(path: &Path) -> Option<Sidecar> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| {
+            log::warn!(
+                "{}: not a slicewise sidecar ({e}); no label names",
+                path.display()
+            )
+        })
+        .ok()
 }
 
 /// Binary (`[0]`) when each mask has at most one distinct non-zero value or any value is not an
@@ -335,6 +406,7 @@ fn means(cases: &[CaseResult]) -> BTreeMap<String, MeanRow> {
             (
                 key,
                 MeanRow {
+                    name: ls.iter().find_map(|l| l.name.clone()),
                     cases: ls.len(),
                     dice: avg(&|m| m.dice),
                     iou: avg(&|m| m.iou),
@@ -354,9 +426,35 @@ fn fmt_opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into())
 }
 
+/// One table row: the case and label columns, five ratios, three optional distances/means.
+fn table_row(case: &str, label: &str, ratios: [f64; 5], opt: [Option<f64>; 3]) -> String {
+    let [dice, iou, precision, recall, accuracy] = ratios;
+    format!(
+        "{case:<32} {label:>5} {dice:>7.4} {iou:>7.4} {precision:>7.4} {recall:>7.4} {accuracy:>8.5} {:>9} {:>9} {:>10}",
+        fmt_opt(opt[0]),
+        fmt_opt(opt[1]),
+        fmt_opt(opt[2])
+    )
+}
+
+/// "mean of 1 case", "mean of 2 cases".
+fn mean_caption(cases: usize) -> String {
+    format!("mean of {cases} case{}", if cases == 1 { "" } else { "s" })
+}
+
 fn print_table(cases: &[CaseResult], mean: &BTreeMap<String, MeanRow>) {
+    // The name column goes last, and only when some label has a name: names hold spaces, and
+    // the columns before it stay where scripts reading the table expect them.
+    let named = cases
+        .iter()
+        .flat_map(|c| &c.labels)
+        .any(|l| l.name.is_some());
+    let name = |n: &Option<String>| match (named, n) {
+        (false, _) => String::new(),
+        (true, n) => format!(" {}", n.as_deref().unwrap_or("-")),
+    };
     println!(
-        "{:<32} {:>5} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9} {:>10}",
+        "{:<32} {:>5} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9} {:>10}{}",
         "case",
         "label",
         "dice",
@@ -366,47 +464,36 @@ fn print_table(cases: &[CaseResult], mean: &BTreeMap<String, MeanRow>) {
         "accuracy",
         "hd95_mm",
         "assd_mm",
-        "slice_dice"
+        "slice_dice",
+        if named { " name" } else { "" }
     );
     for c in cases {
         for l in &c.labels {
             let m = &l.volume;
+            let label = match l.label {
+                0 => "fg".to_string(),
+                v => v.to_string(),
+            };
+            let ratios = [m.dice, m.iou, m.precision, m.recall, m.accuracy];
+            let opt = [m.hd95_mm, m.assd_mm, l.slice_mean.dice];
             println!(
-                "{:<32} {:>5} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>8.5} {:>9} {:>9} {:>10}",
-                c.name,
-                if l.label == 0 {
-                    "fg".to_string()
-                } else {
-                    l.label.to_string()
-                },
-                m.dice,
-                m.iou,
-                m.precision,
-                m.recall,
-                m.accuracy,
-                fmt_opt(m.hd95_mm),
-                fmt_opt(m.assd_mm),
-                fmt_opt(l.slice_mean.dice)
+                "{}{}",
+                table_row(&c.name, &label, ratios, opt),
+                name(&l.name)
             );
         }
     }
     for (k, r) in mean {
+        let label = match k.as_str() {
+            "foreground" => "fg",
+            k => k.trim_start_matches("label "),
+        };
+        let ratios = [r.dice, r.iou, r.precision, r.recall, r.accuracy];
+        let opt = [r.hd95_mm, r.assd_mm, r.slice_dice];
         println!(
-            "{:<32} {:>5} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>8.5} {:>9} {:>9} {:>10}",
-            format!("mean of {} cases", r.cases),
-            if k == "foreground" {
-                "fg".to_string()
-            } else {
-                k.trim_start_matches("label ").to_string()
-            },
-            r.dice,
-            r.iou,
-            r.precision,
-            r.recall,
-            r.accuracy,
-            fmt_opt(r.hd95_mm),
-            fmt_opt(r.assd_mm),
-            fmt_opt(r.slice_dice)
+            "{}{}",
+            table_row(&mean_caption(r.cases), label, ratios, opt),
+            name(&r.name)
         );
     }
 }

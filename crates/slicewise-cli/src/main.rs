@@ -1,6 +1,7 @@
 //! The `slicewise` subcommands. Each lives in its own file; this one parses arguments and maps
 //! results to exit codes (0 success, 1 a job failed, 2 usage error).
 
+mod console;
 mod convert;
 mod evaluate;
 mod info;

@@ -82,6 +82,7 @@ pub fn write(path: &Path, volume: &Volume, mask: &Mask, z: usize, channel: usize
     let (w, h, rgb) = render(volume, mask, z, channel).ok_or_else(|| {
         Error::InvalidArgument(format!("{}: mask and image grids differ", path.display()))
     })?;
+    let (w, h, rgb) = enlarge(w, h, &rgb, enlarge_factor(w, h));
     slicewise::output::atomic_write(path, |out| {
         let mut enc = png::Encoder::new(out, w, h);
         enc.set_color(png::ColorType::Rgb);
@@ -91,6 +92,36 @@ pub fn write(path: &Path, volume: &Volume, mask: &Mask, z: usize, channel: usize
         wr.write_image_data(&rgb).map_err(err)?;
         wr.finish().map_err(err)
     })
+}
+
+/// Smallest side a preview is enlarged towards: a 35×50 hippocampus crop is a thumbnail otherwise.
+const MIN_PREVIEW_SIDE: u32 = 256;
+
+/// The whole-number factor that brings the shorter side to at least [`MIN_PREVIEW_SIDE`]
+/// (at most 8; 1 for slices that are large enough).
+fn enlarge_factor(w: u32, h: u32) -> u32 {
+    let short = w.min(h).max(1);
+    MIN_PREVIEW_SIDE.div_ceil(short).clamp(1, 8)
+}
+
+/// Nearest-neighbour enlargement by `k`: each pixel becomes a k×k block, so label contours stay
+/// crisp and voxel boundaries visible.
+fn enlarge(w: u32, h: u32, rgb: &[u8], k: u32) -> (u32, u32, Vec<u8>) {
+    if k == 1 {
+        return (w, h, rgb.to_vec());
+    }
+    let (w, h, k) = (w as usize, h as usize, k as usize);
+    let mut out = Vec::with_capacity(rgb.len() * k * k);
+    for row in rgb.chunks_exact(w * 3) {
+        let wide: Vec<u8> = row
+            .chunks_exact(3)
+            .flat_map(|px| std::iter::repeat_n(px, k).flatten().copied())
+            .collect();
+        for _ in 0..k {
+            out.extend_from_slice(&wide);
+        }
+    }
+    ((w * k) as u32, (h * k) as u32, out)
 }
 
 fn is_edge(lab: ArrayView2<u8>, y: usize, x: usize) -> bool {
@@ -141,5 +172,19 @@ mod tests {
         assert_ne!(px(2, 2), FALLBACK); // interior keeps the image
         assert_eq!(px(2, 2)[0], px(2, 2)[1]);
         assert_eq!(top_slices(&m, 3), vec![0]);
+    }
+
+    #[test]
+    fn small_slices_are_enlarged_in_whole_pixel_blocks() {
+        assert_eq!(enlarge_factor(54, 32), 8);
+        assert_eq!(enlarge_factor(256, 512), 1);
+        assert_eq!(enlarge_factor(100, 200), 3);
+        let rgb = [1, 2, 3, 4, 5, 6]; // 2×1
+        let (w, h, big) = enlarge(2, 1, &rgb, 2);
+        assert_eq!((w, h), (4, 2));
+        assert_eq!(
+            big,
+            [1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6, 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6]
+        );
     }
 }

@@ -1,5 +1,7 @@
-//! Progress bars for `segment`: one for the batch of jobs, one for the slices of the current
-//! volume. Hidden when stderr is not a terminal (logs and reports stay clean).
+//! Progress bars for `segment`: one for the batch of jobs (done / total, ETA), one for the slices
+//! of the current volume. Drawn only when stderr is a terminal, so logs, pipes and CI output stay
+//! plain; lines printed meanwhile go through [`Bars::println`], above the bars, so they never
+//! garble them.
 
 use std::io::IsTerminal;
 
@@ -21,16 +23,20 @@ impl Bars {
             ProgressDrawTarget::hidden()
         };
         let multi = MultiProgress::with_draw_target(target);
-        let batch = multi.add(ProgressBar::new(jobs as u64));
-        if let Ok(s) =
-            ProgressStyle::with_template("jobs   [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
-        {
-            batch.set_style(s.progress_chars("=> "));
-        }
+        // A batch bar over one job says nothing the slice bar does not.
+        let batch = if jobs > 1 {
+            multi.add(ProgressBar::new(jobs as u64))
+        } else {
+            ProgressBar::hidden()
+        };
+        style(
+            &batch,
+            "jobs   [{bar:30}] {pos}/{len} {elapsed_precise}, ETA {eta}",
+        );
+        // Drawn from the start, not only once the first job is done.
+        batch.tick();
         let volume = multi.add(ProgressBar::new(0));
-        if let Ok(s) = ProgressStyle::with_template("slices [{bar:30}] {pos}/{len} {msg}") {
-            volume.set_style(s.progress_chars("=> "));
-        }
+        style(&volume, "slices [{bar:30}] {pos}/{len} {wide_msg}");
         Bars {
             multi,
             batch,
@@ -38,12 +44,11 @@ impl Bars {
         }
     }
 
-    /// A job starts.
+    /// A job starts: its name goes on the slice bar, the one shown for every batch size.
     pub fn start_job(&self, name: &str) {
-        self.batch.set_message(name.to_string());
         self.volume.set_position(0);
         self.volume.set_length(0);
-        self.volume.set_message(String::new());
+        self.volume.set_message(name.to_string());
     }
 
     /// Slices done in the current volume.
@@ -70,5 +75,12 @@ impl Bars {
     pub fn finish(&self) {
         self.volume.finish_and_clear();
         self.batch.finish_and_clear();
+    }
+}
+
+/// Applies `template` (a fixed string: a bad one would leave indicatif's default style).
+fn style(bar: &ProgressBar, template: &str) {
+    if let Ok(s) = ProgressStyle::with_template(template) {
+        bar.set_style(s.progress_chars("=> "));
     }
 }

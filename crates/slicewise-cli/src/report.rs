@@ -238,7 +238,7 @@ fn csv_row(j: &JobRecord, labels: &[u8]) -> Vec<String> {
         match j.labels.iter().find(|s| s.value == *l) {
             Some(s) => {
                 row.push(s.voxels.to_string());
-                row.push(s.ml.to_string());
+                row.push(ml_field(s.ml));
             }
             None => row.extend([String::new(), String::new()]),
         }
@@ -257,6 +257,13 @@ fn csv_row(j: &JobRecord, labels: &[u8]) -> Vec<String> {
     row.push(j.warnings.join("; "));
     row.push(j.error.clone().unwrap_or_default());
     row
+}
+
+/// A volume in mL for the CSV: 6 significant digits, finer than one voxel for masks of up to a
+/// million voxels and free of float noise (1.6260000000000001 → 1.626). The JSON keeps full
+/// precision (the exact voxels × voxel volume, for programs that check it).
+fn ml_field(v: f64) -> String {
+    super::console::significant(v, 6)
 }
 
 /// RFC 4180 quoting.
@@ -292,5 +299,21 @@ mod tests {
         assert!(row.starts_with("\"a,b.nii\",,failed,"));
         assert!(row.contains(",10,0.01,"));
         assert!(row.ends_with("\"x \"\"y\"\"\""));
+    }
+
+    #[test]
+    fn csv_rounds_millilitres_to_six_significant_digits() {
+        let mut j = JobRecord::new(Path::new("a.nii"), None);
+        for (value, voxels, ml) in [(1, 1626, 1.6260000000000001), (2, 3, 2.636718750001e-6)] {
+            let name = String::new();
+            j.labels.push(LabelStats {
+                value,
+                name,
+                voxels,
+                ml,
+            });
+        }
+        let c = csv(&[j]);
+        assert!(c.contains(",1626,1.626,3,0.00000263672,"), "{c}");
     }
 }

@@ -14,6 +14,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
+use super::console;
 use super::jobs::{self, Job};
 use super::progress::Bars;
 use super::report::{self, BatchReport, JobRecord, JobStatus, ModelRecord, OutputFile, Summary};
@@ -125,7 +126,11 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io("create folder", &args.out, e))?;
 
     let jobs = jobs::expand(&args.inputs);
-    log::info!("{} jobs from {} inputs", jobs.len(), args.inputs.len());
+    log::info!(
+        "{} from {}",
+        console::plural(jobs.len(), "job"),
+        console::plural(args.inputs.len(), "input")
+    );
     let (model, load_seconds) = match load_model(&args) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -133,6 +138,10 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    // Once per run, not per job: the device is the batch's.
+    if let Some(line) = console::device_line(&model) {
+        eprintln!("{line}");
+    }
 
     let records = run_jobs(&jobs, &model, &args, &input_files);
     let summary = summarize(&records, started);
@@ -239,8 +248,11 @@ fn run_jobs(
     records
 }
 
-/// Prints a failed job's error (above the bars); logs a skipped or finished one.
+/// Prints a finished or skipped job's volumes and a failed job's error, above the bars.
 fn log_outcome(job: &Job, rec: &JobRecord, bars: &Bars) {
+    if let Some(line) = console::job_line(&job.base, rec) {
+        bars.println(&line);
+    }
     match rec.status {
         JobStatus::Failed => {
             // Errors name their file already; add the series for DICOM jobs.
@@ -275,10 +287,7 @@ fn summarize(records: &[JobRecord], started: Instant) -> Summary {
             JobStatus::Failed => summary.failed += 1,
         }
     }
-    eprintln!(
-        "slicewise: {} jobs: {} segmented, {} already complete, {} failed ({:.1} s)",
-        summary.jobs, summary.ok, summary.skipped, summary.failed, summary.seconds
-    );
+    eprintln!("{}", console::summary_line(&summary));
     summary
 }
 

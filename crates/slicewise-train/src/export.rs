@@ -283,6 +283,20 @@ pub fn graph(model: &UNet, cfg: &UNetConfig, fold_batchnorm: bool) -> Result<Gra
     })
 }
 
+/// The colour of label `value` when none is given: red for the first (a binary model's
+/// foreground), then a fixed scatter of hues.
+pub fn default_color(value: u8) -> [u8; 3] {
+    if value == 1 {
+        return [255, 64, 64];
+    }
+    let k = usize::from(value);
+    [
+        ((k * 97) % 256) as u8,
+        ((k * 181) % 256) as u8,
+        ((k * 59) % 256) as u8,
+    ]
+}
+
 /// The engine contract of a model trained with `tc`.
 pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContract> {
     if tc.data.grayscale {
@@ -290,26 +304,30 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
             "a model trained on grey-averaged channels cannot state its source channels; train on one channel".into(),
         ));
     }
+    let expected = match tc.model.output {
+        OutputActivation::Sigmoid => 1,
+        OutputActivation::Softmax => tc.model.out_channels.saturating_sub(1),
+    };
     let labels = match &opts.labels {
+        Some(l) if l.len() != expected => {
+            return Err(Error::InvalidArgument(format!(
+                "{} label names given, but the model has {expected} foreground label(s)",
+                l.len()
+            )))
+        }
         Some(l) => l.clone(),
-        None => match tc.model.output {
-            OutputActivation::Sigmoid => vec![LabelInfo {
-                value: 1,
-                name: "foreground".into(),
-                color: [255, 64, 64],
-            }],
-            OutputActivation::Softmax => (1..tc.model.out_channels)
-                .map(|k| LabelInfo {
-                    value: k.min(255) as u8,
-                    name: format!("class {k}"),
-                    color: [
-                        ((k * 97) % 256) as u8,
-                        ((k * 181) % 256) as u8,
-                        ((k * 59) % 256) as u8,
-                    ],
-                })
-                .collect(),
-        },
+        None if tc.model.output == OutputActivation::Sigmoid => vec![LabelInfo {
+            value: 1,
+            name: "foreground".into(),
+            color: default_color(1),
+        }],
+        None => (1..=expected.min(255))
+            .map(|k| LabelInfo {
+                value: k as u8,
+                name: format!("class {k}"),
+                color: default_color(k as u8),
+            })
+            .collect(),
     };
     Ok(ModelContract {
         name: tc.name.clone(),

@@ -216,9 +216,10 @@ struct ExportArgs {
     /// Model version for the contract.
     #[arg(long, default_value = "1")]
     version: String,
-    /// Label name of the foreground (sigmoid models).
-    #[arg(long)]
-    label: Option<String>,
+    /// A label's name and optional colour, `NAME` or `NAME=#RRGGBB`; repeat once per label in
+    /// value order (1, 2, ...): one for a sigmoid model, one per foreground class for softmax.
+    #[arg(long = "label", value_parser = parse_label)]
+    labels: Vec<(String, Option<[u8; 3]>)>,
     /// Training-data note for the contract.
     #[arg(long)]
     training_data: Option<String>,
@@ -271,6 +272,10 @@ fn parse_norm(s: &str) -> Result<Normalization, Error> {
 fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
     if let Some(p) = &a.config {
         return slicewise_train::training::load_config(p);
+    }
+    if a.resume && a.data.is_none() {
+        // `--resume` alone: the run's own config.json (the trainer reads it again on resume).
+        return slicewise_train::training::load_config(&a.out.join("config.json"));
     }
     let root = a
         .data
@@ -341,6 +346,49 @@ fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
         .with_init_from(a.init_from.clone()))
 }
 
+/// `NAME` or `NAME=#RRGGBB`.
+fn parse_label(s: &str) -> Result<(String, Option<[u8; 3]>), String> {
+    let (name, color) = match s.rsplit_once('=') {
+        Some((n, c)) => (n, Some(c)),
+        None => (s, None),
+    };
+    if name.trim().is_empty() {
+        return Err(format!("label {s:?} has no name"));
+    }
+    let color = color.map(parse_color).transpose()?;
+    Ok((name.trim().to_string(), color))
+}
+
+fn parse_color(c: &str) -> Result<[u8; 3], String> {
+    let hex = c.strip_prefix('#').unwrap_or(c);
+    let channel = |i: usize| {
+        hex.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .ok_or_else(|| format!("colour {c:?} is not #RRGGBB"))
+    };
+    if hex.len() != 6 {
+        return Err(format!("colour {c:?} is not #RRGGBB"));
+    }
+    Ok([channel(0)?, channel(2)?, channel(4)?])
+}
+
+/// Labels numbered 1, 2, ... in the order given; a label without a colour keeps the default one.
+fn label_infos(given: &[(String, Option<[u8; 3]>)]) -> Result<Vec<slicewise::LabelInfo>, Error> {
+    given
+        .iter()
+        .enumerate()
+        .map(|(i, (name, color))| {
+            let value = u8::try_from(i + 1)
+                .map_err(|_| Error::InvalidArgument("at most 255 --label values".into()))?;
+            Ok(slicewise::LabelInfo {
+                value,
+                name: name.clone(),
+                color: color.unwrap_or(slicewise_train::export::default_color(value)),
+            })
+        })
+        .collect()
+}
+
 fn run(cli: Cli) -> Result<serde_json::Value, Error> {
     match cli.cmd {
         Cmd::Train(a) => {
@@ -362,12 +410,8 @@ fn run(cli: Cli) -> Result<serde_json::Value, Error> {
                 training_data: a.training_data,
                 ..Default::default()
             };
-            if let Some(name) = a.label {
-                opts.labels = Some(vec![slicewise::LabelInfo {
-                    value: 1,
-                    name,
-                    color: [255, 64, 64],
-                }]);
+            if !a.labels.is_empty() {
+                opts.labels = Some(label_infos(&a.labels)?);
             }
             let card = export(&t.model, &t.config, Some(&a.run), &a.out, &opts)?;
             Ok(serde_json::to_value(&card).unwrap_or_default())

@@ -107,7 +107,10 @@ pub struct Confusion {
     pub tp: u64,
     /// Foreground predicted, background true (false positives).
     pub fp: u64,
-    /// Background predicted, foreground true (false negatives).
+    /// Background predicted, foreground true (false negatives). JSON key `"fn"` (the field is
+    /// `fn_` only because `fn` is a Rust keyword); `"fn_"`, what earlier cards and metrics files
+    /// hold, is still read.
+    #[serde(rename = "fn", alias = "fn_")]
     pub fn_: u64,
     /// Background predicted and true (true negatives).
     pub tn: u64,
@@ -443,6 +446,24 @@ fn finish(c: Confusion, dist: Option<(f64, f64)>) -> Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confusion_json_key_is_fn_and_the_old_fn_underscore_still_reads() {
+        let c = Confusion {
+            tp: 1,
+            fp: 2,
+            fn_: 3,
+            tn: 4,
+        };
+        let json = serde_json::to_value(c).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"tp": 1, "fp": 2, "fn": 3, "tn": 4})
+        );
+        assert_eq!(serde_json::from_value::<Confusion>(json).unwrap(), c);
+        let old = serde_json::json!({"tp": 1, "fp": 2, "fn_": 3, "tn": 4});
+        assert_eq!(serde_json::from_value::<Confusion>(old).unwrap(), c);
+    }
 
     fn grid(shape: (usize, usize, usize)) -> Array3<bool> {
         Array3::from_elem(shape, false)

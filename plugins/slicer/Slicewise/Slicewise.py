@@ -62,15 +62,51 @@ def default_model():
     return None
 
 
-def bundled_sample():
-    """A sample volume shipped with the bundled model (models/ or samples/), or None."""
+SAMPLE_PATTERNS = ("*.nii.gz", "*.nii", "*.nrrd")
+
+
+def first_image(folder):
+    """The first volume file in `folder` that is not a label map (`*_labels.*`, `*_mask.*`:
+    a sample's ground truth lies next to it), or None."""
+    for pat in SAMPLE_PATTERNS:
+        for p in sorted(glob.glob(os.path.join(folder, pat))):
+            name = os.path.basename(p)
+            if "_labels." not in name and "_mask." not in name:
+                return p
+    return None
+
+
+def bundled_sample(modelPath=None):
+    """A sample volume shipped with a bundled model, or None.
+
+    For a model `<dir>/<name>.onnx`, its own sample: the first image in `<dir>/samples/<prefix>/`
+    where `<name>` starts with `<prefix>` (msd-hippocampus-small.onnx has
+    samples/msd-hippocampus/), so that a model never runs on another model's sample. Without a
+    model, the first image in samples/ or models/ of the search roots."""
+    if modelPath:
+        stem = os.path.splitext(os.path.basename(modelPath))[0]
+        root = os.path.join(os.path.dirname(os.path.abspath(modelPath)), "samples")
+        for folder in sorted(glob.glob(os.path.join(root, "*"))):
+            if os.path.isdir(folder) and stem.startswith(os.path.basename(folder)):
+                hit = first_image(folder)
+                if hit:
+                    return hit
+        return None
     for root in search_roots():
         for sub in ("samples", "models"):
-            for pat in ("*.nii.gz", "*.nii", "*.nrrd"):
-                hits = sorted(glob.glob(os.path.join(root, sub, pat)))
-                if hits:
-                    return hits[0]
+            hit = first_image(os.path.join(root, sub))
+            if hit:
+                return hit
     return None
+
+
+def self_test_model():
+    """The model the self-test runs: the first bundled model that has its own sample (the
+    multi-label hippocampus model), else the default model."""
+    for p in bundled_models():
+        if bundled_sample(p):
+            return p
+    return default_model()
 
 
 def find_runtime(configured=None):
@@ -417,9 +453,9 @@ class SlicewiseWidget(ScriptedLoadableModuleWidget):
 #
 
 class SlicewiseTest(ScriptedLoadableModuleTest):
-    """Reload and Test in the module panel (developer mode) runs this inside Slicer: the bundled
-    model on the bundled sample, or, when absent (source checkout), the test model
-    tests/data/unet_sigmoid.onnx on a synthetic volume with an oblique geometry."""
+    """Reload and Test in the module panel (developer mode) runs this inside Slicer: a bundled
+    model on its own bundled sample, or, when absent, the default model (else the test model
+    tests/data/unet_sigmoid.onnx) on a synthetic volume with an oblique geometry."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -428,8 +464,8 @@ class SlicewiseTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_SegmentAndImport()
 
-    def sampleVolume(self):
-        sample = os.environ.get("SLICEWISE_TEST_SAMPLE", bundled_sample())
+    def sampleVolume(self, modelPath):
+        sample = os.environ.get("SLICEWISE_TEST_SAMPLE", bundled_sample(modelPath))
         if sample:
             return slicer.util.loadVolume(sample)
         z, y, x = np.mgrid[0:24, 0:40, 0:48]
@@ -450,9 +486,9 @@ class SlicewiseTest(ScriptedLoadableModuleTest):
 
     def test_SegmentAndImport(self):
         self.delayDisplay("Slicewise: segmenting")
-        modelPath = os.environ.get("SLICEWISE_TEST_MODEL") or default_model()
+        modelPath = os.environ.get("SLICEWISE_TEST_MODEL") or self_test_model()
         self.assertIsNotNone(modelPath, "no bundled model and no tests/data/unet_sigmoid.onnx")
-        volumeNode = self.sampleVolume()
+        volumeNode = self.sampleVolume(modelPath)
         logic = SlicewiseLogic()
 
         # Progress arrives on the queue; the result is on the source grid.
@@ -473,10 +509,14 @@ class SlicewiseTest(ScriptedLoadableModuleTest):
         self.assertTrue(np.array_equal(slicer.util.arrayFromVolume(labelNode), mask.array()))
         present = [s for s in mask.label_stats() if s.voxels > 0]
         self.assertEqual(segNode.GetSegmentation().GetNumberOfSegments(), len(present))
-        names = {int(l["value"]): l["name"] for l in model.labels()}
+        labels = {int(l["value"]): l for l in model.labels()}
         for i, s in enumerate(present):
-            self.assertEqual(segNode.GetSegmentation().GetNthSegment(i).GetName(),
-                             names.get(s.value, f"label {s.value}"))
+            segment = segNode.GetSegmentation().GetNthSegment(i)
+            label = labels.get(s.value, {})
+            self.assertEqual(segment.GetName(), label.get("name") or f"label {s.value}")
+            if label.get("color"):
+                self.assertEqual([round(c * 255) for c in segment.GetColor()],
+                                 [int(c) for c in label["color"]])
 
         # Cancel from another thread stops the run with CancelledError.
         job = logic.start(volumeNode, modelPath, "cpu", batch_size=1)

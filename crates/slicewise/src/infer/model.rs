@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 pub struct Model {
     pub(super) contract: ModelContract,
     pub(super) provider: ProviderReport,
+    fallback: Option<String>,
     path: PathBuf,
     // rc.15's `Session::run` takes `&mut self`; runs on one model are serialised.
     pub(super) session: Mutex<ort::session::Session>,
@@ -34,7 +35,11 @@ impl Model {
             return Err(Error::model(path, "not a file"));
         }
         let (_, env) = runtime::environment(options.runtime_path.as_deref())?;
-        let (session, provider) = provider::build_session(&env, path, options)?;
+        let provider::Built {
+            session,
+            report: provider,
+            fallback,
+        } = provider::build_session(&env, path, options)?;
         let mut props = embedded_metadata(&session, path)?;
         if let Some(card) = card_path(path) {
             props.extend(read_card(path, &card)?);
@@ -43,6 +48,7 @@ impl Model {
         Ok(Model {
             contract,
             provider,
+            fallback,
             path: path.to_path_buf(),
             session: Mutex::new(session),
             fixed_batch: facts.fixed_batch,
@@ -66,6 +72,13 @@ impl Model {
     /// The provider in use.
     pub fn provider(&self) -> &ProviderReport {
         &self.provider
+    }
+    /// Why [`super::Device::Auto`] runs this model on CPU, in one phrase (e.g. "this ONNX
+    /// Runtime has no CUDA or TensorRT provider"); `None` when a GPU provider runs or none was
+    /// tried. The per-provider reasons are in [`Model::provider`]'s notes. The engine only
+    /// records it (a CPU-only install is normal): the application decides how to tell its users.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
     /// The model file.
     pub fn path(&self) -> &Path {

@@ -26,55 +26,84 @@ struct Capture {
     placements: Mutex<Vec<String>>,
 }
 
+/// A session and where it runs.
+pub(crate) struct Built {
+    pub(crate) session: Session,
+    pub(crate) report: ProviderReport,
+    /// Why [`Device::Auto`] runs on CPU, in one phrase; `None` when a GPU runs or none was tried.
+    pub(crate) fallback: Option<String>,
+}
+
 /// Creates the session for `path` with the providers `options.device` asks for.
 pub(crate) fn build_session(
     env: &Environment,
     path: &Path,
     options: &ModelOptions,
-) -> Result<(Session, ProviderReport)> {
+) -> Result<Built> {
     let capture = Arc::new(Capture::default());
     capture.active.store(true, Ordering::SeqCst);
     let builder = base_builder(env, options, capture.clone())
         .map_err(|e| Error::runtime(format!("session options: {e}")).with_source(e))?;
     let mut notes = Vec::new();
-    let (mut builder, registered) = register(builder, options.device, &mut notes)?;
+    let Registration {
+        mut builder,
+        registered,
+        fallback,
+    } = register(builder, options.device, &mut notes)?;
     let session = builder.commit_from_file(path).map_err(|e| {
         Error::model(path, format!("ONNX Runtime cannot load it: {e}")).with_source(e)
     })?;
     capture.active.store(false, Ordering::SeqCst);
 
     let placed = placed_providers(&capture.placements.lock().unwrap_or_else(|p| p.into_inner()));
-    let used = if placed.is_empty() {
-        notes.push(
-            "ONNX Runtime logged no node placement; provider inferred from the registration result"
-                .into(),
-        );
-        registered.unwrap_or("CPUExecutionProvider").to_string()
-    } else {
-        placed.join("+")
+    let used = used_provider(&placed, registered, &mut notes);
+    let mut built = Built {
+        session,
+        report: ProviderReport {
+            requested: options.device,
+            used,
+            notes,
+        },
+        fallback,
     };
     if let Some(r) = registered {
-        if !placed.is_empty() && !placed.iter().any(|p| p == r) {
-            notes.push(format!(
-                "{r} registered but ONNX Runtime placed no node on it"
-            ));
-        }
+        check_placement(&mut built, r)?;
     }
-    let report = ProviderReport {
-        requested: options.device,
-        used,
-        notes,
-    };
-    if matches!(options.device, Device::Cuda | Device::TensorRt) {
-        let want = provider_name(options.device);
-        if !report.used.split('+').any(|p| p == want) {
-            return Err(Error::Provider(format!(
-                "{want} was requested but ONNX Runtime runs the model on {}",
-                report.used
-            )));
-        }
+    Ok(built)
+}
+
+/// The providers that run the nodes ("A+B" when split): from the placement log, else inferred
+/// from the registration, with a note saying so.
+fn used_provider(placed: &[String], registered: Option<&str>, notes: &mut Vec<String>) -> String {
+    if !placed.is_empty() {
+        return placed.join("+");
     }
-    Ok((session, report))
+    notes.push(
+        "ONNX Runtime logged no node placement; provider inferred from the registration result"
+            .into(),
+    );
+    registered.unwrap_or("CPUExecutionProvider").to_string()
+}
+
+/// Notes a registered provider that ONNX Runtime placed no node on, and refuses an explicitly
+/// requested GPU that does not run the model.
+fn check_placement(built: &mut Built, registered: &str) -> Result<()> {
+    let report = &mut built.report;
+    if report.used.split('+').any(|p| p == registered) {
+        return Ok(());
+    }
+    if report.requested != Device::Auto {
+        return Err(Error::Provider(format!(
+            "{registered} was requested but ONNX Runtime runs the model on {}",
+            report.used
+        )));
+    }
+    let why = format!("{registered} registered but ONNX Runtime placed no node on it");
+    if report.used == "CPUExecutionProvider" {
+        built.fallback = Some(why.clone());
+    }
+    report.notes.push(why);
+    Ok(())
 }
 
 fn base_builder(
@@ -167,13 +196,31 @@ fn dispatch(d: Device) -> Option<ort::ep::ExecutionProviderDispatch> {
     }
 }
 
-/// Registers the providers `device` asks for. Returns the builder and the provider that
-/// registered (None: CPU only).
+/// Why a GPU provider was not registered.
+enum Skip {
+    /// The loaded ONNX Runtime library does not contain it.
+    NotInBuild,
+    /// slicewise was compiled without the cargo feature that wires it up.
+    NoFeature(&'static str),
+    /// ONNX Runtime refused to register it.
+    Failed(String),
+}
+
+/// The providers `register` managed to add, and why the others were skipped.
+struct Registration {
+    builder: SessionBuilder,
+    /// The provider that registered (None: CPU only).
+    registered: Option<&'static str>,
+    /// Why `Device::Auto` ends up on CPU; `None` when a GPU registered or none was tried.
+    fallback: Option<String>,
+}
+
+/// Registers the providers `device` asks for; per-provider reasons for skipping go to `notes`.
 fn register(
-    mut builder: SessionBuilder,
+    builder: SessionBuilder,
     device: Device,
     notes: &mut Vec<String>,
-) -> Result<(SessionBuilder, Option<&'static str>)> {
+) -> Result<Registration> {
     let wanted: &[Device] = match device {
         Device::Auto => &[Device::Cuda, Device::TensorRt],
         Device::Cuda => &[Device::Cuda],
@@ -185,41 +232,105 @@ fn register(
     } else {
         available_providers()
     };
+    let mut builder = builder;
+    let mut skipped = Vec::new();
     for &d in wanted {
-        let name = provider_name(d);
-        let (short, feature) = match d {
-            Device::Cuda => ("CUDA", "cuda"),
-            _ => ("TensorRT", "tensorrt"),
-        };
-        let why = if !available.iter().any(|p| p == name) {
-            format!(
-                "{short}: not available in this ONNX Runtime build (it offers {})",
-                available.join(", ")
-            )
-        } else {
-            match dispatch(d) {
-                None => format!("{short}: slicewise was built without the `{feature}` feature"),
-                Some(ep) => match builder.with_execution_providers([ep]) {
-                    Ok(b) => return Ok((b, Some(name))),
-                    Err(e) => {
-                        let msg = format!("{short}: registration failed: {}", e.message());
-                        builder = e.recover();
-                        msg
-                    }
-                },
+        let (b, outcome) = try_register(builder, d, &available);
+        builder = b;
+        let skip = match outcome {
+            Ok(()) => {
+                let registered = Some(provider_name(d));
+                return Ok(Registration {
+                    builder,
+                    registered,
+                    fallback: None,
+                });
             }
+            Err(skip) => skip,
         };
-        if device == Device::Auto {
-            log::warn!("slicewise: {why}; trying the next provider");
-            notes.push(why);
-        } else {
+        let why = describe(d, &skip, &available);
+        if device != Device::Auto {
             return Err(Error::Provider(format!("{why} (requested explicitly)")));
         }
+        // Expected on CPU-only installs: the caller decides how loudly to say it, once.
+        log::info!("{why}; trying the next provider");
+        notes.push(why);
+        skipped.push((d, skip));
     }
-    if device == Device::Auto {
-        log::warn!("slicewise: no GPU execution provider could be used; running on CPU");
+    let fallback = (device == Device::Auto).then(|| fallback_reason(&skipped, &available));
+    if let Some(f) = &fallback {
+        log::info!("no GPU execution provider could be used ({f}); running on CPU");
     }
-    Ok((builder, None))
+    Ok(Registration {
+        builder,
+        registered: None,
+        fallback,
+    })
+}
+
+/// Registers `d` if this runtime and build have it; hands the builder back either way.
+fn try_register(
+    builder: SessionBuilder,
+    d: Device,
+    available: &[String],
+) -> (SessionBuilder, std::result::Result<(), Skip>) {
+    if !available.iter().any(|p| p == provider_name(d)) {
+        return (builder, Err(Skip::NotInBuild));
+    }
+    let Some(ep) = dispatch(d) else {
+        return (builder, Err(Skip::NoFeature(feature_name(d))));
+    };
+    match builder.with_execution_providers([ep]) {
+        Ok(b) => (b, Ok(())),
+        Err(e) => {
+            let msg = e.message().to_string();
+            (e.recover(), Err(Skip::Failed(msg)))
+        }
+    }
+}
+
+/// The short name users know a GPU device by.
+fn short_name(d: Device) -> &'static str {
+    match d {
+        Device::Cuda => "CUDA",
+        Device::TensorRt => "TensorRT",
+        Device::Cpu | Device::Auto => "CPU",
+    }
+}
+
+/// The cargo feature that wires up `d`'s provider.
+fn feature_name(d: Device) -> &'static str {
+    match d {
+        Device::TensorRt => "tensorrt",
+        _ => "cuda",
+    }
+}
+
+/// One provider's skip reason, as recorded in the report's notes.
+fn describe(d: Device, skip: &Skip, available: &[String]) -> String {
+    let short = short_name(d);
+    match skip {
+        Skip::NotInBuild => format!(
+            "{short}: not available in this ONNX Runtime build (it offers {})",
+            available.join(", ")
+        ),
+        Skip::NoFeature(f) => format!("{short}: slicewise was built without the `{f}` feature"),
+        Skip::Failed(m) => format!("{short}: registration failed: {m}"),
+    }
+}
+
+/// One phrase for why no GPU provider could be used: short for the common CPU-only runtime,
+/// else every provider's own reason.
+fn fallback_reason(skipped: &[(Device, Skip)], available: &[String]) -> String {
+    if skipped.iter().all(|(_, s)| matches!(s, Skip::NotInBuild)) {
+        let names: Vec<&str> = skipped.iter().map(|(d, _)| short_name(*d)).collect();
+        return format!("this ONNX Runtime has no {} provider", names.join(" or "));
+    }
+    let reasons: Vec<String> = skipped
+        .iter()
+        .map(|(d, s)| describe(*d, s, available))
+        .collect();
+    reasons.join("; ")
 }
 
 /// Provider names from placement log lines, in order of appearance, without repeats.
@@ -256,6 +367,28 @@ mod tests {
         assert_eq!(
             placed_providers(&l),
             vec!["CPUExecutionProvider", "CUDAExecutionProvider"]
+        );
+    }
+
+    #[test]
+    fn fallback_reason_is_one_phrase_on_a_cpu_only_runtime_and_detailed_otherwise() {
+        let available = vec!["CPUExecutionProvider".to_string()];
+        let cpu_only = [
+            (Device::Cuda, Skip::NotInBuild),
+            (Device::TensorRt, Skip::NotInBuild),
+        ];
+        assert_eq!(
+            fallback_reason(&cpu_only, &available),
+            "this ONNX Runtime has no CUDA or TensorRT provider"
+        );
+        let mixed = [
+            (Device::Cuda, Skip::Failed("libcudnn.so.9 missing".into())),
+            (Device::TensorRt, Skip::NoFeature("tensorrt")),
+        ];
+        assert_eq!(
+            fallback_reason(&mixed, &available),
+            "CUDA: registration failed: libcudnn.so.9 missing; \
+             TensorRT: slicewise was built without the `tensorrt` feature"
         );
     }
 }
