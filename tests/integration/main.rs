@@ -12,6 +12,7 @@ mod cli;
 mod convert_dcm2niix;
 mod dicom_seg;
 mod engine;
+mod server;
 mod slicer;
 mod volume_dicom;
 mod volume_nifti;

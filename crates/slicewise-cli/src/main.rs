@@ -11,6 +11,7 @@ mod preview;
 mod progress;
 mod report;
 mod segment;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,8 @@ pub enum Command {
     Segment(segment::SegmentArgs),
     /// Compare predicted masks with ground truth: Dice, IoU, precision, recall, HD95, ASSD.
     Evaluate(evaluate::EvaluateArgs),
+    /// Serve the models over MONAI Label's REST API (for OHIF and 3D Slicer).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => convert::run(a),
         Command::Segment(a) => segment::run(a),
         Command::Evaluate(a) => evaluate::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 
 pub mod dicom_seg;
 pub mod nifti;
+pub mod nrrd;
 pub mod tiff;
 
 use std::io::{BufWriter, Write};

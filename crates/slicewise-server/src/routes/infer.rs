@@ -1,0 +1,146 @@
+//! `POST /infer/{model}?image=ID[&session_id=S][&output=image|json|all|dicom_seg]`, with the
+//! form field `params` (JSON) and optionally a `file` part (an image sent with the request).
+//! The image comes from the session if `session_id` is given, else from the `file` part, else
+//! from the datastore (MONAI Label's order). Without `output` (or `all`) the answer is
+//! multipart: `params` JSON + the label file as `image`.
+
+use std::path::PathBuf;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::{MultipartBody, P, Q};
+use crate::app::{blocking, AppState};
+use crate::datastore::Staged;
+use crate::error::ApiError;
+use crate::infer::{self, parse_params, InferJob, InferResult, LabelFormat};
+use crate::respond;
+use crate::upload::Form;
+
+#[derive(Deserialize)]
+pub struct InferQuery {
+    image: Option<String>,
+    session_id: Option<String>,
+    output: Option<String>,
+}
+
+/// What the answer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    All,
+    Image,
+    Json,
+    DicomSeg,
+}
+
+fn parse_output(o: Option<&str>) -> Result<Output, ApiError> {
+    match o {
+        None | Some("") | Some("all") => Ok(Output::All),
+        Some("image") => Ok(Output::Image),
+        Some("json") => Ok(Output::Json),
+        Some("dicom_seg") => Ok(Output::DicomSeg),
+        Some(o) => Err(ApiError::bad_request(
+            "bad_query",
+            format!("output={o:?}: use image, json, all or dicom_seg"),
+        )),
+    }
+}
+
+/// The infer endpoint.
+pub async fn infer(
+    State(app): State<AppState>,
+    P(model_name): P<String>,
+    Q(q): Q<InferQuery>,
+    body: MultipartBody,
+) -> Result<Response, ApiError> {
+    let model = app.models.get(&model_name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = app.models.names().collect();
+        ApiError::not_found(
+            "unknown_model",
+            format!(
+                "no model {model_name:?}; this server has {}",
+                known.join(", ")
+            ),
+        )
+    })?;
+    let output = parse_output(q.output.as_deref())?;
+    let mut form = body.read(&app).await?;
+    let mut params = parse_params(form.fields.get("params").map(String::as_str))?;
+    if output == Output::DicomSeg {
+        params.format = LabelFormat::DicomSeg;
+    }
+    let source = resolve_image(&app, q, &mut form).await?;
+    let ticket = app.jobs.admit(&model_name, &source.label)?;
+    let job = InferJob {
+        id: ticket.id(),
+        model_name,
+        model,
+        image: source.path,
+        params,
+        batch_size: app.batch_size,
+        staging: app.datastore.staging().to_path_buf(),
+    };
+    let upload = source.upload;
+    let result = app
+        .jobs
+        .run(ticket, move |cancel, progress| {
+            // An image sent with the request lives until its job ends.
+            let _upload = upload;
+            infer::run(&job, cancel, progress)
+        })
+        .await?;
+    Ok(answer(output, result))
+}
+
+/// Where the image of a request is.
+struct Source {
+    path: PathBuf,
+    /// How `/jobs/` names it.
+    label: String,
+    /// A `file` part sent with the request, removed when dropped.
+    upload: Option<Staged>,
+}
+
+async fn resolve_image(app: &AppState, q: InferQuery, form: &mut Form) -> Result<Source, ApiError> {
+    if let Some(id) = q.session_id.filter(|s| !s.is_empty()) {
+        let (_, path) = app.sessions.get(&id, true)?;
+        return Ok(Source {
+            path,
+            label: format!("session {id}"),
+            upload: None,
+        });
+    }
+    let files = form.take_files(&["file"]);
+    if !files.is_empty() {
+        let label = format!("upload {}", files[0].file_name);
+        let a = app.clone();
+        let staged = blocking(move || a.datastore.stage(files)).await?;
+        return Ok(Source {
+            path: staged.path().to_path_buf(),
+            label,
+            upload: Some(staged),
+        });
+    }
+    match q.image.filter(|s| !s.is_empty()) {
+        Some(id) => Ok(Source {
+            path: app.datastore.require_image(&id)?,
+            label: id,
+            upload: None,
+        }),
+        None => Err(ApiError::bad_request(
+            "missing_image",
+            "give image=ID (an image in the datastore), session_id=ID or a `file` part",
+        )),
+    }
+}
+
+fn answer(output: Output, r: InferResult) -> Response {
+    match output {
+        Output::Json => Json(r.params).into_response(),
+        Output::Image => respond::file(r.label, &r.file_name, "application/octet-stream"),
+        Output::DicomSeg => respond::file(r.label, &r.file_name, "application/dicom"),
+        Output::All => respond::multipart(&r.params, &r.label, &r.file_name),
+    }
+}
