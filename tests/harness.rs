@@ -32,6 +32,33 @@ pub fn data(rel: &str) -> PathBuf {
     p
 }
 
+/// The bundled 2-label model, its card, and its bundled sample volume with the sample's expert
+/// label map: all in the repository (what `scripts/demo` runs from a bare clone).
+pub struct BundledHippocampus {
+    /// `models/msd-hippocampus-small.onnx` (softmax: anterior, posterior hippocampus).
+    pub model: PathBuf,
+    /// Its card, `models/msd-hippocampus-small.card.json`.
+    pub card: PathBuf,
+    /// `models/samples/msd-hippocampus/hippocampus_375.nii.gz` (0.2 s a run).
+    pub image: PathBuf,
+    /// The sample's label map (0, 1, 2).
+    pub truth: PathBuf,
+}
+
+/// Paths of [`BundledHippocampus`].
+pub fn bundled_hippocampus() -> BundledHippocampus {
+    let (models, sample) = (
+        repo().join("models"),
+        repo().join("models/samples/msd-hippocampus"),
+    );
+    BundledHippocampus {
+        model: models.join("msd-hippocampus-small.onnx"),
+        card: models.join("msd-hippocampus-small.card.json"),
+        image: sample.join("hippocampus_375.nii.gz"),
+        truth: sample.join("hippocampus_375_labels.nii.gz"),
+    }
+}
+
 /// The reference Python interpreter (`.venv/bin/python`, or `$SLICEWISE_PYTHON`).
 pub fn python() -> PathBuf {
     let p = std::env::var_os("SLICEWISE_PYTHON")

@@ -778,10 +778,8 @@ int main(void) {
 const SIGMOID: &str = "unet_sigmoid.onnx";
 const SOFTMAX: &str = "unet_softmax.onnx";
 
-/// The bundled 2-label (softmax) model and its sample, relative to the repository.
+/// The bundled 2-label (softmax) model, relative to the repository (the key of `c_model`).
 const HIPPO_MODEL: &str = "models/msd-hippocampus-small.onnx";
-const HIPPO_CARD: &str = "models/msd-hippocampus-small.card.json";
-const HIPPO_SAMPLE: &str = "models/samples/msd-hippocampus/hippocampus_375.nii.gz";
 
 /// A test model in tests/data, or (a name with a `/`) a model relative to the repository.
 fn model_path(name: &str) -> PathBuf {
@@ -995,27 +993,16 @@ fn c_label_stats(mask: H, index: usize) -> (LabelStats, String) {
 /// volume); the C mask buffer is that mask voxel for voxel.
 #[test]
 fn two_label_model_stats_equal_the_card_the_cli_report_and_nibabel() {
-    let (repo, tmp) = (harness::repo(), harness::tmpdir());
-    let (sample, model) = (repo.join(HIPPO_SAMPLE), model_path(HIPPO_MODEL));
+    let tmp = harness::tmpdir();
+    let h = harness::bundled_hippocampus();
+    let (sample, model) = (h.image.clone(), h.model.clone());
     let (out, report) = (tmp.path().join("out"), tmp.path().join("report.json"));
-    let r = crate::cli::run(&[
-        &"segment",
-        &sample,
-        &"--model",
-        &model,
-        &"--out",
-        &out,
-        &"--device",
-        &"cpu",
-        &"--report",
-        &report,
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    crate::cli::segment_ok(&sample, &model, &out, &[&"--report", &report]);
     let job = &crate::cli::read_json(&report)["jobs"][0];
     let cli_mask = PathBuf::from(job["mask"]["path"].as_str().unwrap());
     let raw = tmp.path().join("cli_mask.u8");
     let nib = harness::py("mask_labels.py", &[&cli_mask, &raw]);
-    let card = crate::cli::read_json(&repo.join(HIPPO_CARD));
+    let card = crate::cli::read_json(&h.card);
     let labels = card["contract"]["labels"].as_array().unwrap();
 
     let cv = c_volume(&sample);

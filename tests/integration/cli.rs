@@ -66,6 +66,29 @@ pub fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Run {
 
 pub use crate::harness::ort_lib;
 
+/// `slicewise segment INPUT --model MODEL --out OUT --device cpu EXTRA...`, asserting it succeeds.
+pub fn segment_ok(
+    input: &Path,
+    model: &Path,
+    out: &Path,
+    extra: &[&dyn AsRef<std::ffi::OsStr>],
+) -> Run {
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+        &"segment",
+        &input,
+        &"--model",
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+    ];
+    args.extend_from_slice(extra);
+    let r = run(&args);
+    assert_eq!(r.code, 0, "segment {}: {}", input.display(), r.stderr);
+    r
+}
+
 /// The engine's tiny test model (random weights: masks are meaningless, but deterministic).
 pub fn test_model() -> PathBuf {
     harness::repo().join("tests/data/unet_sigmoid.onnx")

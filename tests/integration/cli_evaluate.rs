@@ -207,23 +207,11 @@ fn table_rows<'a>(table: &'a str, case: &str) -> Vec<(&'a str, &'a str, String)>
 /// describing another file, has no names.
 #[test]
 fn evaluate_names_the_bundled_models_labels_from_the_sidecar() {
-    let repo = harness::repo();
     let dir = tmpdir();
     let out = dir.path().join("seg");
-    let model = repo.join("models/msd-hippocampus-small.onnx");
-    let sample = repo.join("models/samples/msd-hippocampus/hippocampus_375.nii.gz");
-    let truth = repo.join("models/samples/msd-hippocampus/hippocampus_375_labels.nii.gz");
-    let r = run(&[
-        &"segment",
-        &sample,
-        &"--model",
-        &model,
-        &"--out",
-        &out,
-        &"--device",
-        &"cpu",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let h = harness::bundled_hippocampus();
+    let truth = &h.truth;
+    super::segment_ok(&h.image, &h.model, &out, &[]);
     let pred = out.join("hippocampus_375_mask.nii.gz");
     let out_json = run(&[&"evaluate", &"--json", &"--pred", &pred, &"--truth", &truth]).json();
     assert_case_matches(
@@ -231,7 +219,7 @@ fn evaluate_names_the_bundled_models_labels_from_the_sidecar() {
         &py("metrics_ref.py", &[&"eval", &pred, &truth, &"labels"]),
     );
 
-    let card = super::read_json(&repo.join("models/msd-hippocampus-small.card.json"));
+    let card = super::read_json(&h.card);
     let names: Vec<&Value> = card["contract"]["labels"]
         .as_array()
         .unwrap()

@@ -369,15 +369,6 @@ fn info_on_an_onnx_model_shows_its_contract() {
     assert_eq!(v["contract"]["labels"][0]["value"], 1);
 }
 
-/// The bundled two-label hippocampus model and its sample volume (0.2 s a run).
-fn hippocampus() -> (PathBuf, PathBuf) {
-    let repo = crate::harness::repo();
-    (
-        repo.join("models/msd-hippocampus-small.onnx"),
-        repo.join("models/samples/msd-hippocampus/hippocampus_375.nii.gz"),
-    )
-}
-
 /// The stderr line that starts with `prefix`, or a panic showing stderr.
 fn line_starting<'a>(stderr: &'a str, prefix: &str) -> &'a str {
     stderr
@@ -388,7 +379,8 @@ fn line_starting<'a>(stderr: &'a str, prefix: &str) -> &'a str {
 
 #[test]
 fn auto_device_on_a_cpu_only_runtime_says_cpu_once_per_run_without_log_warnings() {
-    let (model, sample) = hippocampus();
+    let h = crate::harness::bundled_hippocampus();
+    let (model, sample) = (h.model, h.image);
     let other = data("msd-hippocampus/images/hippocampus_001.nii.gz");
     let dir = tmpdir();
     let r = run(&[
@@ -424,7 +416,8 @@ fn auto_device_on_a_cpu_only_runtime_says_cpu_once_per_run_without_log_warnings(
 
 #[test]
 fn explicit_cuda_on_a_cpu_only_runtime_fails_loudly_with_the_reason() {
-    let (model, sample) = hippocampus();
+    let h = crate::harness::bundled_hippocampus();
+    let (model, sample) = (h.model, h.image);
     let dir = tmpdir();
     let r = run(&[
         &"segment",
@@ -459,20 +452,10 @@ fn volumes(line: &str) -> Vec<(String, f64)> {
 
 #[test]
 fn segment_prints_one_line_of_volumes_named_by_the_model_labels() {
-    let (model, sample) = hippocampus();
+    let h = crate::harness::bundled_hippocampus();
     let dir = tmpdir();
     let report = dir.path().join("r.json");
-    let r = run(&[
-        &"segment",
-        &sample,
-        &"--model",
-        &model,
-        &"--out",
-        &dir.path(),
-        &"--report",
-        &report,
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = super::segment_ok(&h.image, &h.model, dir.path(), &[&"--report", &report]);
     let line = line_starting(&r.stderr, "hippocampus_375: ");
     assert!(
         !line.contains("assumed"),
@@ -532,20 +515,10 @@ fn volumes_on_an_assumed_spacing_say_so_on_the_console() {
 
 #[test]
 fn csv_report_writes_millilitres_without_float_noise() {
-    let (model, sample) = hippocampus();
+    let h = crate::harness::bundled_hippocampus();
     let dir = tmpdir();
     let report = dir.path().join("r.json");
-    let r = run(&[
-        &"segment",
-        &sample,
-        &"--model",
-        &model,
-        &"--out",
-        &dir.path(),
-        &"--report",
-        &report,
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    super::segment_ok(&h.image, &h.model, dir.path(), &[&"--report", &report]);
     let csv = std::fs::read_to_string(report.with_extension("csv")).unwrap();
     let mut lines = csv.lines();
     let head: Vec<&str> = lines.next().unwrap().split(',').collect();

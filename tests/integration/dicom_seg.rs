@@ -391,27 +391,11 @@ fn reader_keeps_dcmqi_partial_overlaps_separate() {
 
 // ---- the bundled 2-label (softmax) model through `slicewise segment --format dicom-seg` --------
 
-const HIPPO_MODEL: &str = "models/msd-hippocampus-small.onnx";
-const HIPPO_CARD: &str = "models/msd-hippocampus-small.card.json";
-const HIPPO_SAMPLE: &str = "models/samples/msd-hippocampus/hippocampus_375.nii.gz";
-
-/// Runs `slicewise segment INPUT --model HIPPO_MODEL --format FORMAT` into `out`; returns the
-/// one mask written.
+/// Runs `slicewise segment INPUT --format FORMAT` with the bundled hippocampus model into `out`;
+/// returns the one mask written.
 fn segment_hippocampus(input: &Path, format: &str, out: &Path) -> PathBuf {
-    let model = harness::repo().join(HIPPO_MODEL);
-    let r = crate::cli::run(&[
-        &"segment",
-        &input,
-        &"--model",
-        &model,
-        &"--out",
-        &out,
-        &"--device",
-        &"cpu",
-        &"--format",
-        &format,
-    ]);
-    assert_eq!(r.code, 0, "segment --format {format}: {}", r.stderr);
+    let model = harness::bundled_hippocampus().model;
+    crate::cli::segment_ok(input, &model, out, &[&"--format", &format]);
     let masks: Vec<PathBuf> = std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -465,14 +449,16 @@ fn assert_segments_match_card(check: &Value, labels: &[Value], what: &str) {
 #[test]
 fn two_label_model_seg_has_card_names_colours_and_the_nifti_masks_label_voxels() {
     let tmp = harness::tmpdir();
-    let repo = harness::repo();
-    let (sample, series) = (repo.join(HIPPO_SAMPLE), tmp.path().join("series"));
+    let (sample, series) = (
+        harness::bundled_hippocampus().image,
+        tmp.path().join("series"),
+    );
     let conv = harness::py("seg_multilabel.py", &[&"dicom-series", &sample, &series]);
     assert!(conv["max_value_error"].as_f64().unwrap() < 1e-3, "{conv}");
     let seg = segment_hippocampus(&series, "dicom-seg", &tmp.path().join("seg"));
     let of_series = segment_hippocampus(&series, "nifti", &tmp.path().join("series-nii"));
     let of_sample = segment_hippocampus(&sample, "nifti", &tmp.path().join("sample-nii"));
-    let card_path = repo.join(HIPPO_CARD);
+    let card_path = harness::bundled_hippocampus().card;
     let card = crate::cli::read_json(&card_path);
     let labels = card["contract"]["labels"].as_array().unwrap();
     assert_eq!(labels.len(), 2, "the bundled model should have two labels");

@@ -232,22 +232,11 @@ fn logic_builds_an_aligned_labelled_segmentation() {
 /// sample (not another model's) and passes, colours included.
 #[test]
 fn logic_names_and_colours_the_two_label_models_segments_from_its_card() {
-    let repo = harness::repo();
-    let model = repo.join("models/msd-hippocampus-small.onnx");
-    let sample = repo.join("models/samples/msd-hippocampus/hippocampus_375.nii.gz");
+    let h = harness::bundled_hippocampus();
+    let (model, sample) = (&h.model, &h.image);
     let tmp = harness::tmpdir();
     let out = tmp.path().join("out");
-    let r = crate::cli::run(&[
-        &"segment",
-        &sample,
-        &"--model",
-        &model,
-        &"--out",
-        &out,
-        &"--device",
-        &"cpu",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    crate::cli::segment_ok(sample, model, &out, &[]);
     let cli_mask = out.join("hippocampus_375_mask.nii.gz");
     let (lib, ort) = (harness::cdylib(), harness::ort_lib());
     let r = harness::py(
@@ -262,7 +251,7 @@ fn logic_names_and_colours_the_two_label_models_segments_from_its_card() {
         "{}",
         r["stub"]
     );
-    let card = crate::cli::read_json(&repo.join("models/msd-hippocampus-small.card.json"));
+    let card = crate::cli::read_json(&h.card);
     let labels = card["contract"]["labels"].as_array().unwrap();
     assert_eq!(r["model_labels"].as_array(), Some(labels));
     let segments = r["segments"].as_array().unwrap();
