@@ -311,3 +311,83 @@ fn dicom_gap_warns_and_duplicate_position_errors() {
     let err = dicom::read(&dup, &ReadOptions::default()).unwrap_err();
     assert!(err.to_string().contains("same position"), "{err}");
 }
+
+/// A copy of a real SEG file with one element length corrupted by two bytes (0x003C →
+/// 0xFFFF003C, the repro).
+fn length_bomb(dir: &Path) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(harness::data(&format!("{CT3}/01.dcm"))).unwrap();
+    bytes[1268..1270].copy_from_slice(&[0xff, 0xff]);
+    let p = dir.join("bomb.dcm");
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// The parser allocates an element's declared length before reading it: without the length
+/// pre-flight this file aborted the process (`memory allocation of 4294901820 bytes failed`)
+/// under a 4 GB address-space limit. Now: a clear error naming the file and the element, exit 1.
+#[test]
+fn dicom_corrupt_length_is_refused_by_name_without_allocating_it() {
+    let dir = harness::tmpdir();
+    let bomb = length_bomb(dir.path());
+    let e = dicom::read(&bomb, &ReadOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::Format { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("bomb.dcm") && msg.contains("(0020,000D)"),
+        "{msg}"
+    );
+    assert!(msg.contains("declares 4294901820 bytes"), "{msg}");
+
+    let script = "ulimit -v 4000000; exec \"$0\" info \"$1\"";
+    let out = std::process::Command::new("bash")
+        .args(["-c", script])
+        .arg(crate::cli::bin())
+        .arg(&bomb)
+        .env("SLICEWISE_ORT_LIB", crate::cli::ort_lib())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "not a clean error exit: {stderr}"
+    );
+    assert!(
+        stderr.contains("(0020,000D)") && !stderr.contains("memory allocation"),
+        "{stderr}"
+    );
+}
+
+/// One corrupt file in a batch fails its own job; the good series next to it is still segmented.
+#[test]
+fn dicom_corrupt_length_in_a_batch_fails_only_its_job() {
+    let dir = harness::tmpdir();
+    let bomb = length_bomb(dir.path());
+    let out = dir.path().join("out");
+    let good = harness::data(MR_T1);
+    let model = crate::cli::test_model();
+    let r = crate::cli::run(&[
+        &"segment",
+        &bomb,
+        &good,
+        &"--model",
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+    ]);
+    assert_eq!(r.code, 1, "a failed job makes exit code 1: {}", r.stderr);
+    assert!(r.stderr.contains("bomb.dcm"), "{}", r.stderr);
+    let masks: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("_mask"))
+        .collect();
+    assert_eq!(
+        masks.len(),
+        1,
+        "the good series still has its mask: {}",
+        r.stderr
+    );
+}

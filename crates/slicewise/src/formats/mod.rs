@@ -9,4 +9,5 @@
 //! Nothing here touches files or depends on the modules above it.
 
 pub mod dicom_seg;
+pub(crate) mod dicom_lengths;
 pub mod nifti;

@@ -151,6 +151,8 @@ pub fn read_seg_with(
     referenced_series: Option<&Volume>,
     options: &ReadOptions,
 ) -> Result<Segmentation> {
+    // Before the parser sees it: a corrupt length would make it allocate up to 4 GiB and abort.
+    crate::formats::dicom_lengths::check(path)?;
     let file = dicom_object::open_file(path)
         .map_err(|e| Error::format(path, format!("not a readable DICOM file: {e}")))?;
     let format = FrameFormat::of(path, &file)?;

@@ -10,6 +10,7 @@ use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, O
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::error::{Error, Result};
+use crate::formats::dicom_lengths;
 use crate::volume::ReadOptions;
 
 /// Patient/study attributes copied into derived objects (DicomRefs::copied_attributes).
@@ -124,27 +125,17 @@ pub(crate) fn looks_like_dicom(head: &[u8]) -> bool {
 }
 
 /// For a file without preamble/meta: the transfer syntax its first element suggests, or None
-/// when the first element does not look like DICOM at all. Only groups 0008 (identifying) are
-/// accepted as a first group: random bytes almost never match.
+/// when the first element does not look like DICOM at all.
 fn raw_dataset_ts(head: &[u8]) -> Option<&'static str> {
-    if head.len() < 8 {
-        return None;
-    }
-    let group = u16::from_le_bytes([head[0], head[1]]);
-    if group != 0x0008 {
-        return None;
-    }
-    let vr = &head[4..6];
-    if vr.iter().all(|b| b.is_ascii_uppercase()) {
-        Some(EXPLICIT_LE)
-    } else {
-        Some(IMPLICIT_LE)
-    }
+    let explicit = dicom_lengths::raw_dataset_explicit(head)?;
+    Some(if explicit { EXPLICIT_LE } else { IMPLICIT_LE })
 }
 
 /// Opens a DICOM file. With `headers_only` the pixel data is not read. Files without a meta
 /// group (raw data sets) are read whole and given a meta group with the guessed transfer syntax.
 pub(crate) fn open(path: &Path, headers_only: bool) -> Result<(DefaultDicomObject, bool)> {
+    // Before the parser sees it: a corrupt length would make it allocate up to 4 GiB and abort.
+    dicom_lengths::check(path)?;
     let mut opts = OpenFileOptions::new();
     if headers_only {
         opts = opts.read_until(tags::PIXEL_DATA);
