@@ -602,3 +602,28 @@ fn runtime_child() {
     assert!(e.to_string().contains("already loaded"), "{e}");
     assert_eq!(init_runtime(None).unwrap().path, info.path);
 }
+
+/// A model whose graph has dynamic H and W and whose metadata claims 65536×65536 opened fine
+/// and then aborted the process on a 34 GB batch allocation. Sizes past the engine's bound are
+/// refused when the model is opened, naming the file and the size.
+#[test]
+fn model_claiming_a_huge_input_size_is_refused_at_open() {
+    let dir = harness::tmpdir();
+    let model = dir.path().join("huge.onnx");
+    // The bundled hippocampus model's graph has dynamic N, H and W; a card next to it overrides
+    // its declared size.
+    std::fs::copy(harness::bundled_hippocampus().model, &model).unwrap();
+    let card = r#"{"slicewise.height": "65536", "slicewise.width": "65536"}"#;
+    std::fs::write(dir.path().join("huge.json"), card).unwrap();
+    let e = Model::open(&model, &opts()).map(|_| ()).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Model { .. }), "{e:?}");
+    assert!(
+        msg.contains("huge.onnx") && msg.contains("height 65536"),
+        "{msg}"
+    );
+    // At the bound it still opens: the limit refuses only the absurd.
+    let card = r#"{"slicewise.height": "4096", "slicewise.width": "4096"}"#;
+    std::fs::write(dir.path().join("huge.json"), card).unwrap();
+    Model::open(&model, &opts()).expect("4096 is accepted");
+}

@@ -286,9 +286,25 @@ fn check_input_shape(keys: &Keys, name: &str, shape: &[i64], channels: usize) ->
     Ok(())
 }
 
+/// Largest model input side accepted. Slice models run at a few hundred pixels; a file claiming
+/// 65536 would make every batch allocation tens of GB, and a failed allocation aborts the host.
+const MAX_MODEL_SIDE: usize = 4096;
+/// Most classes a softmax model may have: masks hold labels as u8.
+const MAX_CLASSES: usize = 256;
+
 /// The model input height or width (`key`): declared, and equal to the graph's dim `g` where
-/// that is fixed, or the graph's fixed dim.
+/// that is fixed, or the graph's fixed dim; at most [`MAX_MODEL_SIDE`].
 fn model_size(keys: &Keys, key: &str, g: i64) -> Result<usize> {
+    let v = declared_or_fixed_size(keys, key, g)?;
+    if v > MAX_MODEL_SIDE {
+        return Err(keys.err(format!(
+            "{key} {v} is larger than the {MAX_MODEL_SIDE} pixels slicewise accepts"
+        )));
+    }
+    Ok(v)
+}
+
+fn declared_or_fixed_size(keys: &Keys, key: &str, g: i64) -> Result<usize> {
     match (keys.get(key), g) {
         (Some(s), g) => {
             let v: usize = keys.number(s, key)?;
@@ -322,9 +338,9 @@ fn output_classes(keys: &Keys, name: &str, shape: &[i64], output: OutputKind) ->
         (OutputKind::Sigmoid, k) => Err(keys.err(format!(
             "sigmoid output must have 1 channel, the graph's `{name}` has {k}"
         ))),
-        (OutputKind::Softmax, k) if k >= 2 => Ok(k as usize),
+        (OutputKind::Softmax, k) if (2..=MAX_CLASSES as i64).contains(&k) => Ok(k as usize),
         (OutputKind::Softmax, k) => Err(keys.err(format!(
-            "softmax output needs a fixed class dimension K >= 2, the graph's `{name}` has {k}"
+            "softmax output needs a fixed class dimension 2 <= K <= {MAX_CLASSES}, the graph's `{name}` has {k}"
         ))),
     }
 }
