@@ -482,3 +482,23 @@ fn nifti_malformed_corpus_errors_name_the_file_and_never_panic() {
     let v = nifti::read(&p, &ReadOptions::default()).expect("pixdim[0] = 0");
     assert_eq!(v.geometry.affine_ras()[2][2], 1.0);
 }
+
+/// A FIFO given as input used to block forever (opening it waits for a writer); it is refused
+/// at once, by name, whatever its extension says.
+#[test]
+fn a_fifo_input_is_refused_at_once_instead_of_blocking() {
+    let dir = crate::harness::tmpdir();
+    for name in ["pipe.nii.gz", "pipe.dcm"] {
+        let fifo = dir.path().join(name);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = slicewise::Volume::open(&fifo)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(name) && e.contains("not a regular file"), "{e}");
+    }
+}

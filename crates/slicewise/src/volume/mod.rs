@@ -227,6 +227,13 @@ pub fn detect(path: &Path) -> Result<InputKind> {
             "folder holds no DICOM files and no TIFF slices",
         ));
     }
+    if !meta.is_file() {
+        // A FIFO, socket or device: opening one can block forever, and reading it has no end.
+        return Err(Error::format(
+            path,
+            "not a regular file or folder (a pipe, socket or device cannot be read as a volume)",
+        ));
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
