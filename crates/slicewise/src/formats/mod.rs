@@ -8,6 +8,6 @@
 //!
 //! Nothing here touches files or depends on the modules above it.
 
-pub mod dicom_seg;
 pub(crate) mod dicom_lengths;
+pub mod dicom_seg;
 pub mod nifti;
