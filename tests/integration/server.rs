@@ -15,28 +15,29 @@ use serde_json::{json, Value};
 use crate::cli;
 use crate::harness::{self, py, tmpdir};
 
-const HIPPOCAMPUS_MODEL: &str = "msd-hippocampus-small";
-const LGG_MODEL: &str = "lgg-flair-small";
+pub(crate) const HIPPOCAMPUS_MODEL: &str = "msd-hippocampus-small";
+pub(crate) const LGG_MODEL: &str = "lgg-flair-small";
 /// A 22-slice MR series (one DICOM file per slice).
-const MR_SERIES: &str = "mr-dicom-series/Study3/11-T1post-18670";
+pub(crate) const MR_SERIES: &str = "mr-dicom-series/Study3/11-T1post-18670";
 /// A 240×240×155 FLAIR: large enough that a job runs long enough to be cancelled.
-const BRATS_FLAIR: &str = "brats2015/train/brats_2013_pat0005_1/Flair_subtrMeanDivStd.nii.gz";
+pub(crate) const BRATS_FLAIR: &str =
+    "brats2015/train/brats_2013_pat0005_1/Flair_subtrMeanDivStd.nii.gz";
 
-fn hippocampus_image() -> PathBuf {
+pub(crate) fn hippocampus_image() -> PathBuf {
     harness::repo().join("models/samples/msd-hippocampus/hippocampus_375.nii.gz")
 }
 
 /// A running `slicewise serve`, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
-    dir: tempfile::TempDir,
+    pub(crate) url: String,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Server {
     /// Starts the server on port 0 with a fresh datastore (after `prepare` fills it) and
     /// waits for its "listening on" line.
-    fn start_with(extra: &[&str], prepare: impl FnOnce(&Path)) -> Server {
+    pub(crate) fn start_with(extra: &[&str], prepare: impl FnOnce(&Path)) -> Server {
         let dir = tmpdir();
         let datastore = dir.path().join("datastore");
         prepare(&datastore);
@@ -64,24 +65,24 @@ impl Server {
         Server { child, url, dir }
     }
 
-    fn start(extra: &[&str]) -> Server {
+    pub(crate) fn start(extra: &[&str]) -> Server {
         Self::start_with(extra, |_| {})
     }
 
     /// Runs a `monailabel_client.py` subcommand against this server.
-    fn py(&self, cmd: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
+    pub(crate) fn py(&self, cmd: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
         let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&cmd, &self.url];
         all.extend_from_slice(args);
         py("monailabel_client.py", &all)
     }
 
     /// Sends `specs` (see `monailabel_client.py requests`) and returns the responses.
-    fn requests(&self, specs: Value) -> Vec<Value> {
+    pub(crate) fn requests(&self, specs: Value) -> Vec<Value> {
         let out = self.py("requests", &[&specs.to_string()]);
         out["responses"].as_array().expect("responses").clone()
     }
 
-    fn datastore(&self) -> PathBuf {
+    pub(crate) fn datastore(&self) -> PathBuf {
         self.dir.path().join("datastore")
     }
 }
@@ -114,7 +115,7 @@ fn listening_url(child: &mut Child, dir: &Path) -> String {
 }
 
 /// `slicewise segment` of `image` with `model` (the reference every server label must equal).
-fn cli_mask(image: &Path, model: &str, dir: &Path) -> PathBuf {
+pub(crate) fn cli_mask(image: &Path, model: &str, dir: &Path) -> PathBuf {
     let out = dir.join("cli");
     let report = dir.join("report.json");
     let model = harness::repo().join(format!("models/{model}.onnx"));
@@ -136,12 +137,12 @@ fn cli_mask(image: &Path, model: &str, dir: &Path) -> PathBuf {
 }
 
 /// Puts `src` into a datastore as image `id` before the server starts.
-fn seed(datastore: &Path, id: &str, src: &Path) {
+pub(crate) fn seed(datastore: &Path, id: &str, src: &Path) {
     std::fs::create_dir_all(datastore.join("images")).unwrap();
     std::fs::copy(src, datastore.join(format!("images/{id}.nii.gz"))).unwrap();
 }
 
-fn assert_same_label(what: &str, v: &Value) {
+pub(crate) fn assert_same_label(what: &str, v: &Value) {
     assert_eq!(
         v["equal"], true,
         "{what}: label differs from slicewise segment's: {v}"

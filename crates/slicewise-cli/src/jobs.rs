@@ -4,16 +4,22 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use slicewise::volume::{self, InputKind};
 
-/// One volume to segment.
-#[derive(Debug, Clone)]
+/// One volume to segment. Serialisable, so that a scheduler can plan jobs in one process and
+/// run them in others (the Python package's Ray runner).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
     /// The input path as given (or a sub-folder of it).
     pub input: PathBuf,
+    /// The manifest row it came from (0-based), for manifest batches.
+    pub row: Option<usize>,
     /// The DICOM series to read, for DICOM inputs.
     pub series_uid: Option<String>,
     /// The detected kind; `None` when detection failed (see `error`).
+    #[serde(with = "kind_name")]
     pub kind: Option<InputKind>,
     /// Output base name (unique within the batch, file-system safe).
     pub base: String,
@@ -26,15 +32,28 @@ pub struct Job {
 pub fn expand(inputs: &[PathBuf]) -> Vec<Job> {
     let mut jobs = Vec::new();
     for input in inputs {
-        expand_one(input, 1, &mut jobs);
+        expand_one(input, None, 1, &mut jobs);
     }
     make_unique(&mut jobs);
     jobs
 }
 
-fn expand_one(input: &Path, depth: usize, jobs: &mut Vec<Job>) {
+/// Expands a manifest's rows like [`expand`], each job marked with its row. Every shard expands
+/// all rows, so that output names (made unique over the whole batch) are the same in every shard
+/// as in an unsharded run; this lists the series of DICOM rows (headers only) for naming.
+pub fn expand_rows(rows: &[PathBuf]) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (r, input) in rows.iter().enumerate() {
+        expand_one(input, Some(r), 1, &mut jobs);
+    }
+    make_unique(&mut jobs);
+    jobs
+}
+
+fn expand_one(input: &Path, row: Option<usize>, depth: usize, jobs: &mut Vec<Job>) {
     let job = |kind, uid: Option<String>, error: Option<String>| Job {
         input: input.to_path_buf(),
+        row,
         base: base_name(input, uid.as_deref()),
         series_uid: uid,
         kind,
@@ -66,9 +85,36 @@ fn expand_one(input: &Path, depth: usize, jobs: &mut Vec<Job>) {
                 jobs.push(job(None, None, Some(e.to_string())));
             } else {
                 for d in subdirs {
-                    expand_one(&d, depth - 1, jobs);
+                    expand_one(&d, row, depth - 1, jobs);
                 }
             }
+        }
+    }
+}
+
+/// [`InputKind`] as `"dicom"`, `"nifti"` or `"tiff"` (the engine's enum is not serialisable).
+mod kind_name {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use slicewise::volume::InputKind;
+
+    pub fn serialize<S: Serializer>(k: &Option<InputKind>, s: S) -> Result<S::Ok, S::Error> {
+        k.map(|k| match k {
+            InputKind::Dicom => "dicom",
+            InputKind::Nifti => "nifti",
+            InputKind::Tiff => "tiff",
+        })
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<InputKind>, D::Error> {
+        match Option::<String>::deserialize(d)?.as_deref() {
+            None => Ok(None),
+            Some("dicom") => Ok(Some(InputKind::Dicom)),
+            Some("nifti") => Ok(Some(InputKind::Nifti)),
+            Some("tiff") => Ok(Some(InputKind::Tiff)),
+            Some(other) => Err(serde::de::Error::custom(format!(
+                "unknown input kind `{other}`"
+            ))),
         }
     }
 }
@@ -172,6 +218,7 @@ mod tests {
     fn colliding_names_get_stable_distinct_suffixes() {
         let mk = |p: &str| Job {
             input: PathBuf::from(p),
+            row: None,
             series_uid: None,
             kind: None,
             base: base_name(Path::new(p), None),

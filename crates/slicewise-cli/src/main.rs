@@ -1,21 +1,22 @@
 //! The `slicewise` subcommands. Each lives in its own file; this one parses arguments and maps
 //! results to exit codes (0 success, 1 a job failed, 2 usage error).
 
-mod console;
 mod convert;
 mod evaluate;
 mod info;
-mod jobs;
 mod masks;
-mod preview;
 mod progress;
-mod report;
 mod segment;
 mod serve;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+// The batch machinery lives in the library (shared with the Python package); the subcommands
+// reach it under its old module names.
+use slicewise_cli::{console, merge};
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
@@ -44,6 +45,8 @@ pub enum Command {
     Segment(segment::SegmentArgs),
     /// Compare predicted masks with ground truth: Dice, IoU, precision, recall, HD95, ASSD.
     Evaluate(evaluate::EvaluateArgs),
+    /// Merge the shard reports of a `segment --manifest M --shard I/N` batch into one report.
+    MergeReports(MergeArgs),
     /// Serve the models over MONAI Label's REST API (for OHIF and 3D Slicer).
     Serve(serve::ServeArgs),
 }
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => convert::run(a),
         Command::Segment(a) => segment::run(a),
         Command::Evaluate(a) => evaluate::run(a),
+        Command::MergeReports(a) => Ok(merge_reports(a)),
         Command::Serve(a) => serve::run(a),
     };
     match result {
@@ -80,6 +84,47 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("slicewise: error: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Arguments of `slicewise merge-reports`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard reports (`report.shard-I-of-N.json`), one per shard, in any order.
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// The merged report (JSON, and CSV next to it).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Runs `slicewise merge-reports`: exit 0 when every job of the batch succeeded or was complete,
+/// 1 when one failed (as `segment` would have), 2 when the reports are not one whole batch.
+fn merge_reports(a: MergeArgs) -> ExitCode {
+    let out = slicewise_cli::batch::canonical_lenient(&a.out);
+    if a.reports
+        .iter()
+        .any(|r| slicewise_cli::batch::canonical_lenient(r) == out)
+    {
+        eprintln!(
+            "slicewise: error: --out {} is one of the reports",
+            a.out.display()
+        );
+        return ExitCode::from(2);
+    }
+    match merge::merge_to(&a.reports, &a.out) {
+        Ok(merged) => {
+            eprintln!("{}", console::summary_line(&merged.summary));
+            if merged.summary.failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("slicewise: error: {e}");
+            ExitCode::from(2)
         }
     }
 }

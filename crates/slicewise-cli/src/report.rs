@@ -53,6 +53,9 @@ pub struct OutputFile {
 pub struct JobRecord {
     /// The input path (as given on the command line, or the sub-folder found in it).
     pub input: PathBuf,
+    /// The manifest row (0-based) the job came from, for `--manifest` batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
     /// DICOM SeriesInstanceUID, when the input is DICOM.
     pub series_uid: Option<String>,
     /// Outcome.
@@ -82,6 +85,7 @@ impl JobRecord {
     pub fn new(input: &Path, series_uid: Option<String>) -> JobRecord {
         JobRecord {
             input: input.to_path_buf(),
+            row: None,
             series_uid,
             status: JobStatus::Failed,
             mask: None,
@@ -140,6 +144,40 @@ pub struct BatchReport {
     pub jobs: Vec<JobRecord>,
     /// Counts.
     pub summary: Summary,
+    /// The shard this report covers, for `--shard` batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+    /// The shard reports a merged report was made from (`slicewise merge-reports`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardSummary>,
+}
+
+/// Which part of a manifest a shard's report covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// Shard index I, 0-based.
+    pub index: usize,
+    /// Number of shards N.
+    pub count: usize,
+    /// The manifest the rows came from.
+    pub manifest: PathBuf,
+    /// Rows in the whole manifest (the shard runs rows r with r mod N = I).
+    pub rows: usize,
+}
+
+/// One shard report of a merged report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardSummary {
+    /// Shard index I.
+    pub index: usize,
+    /// The shard's report file.
+    pub report: PathBuf,
+    /// The execution provider the shard's model ran on.
+    pub provider: String,
+    /// The shard's model load time in seconds.
+    pub load_seconds: f64,
+    /// The shard's counts.
+    pub summary: Summary,
 }
 
 /// Writes `report` as JSON at `path` and as CSV next to it (same name, `.csv`).
@@ -155,6 +193,13 @@ pub fn write(path: &Path, report: &BatchReport) -> Result<PathBuf> {
             .map_err(|e| Error::io("write", &csv_path, e))
     })?;
     Ok(csv_path)
+}
+
+/// Reads a report written by [`write`].
+pub fn read(path: &Path) -> Result<BatchReport> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::format(path, format!("not a slicewise report: {e}")))
 }
 
 /// The CSV text: a header and one row per job.
@@ -299,6 +344,32 @@ mod tests {
         assert!(row.starts_with("\"a,b.nii\",,failed,"));
         assert!(row.contains(",10,0.01,"));
         assert!(row.ends_with("\"x \"\"y\"\"\""));
+    }
+
+    #[test]
+    fn records_read_back_hold_the_very_values_written() {
+        // 1642 voxels of 1 mm³ (1642 × 0.001): what a resumed job or a merged shard reports.
+        let mut j = JobRecord::new(Path::new("a.nii"), None);
+        j.row = Some(3);
+        j.labels.push(LabelStats {
+            value: 2,
+            name: String::new(),
+            voxels: 1642,
+            ml: 1642.0 * 0.001,
+        });
+        let back: JobRecord = serde_json::from_str(&serde_json::to_string(&j).unwrap()).unwrap();
+        assert_eq!(back.labels[0].ml.to_bits(), j.labels[0].ml.to_bits());
+        assert_eq!(back.row, Some(3));
+        let old: JobRecord = serde_json::from_str(
+            r#"{"input":"a","series_uid":null,"status":"ok","mask":null,"previews":[],"dims":null,
+               "spacing":null,"provider":null,"labels":[],"timings":{"read":0,"preprocess":0,
+               "inference":0,"postprocess":0,"write":0,"total":0},"warnings":[],"error":null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            old.row, None,
+            "sidecars written before rows existed still read"
+        );
     }
 
     #[test]

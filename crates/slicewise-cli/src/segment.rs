@@ -1,27 +1,26 @@
 //! `slicewise segment`: a batch of volumes through one loaded model.
 //!
-//! Every job writes its mask, then its previews, then a sidecar `<base>.slicewise.json` (its
-//! [`JobRecord`], with output sizes) — each atomically. The sidecar is the completion marker: a
-//! rerun skips a job whose sidecar says `ok` for the same input and whose outputs still exist
-//! with the recorded sizes, so an interrupted batch resumes where it stopped. `--overwrite`
-//! removes the sidecar before redoing a job, so a failure never leaves a stale "complete" marker.
+//! Arguments become jobs ([`jobs`]) and job settings; each job runs through
+//! [`batch::run_job`] (read, segment, write mask, previews and the sidecar that marks it
+//! complete, so an interrupted batch resumes where it stopped). With `--manifest` the inputs
+//! are a manifest's rows, and `--shard I/N` runs only shard I's rows ([`manifest`]) and writes
+//! the shard's own report, for `slicewise merge-reports` to merge.
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use serde_json::json;
 
-use super::console;
-use super::jobs::{self, Job};
 use super::progress::Bars;
-use super::report::{self, BatchReport, JobRecord, JobStatus, ModelRecord, OutputFile, Summary};
 use slicewise::error::{Error, Result};
-use slicewise::infer::{self, Device, Model, ModelOptions, SegmentOptions};
+use slicewise::infer::{Device, Model, ModelOptions};
 use slicewise::output::OutputFormat;
-use slicewise::volume::{InputKind, ReadOptions, Volume};
+use slicewise_cli::batch::{self, InputGuard, JobSettings};
+use slicewise_cli::console;
+use slicewise_cli::jobs::{self, Job};
+use slicewise_cli::manifest::{self, Shard};
+use slicewise_cli::report::{self, BatchReport, JobRecord, JobStatus, ShardRecord};
 
 /// Mask file formats `segment` can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -47,6 +46,16 @@ pub enum DeviceArg {
     Tensorrt,
 }
 
+impl From<FormatArg> for OutputFormat {
+    fn from(f: FormatArg) -> OutputFormat {
+        match f {
+            FormatArg::Nifti => OutputFormat::Nifti,
+            FormatArg::Tiff => OutputFormat::Tiff,
+            FormatArg::DicomSeg => OutputFormat::DicomSeg,
+        }
+    }
+}
+
 impl From<DeviceArg> for Device {
     fn from(d: DeviceArg) -> Device {
         match d {
@@ -63,8 +72,17 @@ impl From<DeviceArg> for Device {
 pub struct SegmentArgs {
     /// Inputs: files, DICOM folders (every series is a job), NIfTI, TIFF stacks, LGG-style
     /// patient folders, or folders of such folders.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "manifest", conflicts_with = "manifest")]
     pub inputs: Vec<PathBuf>,
+    /// Read the inputs from a manifest: a CSV with an `input` column, or one path per line
+    /// (relative paths are relative to the manifest's folder).
+    #[arg(long, value_name = "CSV")]
+    pub manifest: Option<PathBuf>,
+    /// Run only shard I of N of the manifest (rows r with r mod N = I, counted from 0) and write
+    /// the report as REPORT.shard-I-of-N.json (default REPORT: OUT/report.json). `--shard N`
+    /// takes I from $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+    #[arg(long, value_name = "I/N", requires = "manifest")]
+    pub shard: Option<String>,
     /// The ONNX model.
     #[arg(long)]
     pub model: PathBuf,
@@ -112,25 +130,27 @@ pub struct SegmentArgs {
     pub ort_lib: Option<PathBuf>,
 }
 
-/// Previews per job.
-const PREVIEWS: usize = 3;
+/// The batch as planned: the input rows, the jobs to run here, and the shard.
+struct Plan {
+    rows: Vec<PathBuf>,
+    jobs: Vec<Job>,
+    shard: Option<Shard>,
+}
 
 /// Runs `slicewise segment`: exit 0 when every job succeeded or was complete, 1 when a job
-/// failed, 2 when the batch could not start (usage, output folder, model).
+/// failed, 2 when the batch could not start (usage, manifest, output folder, model).
 pub fn run(args: SegmentArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let input_files = input_files(&args);
-    if let Some(problem) = usage_problem(&args, &input_files) {
+    let (rows, shard) = match rows_and_shard(&args) {
+        Ok(v) => v,
+        Err(problem) => return usage(&problem),
+    };
+    let guard = InputGuard::new(&rows);
+    if let Some(problem) = usage_problem(&args, &rows, shard, &guard) {
         return usage(&problem);
     }
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io("create folder", &args.out, e))?;
-
-    let jobs = jobs::expand(&args.inputs);
-    log::info!(
-        "{} from {}",
-        console::plural(jobs.len(), "job"),
-        console::plural(args.inputs.len(), "input")
-    );
+    let plan = plan(&args, rows, shard);
     let (model, load_seconds) = match load_model(&args) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -143,11 +163,22 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
         eprintln!("{line}");
     }
 
-    let records = run_jobs(&jobs, &model, &args, &input_files);
-    let summary = summarize(&records, started);
+    let settings = settings(&args);
+    let records = run_jobs(&plan.jobs, &model, &settings, &guard);
+    let summary = batch::tally(&records, started.elapsed().as_secs_f64());
+    eprintln!("{}", console::summary_line(&summary));
     let failed = summary.failed > 0;
-    if let Some(path) = &args.report {
-        write_report(path, &args, &model, load_seconds, records, summary)?;
+    if let Some(path) = report_path(&args, plan.shard) {
+        let report = BatchReport {
+            slicewise_version: env!("CARGO_PKG_VERSION").to_string(),
+            model: batch::model_record(&model, load_seconds),
+            options: settings.options_json(args.device.into(), threads(&args)),
+            jobs: records,
+            summary,
+            shard: shard_record(&args, &plan),
+            shards: Vec::new(),
+        };
+        report::write(&path, &report)?;
     }
     Ok(if failed {
         ExitCode::from(1)
@@ -156,43 +187,112 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
     })
 }
 
-/// The input files, canonical, so that no output can overwrite one.
-fn input_files(args: &SegmentArgs) -> HashSet<PathBuf> {
-    args.inputs
-        .iter()
-        .filter(|p| p.is_file())
-        .filter_map(|p| p.canonicalize().ok())
-        .collect()
+/// The input rows (the positional inputs or the manifest's) and the shard asked for.
+fn rows_and_shard(
+    args: &SegmentArgs,
+) -> std::result::Result<(Vec<PathBuf>, Option<Shard>), String> {
+    let shard = match &args.shard {
+        Some(spec) => {
+            let index = std::env::var(manifest::INDEX_VAR).ok();
+            Some(Shard::parse(spec, index.as_deref())?)
+        }
+        None => None,
+    };
+    let rows = match &args.manifest {
+        Some(m) => manifest::read(m).map_err(|e| e.to_string())?,
+        None => args.inputs.clone(),
+    };
+    if rows.is_empty() {
+        return Err("the manifest lists no inputs".into());
+    }
+    Ok((rows, shard))
+}
+
+/// The jobs of the batch, or of this shard's rows (named over the whole manifest).
+fn plan(args: &SegmentArgs, rows: Vec<PathBuf>, shard: Option<Shard>) -> Plan {
+    let mut jobs = if args.manifest.is_some() {
+        jobs::expand_rows(&rows)
+    } else {
+        jobs::expand(&rows)
+    };
+    if let Some(s) = shard {
+        jobs.retain(|j| j.row.is_some_and(|r| s.owns(r)));
+        let mine = (0..rows.len()).filter(|&r| s.owns(r)).count();
+        eprintln!(
+            "slicewise: shard {}/{}: {} of {}, {}",
+            s.index,
+            s.count,
+            console::plural(mine, "row"),
+            rows.len(),
+            console::plural(jobs.len(), "job")
+        );
+    }
+    log::info!(
+        "{} from {}",
+        console::plural(jobs.len(), "job"),
+        console::plural(rows.len(), "input")
+    );
+    Plan { rows, jobs, shard }
+}
+
+/// Where the report goes: `--report`, or for a shard its own file next to it (a shard always
+/// writes one: it is what `merge-reports` merges).
+fn report_path(args: &SegmentArgs, shard: Option<Shard>) -> Option<PathBuf> {
+    match (shard, &args.report) {
+        (Some(s), Some(r)) => Some(s.report_path(r)),
+        (Some(s), None) => Some(s.report_path(&args.out.join("report.json"))),
+        (None, r) => r.clone(),
+    }
+}
+
+fn shard_record(args: &SegmentArgs, plan: &Plan) -> Option<ShardRecord> {
+    let (s, m) = (plan.shard?, args.manifest.as_ref()?);
+    Some(ShardRecord {
+        index: s.index,
+        count: s.count,
+        manifest: m.clone(),
+        rows: plan.rows.len(),
+    })
 }
 
 /// What makes the arguments unusable, found before anything is created or loaded.
-fn usage_problem(args: &SegmentArgs, input_files: &HashSet<PathBuf>) -> Option<String> {
+fn usage_problem(
+    args: &SegmentArgs,
+    rows: &[PathBuf],
+    shard: Option<Shard>,
+    guard: &InputGuard,
+) -> Option<String> {
     if let Some(t) = args.threshold {
         if !(0.0..=1.0).contains(&t) {
             return Some(format!("--threshold {t} is outside 0..1"));
         }
     }
-    // Outputs inside an input folder would be taken for inputs by the next run.
-    let input_dirs: Vec<PathBuf> = args
-        .inputs
-        .iter()
-        .filter(|p| p.is_dir())
-        .filter_map(|p| p.canonicalize().ok())
-        .collect();
-    let out_canon = canonical_lenient(&args.out);
-    if let Some(d) = input_dirs.iter().find(|d| out_canon.starts_with(d)) {
-        return Some(format!(
-            "--out {} lies inside the input folder {}; choose an output folder outside the inputs",
-            args.out.display(),
-            d.display()
-        ));
+    if let Some(p) = batch::out_problem(rows, &args.out) {
+        return Some(p);
     }
-    if let Some(r) = &args.report {
-        if input_files.contains(&canonical_lenient(r)) {
-            return Some(format!("--report {} is an input", r.display()));
-        }
+    report_path(args, shard)
+        .filter(|r| guard.is_input(r))
+        .map(|r| format!("--report {} is an input", r.display()))
+}
+
+fn threads(args: &SegmentArgs) -> Option<usize> {
+    args.threads.map(|t| t as usize)
+}
+
+/// The settings every job of the batch shares.
+fn settings(args: &SegmentArgs) -> JobSettings {
+    JobSettings {
+        format: args.format.map(OutputFormat::from),
+        batch_size: args.batch_size as usize,
+        threshold: args.threshold,
+        largest_component: args.largest_component,
+        fill_holes: args.fill_holes,
+        min_size: args.min_size,
+        tta: args.tta,
+        preview: args.preview,
+        overwrite: args.overwrite,
+        ..JobSettings::new(&args.out)
     }
-    None
 }
 
 /// Loads the model on the device, threads and runtime library asked for; returns it with its
@@ -203,8 +303,8 @@ fn load_model(args: &SegmentArgs) -> Result<(Model, f64)> {
         .clone()
         .or_else(|| std::env::var_os("SLICEWISE_ORT_LIB").map(PathBuf::from));
     let mut mopts = ModelOptions::default().device(args.device.into());
-    if let Some(t) = args.threads {
-        mopts = mopts.threads(t as usize);
+    if let Some(t) = threads(args) {
+        mopts = mopts.threads(t);
     }
     if let Some(p) = runtime_path {
         mopts = mopts.runtime_path(p);
@@ -220,25 +320,20 @@ fn load_model(args: &SegmentArgs) -> Result<(Model, f64)> {
     Ok((model, load_seconds))
 }
 
-/// Runs the jobs in turn under the progress bars. A panic in a job becomes that job's failure,
-/// so one bad input cannot end the batch.
+/// Runs the jobs in turn under the progress bars.
 fn run_jobs(
     jobs: &[Job],
     model: &Model,
-    args: &SegmentArgs,
-    input_files: &HashSet<PathBuf>,
+    settings: &JobSettings,
+    guard: &InputGuard,
 ) -> Vec<JobRecord> {
     let bars = Bars::new(jobs.len());
     let mut records = Vec::with_capacity(jobs.len());
     for job in jobs {
         bars.start_job(&job.base);
-        let rec = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_job(job, model, args, input_files, &bars)
-        }))
-        .unwrap_or_else(|p| {
-            let mut r = JobRecord::new(&job.input, job.series_uid.clone());
-            r.error = Some(format!("internal error (panic): {}", panic_text(&p)));
-            r
+        let rec = batch::run_job(job, model, settings, guard, &mut |p| {
+            bars.slices(p.done, p.total);
+            true
         });
         log_outcome(job, &rec, &bars);
         records.push(rec);
@@ -273,51 +368,6 @@ fn log_outcome(job: &Job, rec: &JobRecord, bars: &Bars) {
     }
 }
 
-/// Counts the jobs by outcome and prints the one-line summary.
-fn summarize(records: &[JobRecord], started: Instant) -> Summary {
-    let mut summary = Summary {
-        jobs: records.len(),
-        seconds: started.elapsed().as_secs_f64(),
-        ..Summary::default()
-    };
-    for r in records {
-        match r.status {
-            JobStatus::Ok => summary.ok += 1,
-            JobStatus::Skipped => summary.skipped += 1,
-            JobStatus::Failed => summary.failed += 1,
-        }
-    }
-    eprintln!("{}", console::summary_line(&summary));
-    summary
-}
-
-/// Writes the batch report at `path` (JSON, and CSV next to it).
-fn write_report(
-    path: &Path,
-    args: &SegmentArgs,
-    model: &Model,
-    load_seconds: f64,
-    records: Vec<JobRecord>,
-    summary: Summary,
-) -> Result<()> {
-    let c = model.contract();
-    let report = BatchReport {
-        slicewise_version: env!("CARGO_PKG_VERSION").to_string(),
-        model: ModelRecord {
-            path: args.model.clone(),
-            name: c.name.clone(),
-            version: c.version.clone(),
-            provider: model.provider().clone(),
-            load_seconds,
-        },
-        options: options_json(args),
-        jobs: records,
-        summary,
-    };
-    report::write(path, &report)?;
-    Ok(())
-}
-
 fn usage(msg: &str) -> Result<ExitCode> {
     eprintln!("slicewise: error: {msg}");
     Ok(ExitCode::from(2))
@@ -328,227 +378,4 @@ fn job_name(job: &Job) -> String {
         Some(uid) => format!("{} (series {uid})", job.input.display()),
         None => job.input.display().to_string(),
     }
-}
-
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The canonical path of `p`, or of its nearest existing ancestor joined with the rest.
-fn canonical_lenient(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
-    let mut tail = Vec::new();
-    let mut cur = abs.as_path();
-    loop {
-        if let Ok(c) = cur.canonicalize() {
-            let mut out = c;
-            for t in tail.iter().rev() {
-                out.push(t);
-            }
-            return out;
-        }
-        match (cur.parent(), cur.file_name()) {
-            (Some(parent), Some(name)) => {
-                tail.push(name.to_os_string());
-                cur = parent;
-            }
-            _ => return abs,
-        }
-    }
-}
-
-fn options_json(a: &SegmentArgs) -> serde_json::Value {
-    json!({
-        "format": a.format.map(|f| format!("{f:?}").to_lowercase()),
-        "device": format!("{:?}", a.device).to_lowercase(),
-        "batch_size": a.batch_size,
-        "threads": a.threads,
-        "threshold": a.threshold,
-        "largest_component": a.largest_component,
-        "fill_holes": a.fill_holes,
-        "min_size": a.min_size,
-        "tta": a.tta,
-        "preview": a.preview,
-        "overwrite": a.overwrite,
-    })
-}
-
-/// Output paths of a job.
-struct Outputs {
-    mask: PathBuf,
-    sidecar: PathBuf,
-}
-
-fn outputs(job: &Job, args: &SegmentArgs) -> Outputs {
-    let fmt = match args.format {
-        Some(FormatArg::Tiff) => OutputFormat::Tiff,
-        Some(FormatArg::DicomSeg) => OutputFormat::DicomSeg,
-        Some(FormatArg::Nifti) => OutputFormat::Nifti,
-        None if job.kind == Some(InputKind::Tiff) => OutputFormat::Tiff,
-        None => OutputFormat::Nifti,
-    };
-    let ext = match fmt {
-        OutputFormat::Tiff => "tif",
-        OutputFormat::Nifti => "nii.gz",
-        OutputFormat::DicomSeg => "dcm",
-    };
-    Outputs {
-        mask: args.out.join(format!("{}_mask.{ext}", job.base)),
-        sidecar: args.out.join(format!("{}.slicewise.json", job.base)),
-    }
-}
-
-/// The earlier record when the job's outputs are complete.
-fn complete(job: &Job, sidecar: &Path) -> Option<JobRecord> {
-    let bytes = std::fs::read(sidecar).ok()?;
-    let rec: JobRecord = serde_json::from_slice(&bytes).ok()?;
-    let same_input = rec.input.canonicalize().ok()? == job.input.canonicalize().ok()?;
-    if rec.status != JobStatus::Ok || !same_input || rec.series_uid != job.series_uid {
-        return None;
-    }
-    let files_ok = rec.mask.iter().chain(rec.previews.iter()).all(|f| {
-        std::fs::metadata(&f.path)
-            .map(|m| m.is_file() && m.len() == f.bytes)
-            .unwrap_or(false)
-    });
-    (files_ok && rec.mask.is_some()).then_some(rec)
-}
-
-fn output_file(path: &Path) -> Result<OutputFile> {
-    let m = std::fs::metadata(path).map_err(|e| Error::io("access", path, e))?;
-    Ok(OutputFile {
-        path: path.to_path_buf(),
-        bytes: m.len(),
-    })
-}
-
-fn run_job(
-    job: &Job,
-    model: &Model,
-    args: &SegmentArgs,
-    input_files: &HashSet<PathBuf>,
-    bars: &Bars,
-) -> JobRecord {
-    let mut rec = JobRecord::new(&job.input, job.series_uid.clone());
-    if let Some(e) = &job.error {
-        rec.error = Some(e.clone());
-        return rec;
-    }
-    let out = outputs(job, args);
-    if !args.overwrite {
-        if let Some(mut earlier) = complete(job, &out.sidecar) {
-            earlier.status = JobStatus::Skipped;
-            return earlier;
-        }
-    }
-    let t0 = Instant::now();
-    match segment_job(job, model, args, input_files, bars, &out, &mut rec) {
-        Ok(()) => rec.status = JobStatus::Ok,
-        Err(e) => {
-            rec.status = JobStatus::Failed;
-            rec.error = Some(e.to_string());
-        }
-    }
-    rec.timings.total = t0.elapsed().as_secs_f64();
-    if rec.status == JobStatus::Ok {
-        // The completion marker, written last.
-        let r = slicewise::output::atomic_write(&out.sidecar, |w| {
-            serde_json::to_writer_pretty(w, &rec)
-                .map_err(|e| Error::io("write", &out.sidecar, std::io::Error::other(e)))
-        });
-        if let Err(e) = r {
-            rec.status = JobStatus::Failed;
-            rec.error = Some(e.to_string());
-        }
-    }
-    rec
-}
-
-fn segment_job(
-    job: &Job,
-    model: &Model,
-    args: &SegmentArgs,
-    input_files: &HashSet<PathBuf>,
-    bars: &Bars,
-    out: &Outputs,
-    rec: &mut JobRecord,
-) -> Result<()> {
-    for p in [&out.mask, &out.sidecar] {
-        if input_files.contains(&canonical_lenient(p)) {
-            return Err(Error::InvalidArgument(format!(
-                "{}: output would overwrite an input",
-                p.display()
-            )));
-        }
-    }
-    // A stale marker must not survive a redo that fails.
-    match std::fs::remove_file(&out.sidecar) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("remove", &out.sidecar, e)),
-    }
-
-    let t = Instant::now();
-    let mut ropts = ReadOptions::default();
-    if let Some(uid) = &job.series_uid {
-        ropts = ropts.series_uid(uid.clone());
-    }
-    let volume = Volume::open_with(&job.input, &ropts)?;
-    rec.timings.read = t.elapsed().as_secs_f64();
-    rec.dims = Some(volume.dims_xyz());
-    rec.spacing = Some(volume.geometry.spacing);
-    rec.warnings.extend(volume.meta.warnings.iter().cloned());
-
-    let sopts = SegmentOptions {
-        batch_size: args.batch_size as usize,
-        threshold: args.threshold,
-        largest_component: args.largest_component,
-        fill_holes: args.fill_holes,
-        min_component_voxels: args.min_size,
-        tta: args.tta,
-        ..SegmentOptions::default()
-    };
-    let seg = infer::segment(model, &volume, &sopts, &mut |p| {
-        bars.slices(p.done, p.total);
-        true
-    })?;
-    rec.provider = Some(seg.provider.clone());
-    rec.timings.preprocess = seg.timings.preprocess;
-    rec.timings.inference = seg.timings.inference;
-    rec.timings.postprocess = seg.timings.postprocess;
-    rec.warnings.extend(seg.warnings.iter().cloned());
-    rec.labels = seg.mask.stats();
-
-    let t = Instant::now();
-    if out.mask.extension().is_some_and(|e| e == "dcm") {
-        let c = model.contract();
-        let opts = slicewise::output::dicom_seg::DicomSegOptions::default()
-            .with_model(&c.name, &c.version);
-        slicewise::output::dicom_seg::write_mask_with(&out.mask, &seg.mask, &opts)?;
-    } else {
-        slicewise::output::write_mask(&out.mask, &seg.mask)?;
-    }
-    rec.mask = Some(output_file(&out.mask)?);
-    if args.preview {
-        let channel = model
-            .contract()
-            .source_channels
-            .first()
-            .copied()
-            .unwrap_or(0);
-        for z in crate::preview::top_slices(&seg.mask, PREVIEWS) {
-            let p = args.out.join(format!("{}_preview_z{z:04}.png", job.base));
-            crate::preview::write(&p, &volume, &seg.mask, z, channel)?;
-            rec.previews.push(output_file(&p)?);
-        }
-    }
-    rec.timings.write = t.elapsed().as_secs_f64();
-    Ok(())
 }

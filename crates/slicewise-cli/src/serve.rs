@@ -58,6 +58,18 @@ pub struct ServeArgs {
     /// ONNX Runtime shared library (default: $SLICEWISE_ORT_LIB, then the engine's search).
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
+    /// DICOMweb root of a PACS, e.g. http://127.0.0.1:8042/dicom-web (Orthanc): image ids that
+    /// are SeriesInstanceUIDs are fetched from it, DICOM SEG results stored back to it, and
+    /// /proxy/dicom/ forwards the OHIF viewer to it. Basic auth: http://USER:PASSWORD@host/...
+    #[arg(long, value_name = "URL")]
+    pub dicomweb: Option<String>,
+    /// Serve the OHIF viewer in DIR at /ohif/ (default: the one monailabel's wheel ships, if
+    /// ./.venv or $VIRTUAL_ENV has it).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_ohif")]
+    pub ohif: Option<PathBuf>,
+    /// Do not serve the OHIF viewer.
+    #[arg(long)]
+    pub no_ohif: bool,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM: exit 0 then, 2 when it cannot start, 1 when it
@@ -89,12 +101,7 @@ fn options(args: ServeArgs) -> std::result::Result<ServeOptions, String> {
         .max_upload_bytes(args.max_upload_mb as usize * (1 << 20))
         .request_timeout(Duration::from_secs(args.timeout))
         .device(args.device.into())
-        .batch_size(args.batch_size as usize)
-        .on_listening(|addr| {
-            // Scripts and tests read this line to learn the port.
-            println!("slicewise serve: listening on http://{addr}");
-            let _ = std::io::stdout().flush();
-        });
+        .batch_size(args.batch_size as usize);
     if let Some(d) = args.datastore {
         o = o.datastore(d);
     }
@@ -107,13 +114,61 @@ fn options(args: ServeArgs) -> std::result::Result<ServeOptions, String> {
     if let Some(t) = args.threads {
         o = o.threads(t as usize);
     }
+    if let Some(url) = args.dicomweb {
+        o = o.dicomweb(url);
+    }
+    let ohif = match (args.ohif, args.no_ohif) {
+        (_, true) => None,
+        (Some(dir), _) => Some(dir),
+        (None, false) => installed_ohif(),
+    };
+    if let Some(dir) = ohif {
+        o = o.ohif_dir(dir);
+    }
     let ort = args
         .ort_lib
         .or_else(|| std::env::var_os("SLICEWISE_ORT_LIB").map(PathBuf::from));
     if let Some(p) = ort {
         o = o.runtime_path(p);
     }
-    Ok(o)
+    let viewer = o.ohif_dir.is_some();
+    Ok(o.on_listening(move |addr| {
+        // Scripts and tests read this line to learn the port.
+        println!("slicewise serve: listening on http://{addr}");
+        if viewer {
+            println!("slicewise serve: OHIF viewer at http://{addr}/ohif/");
+        }
+        let _ = std::io::stdout().flush();
+    }))
+}
+
+/// The OHIF viewer monailabel's wheel ships (`monailabel/endpoints/static/ohif/`), in
+/// `$VIRTUAL_ENV` or `./.venv` — where `scripts/setup --test` installs it. Not in this
+/// repository: it is MONAI Label's build, used as installed.
+fn installed_ohif() -> Option<PathBuf> {
+    let venvs = std::env::var_os("VIRTUAL_ENV")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([PathBuf::from(".venv")]);
+    for venv in venvs {
+        let Ok(libs) = std::fs::read_dir(venv.join("lib")) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = libs
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
+            .map(|e| {
+                e.path()
+                    .join("site-packages/monailabel/endpoints/static/ohif")
+            })
+            .filter(|d| d.join("index.html").is_file())
+            .collect();
+        found.sort();
+        if let Some(dir) = found.pop() {
+            return Some(dir);
+        }
+    }
+    None
 }
 
 fn token(

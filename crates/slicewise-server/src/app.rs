@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::datastore::Datastore;
+use crate::dicomweb::DicomWeb;
 use crate::error::ApiError;
 use crate::jobs::Jobs;
 use crate::models::Models;
@@ -23,6 +24,8 @@ pub struct App {
     pub token: Option<String>,
     /// Slices per inference batch.
     pub batch_size: usize,
+    /// The PACS (`--dicomweb`), when there is one.
+    pub dicomweb: Option<DicomWeb>,
 }
 
 /// What handlers receive.

@@ -103,6 +103,25 @@ impl From<slicewise::Error> for ApiError {
     }
 }
 
+impl From<crate::dicomweb::PacsError> for ApiError {
+    /// The PACS failing is a bad gateway (502), whatever it answered: the request was fine and
+    /// this server is working, so clients should not read it as their fault (4xx) or ours
+    /// (500). A series the PACS does not have is a 404, one too large a 413, a cache folder that
+    /// cannot be written a 500.
+    fn from(e: crate::dicomweb::PacsError) -> Self {
+        use crate::dicomweb::PacsError as P;
+        let (status, code) = match &e {
+            P::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "pacs_unreachable"),
+            P::Status { .. } => (StatusCode::BAD_GATEWAY, "pacs_error"),
+            P::BadAnswer { .. } => (StatusCode::BAD_GATEWAY, "pacs_bad_answer"),
+            P::NoSuchSeries { .. } => (StatusCode::NOT_FOUND, "unknown_series"),
+            P::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large"),
+            P::Cache(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -153,6 +172,28 @@ mod tests {
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         let e: ApiError = slicewise::Error::inference("boom").into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn pacs_failures_are_bad_gateway_and_a_missing_series_404() {
+        use crate::dicomweb::PacsError;
+        let e: ApiError = PacsError::Unreachable {
+            url: "http://pacs/".into(),
+            what: "QIDO-RS series 1.2".into(),
+            reason: "Connection refused".into(),
+        }
+        .into();
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::BAD_GATEWAY, "pacs_unreachable")
+        );
+        assert!(e.detail.contains("Connection refused") && e.detail.contains("http://pacs/"));
+        let e: ApiError = PacsError::NoSuchSeries {
+            url: "http://pacs/".into(),
+            uid: "1.2".into(),
+        }
+        .into();
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
     }
 
     #[test]

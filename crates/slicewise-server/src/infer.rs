@@ -202,7 +202,7 @@ pub fn run(
     let options = segment_options(job, cancel);
     let seg = segment(&job.model, &volume, &options, progress)?;
     let t1 = Instant::now();
-    let label = encode(&seg.mask, job.params.format, &job.staging)?;
+    let label = encode(&seg.mask, job.params.format, &job.staging, &job.model)?;
     let write_s = t1.elapsed().as_secs_f64();
     let t = &seg.timings;
     let params = json!({
@@ -247,12 +247,29 @@ fn segment_options(job: &InferJob, cancel: &CancelToken) -> SegmentOptions {
     }
 }
 
-/// The label file's bytes. NRRD is encoded in memory; the NIfTI and DICOM SEG writers write
-/// files, so they write a temporary one in `staging`, which is read back and removed.
-fn encode(mask: &Mask, format: LabelFormat, staging: &Path) -> Result<Vec<u8>, ApiError> {
+/// The label file's bytes. NRRD and DICOM SEG are encoded in memory; the NIfTI writer writes
+/// files, so it writes a temporary one in `staging`, which is read back and removed.
+fn encode(
+    mask: &Mask,
+    format: LabelFormat,
+    staging: &Path,
+    model: &Model,
+) -> Result<Vec<u8>, ApiError> {
     use slicewise::output;
-    if let LabelFormat::Nrrd { gzip, .. } = format {
-        return Ok(output::nrrd::encode_mask(mask, gzip)?);
+    match format {
+        LabelFormat::Nrrd { gzip, .. } => return Ok(output::nrrd::encode_mask(mask, gzip)?),
+        LabelFormat::DicomSeg => {
+            // Named after the model, as `slicewise segment` names its SEG files.
+            let c = model.contract();
+            let opts =
+                output::dicom_seg::DicomSegOptions::default().with_model(&c.name, &c.version);
+            let file = output::dicom_seg::build(mask, &opts)?;
+            let mut bytes = Vec::new();
+            file.write_all(&mut bytes)
+                .map_err(|e| ApiError::internal(format!("cannot encode the DICOM SEG: {e}")))?;
+            return Ok(bytes);
+        }
+        _ => {}
     }
     let tmp = tempfile::Builder::new()
         .prefix("label-")
@@ -260,10 +277,7 @@ fn encode(mask: &Mask, format: LabelFormat, staging: &Path) -> Result<Vec<u8>, A
         .tempfile_in(staging)
         .map_err(|e| ApiError::internal(format!("cannot create a temporary label file: {e}")))?
         .into_temp_path();
-    match format {
-        LabelFormat::DicomSeg => output::dicom_seg::write_mask(&tmp, mask)?,
-        _ => output::nifti::write_mask(&tmp, mask)?,
-    }
+    output::nifti::write_mask(&tmp, mask)?;
     std::fs::read(&tmp)
         .map_err(|e| ApiError::internal(format!("cannot read the temporary label file: {e}")))
 }

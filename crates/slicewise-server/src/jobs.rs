@@ -129,6 +129,14 @@ pub struct Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.shared.admitted.fetch_sub(1, Ordering::SeqCst);
+        // Dropped before it ran (its request went away while the image was being fetched):
+        // `/jobs/` must not show it queued forever.
+        self.job.update(|s| {
+            if s.state == Phase::Queued {
+                s.state = Phase::Cancelled;
+                s.error = Some("the request ended before the job ran".into());
+            }
+        });
     }
 }
 
@@ -136,6 +144,14 @@ impl Ticket {
     /// The job's id.
     pub fn id(&self) -> String {
         self.job.snapshot().id
+    }
+
+    /// Marks a job that cannot run (its image could not be fetched) as failed, recording why.
+    pub fn fail(&self, error: &ApiError) {
+        self.job.update(|s| {
+            s.state = Phase::Failed;
+            s.error = Some(error.detail.clone());
+        });
     }
 }
 
@@ -334,6 +350,24 @@ mod tests {
         assert!(listed
             .iter()
             .any(|j| j.image == "a" && j.state == Phase::Done && j.done == 1));
+    }
+
+    #[test]
+    fn a_job_that_never_runs_ends_failed_or_cancelled() {
+        let jobs = Jobs::new(1, 1, 1);
+        jobs.admit("m", "a")
+            .unwrap()
+            .fail(&ApiError::internal("no image"));
+        // (The ticket is dropped at the end of that statement: still failed, not cancelled.)
+        drop(jobs.admit("m", "b").unwrap());
+        let states: Vec<_> = jobs
+            .list()
+            .iter()
+            .map(|j| (j.state, j.error.clone()))
+            .collect();
+        assert_eq!(states[0].0, Phase::Cancelled);
+        assert_eq!(states[1], (Phase::Failed, Some("no image".into())));
+        assert_eq!(jobs.active(), 0);
     }
 
     #[tokio::test]

@@ -16,17 +16,20 @@
 //!
 //! Endpoints: `GET /info/`, `GET /auth/`, `POST /auth/token`, `GET /auth/token/valid`,
 //! `GET|PUT|DELETE /datastore/` and `/datastore/image`, `POST /infer/{model}`,
-//! `PUT /session/`, `GET|DELETE /session/{id}`, `GET /jobs/` and `/jobs/{id}`.
+//! `PUT /session/`, `GET|DELETE /session/{id}`, `GET /jobs/` and `/jobs/{id}`; with a PACS
+//! (`--dicomweb`) `GET|POST /proxy/dicom/*`, with a viewer (`--ohif`) `GET /ohif/*`.
 //!
 //! Modules: [`options`] (what the server is told), [`models`] (loaded once, shared),
-//! [`datastore`] and [`sessions`] (uploaded images on disk), [`jobs`] (bounded queue, progress,
-//! cancellation), [`infer`] (one request on the engine), [`upload`] and [`respond`] (multipart in
-//! and out), [`error`] (every failure as a JSON answer), `routes` (the thin HTTP layer).
+//! [`datastore`] and [`sessions`] (uploaded images on disk), [`dicomweb`] (a PACS: QIDO, WADO,
+//! STOW, and the viewer's proxy), [`jobs`] (bounded queue, progress, cancellation), [`infer`]
+//! (one request on the engine), [`upload`] and [`respond`] (multipart in and out), [`error`]
+//! (every failure as a JSON answer), `routes` (the thin HTTP layer).
 
 #![warn(missing_docs)]
 
 pub mod app;
 pub mod datastore;
+pub mod dicomweb;
 pub mod error;
 pub mod infer;
 pub mod jobs;
@@ -48,6 +51,7 @@ pub use options::{default_datastore, ServeOptions};
 
 use app::App;
 use datastore::Datastore;
+use dicomweb::DicomWeb;
 use jobs::Jobs;
 use models::Models;
 use sessions::Sessions;
@@ -82,15 +86,27 @@ pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
     if opts.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
         return Err(ServeError::Options("the token is empty".into()));
     }
+    // Options are checked before the models load (seconds), so that a typo fails fast.
+    let root = opts.datastore.clone().unwrap_or_else(default_datastore);
+    let datastore = Datastore::open(&root)?;
+    let dicomweb = match &opts.dicomweb {
+        Some(url) => Some(DicomWeb::new(
+            url,
+            &root,
+            datastore.staging(),
+            opts.max_upload_bytes,
+        )?),
+        None => None,
+    };
     let dir = opts.models_dir.clone();
     let model_options = opts.model.clone();
     let models = tokio::task::spawn_blocking(move || Models::load(&dir, &model_options))
         .await
         .map_err(|e| ServeError::Options(format!("loading the models failed: {e}")))??;
-    let root = opts.datastore.clone().unwrap_or_else(default_datastore);
     let app = Arc::new(App {
         models,
-        datastore: Datastore::open(&root)?,
+        datastore,
+        dicomweb,
         sessions: Sessions::open(&root, opts.session_expiry)?,
         jobs: Jobs::new(opts.workers, opts.queue, RETRY_AFTER_S),
         token: opts.token.clone(),
@@ -98,6 +114,9 @@ pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
     });
     let names: Vec<&str> = app.models.names().collect();
     log::info!("models: {}; datastore {}", names.join(", "), root.display());
+    if let Some(d) = &app.dicomweb {
+        log::info!("PACS (DICOMweb): {}", d.url());
+    }
     let router = routes::router(app, &opts)?;
     let listener = TcpListener::bind(opts.listen)
         .await

@@ -40,6 +40,11 @@ pub struct ServeOptions {
     pub model: ModelOptions,
     /// Slices per inference batch.
     pub batch_size: usize,
+    /// DICOMweb root of a PACS (e.g. `http://127.0.0.1:8042/dicom-web`): image ids that are
+    /// UIDs name its series, DICOM SEG results are stored back, `/proxy/dicom/` forwards to it.
+    pub dicomweb: Option<String>,
+    /// Folder of a built OHIF viewer to serve at `/ohif/` (MONAI Label's, from its wheel).
+    pub ohif_dir: Option<PathBuf>,
     /// Told the bound address once the server listens.
     pub on_listening: Option<OnListening>,
 }
@@ -59,6 +64,8 @@ impl Default for ServeOptions {
             session_expiry: Duration::from_secs(3600),
             model: ModelOptions::default(),
             batch_size: 8,
+            dicomweb: None,
+            ohif_dir: None,
             on_listening: None,
         }
     }
@@ -80,6 +87,11 @@ impl fmt::Debug for ServeOptions {
             .field("session_expiry", &self.session_expiry)
             .field("model", &self.model)
             .field("batch_size", &self.batch_size)
+            .field(
+                "dicomweb",
+                &self.dicomweb.as_deref().map(crate::dicomweb::redact),
+            )
+            .field("ohif_dir", &self.ohif_dir)
             .finish_non_exhaustive()
     }
 }
@@ -153,6 +165,16 @@ impl ServeOptions {
     /// Sets the slices per inference batch (at least 1).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
+        self
+    }
+    /// Uses the DICOMweb service at `url` as the PACS.
+    pub fn dicomweb(mut self, url: impl Into<String>) -> Self {
+        self.dicomweb = Some(url.into());
+        self
+    }
+    /// Serves the OHIF viewer in `dir` at `/ohif/`.
+    pub fn ohif_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.ohif_dir = Some(dir.into());
         self
     }
     /// Calls `f` with the bound address once the server listens.

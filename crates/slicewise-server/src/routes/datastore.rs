@@ -32,9 +32,17 @@ struct ListQuery {
 
 /// `GET /datastore/?output=stats|all|train`.
 async fn list(State(app): State<AppState>, Q(q): Q<ListQuery>) -> Result<Json<Value>, ApiError> {
+    // With a PACS, its image series are listed too (one QIDO-RS request).
+    let pacs = app.dicomweb.as_ref();
     match q.output.as_deref() {
-        None | Some("stats") => Ok(Json(app.datastore.stats_json())),
-        Some("all") => Ok(Json(app.datastore.all_json())),
+        None | Some("stats") => match pacs {
+            Some(p) => Ok(Json(p.stats_json(app.datastore.stats_json()).await?)),
+            None => Ok(Json(app.datastore.stats_json())),
+        },
+        Some("all") => match pacs {
+            Some(p) => Ok(Json(p.all_json(app.datastore.all_json()).await?)),
+            None => Ok(Json(app.datastore.all_json())),
+        },
         // No labels are stored, so there is nothing to train on.
         Some("train") => Ok(Json(json!([]))),
         Some(o) => Err(ApiError::bad_request(

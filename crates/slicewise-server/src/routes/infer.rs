@@ -1,12 +1,15 @@
 //! `POST /infer/{model}?image=ID[&session_id=S][&output=image|json|all|dicom_seg]`, with the
 //! form field `params` (JSON) and optionally a `file` part (an image sent with the request).
 //! The image comes from the session if `session_id` is given, else from the `file` part, else
-//! from the datastore (MONAI Label's order). Without `output` (or `all`) the answer is
-//! multipart: `params` JSON + the label file as `image`.
+//! from the datastore (MONAI Label's order) — or, with a PACS, from the PACS when the id is a
+//! SeriesInstanceUID not uploaded here. Without `output` (or `all`) the answer is multipart:
+//! `params` JSON + the label file as `image`. `output=dicom_seg` of a PACS series also stores
+//! the SEG in the PACS (STOW-RS) before answering it.
 
 use std::path::PathBuf;
 
 use axum::extract::State;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -14,6 +17,7 @@ use serde::Deserialize;
 use super::{MultipartBody, P, Q};
 use crate::app::{blocking, AppState};
 use crate::datastore::Staged;
+use crate::dicomweb::{is_uid, DicomWeb, Stored};
 use crate::error::ApiError;
 use crate::infer::{self, parse_params, InferJob, InferResult, LabelFormat};
 use crate::respond;
@@ -73,11 +77,15 @@ pub async fn infer(
     }
     let source = resolve_image(&app, q, &mut form).await?;
     let ticket = app.jobs.admit(&model_name, &source.label)?;
+    // A PACS series is fetched once admitted, so that the queue bounds downloads too.
+    let (image, pacs) = fetch(&app, source.path)
+        .await
+        .inspect_err(|e| ticket.fail(e))?;
     let job = InferJob {
         id: ticket.id(),
         model_name,
         model,
-        image: source.path,
+        image,
         params,
         batch_size: app.batch_size,
         staging: app.datastore.staging().to_path_buf(),
@@ -91,23 +99,44 @@ pub async fn infer(
             infer::run(&job, cancel, progress)
         })
         .await?;
-    Ok(answer(output, result))
+    // A SEG of a PACS series goes back to the PACS, whole, before it is answered.
+    let stored = match pacs {
+        Some(pacs) if output == Output::DicomSeg => Some(pacs.store(&result.label).await?),
+        _ => None,
+    };
+    Ok(answer(output, result, stored))
+}
+
+/// The image as a local path, fetching a PACS series (or finding it cached); and the PACS it
+/// came from.
+async fn fetch(app: &AppState, place: Place) -> Result<(PathBuf, Option<&DicomWeb>), ApiError> {
+    match (place, app.dicomweb.as_ref()) {
+        (Place::Local(path), _) => Ok((path, None)),
+        (Place::Pacs(uid), Some(pacs)) => Ok((pacs.series(&uid).await?.path, Some(pacs))),
+        (Place::Pacs(_), None) => Err(ApiError::internal("no PACS is configured")),
+    }
 }
 
 /// Where the image of a request is.
 struct Source {
-    path: PathBuf,
+    path: Place,
     /// How `/jobs/` names it.
     label: String,
     /// A `file` part sent with the request, removed when dropped.
     upload: Option<Staged>,
 }
 
+/// A file or folder here, or a series in the PACS (fetched once the job is admitted).
+enum Place {
+    Local(PathBuf),
+    Pacs(String),
+}
+
 async fn resolve_image(app: &AppState, q: InferQuery, form: &mut Form) -> Result<Source, ApiError> {
     if let Some(id) = q.session_id.filter(|s| !s.is_empty()) {
         let (_, path) = app.sessions.get(&id, true)?;
         return Ok(Source {
-            path,
+            path: Place::Local(path),
             label: format!("session {id}"),
             upload: None,
         });
@@ -118,17 +147,25 @@ async fn resolve_image(app: &AppState, q: InferQuery, form: &mut Form) -> Result
         let a = app.clone();
         let staged = blocking(move || a.datastore.stage(files)).await?;
         return Ok(Source {
-            path: staged.path().to_path_buf(),
+            path: Place::Local(staged.path().to_path_buf()),
             label,
             upload: Some(staged),
         });
     }
     match q.image.filter(|s| !s.is_empty()) {
-        Some(id) => Ok(Source {
-            path: app.datastore.require_image(&id)?,
-            label: id,
-            upload: None,
-        }),
+        Some(id) => {
+            // An upload of that name wins; otherwise a UID names a series in the PACS.
+            let path = match app.datastore.image_path(&id)? {
+                Some(path) => Place::Local(path),
+                None if app.dicomweb.is_some() && is_uid(&id) => Place::Pacs(id.clone()),
+                None => Place::Local(app.datastore.require_image(&id)?),
+            };
+            Ok(Source {
+                path,
+                label: id,
+                upload: None,
+            })
+        }
         None => Err(ApiError::bad_request(
             "missing_image",
             "give image=ID (an image in the datastore), session_id=ID or a `file` part",
@@ -136,11 +173,20 @@ async fn resolve_image(app: &AppState, q: InferQuery, form: &mut Form) -> Result
     }
 }
 
-fn answer(output: Output, r: InferResult) -> Response {
+/// The answer, in MONAI Label's shapes. A SEG stored in the PACS is still answered as the file
+/// (what MONAI Label's `output=dicom_seg` gives), with `Content-Location` naming its copy there.
+fn answer(output: Output, r: InferResult, stored: Option<Stored>) -> Response {
     match output {
         Output::Json => Json(r.params).into_response(),
         Output::Image => respond::file(r.label, &r.file_name, "application/octet-stream"),
-        Output::DicomSeg => respond::file(r.label, &r.file_name, "application/dicom"),
+        Output::DicomSeg => {
+            let mut resp = respond::file(r.label, &r.file_name, "application/dicom");
+            let location = stored.and_then(|s| s.retrieve_url);
+            if let Some(v) = location.and_then(|u| HeaderValue::from_str(&u).ok()) {
+                resp.headers_mut().insert(header::CONTENT_LOCATION, v);
+            }
+            resp
+        }
         Output::All => respond::multipart(&r.params, &r.label, &r.file_name),
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: MONAI Label's routes that OHIF's monai-label mode and 3D Slicer's
-//! MONAILabel extension call, plus `/jobs/`. Handlers are thin: they extract, call the library
-//! modules and return; every failure is an [`ApiError`], turned into a response in one place.
+//! MONAILabel extension call, plus `/jobs/`, OHIF's `/proxy/dicom/` and the viewer itself.
+//! Handlers are thin: they extract, call the library modules and return; every failure is an
+//! [`ApiError`], turned into a response in one place.
 //!
 //! Layers, outermost first: panic catcher (a JSON 500, never a dropped connection), CORS (only
 //! for the configured origins), the per-request time limit, the bearer token check, the body
@@ -10,6 +11,7 @@ mod app;
 mod datastore;
 mod infer;
 mod jobs;
+mod pacs;
 mod session;
 
 use std::time::Duration;
@@ -26,6 +28,7 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::{ServeDir, ServeFile};
 
 use crate::app::AppState;
 use crate::error::{ApiError, ServeError};
@@ -33,7 +36,7 @@ use crate::upload::{read_form, Form};
 
 /// The router over `app`, with the layers `options` ask for.
 pub fn router(app: AppState, options: &crate::ServeOptions) -> Result<Router, ServeError> {
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/info/", get(app::info))
         .route("/info", get(app::info))
         .route("/auth/", get(app::auth_status))
@@ -50,6 +53,11 @@ pub fn router(app: AppState, options: &crate::ServeOptions) -> Result<Router, Se
         .route("/jobs/", get(jobs::list))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::get))
+        .route("/proxy/dicom/{*path}", get(pacs::proxy).post(pacs::proxy));
+    if let Some(dir) = &options.ohif_dir {
+        routes = routes.nest_service("/ohif", ohif(dir)?);
+    }
+    let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_upload_bytes))
@@ -75,7 +83,11 @@ pub fn router(app: AppState, options: &crate::ServeOptions) -> Result<Router, Se
 async fn require_token(State(app): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(token) = &app.token {
         let path = req.uri().path();
-        let open = (req.method() == Method::GET && matches!(path, "/auth/" | "/auth"))
+        // The viewer's own files hold no data (what it shows comes through /proxy/, which
+        // stays closed); a browser loading them could not send a bearer token anyway.
+        let viewer = path == "/ohif" || path.starts_with("/ohif/");
+        let open = (req.method() == Method::GET && (matches!(path, "/auth/" | "/auth") || viewer))
+            || (req.method() == Method::HEAD && viewer)
             || (req.method() == Method::POST && path == "/auth/token");
         if !open && !bearer_matches(req.headers().get(header::AUTHORIZATION), token) {
             return ApiError::unauthorized().into_response();
@@ -121,6 +133,23 @@ async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> 
     }
 }
 
+/// The OHIF viewer's static files in `dir`; any path that is no file there answers its
+/// `index.html` (a single-page app: `/ohif/viewer?StudyInstanceUIDs=…` is one of its routes).
+fn ohif(dir: &std::path::Path) -> Result<ServeDir<ServeFile>, ServeError> {
+    let index = dir.join("index.html");
+    if !index.is_file() || !dir.join("app-config.js").is_file() {
+        return Err(ServeError::Options(format!(
+            "--ohif {}: no OHIF viewer there (index.html and app-config.js expected)",
+            dir.display()
+        )));
+    }
+    // Directories are not redirected to a trailing slash: behind `nest_service` the redirect
+    // would lose the /ohif prefix.
+    Ok(ServeDir::new(dir)
+        .append_index_html_on_directories(false)
+        .fallback(ServeFile::new(index)))
+}
+
 /// The CORS layer for `origins` (`*`: any), or none when there are none.
 fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ServeError> {
     if origins.is_empty() {
@@ -150,7 +179,11 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ServeError> {
                 Method::DELETE,
             ])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-            .expose_headers([header::CONTENT_DISPOSITION, header::RETRY_AFTER]),
+            .expose_headers([
+                header::CONTENT_DISPOSITION,
+                header::CONTENT_LOCATION,
+                header::RETRY_AFTER,
+            ]),
     ))
 }
 

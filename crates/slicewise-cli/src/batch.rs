@@ -1,0 +1,410 @@
+//! One `segment` job, run exactly as `slicewise segment` runs it, for every front end that runs
+//! batches (the CLI, the Python package's `segment_file` and Ray runner).
+//!
+//! Every job writes its mask, then its previews, then a sidecar `<base>.slicewise.json` (its
+//! [`JobRecord`], with output sizes) — each atomically. The sidecar is the completion marker: a
+//! rerun skips a job whose sidecar says `ok` for the same input and whose outputs still exist
+//! with the recorded sizes, so an interrupted batch resumes where it stopped. `overwrite`
+//! removes the sidecar before redoing a job, so a failure never leaves a stale "complete" marker.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::jobs::Job;
+use crate::report::{JobRecord, JobStatus, ModelRecord, OutputFile, Summary};
+use slicewise::error::{Error, Result};
+use slicewise::infer::{self, Device, Model, Progress, SegmentOptions};
+use slicewise::output::OutputFormat;
+use slicewise::volume::{InputKind, ReadOptions, Volume};
+
+/// Previews per job.
+const PREVIEWS: usize = 3;
+
+/// What every job of a batch shares: where its outputs go and how it segments.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Output folder.
+    pub out: PathBuf,
+    /// Mask format; `None`: TIFF for TIFF input, NIfTI otherwise.
+    pub format: Option<OutputFormat>,
+    /// Slices per inference batch.
+    pub batch_size: usize,
+    /// Probability threshold for sigmoid models (default: the model's).
+    pub threshold: Option<f32>,
+    /// Keep only the largest 3-D connected component of each label.
+    pub largest_component: bool,
+    /// Fill holes in each label.
+    pub fill_holes: bool,
+    /// Remove 3-D components smaller than this many voxels.
+    pub min_size: usize,
+    /// Horizontal-flip test-time augmentation.
+    pub tta: bool,
+    /// Write PNG overlays of the slices with the most foreground.
+    pub preview: bool,
+    /// Redo jobs whose outputs are already complete.
+    pub overwrite: bool,
+}
+
+impl JobSettings {
+    /// The CLI's defaults, writing into `out`.
+    pub fn new(out: impl Into<PathBuf>) -> JobSettings {
+        JobSettings {
+            out: out.into(),
+            format: None,
+            batch_size: 8,
+            threshold: None,
+            largest_component: false,
+            fill_holes: false,
+            min_size: 0,
+            tta: false,
+            preview: false,
+            overwrite: false,
+        }
+    }
+
+    /// The engine options these settings ask for.
+    pub fn segment_options(&self) -> SegmentOptions {
+        SegmentOptions {
+            batch_size: self.batch_size,
+            threshold: self.threshold,
+            largest_component: self.largest_component,
+            fill_holes: self.fill_holes,
+            min_component_voxels: self.min_size,
+            tta: self.tta,
+            ..SegmentOptions::default()
+        }
+    }
+
+    /// The options as the report's `options` object records them (the CLI's spelling).
+    pub fn options_json(&self, device: Device, threads: Option<usize>) -> serde_json::Value {
+        json!({
+            "format": self.format.map(format_name),
+            "device": format!("{device:?}").to_lowercase(),
+            "batch_size": self.batch_size,
+            "threads": threads,
+            "threshold": self.threshold,
+            "largest_component": self.largest_component,
+            "fill_holes": self.fill_holes,
+            "min_size": self.min_size,
+            "tta": self.tta,
+            "preview": self.preview,
+            "overwrite": self.overwrite,
+        })
+    }
+}
+
+/// The report's name of a mask format (as `--format` was first recorded: `dicomseg`).
+fn format_name(f: OutputFormat) -> &'static str {
+    match f {
+        OutputFormat::Nifti => "nifti",
+        OutputFormat::Tiff => "tiff",
+        OutputFormat::DicomSeg => "dicomseg",
+    }
+}
+
+/// The batch's input files, canonical, so that no output can overwrite one.
+#[derive(Debug, Clone, Default)]
+pub struct InputGuard(HashSet<PathBuf>);
+
+impl InputGuard {
+    /// Guards the files among `inputs` (folders are guarded by [`out_problem`]).
+    pub fn new(inputs: &[PathBuf]) -> InputGuard {
+        InputGuard(
+            inputs
+                .iter()
+                .filter(|p| p.is_file())
+                .filter_map(|p| p.canonicalize().ok())
+                .collect(),
+        )
+    }
+
+    /// Whether `p` (existing or not) is one of the guarded inputs.
+    pub fn is_input(&self, p: &Path) -> bool {
+        self.0.contains(&canonical_lenient(p))
+    }
+}
+
+/// Why `out` cannot hold the outputs of `inputs`: it lies inside an input folder, so the next
+/// run would take the outputs for inputs. `None` when it can.
+pub fn out_problem(inputs: &[PathBuf], out: &Path) -> Option<String> {
+    let out_canon = canonical_lenient(out);
+    inputs
+        .iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| p.canonicalize().ok())
+        .find(|d| out_canon.starts_with(d))
+        .map(|d| {
+            format!(
+                "--out {} lies inside the input folder {}; choose an output folder outside the inputs",
+                out.display(),
+                d.display()
+            )
+        })
+}
+
+/// The canonical path of `p`, or of its nearest existing ancestor joined with the rest.
+pub fn canonical_lenient(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut tail = Vec::new();
+    let mut cur = abs.as_path();
+    loop {
+        if let Ok(c) = cur.canonicalize() {
+            let mut out = c;
+            for t in tail.iter().rev() {
+                out.push(t);
+            }
+            return out;
+        }
+        match (cur.parent(), cur.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name.to_os_string());
+                cur = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// The report's record of the model used for a batch.
+pub fn model_record(model: &Model, load_seconds: f64) -> ModelRecord {
+    let c = model.contract();
+    ModelRecord {
+        path: model.path().to_path_buf(),
+        name: c.name.clone(),
+        version: c.version.clone(),
+        provider: model.provider().clone(),
+        load_seconds,
+    }
+}
+
+/// Counts `records` by outcome; `seconds` is the batch's wall time.
+pub fn tally(records: &[JobRecord], seconds: f64) -> Summary {
+    let mut summary = Summary {
+        jobs: records.len(),
+        seconds,
+        ..Summary::default()
+    };
+    for r in records {
+        match r.status {
+            JobStatus::Ok => summary.ok += 1,
+            JobStatus::Skipped => summary.skipped += 1,
+            JobStatus::Failed => summary.failed += 1,
+        }
+    }
+    summary
+}
+
+/// Runs one job: skipped when complete from an earlier run (unless `overwrite`), else read,
+/// segment, write. `progress` sees the slices of the volume and may cancel. A panic becomes the
+/// job's failure, so one bad input cannot end a batch.
+pub fn run_job(
+    job: &Job,
+    model: &Model,
+    settings: &JobSettings,
+    guard: &InputGuard,
+    progress: &mut dyn FnMut(Progress) -> bool,
+) -> JobRecord {
+    let mut rec = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_guarded(job, model, settings, guard, progress)
+    }))
+    .unwrap_or_else(|p| {
+        let mut r = JobRecord::new(&job.input, job.series_uid.clone());
+        r.error = Some(format!("internal error (panic): {}", panic_text(&p)));
+        r
+    });
+    // A skipped job's record is the earlier run's; the row is this run's.
+    rec.row = job.row;
+    rec
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Output paths of a job.
+struct Outputs {
+    mask: PathBuf,
+    sidecar: PathBuf,
+}
+
+fn outputs(job: &Job, settings: &JobSettings) -> Outputs {
+    let fmt = match settings.format {
+        Some(f) => f,
+        None if job.kind == Some(InputKind::Tiff) => OutputFormat::Tiff,
+        None => OutputFormat::Nifti,
+    };
+    let ext = match fmt {
+        OutputFormat::Tiff => "tif",
+        OutputFormat::Nifti => "nii.gz",
+        OutputFormat::DicomSeg => "dcm",
+    };
+    Outputs {
+        mask: settings.out.join(format!("{}_mask.{ext}", job.base)),
+        sidecar: settings.out.join(format!("{}.slicewise.json", job.base)),
+    }
+}
+
+/// The earlier record when the job's outputs are complete.
+fn complete(job: &Job, sidecar: &Path) -> Option<JobRecord> {
+    let bytes = std::fs::read(sidecar).ok()?;
+    let rec: JobRecord = serde_json::from_slice(&bytes).ok()?;
+    let same_input = rec.input.canonicalize().ok()? == job.input.canonicalize().ok()?;
+    if rec.status != JobStatus::Ok || !same_input || rec.series_uid != job.series_uid {
+        return None;
+    }
+    let files_ok = rec.mask.iter().chain(rec.previews.iter()).all(|f| {
+        std::fs::metadata(&f.path)
+            .map(|m| m.is_file() && m.len() == f.bytes)
+            .unwrap_or(false)
+    });
+    (files_ok && rec.mask.is_some()).then_some(rec)
+}
+
+fn output_file(path: &Path) -> Result<OutputFile> {
+    let m = std::fs::metadata(path).map_err(|e| Error::io("access", path, e))?;
+    Ok(OutputFile {
+        path: path.to_path_buf(),
+        bytes: m.len(),
+    })
+}
+
+fn run_guarded(
+    job: &Job,
+    model: &Model,
+    settings: &JobSettings,
+    guard: &InputGuard,
+    progress: &mut dyn FnMut(Progress) -> bool,
+) -> JobRecord {
+    let mut rec = JobRecord::new(&job.input, job.series_uid.clone());
+    rec.row = job.row;
+    if let Some(e) = &job.error {
+        rec.error = Some(e.clone());
+        return rec;
+    }
+    let out = outputs(job, settings);
+    if !settings.overwrite {
+        if let Some(mut earlier) = complete(job, &out.sidecar) {
+            earlier.status = JobStatus::Skipped;
+            return earlier;
+        }
+    }
+    let t0 = Instant::now();
+    match segment_job(job, model, settings, guard, progress, &out, &mut rec) {
+        Ok(()) => rec.status = JobStatus::Ok,
+        Err(e) => {
+            rec.status = JobStatus::Failed;
+            rec.error = Some(e.to_string());
+        }
+    }
+    rec.timings.total = t0.elapsed().as_secs_f64();
+    if rec.status == JobStatus::Ok {
+        // The completion marker, written last.
+        if let Err(e) = write_sidecar(&out.sidecar, &rec) {
+            rec.status = JobStatus::Failed;
+            rec.error = Some(e.to_string());
+        }
+    }
+    rec
+}
+
+fn write_sidecar(path: &Path, rec: &JobRecord) -> Result<()> {
+    slicewise::output::atomic_write(path, |w| {
+        serde_json::to_writer_pretty(w, rec)
+            .map_err(|e| Error::io("write", path, std::io::Error::other(e)))
+    })
+}
+
+/// Refuses outputs that would overwrite an input, and removes a stale completion marker.
+fn prepare_outputs(out: &Outputs, guard: &InputGuard) -> Result<()> {
+    for p in [&out.mask, &out.sidecar] {
+        if guard.is_input(p) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: output would overwrite an input",
+                p.display()
+            )));
+        }
+    }
+    // A stale marker must not survive a redo that fails.
+    match std::fs::remove_file(&out.sidecar) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", &out.sidecar, e)),
+    }
+}
+
+fn segment_job(
+    job: &Job,
+    model: &Model,
+    settings: &JobSettings,
+    guard: &InputGuard,
+    progress: &mut dyn FnMut(Progress) -> bool,
+    out: &Outputs,
+    rec: &mut JobRecord,
+) -> Result<()> {
+    prepare_outputs(out, guard)?;
+    let t = Instant::now();
+    let mut ropts = ReadOptions::default();
+    if let Some(uid) = &job.series_uid {
+        ropts = ropts.series_uid(uid.clone());
+    }
+    let volume = Volume::open_with(&job.input, &ropts)?;
+    rec.timings.read = t.elapsed().as_secs_f64();
+    rec.dims = Some(volume.dims_xyz());
+    rec.spacing = Some(volume.geometry.spacing);
+    rec.warnings.extend(volume.meta.warnings.iter().cloned());
+
+    let seg = infer::segment(model, &volume, &settings.segment_options(), progress)?;
+    rec.provider = Some(seg.provider.clone());
+    rec.timings.preprocess = seg.timings.preprocess;
+    rec.timings.inference = seg.timings.inference;
+    rec.timings.postprocess = seg.timings.postprocess;
+    rec.warnings.extend(seg.warnings.iter().cloned());
+    rec.labels = seg.mask.stats();
+
+    let t = Instant::now();
+    write_outputs(job, model, settings, out, &volume, &seg.mask, rec)?;
+    rec.timings.write = t.elapsed().as_secs_f64();
+    Ok(())
+}
+
+/// Writes the mask and, when asked, the previews; records them in `rec`.
+fn write_outputs(
+    job: &Job,
+    model: &Model,
+    settings: &JobSettings,
+    out: &Outputs,
+    volume: &Volume,
+    mask: &slicewise::Mask,
+    rec: &mut JobRecord,
+) -> Result<()> {
+    let c = model.contract();
+    if out.mask.extension().is_some_and(|e| e == "dcm") {
+        let opts = slicewise::output::dicom_seg::DicomSegOptions::default()
+            .with_model(&c.name, &c.version);
+        slicewise::output::dicom_seg::write_mask_with(&out.mask, mask, &opts)?;
+    } else {
+        slicewise::output::write_mask(&out.mask, mask)?;
+    }
+    rec.mask = Some(output_file(&out.mask)?);
+    if settings.preview {
+        let channel = c.source_channels.first().copied().unwrap_or(0);
+        for z in crate::preview::top_slices(mask, PREVIEWS) {
+            let p = settings
+                .out
+                .join(format!("{}_preview_z{z:04}.png", job.base));
+            crate::preview::write(&p, volume, mask, z, channel)?;
+            rec.previews.push(output_file(&p)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! The CLI's batch machinery for Python: plan jobs from inputs or a manifest, run one job
+//! exactly as `slicewise segment` runs it (same outputs, sidecar and record), write the report.
+//! Jobs and records cross as JSON text, which Ray moves between processes as plain strings.
+
+use std::path::PathBuf;
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+
+use crate::errors::{invalid, to_py};
+use crate::model::{device, PyModel};
+use slicewise::infer::Model;
+use slicewise::output::OutputFormat;
+use slicewise_cli::batch::{self, InputGuard, JobSettings};
+use slicewise_cli::jobs::{self, Job};
+use slicewise_cli::report::{self, BatchReport, JobRecord};
+
+/// A manifest's input paths (relative ones joined to its folder), in row order.
+#[pyfunction]
+pub fn read_manifest(path: PathBuf) -> PyResult<Vec<PathBuf>> {
+    slicewise_cli::manifest::read(&path).map_err(to_py)
+}
+
+/// The jobs of `inputs` as JSON, in the CLI's order and with its output names; `rows=True`
+/// marks each with its manifest row (what `segment --manifest` does).
+#[pyfunction]
+#[pyo3(signature = (inputs, rows=false))]
+pub fn plan(py: Python<'_>, inputs: Vec<PathBuf>, rows: bool) -> PyResult<Vec<String>> {
+    let planned = py.detach(|| {
+        if rows {
+            jobs::expand_rows(&inputs)
+        } else {
+            jobs::expand(&inputs)
+        }
+    });
+    planned.iter().map(to_json).collect()
+}
+
+/// Why `out` cannot take the outputs of `inputs` (it lies inside an input folder), or None.
+#[pyfunction]
+pub fn check_out(inputs: Vec<PathBuf>, out: PathBuf) -> Option<String> {
+    batch::out_problem(&inputs, &out)
+}
+
+/// Job settings as Python passes them (a dict with every key).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub struct Settings {
+    out: PathBuf,
+    format: Option<String>,
+    batch_size: usize,
+    threshold: Option<f32>,
+    largest_component: bool,
+    fill_holes: bool,
+    min_size: usize,
+    tta: bool,
+    preview: bool,
+    overwrite: bool,
+}
+
+impl Settings {
+    fn job_settings(self) -> PyResult<JobSettings> {
+        let format = match self.format.as_deref() {
+            None => None,
+            Some("nifti") => Some(OutputFormat::Nifti),
+            Some("tiff") => Some(OutputFormat::Tiff),
+            Some("dicom-seg") => Some(OutputFormat::DicomSeg),
+            Some(f) => {
+                return Err(invalid(format!(
+                    "format `{f}` is not one of nifti, tiff, dicom-seg"
+                )))
+            }
+        };
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size must be at least 1"));
+        }
+        Ok(JobSettings {
+            out: self.out,
+            format,
+            batch_size: self.batch_size,
+            threshold: self.threshold,
+            largest_component: self.largest_component,
+            fill_holes: self.fill_holes,
+            min_size: self.min_size,
+            tta: self.tta,
+            preview: self.preview,
+            overwrite: self.overwrite,
+        })
+    }
+}
+
+/// Runs planned jobs (JSON from `plan`) with one model, writing into `settings["out"]` what the
+/// CLI writes. Made once per worker: it holds the model and the batch's guarded inputs.
+#[pyclass(name = "Runner", module = "slicewise._slicewise", frozen)]
+pub struct Runner {
+    model: Arc<Model>,
+    settings: JobSettings,
+    guard: InputGuard,
+}
+
+#[pymethods]
+impl Runner {
+    /// A runner for `model` with `settings`; `inputs` are the batch's inputs, which no output
+    /// may overwrite. Creates the output folder.
+    #[new]
+    fn new(model: PyRef<'_, PyModel>, settings: Settings, inputs: Vec<PathBuf>) -> PyResult<Self> {
+        let settings = settings.job_settings()?;
+        std::fs::create_dir_all(&settings.out)
+            .map_err(|e| to_py(slicewise::Error::io("create folder", &settings.out, e)))?;
+        Ok(Runner {
+            model: Arc::clone(&model.inner),
+            settings,
+            guard: InputGuard::new(&inputs),
+        })
+    }
+
+    /// Runs one job without the GIL (skipped when complete from an earlier run, unless
+    /// `overwrite`); returns its record as JSON. A failed job is a record, not an exception.
+    fn run(&self, py: Python<'_>, job: &str) -> PyResult<String> {
+        let job: Job = serde_json::from_str(job).map_err(|e| invalid(format!("job: {e}")))?;
+        let rec = py.detach(|| {
+            batch::run_job(&job, &self.model, &self.settings, &self.guard, &mut |_| {
+                true
+            })
+        });
+        to_json(&rec)
+    }
+}
+
+/// The report's record of `model` (path, name, version, provider, load time) as JSON.
+#[pyfunction]
+pub fn model_record(model: PyRef<'_, PyModel>) -> PyResult<String> {
+    to_json(&batch::model_record(&model.inner, model.load_seconds))
+}
+
+/// The report's `options` object for `settings` on `device` with `threads`, as JSON.
+#[pyfunction]
+#[pyo3(signature = (settings, device_name, threads=None))]
+pub fn options_json(
+    settings: Settings,
+    device_name: &str,
+    threads: Option<usize>,
+) -> PyResult<String> {
+    let s = settings.job_settings()?;
+    Ok(s.options_json(device(device_name)?, threads).to_string())
+}
+
+/// Writes the batch report (JSON at `path`, CSV next to it) from the record of the model that
+/// ran the jobs (JSON from `model_record`), the options (JSON from `options_json`), the job
+/// records (JSON, in job order) and the batch's wall time.
+#[pyfunction]
+pub fn write_report(
+    py: Python<'_>,
+    path: PathBuf,
+    model: &str,
+    options: &str,
+    records: Vec<String>,
+    seconds: f64,
+) -> PyResult<()> {
+    let jobs = records
+        .iter()
+        .map(|r| serde_json::from_str::<JobRecord>(r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(format!("record: {e}")))?;
+    let options = serde_json::from_str(options).map_err(|e| invalid(format!("options: {e}")))?;
+    let model = serde_json::from_str(model).map_err(|e| invalid(format!("model: {e}")))?;
+    let report = BatchReport {
+        slicewise_version: env!("CARGO_PKG_VERSION").to_string(),
+        model,
+        options,
+        summary: batch::tally(&jobs, seconds),
+        jobs,
+        shard: None,
+        shards: Vec::new(),
+    };
+    py.detach(|| report::write(&path, &report))
+        .map(|_| ())
+        .map_err(to_py)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|e| invalid(e.to_string()))
+}

@@ -1,0 +1,793 @@
+//! The PACS side (`--dicomweb URL`, e.g. Orthanc's `http://127.0.0.1:8042/dicom-web`): an image
+//! id that is a DICOM UID names a series in the PACS, as in MONAI Label's DICOMweb datastore.
+//!
+//! - QIDO-RS (`GET series?SeriesInstanceUID=`) finds the series' study and instance count;
+//! - WADO-RS (`GET studies/S/series/R`, multipart/related of application/dicom, in the stored
+//!   transfer syntax) fetches its instances into `<datastore>/dicomweb/<SeriesInstanceUID>/`,
+//!   read by the engine's DICOM series reader and reused while the PACS reports the same count;
+//! - STOW-RS (`POST studies`) stores a DICOM SEG computed from it, so every viewer of the PACS
+//!   sees it;
+//! - [`DicomWeb::proxy`] forwards OHIF's `/proxy/dicom/*` requests, as MONAI Label's proxy does.
+//!
+//! A fetch is written to the staging folder and renamed into the cache only once complete, so
+//! a broken transfer leaves nothing behind; a SEG is sent whole, in one request. Every failure
+//! is a [`PacsError`], which the server answers as a 502 (see [`crate::error`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, Method, Request, Response, StatusCode};
+use reqwest::Url;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{ApiError, ServeError};
+
+/// DICOM JSON, what QIDO-RS and STOW-RS answer.
+const DICOM_JSON: &str = "application/dicom+json";
+/// WADO-RS in the transfer syntax the PACS stored (no transcoding; the engine reads them all).
+const ACCEPT_DICOM: &str = "multipart/related; type=\"application/dicom\"; transfer-syntax=*";
+/// How long connecting to the PACS may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest silence while waiting for or reading a PACS answer: a PACS that stops sending is
+/// treated as gone rather than holding a job place until the request's own time limit.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Modalities that are not images (`GET /datastore/` leaves them out, as MONAI Label's search
+/// filter does).
+const NOT_IMAGES: [&str; 6] = ["SEG", "SR", "PR", "KO", "RTSTRUCT", "DOC"];
+
+/// Why an exchange with the PACS failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PacsError {
+    /// No connection, or it broke or went silent mid-answer.
+    #[error("the PACS at {url} cannot be reached ({what}): {reason}")]
+    Unreachable {
+        /// The PACS root (without credentials).
+        url: String,
+        /// The exchange, e.g. "QIDO-RS series 1.2.3".
+        what: String,
+        /// The transport's message.
+        reason: String,
+    },
+    /// An HTTP error status.
+    #[error("the PACS at {url} answered {status} to {what}: {body}")]
+    Status {
+        /// The PACS root.
+        url: String,
+        /// The exchange.
+        what: String,
+        /// The status code.
+        status: u16,
+        /// The start of its body.
+        body: String,
+    },
+    /// A success status with an answer that is not what DICOMweb prescribes.
+    #[error("the PACS at {url} gave an unusable answer to {what}: {why}")]
+    BadAnswer {
+        /// The PACS root.
+        url: String,
+        /// The exchange.
+        what: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// QIDO-RS found no such series.
+    #[error("no series {uid} in the PACS at {url}")]
+    NoSuchSeries {
+        /// The PACS root.
+        url: String,
+        /// The SeriesInstanceUID asked for.
+        uid: String,
+    },
+    /// The series is larger than this server accepts (`--max-upload-mb`).
+    #[error("series {uid} is larger than this server's limit of {limit} bytes")]
+    TooLarge {
+        /// The SeriesInstanceUID.
+        uid: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The cache folder could not be written.
+    #[error("DICOMweb cache: {0}")]
+    Cache(String),
+}
+
+/// A series as QIDO-RS describes it.
+#[derive(Debug, Clone)]
+pub struct SeriesInfo {
+    /// StudyInstanceUID.
+    pub study_uid: String,
+    /// SeriesInstanceUID.
+    pub series_uid: String,
+    /// Modality, when given.
+    pub modality: Option<String>,
+    /// NumberOfSeriesRelatedInstances, when given.
+    pub instances: Option<usize>,
+    /// The QIDO-RS attributes (DICOM JSON).
+    pub attributes: Value,
+}
+
+impl SeriesInfo {
+    /// `None` unless both UIDs are there and are UIDs: they become URL and cache path parts.
+    fn from_json(v: &Value) -> Option<SeriesInfo> {
+        let uid = |tag| text(v, tag).filter(|u| is_uid(u));
+        Some(SeriesInfo {
+            study_uid: uid("0020000D")?,
+            series_uid: uid("0020000E")?,
+            modality: text(v, "00080060"),
+            instances: text(v, "00201209").and_then(|n| n.parse().ok()),
+            attributes: v.clone(),
+        })
+    }
+
+    /// What `GET /datastore/?output=all` shows of it (MONAI Label's `_dicom_info` fields).
+    fn info_json(&self) -> Value {
+        let a = &self.attributes;
+        json!({
+            "SeriesInstanceUID": self.series_uid,
+            "StudyInstanceUID": self.study_uid,
+            "Modality": self.modality,
+            "PatientID": text(a, "00100020"),
+            "StudyDate": text(a, "00080020"),
+            "StudyTime": text(a, "00080030"),
+            "SeriesDescription": text(a, "0008103E"),
+            "RetrieveURL": text(a, "00081190"),
+            "instances": self.instances,
+        })
+    }
+}
+
+/// A series fetched (or found in the cache), ready for the engine.
+#[derive(Debug, Clone)]
+pub struct LocalSeries {
+    /// The cache folder holding its instances.
+    pub path: PathBuf,
+    /// What QIDO-RS said of it.
+    pub info: SeriesInfo,
+    /// Whether it was downloaded now (false: the cache was current).
+    pub downloaded: bool,
+}
+
+/// A DICOM object STOW-RS stored.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Its RetrieveURL, when the PACS gives one.
+    pub retrieve_url: Option<String>,
+}
+
+/// The DICOMweb client of one PACS, with its cache.
+pub struct DicomWeb {
+    client: reqwest::Client,
+    /// The DICOMweb root, ending in `/` (credentials, if any, in its user info).
+    root: Url,
+    /// The root as logs and messages show it: no credentials.
+    shown: String,
+    cache: PathBuf,
+    staging: PathBuf,
+    max_bytes: usize,
+    // Replacing a cached series is remove-then-rename: one at a time.
+    replace: tokio::sync::Mutex<()>,
+}
+
+impl DicomWeb {
+    /// A client of the DICOMweb service at `url` (`http://user:password@host/...` for basic
+    /// auth), caching under `<datastore>/dicomweb/`, staging in `staging`, refusing series
+    /// larger than `max_bytes`.
+    pub fn new(
+        url: &str,
+        datastore: &Path,
+        staging: &Path,
+        max_bytes: usize,
+    ) -> Result<DicomWeb, ServeError> {
+        let bad = |why: String| ServeError::Options(format!("--dicomweb {}: {why}", redact(url)));
+        let mut root = Url::parse(url.trim()).map_err(|e| bad(e.to_string()))?;
+        if !matches!(root.scheme(), "http" | "https") || root.host().is_none() {
+            return Err(bad("give an http:// or https:// URL".into()));
+        }
+        if root.scheme() == "https" && !cfg!(feature = "tls") {
+            return Err(bad(
+                "this build has no TLS: rebuild with `--features slicewise-server/tls`".into(),
+            ));
+        }
+        root.set_query(None);
+        root.set_fragment(None);
+        if !root.path().ends_with('/') {
+            let p = format!("{}/", root.path());
+            root.set_path(&p);
+        }
+        let shown = redact(root.as_str());
+        let cache = datastore.join("dicomweb");
+        std::fs::create_dir_all(&cache).map_err(|source| ServeError::Io {
+            action: "create folder",
+            path: cache.clone(),
+            source,
+        })?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .user_agent(concat!("slicewise/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| bad(format!("cannot build an HTTP client: {e}")))?;
+        Ok(DicomWeb {
+            client,
+            root,
+            shown,
+            cache,
+            staging: staging.to_path_buf(),
+            max_bytes,
+            replace: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The DICOMweb root, without credentials.
+    pub fn url(&self) -> &str {
+        &self.shown
+    }
+
+    /// Finds series `uid` with QIDO-RS.
+    pub async fn find_series(&self, uid: &str) -> Result<SeriesInfo, PacsError> {
+        let what = format!("QIDO-RS series {uid}");
+        let list = self
+            .qido(&format!("series?SeriesInstanceUID={uid}"), &what)
+            .await?;
+        list.iter()
+            .filter_map(SeriesInfo::from_json)
+            .find(|s| s.series_uid == uid)
+            .ok_or_else(|| PacsError::NoSuchSeries {
+                url: self.shown.clone(),
+                uid: uid.to_string(),
+            })
+    }
+
+    /// Every image series in the PACS (QIDO-RS `series`), less non-image modalities.
+    pub async fn list_series(&self) -> Result<Vec<SeriesInfo>, PacsError> {
+        let list = self.qido("series", "QIDO-RS series").await?;
+        Ok(list
+            .iter()
+            .filter_map(SeriesInfo::from_json)
+            .filter(|s| {
+                !s.modality
+                    .as_deref()
+                    .is_some_and(|m| NOT_IMAGES.contains(&m))
+            })
+            .collect())
+    }
+
+    /// `GET /datastore/?output=all` with a PACS: the local datastore's `objects` plus one per
+    /// PACS image series, keyed by SeriesInstanceUID.
+    pub async fn all_json(&self, mut local: Value) -> Result<Value, PacsError> {
+        let series = self.list_series().await?;
+        if let Some(objects) = local.get_mut("objects").and_then(Value::as_object_mut) {
+            for s in &series {
+                objects.insert(
+                    s.series_uid.clone(),
+                    json!({ "image": { "ext": "", "info": s.info_json() }, "labels": {} }),
+                );
+            }
+        }
+        if let Some(o) = local.as_object_mut() {
+            o.insert("name".into(), json!(self.shown));
+            o.insert(
+                "description".into(),
+                json!("slicewise: DICOMweb datastore (and local uploads)"),
+            );
+        }
+        Ok(local)
+    }
+
+    /// `GET /datastore/` (stats) with a PACS: the local stats with the PACS's image series
+    /// added to `total`.
+    pub async fn stats_json(&self, mut local: Value) -> Result<Value, PacsError> {
+        let n = self.list_series().await?.len() as u64;
+        let local_total = local["total"].as_u64().unwrap_or(0);
+        local["total"] = json!(local_total + n);
+        Ok(local)
+    }
+
+    /// The series `uid` as a local folder: QIDO-RS first (the PACS is the source of truth, so
+    /// an unreachable PACS fails the request even when the series is cached), then the cache if
+    /// it holds as many instances as the PACS reports, else a WADO-RS download.
+    pub async fn series(&self, uid: &str) -> Result<LocalSeries, PacsError> {
+        let info = self.find_series(uid).await?;
+        let dest = self.cache.join(&info.series_uid);
+        let cached = count_files(&dest);
+        if cached > 0 && info.instances.is_none_or(|n| n == cached) {
+            return Ok(LocalSeries {
+                path: dest,
+                info,
+                downloaded: false,
+            });
+        }
+        let staged = self.download(&info).await?;
+        let _one_at_a_time = self.replace.lock().await;
+        if dest.exists() {
+            // Out of the way first, so that the new folder appears in one rename.
+            let old = self
+                .staging
+                .join(format!("stale-{}", uuid::Uuid::new_v4().simple()));
+            tokio::fs::rename(&dest, &old)
+                .await
+                .map_err(|e| PacsError::Cache(format!("{}: {e}", dest.display())))?;
+            let _ = tokio::fs::remove_dir_all(&old).await;
+        }
+        tokio::fs::rename(staged.path(), &dest)
+            .await
+            .map_err(|e| PacsError::Cache(format!("{}: {e}", dest.display())))?;
+        Ok(LocalSeries {
+            path: dest,
+            info,
+            downloaded: true,
+        })
+    }
+
+    /// Downloads every instance of the series into a new staging folder (removed when dropped).
+    async fn download(&self, info: &SeriesInfo) -> Result<tempfile::TempDir, PacsError> {
+        let what = format!("WADO-RS series {}", info.series_uid);
+        let rel = format!("studies/{}/series/{}", info.study_uid, info.series_uid);
+        let req = self
+            .client
+            .get(self.join(&rel))
+            .header(header::ACCEPT, ACCEPT_DICOM);
+        let resp = self.send(req, &what).await?;
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let boundary = multipart_boundary(&content_type).ok_or_else(|| {
+            self.bad_answer(
+                &what,
+                format!("Content-Type {content_type:?} is not multipart/related with a boundary"),
+            )
+        })?;
+        let dir = tempfile::Builder::new()
+            .prefix("wado-")
+            .tempdir_in(&self.staging)
+            .map_err(|e| PacsError::Cache(format!("cannot stage a download: {e}")))?;
+        let mut parts = multer::Multipart::new(resp.bytes_stream(), boundary);
+        let (mut n, mut bytes) = (0usize, 0usize);
+        loop {
+            let field = parts.next_field().await;
+            let Some(mut field) = field.map_err(|e| self.multipart_error(&what, e))? else {
+                break;
+            };
+            let path = dir.path().join(format!("{n:05}.dcm"));
+            let mut file = tokio::fs::File::create(&path)
+                .await
+                .map_err(|e| PacsError::Cache(format!("{}: {e}", path.display())))?;
+            while let Some(chunk) = field
+                .chunk()
+                .await
+                .map_err(|e| self.multipart_error(&what, e))?
+            {
+                bytes += chunk.len();
+                if bytes > self.max_bytes {
+                    return Err(PacsError::TooLarge {
+                        uid: info.series_uid.clone(),
+                        limit: self.max_bytes,
+                    });
+                }
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| PacsError::Cache(format!("{}: {e}", path.display())))?;
+            }
+            file.flush()
+                .await
+                .map_err(|e| PacsError::Cache(format!("{}: {e}", path.display())))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(self.bad_answer(&what, "no instances in the answer".into()));
+        }
+        if let Some(expected) = info.instances.filter(|&e| e != n) {
+            return Err(self.bad_answer(
+                &what,
+                format!("{n} instances, while QIDO-RS reported {expected}"),
+            ));
+        }
+        log::info!(
+            "fetched series {} from {}: {n} instances, {bytes} bytes",
+            info.series_uid,
+            self.shown
+        );
+        Ok(dir)
+    }
+
+    /// Stores one DICOM file (a SEG) with STOW-RS, whole, in one request.
+    pub async fn store(&self, dicom: &[u8]) -> Result<Stored, PacsError> {
+        let what = "STOW-RS of the DICOM SEG";
+        let boundary = format!("slicewise-{}", uuid::Uuid::new_v4().simple());
+        let mut body = Vec::with_capacity(dicom.len() + 256);
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Type: application/dicom\r\nContent-Length: {}\r\n\r\n",
+                dicom.len()
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(dicom);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let content_type =
+            format!("multipart/related; type=\"application/dicom\"; boundary={boundary}");
+        let req = self
+            .client
+            .post(self.join("studies"))
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ACCEPT, DICOM_JSON)
+            .body(body);
+        let resp = self.send(req, what).await?;
+        let answer = resp.bytes().await.map_err(|e| self.unreachable(what, &e))?;
+        let v: Value = serde_json::from_slice(&answer)
+            .map_err(|e| self.bad_answer(what, format!("not DICOM JSON: {e}")))?;
+        if let Some(failed) = items(&v, "00081198").first() {
+            // FailureReason (0008,1197): the PACS kept nothing of it.
+            let reason = text(failed, "00081197").unwrap_or_else(|| "unknown".into());
+            return Err(self.bad_answer(what, format!("the PACS refused it (reason {reason})")));
+        }
+        let stored = items(&v, "00081199");
+        let Some(item) = stored.first() else {
+            return Err(self.bad_answer(what, "no ReferencedSOPSequence in the answer".into()));
+        };
+        Ok(Stored {
+            retrieve_url: text(item, "00081190"),
+        })
+    }
+
+    /// Forwards an OHIF request under `/proxy/dicom/` to the PACS, as MONAI Label's
+    /// `endpoints/proxy.py` does: `/proxy/dicom/{qido,wado,stow}/PATH` and `/proxy/dicom/PATH`
+    /// go to `<root>/PATH`. The PACS's answer is passed through (status, type, body streamed);
+    /// only a PACS that cannot be reached becomes an error. Paths that could leave the
+    /// DICOMweb root (`..`, encoded slashes) are refused.
+    pub async fn proxy(&self, req: Request<Body>) -> Result<Response<Body>, ApiError> {
+        let (parts, body) = req.into_parts();
+        let (method, headers) = (parts.method, parts.headers);
+        let (path, query) = (parts.uri.path(), parts.uri.query());
+        let rel = proxied_path(path)?;
+        // Bodies (STOW-RS from the viewer) are bounded like uploads.
+        let body: Bytes = axum::body::to_bytes(body, self.max_bytes)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "upload_too_large",
+                    "the request body is larger than this server's upload limit",
+                )
+            })?;
+        let mut url = self.join(rel);
+        url.set_query(query);
+        if !url.as_str().starts_with(self.root.as_str()) {
+            return Err(bad_proxy_path(path));
+        }
+        let what = format!("{method} {rel}");
+        let mut req = self.client.request(method.clone(), url);
+        for name in [header::ACCEPT, header::CONTENT_TYPE] {
+            if let Some(v) = headers.get(&name) {
+                req = req.header(name, v.clone());
+            }
+        }
+        if method == Method::POST {
+            req = req.body(body);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ApiError::from(self.unreachable(&what, &e)))?;
+        let mut out = Response::builder().status(resp.status());
+        for name in [
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+            header::CONTENT_ENCODING,
+        ] {
+            if let Some(v) = resp.headers().get(&name) {
+                out = out.header(name, v.clone());
+            }
+        }
+        out.body(Body::from_stream(resp.bytes_stream()))
+            .map_err(|e| ApiError::internal(format!("cannot forward the PACS's answer: {e}")))
+    }
+
+    async fn qido(&self, rel: &str, what: &str) -> Result<Vec<Value>, PacsError> {
+        let req = self
+            .client
+            .get(self.join(rel))
+            .header(header::ACCEPT, DICOM_JSON);
+        let resp = self.send(req, what).await?;
+        // 204: no match (some servers answer so rather than with []).
+        if resp.status() == StatusCode::NO_CONTENT {
+            return Ok(Vec::new());
+        }
+        let body = resp.bytes().await.map_err(|e| self.unreachable(what, &e))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Vec::new());
+        }
+        match serde_json::from_slice(&body) {
+            Ok(Value::Array(list)) => Ok(list),
+            Ok(_) => Err(self.bad_answer(what, "not a JSON array".into())),
+            Err(e) => Err(self.bad_answer(what, format!("not JSON: {e}"))),
+        }
+    }
+
+    /// Sends a request; transport failures and error statuses become [`PacsError`]s.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<reqwest::Response, PacsError> {
+        let resp = req.send().await.map_err(|e| self.unreachable(what, &e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.text().await.unwrap_or_default();
+        Err(PacsError::Status {
+            url: self.shown.clone(),
+            what: what.to_string(),
+            status: status.as_u16(),
+            body: body
+                .chars()
+                .take(300)
+                .collect::<String>()
+                .trim()
+                .to_string(),
+        })
+    }
+
+    fn join(&self, rel: &str) -> Url {
+        // `rel` is built from validated UIDs or checked proxy paths: joining cannot fail.
+        self.root.join(rel).unwrap_or_else(|_| self.root.clone())
+    }
+
+    fn unreachable(&self, what: &str, e: &reqwest::Error) -> PacsError {
+        // reqwest's own message only repeats the URL; its causes say what happened.
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "cannot connect"
+        } else {
+            "the exchange broke off"
+        };
+        let reason = match std::error::Error::source(e) {
+            Some(cause) => format!("{kind}: {}", error_chain(cause)),
+            None => kind.to_string(),
+        };
+        PacsError::Unreachable {
+            url: self.shown.clone(),
+            what: what.to_string(),
+            reason,
+        }
+    }
+
+    fn bad_answer(&self, what: &str, why: String) -> PacsError {
+        PacsError::BadAnswer {
+            url: self.shown.clone(),
+            what: what.to_string(),
+            why,
+        }
+    }
+
+    fn multipart_error(&self, what: &str, e: multer::Error) -> PacsError {
+        match e {
+            // The connection broke mid-answer.
+            multer::Error::StreamReadFailed(source) => PacsError::Unreachable {
+                url: self.shown.clone(),
+                what: what.to_string(),
+                reason: format!("the answer broke off: {}", error_chain(&*source)),
+            },
+            other => self.bad_answer(what, format!("malformed multipart/related: {other}")),
+        }
+    }
+}
+
+/// Checks that `id` is a DICOM UID: 1 to 64 characters, digits in dot-separated components.
+pub fn is_uid(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .split('.')
+            .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The part of a `/proxy/dicom/...` path to forward: without the prefix and without a leading
+/// `qido/`, `wado/` or `stow/` (MONAI Label's prefixes, none by default).
+fn proxied_path(path: &str) -> Result<&str, ApiError> {
+    let rest = path
+        .strip_prefix("/proxy/dicom/")
+        .ok_or_else(|| bad_proxy_path(path))?;
+    let rest = ["qido/", "wado/", "stow/"]
+        .iter()
+        .find_map(|p| rest.strip_prefix(p))
+        .unwrap_or(rest);
+    let escapes = rest.split('/').any(|seg| {
+        let s = seg.to_ascii_lowercase().replace("%2e", ".");
+        s == "." || s == ".." || s.contains("%2f") || s.contains("%5c") || s.contains('\\')
+    });
+    if rest.is_empty() || rest.starts_with('/') || escapes {
+        return Err(bad_proxy_path(path));
+    }
+    Ok(rest)
+}
+
+fn bad_proxy_path(path: &str) -> ApiError {
+    ApiError::bad_request(
+        "bad_proxy_path",
+        format!("{path:?} does not name a DICOMweb resource under this server's PACS"),
+    )
+}
+
+/// The `boundary` parameter of a multipart Content-Type (quotes removed).
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    let mut params = content_type.split(';').map(str::trim);
+    if !params
+        .next()?
+        .to_ascii_lowercase()
+        .starts_with("multipart/")
+    {
+        return None;
+    }
+    params.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_string())
+            .filter(|b| !b.is_empty())
+    })
+}
+
+/// The first value of `tag` in a DICOM JSON object, as text (numbers and person names too).
+fn text(v: &Value, tag: &str) -> Option<String> {
+    match v.get(tag)?.get("Value")?.get(0)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Object(o) => o
+            .get("Alphabetic")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+/// The items of sequence `tag` in a DICOM JSON object.
+fn items<'a>(v: &'a Value, tag: &str) -> Vec<&'a Value> {
+    v.get(tag)
+        .and_then(|e| e.get("Value"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
+
+/// Files directly in `dir` (0 when it does not exist).
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A URL without its user info (which may hold a password).
+pub(crate) fn redact(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "<the given URL>".into(),
+    }
+}
+
+/// An error and its causes, e.g. "client error (Connect): tcp connect error: Connection refused
+/// (os error 111)".
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+/// A DICOM JSON attribute map, for tests.
+#[cfg(test)]
+fn attrs(pairs: &[(&str, Value)]) -> Value {
+    let m: serde_json::Map<String, Value> = pairs
+        .iter()
+        .map(|(t, v)| (t.to_string(), json!({ "Value": [v] })))
+        .collect();
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_are_digits_and_dots_only() {
+        assert!(is_uid(
+            "1.3.6.1.4.1.14519.5.2.1.4429.7055.250698293053013179878447218670"
+        ));
+        assert!(is_uid("2.25.1"));
+        for bad in [
+            "",
+            "1..2",
+            ".1",
+            "1.",
+            "1.2a",
+            "../1",
+            "1/2",
+            "*",
+            &"1".repeat(65),
+        ] {
+            assert!(!is_uid(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn boundaries_are_found_quoted_or_not() {
+        let b = |s| multipart_boundary(s);
+        assert_eq!(
+            b("multipart/related; type=\"application/dicom\"; boundary=ab-12").as_deref(),
+            Some("ab-12")
+        );
+        assert_eq!(
+            b("multipart/related; boundary=\"x y\"; type=application/dicom").as_deref(),
+            Some("x y")
+        );
+        assert_eq!(b("application/dicom; boundary=x"), None);
+        assert_eq!(b("multipart/related"), None);
+    }
+
+    #[test]
+    fn proxy_paths_stay_under_the_root() {
+        assert_eq!(
+            proxied_path("/proxy/dicom/qido/studies").unwrap(),
+            "studies"
+        );
+        assert_eq!(
+            proxied_path("/proxy/dicom/wado/studies/1.2/series/3/metadata").unwrap(),
+            "studies/1.2/series/3/metadata"
+        );
+        assert_eq!(proxied_path("/proxy/dicom/studies").unwrap(), "studies");
+        for bad in [
+            "/proxy/dicom/../system",
+            "/proxy/dicom/qido/%2e%2e/%2E%2e/tools",
+            "/proxy/dicom/qido/studies/..",
+            "/proxy/dicom/a%2Fb",
+            "/proxy/dicom/",
+            "/proxy/dicom//x",
+        ] {
+            assert!(proxied_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn qido_attributes_read_as_text() {
+        let v = attrs(&[
+            ("0020000D", json!("1.2")),
+            ("0020000E", json!("1.2.3")),
+            ("00201209", json!(22)),
+            ("00100010", json!({"Alphabetic": "Doe^Jane"})),
+        ]);
+        let s = SeriesInfo::from_json(&v).unwrap();
+        assert_eq!((s.study_uid.as_str(), s.instances), ("1.2", Some(22)));
+        assert_eq!(text(&v, "00100010").as_deref(), Some("Doe^Jane"));
+        assert!(SeriesInfo::from_json(&attrs(&[("0020000E", json!("1"))])).is_none());
+        let escaping = attrs(&[("0020000D", json!("../..")), ("0020000E", json!("1.2"))]);
+        assert!(SeriesInfo::from_json(&escaping).is_none());
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        assert_eq!(
+            redact("http://user:pw@host:8042/dicom-web/"),
+            "http://host:8042/dicom-web/"
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! The Python package (`crates/slicewise-py`, the `slicewise` wheel): its pytest suites
+//! `tests/python/test_pkg_*.py`, run with the harness's Python against the CLI binary under test
+//! (API vs CLI masks, nibabel, pydicom, tifffile; the sharded CLI and `merge-reports`; Ray).
+//!
+//! The wheel is built and installed into `.venv` by `scripts/setup --python` (part of `--test`),
+//! which rebuilds it only when its sources changed; each test process runs it once first, so
+//! the suites never test a stale build.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::harness;
+
+/// Brings the installed wheel up to date with the sources (a no-op when it is).
+fn ensure_wheel() {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        let setup = harness::repo().join("scripts/setup");
+        Command::new(setup)
+            .arg("--python")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    });
+    assert!(
+        ok,
+        "scripts/setup --python failed: the slicewise wheel is not installed"
+    );
+}
+
+/// Runs one pytest file; panics with pytest's report when a test fails.
+fn pytest(file: &str) {
+    ensure_wheel();
+    let cli: PathBuf = super::cli::bin();
+    let out = Command::new(harness::python())
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE"])
+        .arg(harness::repo().join("tests/python").join(file))
+        .current_dir(harness::repo())
+        .env("SLICEWISE_BIN", cli)
+        .env("SLICEWISE_ORT_LIB", harness::ort_lib())
+        .env("SLICEWISE_SHARED_DATA", harness::shared_data())
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .expect("start pytest");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "pytest {file} failed:\n{report}");
+    assert!(
+        report.contains(" passed"),
+        "pytest {file} ran no test:\n{report}"
+    );
+}
+
+#[test]
+fn python_api_matches_cli_nibabel_pydicom_and_tifffile() {
+    pytest("test_pkg_api.py");
+}
+
+#[test]
+fn sharded_cli_covers_every_row_once_and_merges_into_the_unsharded_report() {
+    pytest("test_pkg_shards.py");
+}
+
+#[test]
+fn ray_batch_writes_the_cli_outputs_on_a_local_two_node_cluster() {
+    pytest("test_pkg_ray.py");
+}
