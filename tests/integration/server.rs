@@ -119,19 +119,7 @@ pub(crate) fn cli_mask(image: &Path, model: &str, dir: &Path) -> PathBuf {
     let out = dir.join("cli");
     let report = dir.join("report.json");
     let model = harness::repo().join(format!("models/{model}.onnx"));
-    let r = cli::run(&[
-        &"segment",
-        &image,
-        &"--model",
-        &model,
-        &"--out",
-        &out,
-        &"--device",
-        &"cpu",
-        &"--report",
-        &report,
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    cli::segment_ok(image, &model, &out, &[&"--report", &report]);
     let rep = cli::read_json(&report);
     PathBuf::from(rep["jobs"][0]["mask"]["path"].as_str().expect("mask path"))
 }
