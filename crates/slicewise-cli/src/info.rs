@@ -1,12 +1,14 @@
 //! `slicewise info`: what a volume holds.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
 
-use slicewise::error::Result;
+use slicewise::error::{Error, Result};
 use slicewise::volume::{ReadOptions, Volume};
 
 /// Arguments of `slicewise info`.
@@ -36,10 +38,21 @@ pub fn run(args: InfoArgs) -> Result<ExitCode> {
         opts = opts.series_uid(uid.clone());
     }
     let v = Volume::open_with(&args.input, &opts)?;
+    if args.json {
+        return print(&json_text(&volume_json(&v)));
+    }
+    let mut t = String::new();
+    // Writing to a String cannot fail.
+    let _ = volume_text(&mut t, &v);
+    print(&t)
+}
+
+/// The JSON of `info` on a volume.
+fn volume_json(v: &Volume) -> serde_json::Value {
     let [x, y, z] = v.dims_xyz();
     let g = &v.geometry;
     let m = &v.meta;
-    let value = json!({
+    json!({
         "source": m.source,
         "format": m.format,
         "dims": [x, y, z],
@@ -56,32 +69,37 @@ pub fn run(args: InfoArgs) -> Result<ExitCode> {
         "slices": z,
         "acquisition_axis": m.acquisition_axis,
         "warnings": m.warnings,
-    });
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
-    } else {
-        println!("source:       {}", m.source.display());
-        println!("format:       {:?}", m.format);
-        println!("dims (x,y,z): {x} × {y} × {z}");
-        println!("channels:     {} {:?}", v.channels(), m.channel_names);
-        println!("dtype:        {:?}", m.original_dtype);
-        println!("spacing (mm): {:?}", g.spacing);
-        println!("origin (LPS): {:?}", g.origin);
-        println!("direction:    {:?} ({})", g.direction, g.orientation_code());
-        if let Some(mo) = &m.modality {
-            println!("modality:     {mo}");
-        }
-        if let Some(uid) = &m.series_uid {
-            println!("series UID:   {uid}");
-        }
-        for w in &m.warnings {
-            println!("warning:      {w}");
-        }
+    })
+}
+
+/// The text of `info` on a volume.
+fn volume_text(t: &mut String, v: &Volume) -> std::fmt::Result {
+    let [x, y, z] = v.dims_xyz();
+    let g = &v.geometry;
+    let m = &v.meta;
+    writeln!(t, "source:       {}", m.source.display())?;
+    writeln!(t, "format:       {:?}", m.format)?;
+    writeln!(t, "dims (x,y,z): {x} × {y} × {z}")?;
+    writeln!(t, "channels:     {} {:?}", v.channels(), m.channel_names)?;
+    writeln!(t, "dtype:        {:?}", m.original_dtype)?;
+    writeln!(t, "spacing (mm): {:?}", g.spacing)?;
+    writeln!(t, "origin (LPS): {:?}", g.origin)?;
+    writeln!(
+        t,
+        "direction:    {:?} ({})",
+        g.direction,
+        g.orientation_code()
+    )?;
+    if let Some(mo) = &m.modality {
+        writeln!(t, "modality:     {mo}")?;
     }
-    Ok(ExitCode::SUCCESS)
+    if let Some(uid) = &m.series_uid {
+        writeln!(t, "series UID:   {uid}")?;
+    }
+    for w in &m.warnings {
+        writeln!(t, "warning:      {w}")?;
+    }
+    Ok(())
 }
 
 /// `info` of an `.onnx` model: its contract and the provider it would run on.
@@ -98,38 +116,60 @@ fn model_info(args: &InfoArgs) -> Result<ExitCode> {
         "provider": model.provider(),
     });
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
-    } else {
-        let c = model.contract();
-        println!("model:        {}", model.path().display());
-        println!("name:         {} {}", c.name, c.version);
-        println!(
-            "input:        {} ({} × {}, channels from source {:?})",
-            c.input_name, c.height, c.width, c.source_channels
-        );
-        println!(
-            "output:       {} ({:?}, threshold {})",
-            c.output_name, c.output, c.threshold
-        );
-        println!("normalise:    {:?}", c.normalization);
-        println!("keep aspect:  {}", c.keep_aspect);
-        for l in &c.labels {
-            println!("label {:>3}:    {} {:?}", l.value, l.name, l.color);
-        }
-        if let Some(t) = &c.training_data {
-            println!("training:     {t}");
-        }
-        println!(
-            "provider:     {} (asked: {:?})",
-            model.provider().used,
-            model.provider().requested
-        );
-        for n in &model.provider().notes {
-            println!("note:         {n}");
-        }
+        return print(&json_text(&value));
     }
-    Ok(ExitCode::SUCCESS)
+    let mut t = String::new();
+    // Writing to a String cannot fail.
+    let _ = model_text(&mut t, &model);
+    print(&t)
+}
+
+/// The text of `info` on a model.
+fn model_text(t: &mut String, model: &slicewise::infer::Model) -> std::fmt::Result {
+    let c = model.contract();
+    let p = model.provider();
+    writeln!(t, "model:        {}", model.path().display())?;
+    writeln!(t, "name:         {} {}", c.name, c.version)?;
+    writeln!(
+        t,
+        "input:        {} ({} × {}, channels from source {:?})",
+        c.input_name, c.height, c.width, c.source_channels
+    )?;
+    writeln!(
+        t,
+        "output:       {} ({:?}, threshold {})",
+        c.output_name, c.output, c.threshold
+    )?;
+    writeln!(t, "normalise:    {:?}", c.normalization)?;
+    writeln!(t, "keep aspect:  {}", c.keep_aspect)?;
+    for l in &c.labels {
+        writeln!(t, "label {:>3}:    {} {:?}", l.value, l.name, l.color)?;
+    }
+    if let Some(tr) = &c.training_data {
+        writeln!(t, "training:     {tr}")?;
+    }
+    writeln!(t, "provider:     {} (asked: {:?})", p.used, p.requested)?;
+    for n in &p.notes {
+        writeln!(t, "note:         {n}")?;
+    }
+    Ok(())
+}
+
+/// Pretty JSON with a final newline.
+fn json_text(value: &serde_json::Value) -> String {
+    let mut t = serde_json::to_string_pretty(value).unwrap_or_default();
+    t.push('\n');
+    t
+}
+
+/// Writes `text` to standard output. A reader that stopped reading (`slicewise info X | head`)
+/// is not an error: what it wanted has been written, so exit 0 quietly (`println!` panicked
+/// here). Any other write error, e.g. a full disk, is reported.
+fn print(text: &str) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(Error::io("write", "standard output", e)),
+    }
 }

@@ -42,9 +42,20 @@ pub(crate) fn raw_dataset_explicit(head: &[u8]) -> Option<bool> {
     Some(head[4..6].iter().all(|b| b.is_ascii_uppercase()))
 }
 
+/// What the pre-flight learnt about a file's layout.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Preflight {
+    /// The byte offset of the data set when its meta group declares an explicit-VR little-endian
+    /// transfer syntax but the data set is encoded in implicit VR: some writers do this, and
+    /// pydicom reads such files (warning "Expected explicit VR, but found implicit VR").
+    pub implicit_dataset_at: Option<u64>,
+    /// The transfer syntax the meta group declares, when the file has one.
+    pub transfer_syntax: Option<String>,
+}
+
 /// Checks that every declared length in the DICOM file at `path` fits in the bytes that follow
 /// it. Files that do not look like DICOM pass unchanged (the parser refuses them by itself).
-pub(crate) fn check(path: &Path) -> Result<()> {
+pub(crate) fn check(path: &Path) -> Result<Preflight> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let size = file
         .metadata()
@@ -55,11 +66,18 @@ pub(crate) fn check(path: &Path) -> Result<()> {
         pos: 0,
         size,
         enc: EXPLICIT_LITTLE,
+        implicit_dataset_at: None,
+        transfer_syntax: None,
     };
-    w.run().map_err(|e| match e {
-        Stop::Io(e) => Error::io("read", path, e),
-        Stop::Bad(why) => Error::format(path, format!("corrupt DICOM file: {why}")),
-    })
+    w.run()
+        .map(|()| Preflight {
+            implicit_dataset_at: w.implicit_dataset_at,
+            transfer_syntax: w.transfer_syntax.take(),
+        })
+        .map_err(|e| match e {
+            Stop::Io(e) => Error::io("read", path, e),
+            Stop::Bad(why) => Error::format(path, format!("corrupt DICOM file: {why}")),
+        })
 }
 
 enum Stop {
@@ -96,6 +114,10 @@ struct Walker {
     pos: u64,
     size: u64,
     enc: Encoding,
+    /// Set when the data set turned out to be implicit VR despite its meta group.
+    implicit_dataset_at: Option<u64>,
+    /// The meta group's transfer syntax.
+    transfer_syntax: Option<String>,
 }
 
 impl Walker {
@@ -107,6 +129,7 @@ impl Walker {
             let Some(ts) = self.meta_group()? else {
                 return Ok(());
             };
+            self.transfer_syntax = Some(ts.clone());
             if ts == DEFLATED_LE {
                 return Ok(()); // the data set is compressed: nothing to walk
             }
@@ -114,6 +137,10 @@ impl Walker {
                 explicit_vr: ts != IMPLICIT_LE,
                 big_endian: ts == EXPLICIT_BE,
             };
+            if self.enc == EXPLICIT_LITTLE && self.first_element_is_implicit()? {
+                self.enc.explicit_vr = false;
+                self.implicit_dataset_at = Some(self.pos);
+            }
         } else {
             let Some(explicit) = raw_dataset_explicit(&head[..n]) else {
                 return Ok(());
@@ -125,6 +152,16 @@ impl Walker {
             };
         }
         self.elements(None, 0).map(|_| ())
+    }
+
+    /// Whether the data set's first element has no VR where explicit VR puts one (two upper-case
+    /// letters after the tag), as pydicom decides it. Leaves the position unchanged.
+    fn first_element_is_implicit(&mut self) -> std::result::Result<bool, Stop> {
+        let start = self.pos;
+        let mut b = [0u8; 6];
+        let n = self.read_up_to(&mut b)?;
+        self.seek_to(start)?;
+        Ok(n == 6 && !b[4..6].iter().all(|c| c.is_ascii_uppercase()))
     }
 
     /// Walks the meta group (always explicit VR little endian); returns its transfer syntax.
@@ -417,6 +454,30 @@ mod tests {
         let (_d, p) = file_with(&ds);
         let e = check(&p).unwrap_err().to_string();
         assert!(e.contains("(FFFE,E000)"), "{e}");
+    }
+
+    /// A data set in implicit VR behind a meta group declaring explicit VR (pydicom's
+    /// SC_rgb_jpeg.dcm): walked as implicit VR, and its start reported, instead of its first
+    /// "length" being read from value bytes.
+    #[test]
+    fn an_implicit_data_set_behind_an_explicit_meta_group_is_found() {
+        let mut ds = Vec::new();
+        for (tag, value) in [
+            ((0x0008u16, 0x0060u16), &b"MR"[..]),
+            ((0x0028, 0x0010), &[64, 0]),
+        ] {
+            ds.extend_from_slice(&tag.0.to_le_bytes());
+            ds.extend_from_slice(&tag.1.to_le_bytes());
+            ds.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            ds.extend_from_slice(value);
+        }
+        let (_d, p) = file_with(&ds);
+        let pre = check(&p).expect("walked as implicit VR");
+        let meta_end = 132 + 8 + 20;
+        assert_eq!(pre.implicit_dataset_at, Some(meta_end));
+        assert_eq!(pre.transfer_syntax.as_deref(), Some("1.2.840.10008.1.2.1"));
+        let (_d, p) = file_with(&explicit_le((0x0008, 0x0060), b"CS", b"MR"));
+        assert_eq!(check(&p).unwrap().implicit_dataset_at, None);
     }
 
     #[test]

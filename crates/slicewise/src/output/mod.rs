@@ -103,17 +103,93 @@ where
     Ok(())
 }
 
-/// A new temporary file in `path`'s folder, removed when dropped unless persisted.
+/// Fails, naming `dir`, when no file can be created in it (read-only, no permission, not a
+/// folder), by creating and removing a temporary file there: a batch calls this before any work,
+/// so that an unwritable output folder is reported at once rather than after each job's
+/// inference.
+pub fn check_writable_folder(dir: &Path) -> Result<()> {
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| Error::io("write into", dir, e))
+}
+
+/// Prefix and suffix of our temporary files: hidden, and with an extension no reader or
+/// resume check takes for an output.
+const TEMP_PREFIX: &str = ".slicewise-";
+const TEMP_SUFFIX: &str = ".part";
+
+/// Temporary files untouched for this long are left over from a killed run. A live write keeps
+/// its file's modification time current (it is written in buffered chunks and then synced), so
+/// another process writing into the same folder (a shard, a retried pod) never loses its file.
+pub const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A new temporary file in `path`'s folder, removed when dropped unless persisted. The first
+/// time a process writes into a folder it removes the stale temporaries there first.
 fn temporary_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    clean_once(dir);
     tempfile::Builder::new()
-        .prefix(".slicewise-")
-        .suffix(".part")
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(|e| Error::io("create a temporary file in", dir, e))
+}
+
+/// [`remove_stale_temporaries`] on `dir`, once per process (a batch writes thousands of files
+/// into one folder; listing it for each would be quadratic).
+fn clean_once(dir: &Path) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static CLEANED: Mutex<Option<HashSet<std::path::PathBuf>>> = Mutex::new(None);
+    let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let first = match CLEANED.lock() {
+        Ok(mut set) => set.get_or_insert_with(HashSet::new).insert(key),
+        Err(_) => false,
+    };
+    if first {
+        let n = remove_stale_temporaries(dir, STALE_TEMPORARY_AGE);
+        if n > 0 {
+            log::info!(
+                "removed {n} stale temporary file(s) of an interrupted run in {}",
+                dir.display()
+            );
+        }
+    }
+}
+
+/// Removes the temporary files (`.slicewise-*.part`) in `dir` last modified more than `age`
+/// ago, which a killed run (`kill -9`, power loss) leaves behind; returns how many it removed.
+/// Best effort: a folder or file it cannot read or remove is left as it is (they are hidden and
+/// nothing reads them, so leaving one is harmless).
+pub fn remove_stale_temporaries(dir: &Path, age: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)) {
+            continue;
+        }
+        // symlink_metadata: never follow a link out of the folder.
+        let stale = e.path().symlink_metadata().is_ok_and(|m| {
+            m.is_file()
+                && m.modified()
+                    .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d > age))
+        });
+        if stale && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Makes a written temporary file an ordinary output (mode 0644: temporary files are created

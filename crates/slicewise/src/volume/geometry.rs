@@ -20,7 +20,9 @@ pub struct Geometry {
     /// LPS position of the centre of voxel (0, 0, 0), in mm.
     pub origin: [f64; 3],
     /// Direction cosines, row-major: `direction[r][c]` is component `r` (L, P, S) of the unit
-    /// vector of index axis `c` (i, j, k). Columns are orthonormal for real scans.
+    /// vector of index axis `c` (i, j, k). Columns have unit length and are orthogonal, except
+    /// for a DICOM gantry tilt or a sheared NIfTI affine: those are kept exactly, so that masks
+    /// carry their input's affine.
     pub direction: [[f64; 3]; 3],
 }
 

@@ -247,10 +247,15 @@ pub fn detect(path: &Path) -> Result<InputKind> {
     {
         return Ok(InputKind::Nifti);
     }
+    let head = read_head(path, 132)?;
+    // `DICM` at offset 128 decides: the 128-byte preamble is free for other uses, and
+    // "dual-personality" files put a TIFF header there (pydicom's CT_small.dcm has one).
+    if head.len() >= 132 && &head[128..132] == b"DICM" {
+        return Ok(InputKind::Dicom);
+    }
     if name.ends_with(".tif") || name.ends_with(".tiff") {
         return Ok(InputKind::Tiff);
     }
-    let head = read_head(path, 132)?;
     if head.len() >= 4
         && (&head[..4] == b"II*\0"
             || &head[..4] == b"MM\0*"
@@ -262,6 +267,43 @@ pub fn detect(path: &Path) -> Result<InputKind> {
     // Anything else is tried as DICOM (with or without preamble); the DICOM reader names the
     // problem when it is not.
     Ok(InputKind::Dicom)
+}
+
+/// The warning for a volume holding NaN or infinite values, or None when all are finite.
+fn non_finite_warning(v: &Volume) -> Option<String> {
+    let (mut nan, mut inf) = (0usize, 0usize);
+    for x in v.data.iter() {
+        if x.is_nan() {
+            nan += 1;
+        } else if x.is_infinite() {
+            inf += 1;
+        }
+    }
+    (nan + inf > 0).then(|| {
+        format!(
+            "{nan} NaN and {inf} infinite voxel value(s): segmentation ignores them when \
+             normalising and gives the model 0 in their place"
+        )
+    })
+}
+
+/// Largest voxel side taken as plausible: 100 mm (no scanner's voxel is larger; a header in
+/// the wrong unit, e.g. µm written as mm, gives values far above it).
+const MAX_PLAUSIBLE_SPACING_MM: f64 = 100.0;
+
+/// A warning when a voxel side exceeds [`MAX_PLAUSIBLE_SPACING_MM`]: volumes in millilitres and
+/// distances in millimetres would be off by the same factor.
+fn spacing_warning(g: &Geometry) -> Option<String> {
+    g.spacing
+        .iter()
+        .any(|&s| s > MAX_PLAUSIBLE_SPACING_MM)
+        .then(|| {
+            format!(
+                "implausible voxel spacing {:?} mm (over {MAX_PLAUSIBLE_SPACING_MM} mm): check \
+                 the file's units; volumes and distances use it as given",
+                g.spacing
+            )
+        })
 }
 
 /// Reads up to `n` bytes from the start of a file.
@@ -282,13 +324,24 @@ impl Volume {
     }
 
     /// Reads a volume with options (series selection, size limit).
+    ///
+    /// NaN and infinite voxels (float NIfTI and TIFF can hold them) are kept as read, and a
+    /// warning counts them: segmentation normalises over the finite voxels only and feeds the
+    /// model 0 in their place (see [`infer::preprocess`](crate::infer::preprocess)).
     pub fn open_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Volume> {
         let path = path.as_ref();
-        match detect(path)? {
+        let mut v = match detect(path)? {
             InputKind::Dicom => dicom::read(path, options),
             InputKind::Nifti => nifti::read(path, options),
             InputKind::Tiff => tiff::read(path, options),
+        }?;
+        if let Some(w) = non_finite_warning(&v) {
+            v.meta.warnings.push(w);
         }
+        if let Some(w) = spacing_warning(&v.geometry) {
+            v.meta.warnings.push(w);
+        }
+        Ok(v)
     }
 
     /// Number of channels.

@@ -148,6 +148,13 @@ pub fn parse(b: &[u8]) -> Result<Header, String> {
     }
 }
 
+/// True for a 348-byte ANALYZE 7.5 header: NIfTI-1's layout without its magic (the last four
+/// bytes, ANALYZE's `smin`, left zero).
+pub fn is_analyze(b: &[u8]) -> bool {
+    matches!(detect(b), Ok((Version::Nifti1, _)))
+        && b.get(344..NIFTI1_HEADER_SIZE) == Some(&[0u8; 4][..])
+}
+
 /// The 348-byte NIfTI-1 layout (`f` holds at least that many bytes).
 fn parse_nifti1(f: &Fields<'_>) -> Result<Header, String> {
     let magic = &f.b[344..348];

@@ -8,11 +8,17 @@
 //! unless the gantry is tilted), spacing = [PixelSpacing[1], PixelSpacing[0], slice step].
 //!
 //! Values are real-world: `slope * stored + intercept` (per frame when the functional groups
-//! say so). MONOCHROME1 data is inverted on its stored range (`min + max - v`, before rescale)
+//! say so; DoseGridScaling for RT dose). Colour becomes three RGB channels as pydicom gives it:
+//! RGB as stored, YBR_FULL and YBR_FULL_422 converted (`pixel_array`'s default conversion; the
+//! JPEG codecs convert by themselves), PALETTE COLOR expanded through its lookup tables
+//! (`apply_color_lut`). Classic multi-frame objects (RT dose) place their frames by
+//! GridFrameOffsetVector, relative or absolute. Attributes written with VR UN are read with their
+//! dictionary meaning, as pydicom reads them. MONOCHROME1 data is inverted on its stored range (`min + max - v`, before rescale)
 //! so that higher values are always brighter; a warning says so. Duplicate slice positions are
 //! an error (the series holds several volumes); gaps and tilt are warnings in `meta.warnings`.
 
 mod assemble;
+mod colour;
 mod pixels;
 mod rle;
 mod scan;
@@ -194,8 +200,14 @@ fn read_series(source: &Path, headers: &[Header], options: &ReadOptions) -> Resu
             ));
         }
     }
+    // A palette image's single index becomes three RGB channels.
+    let channels = if first.palette.is_some() {
+        3
+    } else {
+        first.samples_per_pixel
+    };
     let (c, z, y, x) = (
-        first.samples_per_pixel as usize,
+        channels as usize,
         asm.order.len(),
         first.rows as usize,
         first.cols as usize,

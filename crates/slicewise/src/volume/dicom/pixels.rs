@@ -7,13 +7,14 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use dicom_core::value::Value;
+use dicom_core::value::{PrimitiveValue, Value};
 use dicom_dictionary_std::tags;
 use dicom_encoding::{TransferSyntax, TransferSyntaxIndex};
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::{DecodedPixelData, PixelDecoder};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
+use super::colour::Palette;
 use super::scan::Header;
 use crate::error::{Error, Result};
 
@@ -116,34 +117,20 @@ pub(crate) fn decode_file(
         .get(&h.ts_uid)
         .ok_or_else(|| Error::unsupported(path, format!("unknown transfer syntax {}", h.ts_uid)))?;
     check_decodable(h, ts)?;
-    let (obj, _) = super::scan::open(path, false)?;
+    let (mut obj, _) = super::scan::open(path, false)?;
+    if h.photometric == "RGB" && JPEG_RGB_OUT.contains(&h.ts_uid.as_str()) {
+        mark_untransformed_rgb(&mut obj);
+    }
     let frames = h.number_of_frames as usize;
     let mut layout = Layout::of(h);
-    let samples = layout.rows_cols * layout.spp;
-    let mut plane = vec![0f32; samples];
+    let colour = Colour::of(h);
+    let rc = layout.rows_cols;
+    let mut plane = vec![0f32; rc * layout.spp];
+    let mut rgb = vec![0f32; if colour.is_palette() { 3 * rc } else { 0 }];
 
-    // The bytes are borrowed from whichever of these the transfer syntax needs.
-    let decoded;
-    let raw;
-    let rle;
-    let bytes: &[u8] = if h.ts_uid == RLE_LOSSLESS {
-        rle = decode_rle(path, &obj, frames, &layout)?;
-        layout.planar = false;
-        &rle
-    } else if ts.is_encapsulated_pixel_data() {
-        decoded = decode_encapsulated(path, &obj, ts)?;
-        // The codecs' output is interleaved, at the depth they decoded to.
-        layout.bits_allocated = decoded.bits_allocated();
-        layout.planar = false;
-        if !matches!(layout.bits_allocated, 8 | 16 | 32) {
-            return Err(unsupported_ts(h, ts));
-        }
-        decoded.data()
-    } else {
-        raw = native_bytes(path, &obj)?;
-        &raw
-    };
-    let frame_bits = samples as u64 * layout.bits_allocated as u64;
+    let samples = samples(h, &obj, ts, &mut layout)?;
+    let bytes = samples.bytes();
+    let frame_bits = (rc * layout.spp) as u64 * layout.bits_allocated as u64;
     check_length(h, bytes.len(), frame_bits, layout.bits_allocated)?;
     for (f, info) in h.frames.iter().enumerate().take(frames) {
         // 1-bit frames are packed back to back without byte alignment.
@@ -154,10 +141,194 @@ pub(crate) fn decode_file(
             let len = (frame_bits / 8) as usize;
             (&bytes[f * len..(f + 1) * len], 0)
         };
-        layout.frame(frame, bit_base, info.slope, info.intercept, &mut plane);
-        put(f, &plane)?;
+        let rescale = (info.slope, info.intercept);
+        put(
+            f,
+            colour.values(&layout, frame, bit_base, rescale, &mut plane, &mut rgb),
+        )?;
     }
     Ok(())
+}
+
+/// A file's stored samples, interleaved and little-endian, from whichever source its transfer
+/// syntax needs.
+enum Samples<'a> {
+    /// Native data (borrowed, or re-laid out) or our RLE decoder's output.
+    Bytes(Cow<'a, [u8]>),
+    /// A dicom-pixeldata codec's output.
+    Decoded(DecodedPixelData<'a>),
+}
+
+impl Samples<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Samples::Bytes(b) => b,
+            Samples::Decoded(d) => d.data(),
+        }
+    }
+}
+
+/// Decodes or borrows the samples of `obj`, adjusting `layout` to how the decoder lays them out.
+fn samples<'a>(
+    h: &Header,
+    obj: &'a DefaultDicomObject,
+    ts: &TransferSyntax,
+    layout: &mut Layout,
+) -> Result<Samples<'a>> {
+    let path = h.path.as_path();
+    if h.ts_uid == RLE_LOSSLESS {
+        let rle = decode_rle(path, obj, h.number_of_frames as usize, layout)?;
+        layout.planar = false;
+        return Ok(Samples::Bytes(Cow::Owned(rle)));
+    }
+    if ts.is_encapsulated_pixel_data() {
+        let decoded = decode_encapsulated(path, obj, ts)?;
+        // The codecs' output is interleaved, at the depth they decoded to.
+        layout.bits_allocated = decoded.bits_allocated();
+        layout.planar = false;
+        if !matches!(layout.bits_allocated, 8 | 16 | 32) {
+            return Err(unsupported_ts(h, ts));
+        }
+        return Ok(Samples::Decoded(decoded));
+    }
+    let raw = native_samples(h, obj, ts)?;
+    if h.photometric == "YBR_FULL_422" {
+        layout.planar = false; // expanded to interleaved samples
+    }
+    Ok(Samples::Bytes(raw))
+}
+
+/// The lossy JPEG processes, whose codec (jpeg-decoder) turns YCbCr components into RGB itself
+/// (its lossless path, 1.2.840.10008.1.2.4.57 and .70, leaves components as they are).
+const JPEG_RGB_OUT: [&str; 2] = ["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"];
+
+/// How decoded samples become the volume's channels.
+#[derive(Clone, Copy)]
+enum Colour<'a> {
+    /// Grayscale or RGB: the samples are the values.
+    AsStored,
+    /// YBR_FULL(_422) samples to convert to RGB (all but lossy JPEG, whose codec converts).
+    Ybr,
+    /// Palette indices to expand to RGB.
+    Palette(&'a Palette),
+}
+
+impl<'a> Colour<'a> {
+    fn of(h: &'a Header) -> Colour<'a> {
+        match (&h.palette, h.photometric.as_str()) {
+            (Some(p), _) => Colour::Palette(p),
+            (None, "YBR_FULL" | "YBR_FULL_422") if !JPEG_RGB_OUT.contains(&h.ts_uid.as_str()) => {
+                Colour::Ybr
+            }
+            _ => Colour::AsStored,
+        }
+    }
+
+    fn is_palette(&self) -> bool {
+        matches!(self, Colour::Palette(_))
+    }
+
+    /// One frame's real-world values: the stored samples through the colour conversion, then
+    /// the modality rescale (`(slope, intercept)`). `plane` holds the samples, `rgb` a palette
+    /// image's expansion; the result borrows the one that holds the values.
+    fn values<'b>(
+        &self,
+        layout: &Layout,
+        frame: &[u8],
+        bit_base: usize,
+        (slope, intercept): (f64, f64),
+        plane: &'b mut [f32],
+        rgb: &'b mut [f32],
+    ) -> &'b [f32] {
+        match self {
+            Colour::AsStored => {
+                layout.frame(frame, bit_base, slope, intercept, plane);
+                plane
+            }
+            Colour::Ybr => {
+                layout.frame(frame, bit_base, 1.0, 0.0, plane);
+                super::colour::ybr_to_rgb(plane, layout.rows_cols);
+                rescale(plane, slope, intercept);
+                plane
+            }
+            Colour::Palette(p) => {
+                layout.frame(frame, bit_base, 1.0, 0.0, plane);
+                p.apply(plane, rgb);
+                rescale(rgb, slope, intercept);
+                rgb
+            }
+        }
+    }
+}
+
+/// Applies the modality rescale to values computed without it.
+fn rescale(values: &mut [f32], slope: f64, intercept: f64) {
+    if slope != 1.0 || intercept != 0.0 {
+        for v in values.iter_mut() {
+            *v = (slope * f64::from(*v) + intercept) as f32;
+        }
+    }
+}
+
+/// A JPEG frame whose DICOM header says RGB but which carries neither an Adobe (APP14) nor a
+/// JFIF (APP0) marker holds untransformed RGB components; jpeg-decoder would take them for YCbCr
+/// (pydicom's SC_jpeg_no_color_transform.dcm, and SC_rgb_jpeg.dcm, whose Adobe segment is too
+/// short for jpeg-decoder to read). An Adobe marker saying "no transform" makes it
+/// decode them as they are. Fragments are patched where a frame starts (SOI) and the offset
+/// table, when there is one, is recomputed for the longer fragments.
+fn mark_untransformed_rgb(obj: &mut DefaultDicomObject) {
+    obj.update_value(tags::PIXEL_DATA, |v| {
+        let Value::PixelSequence(seq) = v else {
+            return;
+        };
+        let mut changed = false;
+        for frag in seq.fragments_mut().iter_mut() {
+            if frag.starts_with(&[0xFF, 0xD8]) && !has_colour_marker(frag) {
+                // APP14 "Adobe", version 100, flags 0, 0, transform 0 (none).
+                let app14 = [
+                    0xFF, 0xEE, 0x00, 0x0E, b'A', b'd', b'o', b'b', b'e', 0x00, 0x64, 0x00, 0x00,
+                    0x00, 0x00, 0x00,
+                ];
+                frag.splice(2..2, app14);
+                changed = true;
+            }
+        }
+        if changed && !seq.offset_table().is_empty() {
+            let mut offsets = Vec::new();
+            let mut at = 0u64;
+            for frag in seq.fragments() {
+                if frag.starts_with(&[0xFF, 0xD8]) {
+                    offsets.push(u32::try_from(at).unwrap_or(u32::MAX));
+                }
+                // Each fragment is an item: 8 bytes of tag and length, then its data.
+                at += 8 + frag.len() as u64;
+            }
+            *seq.offset_table_mut() = offsets.into();
+        }
+    });
+}
+
+/// Whether the JPEG markers before the first frame header include a full APP14 (Adobe) or a JFIF
+/// APP0 segment.
+fn has_colour_marker(jpeg: &[u8]) -> bool {
+    let mut i = 2;
+    while let (Some(&0xFF), Some(&m), Some(len)) = (
+        jpeg.get(i),
+        jpeg.get(i + 1),
+        jpeg.get(i + 2..i + 4)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))),
+    ) {
+        match m {
+            // A full Adobe segment (12 bytes after the length); jpeg-decoder ignores shorter
+            // ones (pydicom's SC_rgb_jpeg.dcm has one), so they do not count.
+            0xEE if len >= 14 => return true,
+            0xE0 if jpeg.get(i + 4..i + 8) == Some(b"JFIF") => return true,
+            // A frame or scan header: no marker before it.
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xDA => return false,
+            _ => i += 2 + len,
+        }
+    }
+    false
 }
 
 /// The error for a transfer syntax we know but cannot decode (this data with it).
@@ -178,18 +349,44 @@ fn unsupported_ts(h: &Header, ts: &TransferSyntax) -> Error {
 fn check_decodable(h: &Header, ts: &TransferSyntax) -> Result<()> {
     let photometric = h.photometric.as_str();
     let encapsulated = ts.is_encapsulated_pixel_data();
-    if !encapsulated && !matches!(photometric, "MONOCHROME1" | "MONOCHROME2" | "RGB") {
+    let known = matches!(
+        photometric,
+        "MONOCHROME1" | "MONOCHROME2" | "RGB" | "YBR_FULL" | "YBR_FULL_422" | "PALETTE COLOR"
+    );
+    if !encapsulated && !known {
         return Err(Error::unsupported(
             &h.path,
             format!("PhotometricInterpretation {photometric} in uncompressed data"),
         ));
     }
+    check_colour(h)?;
     if encapsulated
         && (!ts.can_decode_all()
             || (h.ts_uid == JPEG_EXTENDED && h.bits_stored > 8)
             || h.bits_allocated == 1)
     {
         return Err(unsupported_ts(h, ts));
+    }
+    Ok(())
+}
+
+/// Refuses colour data we cannot convert as pydicom does: YBR at other than 8 bits (pydicom
+/// converts only 8-bit YBR), YBR_FULL_422 with other than 3 samples, palettes on more than one
+/// sample or at other than 8 or 16 bits.
+fn check_colour(h: &Header) -> Result<()> {
+    let bad = match h.photometric.as_str() {
+        "YBR_FULL" | "YBR_FULL_422" if h.bits_allocated != 8 || h.samples_per_pixel != 3 => true,
+        "PALETTE COLOR" => h.samples_per_pixel != 1 || !matches!(h.bits_allocated, 8 | 16),
+        _ => false,
+    };
+    if bad {
+        return Err(Error::unsupported(
+            &h.path,
+            format!(
+                "PhotometricInterpretation {} with {} sample(s) of {} bits",
+                h.photometric, h.samples_per_pixel, h.bits_allocated
+            ),
+        ));
     }
     Ok(())
 }
@@ -238,15 +435,56 @@ fn decode_encapsulated<'a>(
     }
 }
 
-/// Native PixelData, borrowed as stored.
-fn native_bytes<'a>(path: &Path, obj: &'a DefaultDicomObject) -> Result<Cow<'a, [u8]>> {
+/// The native PixelData of `h` as little-endian interleaved samples; YBR_FULL_422's shared
+/// chroma expanded to full resolution.
+fn native_samples<'a>(
+    h: &Header,
+    obj: &'a DefaultDicomObject,
+    ts: &TransferSyntax,
+) -> Result<Cow<'a, [u8]>> {
+    let big_endian = ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Big;
+    let raw = native_bytes(&h.path, obj, big_endian, h.bits_allocated)?;
+    if h.photometric != "YBR_FULL_422" {
+        return Ok(raw);
+    }
+    let (frames, rows, cols) = (
+        h.number_of_frames as usize,
+        h.rows as usize,
+        h.cols as usize,
+    );
+    super::colour::expand_ybr422(&h.path, &raw, frames, rows, cols).map(Cow::Owned)
+}
+
+/// Native PixelData as little-endian samples: borrowed as the parser decoded it, except 32-bit
+/// samples in Explicit VR Big Endian, which are re-assembled.
+fn native_bytes<'a>(
+    path: &Path,
+    obj: &'a DefaultDicomObject,
+    big_endian: bool,
+    bits_allocated: u16,
+) -> Result<Cow<'a, [u8]>> {
     let elem = obj
         .get(tags::PIXEL_DATA)
         .ok_or_else(|| Error::format(path, "no PixelData"))?;
     match elem.value() {
+        Value::Primitive(PrimitiveValue::U16(words)) if big_endian && bits_allocated == 32 => {
+            Ok(Cow::Owned(big_endian_u32(words)))
+        }
         Value::Primitive(p) => Ok(p.to_bytes()),
         _ => Err(Error::format(path, "PixelData is not a plain value")),
     }
+}
+
+/// The little-endian 32-bit samples of big-endian OW PixelData. The parser hands OW over as
+/// 16-bit words in native order, which is right for 16-bit samples and for 8-bit ones (OW swaps
+/// bytes within each word, and pydicom reads them so), but a 4-byte big-endian sample is two
+/// words, most significant first. An odd last word is no whole sample: left out, so the length
+/// check sees it.
+fn big_endian_u32(words: &[u16]) -> Vec<u8> {
+    words
+        .chunks_exact(2)
+        .flat_map(|w| ((u32::from(w[0]) << 16) | u32::from(w[1])).to_le_bytes())
+        .collect()
 }
 
 /// Refuses PixelData shorter than the header's frames need (a truncated file), before any frame

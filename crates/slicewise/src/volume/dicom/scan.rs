@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use dicom_core::Tag;
+use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
+use super::colour::Palette;
 use crate::error::{Error, Result};
 use crate::formats::dicom_lengths;
 use crate::volume::ReadOptions;
@@ -78,6 +79,8 @@ pub(crate) struct Header {
     pub multi_frame: bool,
     pub frames: Vec<FrameInfo>,
     pub copied: Vec<(String, String)>,
+    /// The lookup tables of a PALETTE COLOR image.
+    pub palette: Option<Palette>,
 }
 
 /// Lists the candidate files of `path`: the file itself, or every file below a folder (sorted,
@@ -135,7 +138,10 @@ fn raw_dataset_ts(head: &[u8]) -> Option<&'static str> {
 /// group (raw data sets) are read whole and given a meta group with the guessed transfer syntax.
 pub(crate) fn open(path: &Path, headers_only: bool) -> Result<(DefaultDicomObject, bool)> {
     // Before the parser sees it: a corrupt length would make it allocate up to 4 GiB and abort.
-    dicom_lengths::check(path)?;
+    let preflight = dicom_lengths::check(path)?;
+    if let (Some(at), Some(ts)) = (preflight.implicit_dataset_at, &preflight.transfer_syntax) {
+        return open_implicit_dataset(path, at, ts).map(|obj| (obj, true));
+    }
     let mut opts = OpenFileOptions::new();
     if headers_only {
         opts = opts.read_until(tags::PIXEL_DATA);
@@ -171,15 +177,64 @@ pub(crate) fn open(path: &Path, headers_only: bool) -> Result<(DefaultDicomObjec
     }
 }
 
+/// The text of an attribute stored with VR UN (unknown), which writers use for attributes they
+/// do not know and the parser then leaves as bytes: pydicom reads such values with the
+/// dictionary's VR, and every attribute we read as text or decimal numbers is a text VR
+/// (CS, DS, IS, LO, UI, ...). None for any other VR.
+fn un_text(elem: &dicom_object::mem::InMemElement) -> Option<String> {
+    if elem.vr() != VR::UN {
+        return None;
+    }
+    let bytes = elem.value().to_bytes().ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn trimmed(s: &str) -> &str {
+    s.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+}
+
+/// A file whose meta group declares explicit VR but whose data set (from byte `at`) is implicit
+/// VR little endian: the data set is read as such and keeps the declared transfer syntax, whose
+/// codec still decodes the pixel data (pydicom reads these files the same way).
+fn open_implicit_dataset(path: &Path, at: u64, declared: &str) -> Result<DefaultDicomObject> {
+    use std::io::{Seek, SeekFrom};
+    log::warn!(
+        "{}: the data set is implicit VR although the meta group declares {declared}; read as \
+         implicit VR",
+        path.display()
+    );
+    let implicit = TransferSyntaxRegistry
+        .get(IMPLICIT_LE)
+        .ok_or_else(|| Error::format(path, "transfer syntax registry incomplete"))?;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    file.seek(SeekFrom::Start(at))
+        .map_err(|e| Error::io("read", path, e))?;
+    let obj = InMemDicomObject::read_dataset_with_ts(std::io::BufReader::new(file), implicit)
+        .map_err(|e| Error::format(path, format!("not a readable DICOM data set: {e}")))?;
+    obj.with_meta(FileMetaTableBuilder::new().transfer_syntax(declared))
+        .map_err(|e| Error::format(path, format!("cannot build a meta group: {e}")))
+}
+
 /// A trimmed string attribute (None when absent or empty).
 pub(crate) fn get_str(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let s = obj.get(tag)?.to_str().ok()?;
-    let s = s.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    let elem = obj.get(tag)?;
+    let s = match un_text(elem) {
+        Some(t) => t,
+        None => elem.to_str().ok()?.into_owned(),
+    };
+    let s = trimmed(&s);
     (!s.is_empty()).then(|| s.to_string())
 }
 
 pub(crate) fn get_f64s(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
-    let v = obj.get(tag)?.to_multi_float64().ok()?;
+    let elem = obj.get(tag)?;
+    let v = match un_text(elem) {
+        Some(t) => t
+            .split('\\')
+            .map(|x| trimmed(x).parse::<f64>().ok())
+            .collect::<Option<Vec<f64>>>()?,
+        None => elem.to_multi_float64().ok()?,
+    };
     (!v.is_empty() && v.iter().all(|x| x.is_finite())).then_some(v)
 }
 
@@ -188,7 +243,36 @@ fn get_f64(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
 }
 
 fn get_int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
-    obj.get(tag)?.to_int::<i64>().ok()
+    let elem = obj.get(tag)?;
+    if elem.vr() != VR::UN {
+        return elem.to_int::<i64>().ok();
+    }
+    // A UN value read with the dictionary's VR, as pydicom reads it.
+    let bytes = elem.value().to_bytes().ok()?;
+    match dictionary_vr(tag)? {
+        VR::US => Some(i64::from(u16::from_le_bytes(
+            bytes.get(..2)?.try_into().ok()?,
+        ))),
+        VR::UL => Some(i64::from(u32::from_le_bytes(
+            bytes.get(..4)?.try_into().ok()?,
+        ))),
+        VR::IS => trimmed(String::from_utf8_lossy(&bytes).split('\\').next()?)
+            .parse()
+            .ok(),
+        _ => None,
+    }
+}
+
+/// The VR the standard dictionary gives `tag`, when it gives exactly one.
+fn dictionary_vr(tag: Tag) -> Option<VR> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+    match dicom_dictionary_std::StandardDataDictionary
+        .by_tag(tag)?
+        .vr()
+    {
+        VirtualVr::Exact(vr) => Some(vr),
+        _ => None,
+    }
 }
 
 /// The first item of a sequence attribute.
@@ -246,6 +330,12 @@ pub(crate) fn header(
         return Ok(None);
     };
     let px = pixel_format(path, obj, rows, cols, options)?;
+    let photometric =
+        get_str(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_else(|| "MONOCHROME2".into());
+    let palette = match photometric.as_str() {
+        "PALETTE COLOR" => Some(Palette::read(path, obj)?),
+        _ => None,
+    };
     let modality = get_str(obj, tags::MODALITY);
     let frames = frame_infos(path, obj, px.n_frames, modality.as_deref())?;
     let meta_sop_instance = obj
@@ -281,12 +371,12 @@ pub(crate) fn header(
         bits_stored: px.bits_stored,
         signed: get_int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1,
         planar_configuration: get_int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) as u16,
-        photometric: get_str(obj, tags::PHOTOMETRIC_INTERPRETATION)
-            .unwrap_or_else(|| "MONOCHROME2".into()),
+        photometric,
         number_of_frames: px.n_frames,
         multi_frame: px.multi_frame,
         frames,
         copied: copied_attributes(obj),
+        palette,
     }))
 }
 
@@ -397,7 +487,7 @@ fn frame_infos(
             apply_group(f, g);
         }
     } else if n_frames > 1 {
-        offset_frames(obj, &base, &mut frames);
+        offset_frames(path, obj, &base, &mut frames)?;
     }
     Ok(frames)
 }
@@ -428,25 +518,44 @@ fn base_frame(obj: &InMemDicomObject, modality: Option<&str>) -> FrameInfo {
 }
 
 /// Classic multi-frame (RT dose, NM): frames offset from `base`'s position along the normal by
-/// GridFrameOffsetVector. Without offsets, position or orientation the frames have no position
-/// (the series is then ordered by instance).
-fn offset_frames(obj: &InMemDicomObject, base: &FrameInfo, frames: &mut [FrameInfo]) {
-    if let (Some(offsets), Some(p), Some(o)) = (
+/// GridFrameOffsetVector. The offsets are relative to ImagePositionPatient when the first is 0,
+/// else absolute (the first equals the position's z; axial only): `position + (offset - first)
+/// × normal` covers both (PS3.3 C.8.8.3.2). Without offsets, position or orientation the frames
+/// have no position (the series is then ordered by instance); offsets that do not match the
+/// frames are an error rather than frames stacked at one position.
+fn offset_frames(
+    path: &Path,
+    obj: &InMemDicomObject,
+    base: &FrameInfo,
+    frames: &mut [FrameInfo],
+) -> Result<()> {
+    let (Some(offsets), Some(p), Some(o)) = (
         get_f64s(obj, tags::GRID_FRAME_OFFSET_VECTOR),
         base.position,
         base.orientation,
-    ) {
-        if offsets.len() == frames.len() {
-            let n = super::assemble::normal(&o);
-            for (f, off) in frames.iter_mut().zip(offsets) {
-                f.position = Some([p[0] + off * n[0], p[1] + off * n[1], p[2] + off * n[2]]);
-            }
-        }
-    } else {
+    ) else {
         for f in frames.iter_mut() {
             f.position = None;
         }
+        return Ok(());
+    };
+    if offsets.len() != frames.len() {
+        return Err(Error::format(
+            path,
+            format!(
+                "GridFrameOffsetVector has {} values for {} frames",
+                offsets.len(),
+                frames.len()
+            ),
+        ));
     }
+    let n = super::assemble::normal(&o);
+    let first = offsets[0];
+    for (f, off) in frames.iter_mut().zip(offsets) {
+        let d = off - first;
+        f.position = Some([p[0] + d * n[0], p[1] + d * n[1], p[2] + d * n[2]]);
+    }
+    Ok(())
 }
 
 /// The [`COPIED`] attributes the object has, by keyword (empty text for an empty value).
@@ -502,4 +611,44 @@ pub(crate) fn scan(path: &Path, options: &ReadOptions) -> Result<Scan> {
         return Err(Error::format(path, msg));
     }
     Ok(Scan { headers, skipped })
+}
+
+#[cfg(test)]
+mod tests {
+    use dicom_core::{DataElement, PrimitiveValue};
+
+    use super::*;
+
+    fn un(tag: Tag, bytes: &[u8]) -> InMemDicomObject {
+        InMemDicomObject::from_element_iter([DataElement::new(
+            tag,
+            VR::UN,
+            PrimitiveValue::from(bytes.to_vec()),
+        )])
+    }
+
+    /// pydicom's rtdose_rle*.dcm carry Modality, GridFrameOffsetVector and DoseGridScaling as
+    /// UN: read with the dictionary's VR they give the frame positions and the dose scaling.
+    #[test]
+    fn un_values_are_read_with_the_dictionary_vr() {
+        let o = un(tags::MODALITY, b"RTDOSE");
+        assert_eq!(get_str(&o, tags::MODALITY).as_deref(), Some("RTDOSE"));
+        let o = un(tags::GRID_FRAME_OFFSET_VECTOR, b"0.0\\5.0 \\-2.5");
+        assert_eq!(
+            get_f64s(&o, tags::GRID_FRAME_OFFSET_VECTOR),
+            Some(vec![0.0, 5.0, -2.5])
+        );
+        assert_eq!(
+            get_f64s(&un(tags::DOSE_GRID_SCALING, b"x1"), tags::DOSE_GRID_SCALING),
+            None
+        );
+        assert_eq!(
+            get_int(&un(tags::ROWS, &[0x31, 0x35]), tags::ROWS),
+            Some(0x3531)
+        );
+        assert_eq!(
+            get_int(&un(tags::NUMBER_OF_FRAMES, b"15"), tags::NUMBER_OF_FRAMES),
+            Some(15)
+        );
+    }
 }

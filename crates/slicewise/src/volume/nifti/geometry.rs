@@ -12,8 +12,8 @@ const ORTHO_TOL: f64 = 1e-4;
 
 /// The geometry of `h`: sform when `sform_code != 0`, else qform when `qform_code != 0`, else the
 /// pixdim fallback. A transform that cannot make a geometry (zero or non-finite column) falls
-/// through to the next; sheared ones keep spacing and origin with the nearest orthonormal
-/// direction. Each such decision is recorded in `warnings`.
+/// through to the next, and so does a singular one; a sheared one is kept exactly (its direction
+/// columns are unit vectors but not orthogonal). Each such decision is recorded in `warnings`.
 pub(super) fn from_header(h: &Header, warnings: &mut Vec<String>) -> Geometry {
     let mut candidates: Vec<(&str, [[f64; 4]; 4])> = Vec::new();
     if h.sform_code != 0 {
@@ -31,16 +31,18 @@ pub(super) fn from_header(h: &Header, warnings: &mut Vec<String>) -> Geometry {
     candidates.push(("pixdim fallback", h.base_affine()));
     for (i, (name, a)) in candidates.iter().enumerate() {
         match Geometry::from_affine_ras(a) {
-            Some(mut g) => {
+            Some(g) => {
                 if i > 0 {
                     warnings.push(format!("using the {name} instead"));
                 }
-                if let Some(d) = nearest_orthonormal(&g.direction) {
+                if nearest_orthonormal(&g.direction).is_some() {
+                    // Kept exactly: every mask and conversion written for this input must carry
+                    // its affine, and orthonormalising moved voxels by up to several voxels.
                     if max_cos(&g.direction) > ORTHO_TOL {
                         warnings.push(format!(
-                            "the {name} has shear (non-orthogonal axes); using the nearest orthonormal directions"
+                            "the {name} has shear (non-orthogonal axes): kept as is, so the \
+                             direction matrix is not orthonormal"
                         ));
-                        g.direction = d;
                     }
                     return g;
                 }

@@ -6,7 +6,9 @@
 //! (decompressed) stream in chunks, so that no header value can make us panic or allocate more
 //! than [`ReadOptions::check_size`] allows, and NIfTI-2 is read the same way as NIfTI-1. The
 //! geometry follows nibabel's `img.affine`: the sform when `sform_code != 0`, else the qform when
-//! `qform_code != 0`, else nibabel's fallback from `pixdim` (noted in the warnings).
+//! `qform_code != 0`, else nibabel's fallback from `pixdim` (noted in the warnings); a sheared
+//! sform is kept exactly. ANALYZE 7.5 headers (no NIfTI magic) are refused as unsupported: the
+//! format does not record the orientation, and a guessed one could mirror every mask.
 
 mod geometry;
 
@@ -32,6 +34,15 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Volume> {
     let hdr_path = header_path(path)?;
     let mut hr = open_stream(&hdr_path)?;
     let head = read_up_to(&mut hr, header::NIFTI2_HEADER_SIZE, &hdr_path)?;
+    if header::is_analyze(&head) {
+        // nibabel reads these with a guessed (radiological) orientation; a mask written on a
+        // guessed grid could be mirrored, so we refuse rather than guess.
+        return Err(Error::unsupported(
+            &hdr_path,
+            "ANALYZE 7.5 header (no NIfTI magic): the format does not record the image \
+             orientation; convert it to NIfTI with the orientation stated",
+        ));
+    }
     let h = header::parse(&head).map_err(|m| Error::format(&hdr_path, m))?;
     let layout = Layout::new(&h, &hdr_path, options)?;
     let mut warnings = Vec::new();

@@ -53,6 +53,16 @@ pub(crate) fn tiff_error(path: &Path, e: TiffError) -> Error {
         TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             Error::format(path, format!("truncated TIFF ({io})"))
         }
+        // The codecs (LZW, deflate, JPEG) report corrupt data as I/O errors of these kinds: the
+        // file is bad, not the disk.
+        TiffError::IoError(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            ) =>
+        {
+            Error::format(path, format!("corrupt compressed TIFF data ({io})"))
+        }
         TiffError::IoError(io) => Error::io("read", path, io),
         TiffError::FormatError(f) => Error::format(path, format!("invalid TIFF: {f}")),
         TiffError::UnsupportedError(u) => Error::unsupported(path, format!("TIFF feature: {u}")),
@@ -262,6 +272,9 @@ fn decode_page_inner<R: std::io::Read + std::io::Seek>(
             "decoded image is smaller than its header says",
         ));
     }
+    if matches!(tags.color, ColorType::YCbCr(8)) {
+        ycbcr_to_rgb(&mut data, tags.w * tags.h);
+    }
     Ok(Page {
         kind: PageKind {
             width: tags.w,
@@ -300,21 +313,45 @@ fn refuse_unsupported<R: std::io::Read + std::io::Seek>(
                 "palette-colour TIFF (PhotometricInterpretation 3); convert it to grayscale or RGB",
             ))
         }
-        Some(6) => {
+        // JPEG-compressed YCbCr is decoded (the JPEG codec upsamples the chroma); raw YCbCr
+        // with its subsampled layout is not.
+        Some(6) if compression != 7 => {
             return Err(Error::unsupported(
                 path,
-                "YCbCr TIFF (PhotometricInterpretation 6)",
+                "YCbCr TIFF without JPEG compression (PhotometricInterpretation 6)",
             ))
         }
         _ => {}
     }
-    if matches!(compression, 6 | 7 | 34892) {
+    if let Some(name) = undecodable_compression(compression) {
         return Err(Error::unsupported(
             path,
-            format!("JPEG-compressed TIFF (Compression {compression})"),
+            format!(
+                "{name}-compressed TIFF (Compression {compression}): no decoder for it here; save \
+                 it uncompressed or with LZW or deflate"
+            ),
         ));
     }
     Ok(())
+}
+
+/// The name of a TIFF compression the `tiff` crate (as built here) cannot decode.
+fn undecodable_compression(code: u16) -> Option<&'static str> {
+    Some(match code {
+        2 => "CCITT modified Huffman",
+        3 => "CCITT Group 3 fax",
+        6 => "old-style JPEG",
+        33003 | 33005 | 34712 => "JPEG 2000",
+        34887 => "LERC",
+        34892 => "lossy JPEG (DNG)",
+        34925 => "LZMA",
+        34927 | 50001 => "WebP",
+        34933 => "PNG",
+        34934 => "JPEG XR",
+        50000 => "Zstandard",
+        50002 => "JPEG XL",
+        _ => return None,
+    })
 }
 
 /// What the tags of a page say about its samples.
@@ -428,6 +465,8 @@ fn kept_channels(
             (3, true)
         }
         ColorType::Gray(_) => (1, false),
+        // Only JPEG-compressed YCbCr gets here (see refuse_unsupported); it becomes RGB.
+        ColorType::YCbCr(8) => (3, true),
         ColorType::Multiband { .. } if t.extra > 0 && t.extra < t.spp => {
             warnings.push(format!("{} extra (alpha) sample(s) dropped", t.extra));
             (t.spp - t.extra, false)
@@ -447,6 +486,22 @@ fn kept_channels(
         ));
     }
     Ok((keep, rgb))
+}
+
+/// JFIF's full-range YCbCr → RGB (what libjpeg, and so tifffile, applies to JPEG-compressed
+/// YCbCr TIFF), in place on `[c][y][x]` 8-bit samples, rounded and clipped to 0..=255.
+fn ycbcr_to_rgb(data: &mut [f32], pixels: usize) {
+    let (y, rest) = data.split_at_mut(pixels);
+    let (cb, cr) = rest.split_at_mut(pixels);
+    for p in 0..pixels {
+        let (l, b, r) = (y[p], cb[p] - 128.0, cr[p] - 128.0);
+        let px = |v: f32| v.round().clamp(0.0, 255.0);
+        (y[p], cb[p], cr[p]) = (
+            px(l + 1.402 * r),
+            px(l - 0.344_136 * b - 0.714_136 * r),
+            px(l + 1.772 * b),
+        );
+    }
 }
 
 /// Bytes per sample in the decoded buffer.

@@ -11,8 +11,11 @@
 //!   **MinIsWhite** images are returned so that higher = brighter, as a viewer shows them:
 //!   unsigned `max - stored` (1-bit: `1 - stored`), float `1 - stored`; signed MinIsWhite is
 //!   unsupported.
-//! * Palette-colour, YCbCr and JPEG-compressed TIFFs are refused with [`Error::Unsupported`](crate::Error)
-//!   (palettes are not expanded: a palette image is a picture, not a measurement).
+//! * JPEG-compressed pages (Compression 7) are decoded: grayscale as is, YCbCr converted to RGB
+//!   (JFIF full range, as libjpeg and so tifffile do). Palette-colour TIFFs and YCbCr without JPEG
+//!   compression are refused with [`Error::Unsupported`](crate::Error) (palettes are not
+//!   expanded: a palette image is a picture, not a measurement), and so are compressions the
+//!   `tiff` crate does not decode here (Zstandard, LZMA, JPEG 2000, WebP, PNG, LERC, …), by name.
 //! * Geometry: spacing from ImageJ metadata (`unit=`, `spacing=` for z, X/YResolution as pixels
 //!   per unit) or OME-XML (`PhysicalSizeX/Y/Z` with units), converted to mm; otherwise 1 mm with
 //!   the warning "no spacing in file; assumed 1 mm". TIFF carries no position or orientation:

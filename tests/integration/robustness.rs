@@ -1,0 +1,371 @@
+//! Bad input and hostile surroundings, each test named after what it guards: a closed standard
+//! output, NaN/Inf voxels, stale temporaries of a killed run, unwritable output folders,
+//! corrupt compressed data, and a bounded mutation loop (truncations, bit flips, runs of 0xFF
+//! and 0x00 bytes) over real files of every format, each mutant read by the CLI under a memory
+//! limit: a panic, an abort (a failed allocation), a hang or an unclear error fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use slicewise::{output, Error, Geometry, Mask, Volume};
+
+use crate::{cli, harness};
+
+const CT3: &str = "dcmqi-ct3slice-seg/segmentations/ct-3slice/01.dcm";
+const SEG: &str = "dcmqi-ct3slice-seg/segmentations/liver.dcm";
+const LGG_LZW: &str = "lgg/TCGA_DU_6399_19830416/TCGA_DU_6399_19830416_10.tif";
+const LGG_RAW: &str = "lgg/TCGA_CS_4943_20000902/TCGA_CS_4943_20000902_10.tif";
+const FLAIR_DEFLATE: &str = "lgg-flair/TCGA_CS_4941_19960909/TCGA_CS_4941_19960909_10.tif";
+
+/// A file of a reference package's own test data, found under the project's `.venv`.
+fn venv_file(rel: &str) -> PathBuf {
+    let lib = harness::repo().join(".venv/lib");
+    let py = std::fs::read_dir(&lib)
+        .expect(".venv/lib")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("site-packages").is_dir())
+        .expect("a python folder in .venv/lib");
+    let p = py.join("site-packages").join(rel);
+    assert!(p.is_file(), "missing {}", p.display());
+    p
+}
+
+/// `println!` panicked ("failed printing to stdout: Broken pipe") when the reader of
+/// `slicewise info X | head -c1` had gone; now the output is written once and a closed pipe
+/// ends the command quietly with exit 0.
+#[test]
+fn info_into_a_closed_pipe_exits_cleanly_without_a_panic() {
+    let image = harness::bundled_hippocampus().image;
+    for json in [false, true] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader); // every write now fails with EPIPE
+        let mut c = cli::cmd(&[&"info", &image]);
+        if json {
+            c.arg("--json");
+        }
+        let out = c.stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "json={json}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "json={json}: {stderr}");
+        assert!(stderr.is_empty(), "json={json}: {stderr}");
+    }
+}
+
+/// A float NIfTI holding NaN and Inf: read as stored, counted in a warning that says what
+/// segmentation does with them (normalised over the finite voxels, 0 in their place), and
+/// segmented with exit 0 and that warning in the report.
+#[test]
+fn nan_and_inf_voxels_are_counted_in_a_warning_and_segment_defined() {
+    let dir = harness::tmpdir();
+    let mut g = Geometry::identity();
+    g.spacing = [1.0, 1.0, 2.0];
+    let mut data = ndarray::Array4::<f32>::from_shape_fn((1, 4, 24, 20), |(_, z, y, x)| {
+        (x * 3 + y * 5 + z * 7) as f32
+    });
+    data[[0, 0, 0, 0]] = f32::NAN;
+    data[[0, 1, 5, 5]] = f32::NAN;
+    data[[0, 2, 9, 9]] = f32::INFINITY;
+    data[[0, 3, 1, 2]] = f32::NEG_INFINITY;
+    let mut meta = slicewise::volume::VolumeMeta::new(
+        "memory",
+        slicewise::volume::SourceFormat::Memory,
+        slicewise::volume::DType::F32,
+    );
+    meta.warnings.clear();
+    let input = dir.path().join("nan.nii.gz");
+    output::nifti::write_volume(
+        &input,
+        &Volume {
+            data,
+            geometry: g,
+            meta,
+        },
+    )
+    .unwrap();
+    let v = Volume::open(&input).unwrap();
+    assert!(v.data[[0, 0, 0, 0]].is_nan() && v.data[[0, 2, 9, 9]] == f32::INFINITY);
+    let w = v.meta.warnings.join("\n");
+    assert!(w.contains("2 NaN and 2 infinite voxel value(s)"), "{w}");
+
+    let out = dir.path().join("out");
+    let report = dir.path().join("report.json");
+    cli::segment_ok(&input, &cli::test_model(), &out, &[&"--report", &report]);
+    let r = cli::read_json(&report);
+    let job = &r["jobs"][0];
+    assert!(
+        job["warnings"].to_string().contains("2 NaN and 2 infinite"),
+        "{job}"
+    );
+    let masks: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("_mask"))
+        .collect();
+    assert_eq!(masks.len(), 1, "one mask written");
+}
+
+/// `kill -9` during a write leaves `.slicewise-*.part` behind. The next write into that folder
+/// removes those untouched for over an hour, and leaves younger ones (another process may be
+/// writing them) and files that are not ours alone.
+#[test]
+fn stale_temporaries_of_a_killed_run_are_removed_and_live_ones_kept() {
+    let dir = harness::tmpdir();
+    let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+    let aged = |name: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, b"half a mask").unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(two_hours_ago).unwrap();
+        p
+    };
+    let stale = aged(".slicewise-killed1.part");
+    let stale2 = aged(".slicewise-killed2.part");
+    let not_ours = aged(".slicewise-notes.txt");
+    let live = dir.path().join(".slicewise-live.part");
+    std::fs::write(&live, b"being written").unwrap();
+
+    let mask = dir.path().join("mask.nii.gz");
+    output::write_mask(&mask, &Mask::zeros([2, 3, 4], Geometry::identity())).unwrap();
+    assert!(mask.is_file());
+    assert!(
+        !stale.exists() && !stale2.exists(),
+        "stale temporaries left"
+    );
+    assert!(live.exists(), "a live temporary was removed");
+    assert!(not_ours.exists(), "a file that is not ours was removed");
+    let parts: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert_eq!(parts, [".slicewise-live.part"], "our own write left none");
+    // The function itself: nothing older than a day here.
+    let n = output::remove_stale_temporaries(dir.path(), Duration::from_secs(86400));
+    assert_eq!(n, 0);
+}
+
+/// An output folder no file can be created in is reported by name before any work (the batch
+/// found it only after each job's inference).
+#[test]
+fn unwritable_output_folder_is_refused_by_name() {
+    let dir = harness::tmpdir();
+    output::check_writable_folder(dir.path()).unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the probe left a file");
+    // sysfs refuses new files even to root; a plain file is no folder.
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    for bad in [Path::new("/sys"), file.as_path()] {
+        let e = output::check_writable_folder(bad).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e:?}");
+        assert!(e.to_string().contains(&*bad.to_string_lossy()), "{e}");
+    }
+}
+
+/// A real LZW TIFF (and a deflate one) with its compressed strips overwritten: the codec's
+/// error is a format error naming the file (it was an I/O error, as if the disk had failed).
+#[test]
+fn corrupt_lzw_and_deflate_tiff_are_format_errors_naming_the_file() {
+    let dir = harness::tmpdir();
+    for (rel, name) in [(LGG_LZW, "lzw.tif"), (FLAIR_DEFLATE, "deflate.tif")] {
+        let mut b = std::fs::read(harness::data(rel)).unwrap();
+        let (start, end) = strip_range(&b);
+        for v in &mut b[start + 4..end.min(start + 4 + 600)] {
+            *v = 0xFF;
+        }
+        let p = dir.path().join(name);
+        std::fs::write(&p, &b).unwrap();
+        let e = Volume::open(&p).unwrap_err();
+        assert!(matches!(e, Error::Format { .. }), "{name}: {e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(name) && msg.contains("corrupt compressed"),
+            "{msg}"
+        );
+    }
+}
+
+/// The byte range of the first strip of a little-endian TIFF's first page (StripOffsets and
+/// StripByteCounts, single values or the first of a list).
+fn strip_range(b: &[u8]) -> (usize, usize) {
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]) as usize;
+    assert_eq!(&b[..2], b"II", "little-endian TIFF");
+    let ifd = u32_at(4);
+    let first = |tag: usize| -> usize {
+        for i in 0..u16_at(ifd) {
+            let e = ifd + 2 + 12 * i;
+            if u16_at(e) == tag {
+                let (typ, count) = (u16_at(e + 2), u32_at(e + 4));
+                let size = if typ == 3 { 2 } else { 4 };
+                let at = if count * size <= 4 {
+                    e + 8
+                } else {
+                    u32_at(e + 8)
+                };
+                return if typ == 3 { u16_at(at) } else { u32_at(at) };
+            }
+        }
+        panic!("tag {tag} missing");
+    };
+    let start = first(273);
+    (start, start + first(279))
+}
+
+/// Deterministic mutants of `bytes`: truncations, single bit flips, and 16-byte runs of 0xFF
+/// and of 0x00 at pseudo-random places (the same on every run). Half the flips and runs land in
+/// the first 2 KiB, where the headers the parsers trust are.
+fn mutants(bytes: &[u8], seed: u64) -> Vec<(String, Vec<u8>)> {
+    let n = bytes.len();
+    let r = harness::uniform(seed, 64);
+    let head = n.min(2048);
+    let at = |k: usize| {
+        let span = if k.is_multiple_of(2) { head } else { n };
+        ((r[k] as f64 * span as f64) as usize).min(n - 1)
+    };
+    let mut out = Vec::new();
+    for f in [0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999] {
+        let cut = ((n as f64 * f) as usize).min(n - 1);
+        out.push((format!("cut{cut}"), bytes[..cut].to_vec()));
+    }
+    for k in 0..14 {
+        let (pos, bit) = (at(k), (r[k + 20] * 8.0) as u8 % 8);
+        let mut m = bytes.to_vec();
+        m[pos] ^= 1 << bit;
+        out.push((format!("flip{pos}.{bit}"), m));
+    }
+    for (k, fill) in [
+        (40, 0xFFu8),
+        (41, 0xFF),
+        (42, 0xFF),
+        (43, 0xFF),
+        (44, 0),
+        (45, 0),
+    ] {
+        let pos = at(k);
+        let mut m = bytes.to_vec();
+        let end = (pos + 16).min(n);
+        m[pos..end].fill(fill);
+        out.push((format!("run{fill:02x}@{pos}"), m));
+    }
+    out
+}
+
+/// Whether one mutant was read (`Ok(true)`) or refused cleanly (`Ok(false)`), or what went
+/// wrong with it.
+fn read_mutant(bin: &Path, path: &Path) -> Result<bool, String> {
+    // 3 GB of address space: far more than any of these files needs, far less than the
+    // gigabytes a corrupt length made the parser ask for.
+    let script = "ulimit -v 3000000; exec timeout 120 \"$0\" info \"$1\"";
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .arg(bin)
+        .arg(path)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run bash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let name = path.file_name().unwrap().to_string_lossy();
+    match out.status.code() {
+        Some(0) => Ok(true),
+        Some(1) if stderr.contains(&*name) && !stderr.contains("panicked") => Ok(false),
+        Some(124) => Err("hang (no answer within 120 s)".into()),
+        code => Err(format!("exit {code:?}: {}", stderr.trim())),
+    }
+}
+
+/// The bounded fuzz run: every reader (DICOM native, big-endian, RLE, JPEG, JPEG 2000, palette
+/// and YBR colour, multi-frame, 1-bit SEG, implicit VR behind an explicit meta group; NIfTI-1
+/// plain and gzipped, NIfTI-2; TIFF raw, LZW and deflate) on mutants of
+/// real files, through `slicewise info` under `ulimit -v`. Exit 0 (read) or 1 with an error
+/// naming the file pass; a panic, an abort, an exhausted address space or a hang fail.
+#[test]
+fn mutants_of_real_files_never_crash_or_hang_the_readers() {
+    let pyd = "pydicom/data/test_files/";
+    let seeds: Vec<(PathBuf, &str)> = vec![
+        (harness::data(CT3), "dcm"),
+        (venv_file(&format!("{pyd}MR_small_bigendian.dcm")), "dcm"),
+        (venv_file(&format!("{pyd}MR_small_RLE.dcm")), "dcm"),
+        (venv_file(&format!("{pyd}SC_rgb_jpeg_dcmtk.dcm")), "dcm"),
+        (venv_file(&format!("{pyd}MR_small_jp2klossless.dcm")), "dcm"),
+        (venv_file(&format!("{pyd}examples_palette.dcm")), "dcm"),
+        (
+            venv_file(&format!("{pyd}SC_ybr_full_422_uncompressed.dcm")),
+            "dcm",
+        ),
+        (venv_file(&format!("{pyd}rtdose.dcm")), "dcm"),
+        (venv_file(&format!("{pyd}SC_rgb_jpeg.dcm")), "dcm"),
+        (harness::data(SEG), "dcm"),
+        (venv_file("nibabel/tests/data/anatomical.nii"), "nii"),
+        (harness::bundled_hippocampus().image, "nii.gz"),
+        (
+            venv_file("nibabel/tests/data/example_nifti2.nii.gz"),
+            "nii.gz",
+        ),
+        (harness::data(LGG_RAW), "tif"),
+        (harness::data(LGG_LZW), "tif"),
+        (harness::data(FLAIR_DEFLATE), "tif"),
+    ];
+    let dir = harness::tmpdir();
+    let bin = cli::bin();
+    let mut problems = Vec::new();
+    let (mut count, mut refused) = (0, 0);
+    for (i, (seed, ext)) in seeds.iter().enumerate() {
+        let bytes = std::fs::read(seed).unwrap();
+        for (what, m) in mutants(&bytes, 1000 + i as u64) {
+            let p = dir.path().join(format!("seed{i}.{what}.{ext}"));
+            std::fs::write(&p, &m).unwrap();
+            count += 1;
+            match read_mutant(&bin, &p) {
+                Err(problem) => {
+                    problems.push(format!("{} ({}): {problem}", p.display(), seed.display()))
+                }
+                Ok(read) => {
+                    refused += usize::from(!read);
+                    std::fs::remove_file(&p).unwrap();
+                }
+            }
+        }
+    }
+    assert!(count >= 300, "{count} mutants");
+    // The mutants really are broken: a good share is refused (truncations alone are a quarter).
+    assert!(
+        refused * 4 >= count,
+        "only {refused} of {count} mutants refused"
+    );
+    if !problems.is_empty() {
+        let kept = dir.keep();
+        panic!(
+            "{} of {count} mutants crashed, hung or gave an unclear error (kept in {}):\n{}",
+            problems.len(),
+            kept.display(),
+            problems.join("\n")
+        );
+    }
+}
+
+/// A header in the wrong unit (spacing 1e9 mm) was accepted silently: volumes in mL and
+/// distances in mm are then off by the same factor. Now a warning says so; normal files get none.
+#[test]
+fn absurd_voxel_spacing_is_warned_about() {
+    let dir = harness::tmpdir();
+    let mut g = Geometry::identity();
+    g.spacing = [0.8, 0.8, 1e9];
+    let p = dir.path().join("absurd.nii");
+    output::write_mask(&p, &Mask::zeros([2, 3, 4], g)).unwrap();
+    let w = Volume::open(&p).unwrap().meta.warnings.join("\n");
+    assert!(w.contains("implausible voxel spacing"), "{w}");
+    let normal = Volume::open(harness::bundled_hippocampus().image).unwrap();
+    assert!(
+        !normal
+            .meta
+            .warnings
+            .iter()
+            .any(|w| w.contains("implausible")),
+        "{:?}",
+        normal.meta.warnings
+    );
+}
