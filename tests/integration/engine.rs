@@ -110,7 +110,8 @@ fn predict_matches_onnxruntime_for_batches_1_3_16() {
 /// Runs the whole pipeline and the numpy reference; compares the preprocessed input (1e-5),
 /// the model output on the reference's input (1e-5) and the labels (exact, except voxels whose
 /// reference probability lies within 1e-4 of the decision boundary).
-pub(crate) fn check_pipeline(model: &Model, vol: &Volume, batch: usize, tta: bool) {
+/// Returns the reference's crop box `[top, bottom, left, right]`.
+pub(crate) fn check_pipeline(model: &Model, vol: &Volume, batch: usize, tta: bool) -> [usize; 4] {
     let dir = harness::tmpdir();
     let vpath = dir.path().join("vol.f32");
     write_f32(&vpath, vol.data.iter().copied());
@@ -133,6 +134,7 @@ pub(crate) fn check_pipeline(model: &Model, vol: &Volume, batch: usize, tta: boo
         r["cols"].as_u64().unwrap() as usize,
     );
     let k = r["classes"].as_u64().unwrap() as usize;
+    let crop: Vec<usize> = serde_json::from_value(r["crop"].clone()).unwrap();
     let c = model.contract();
     let prep_ref = harness::read_f32(&dir.path().join("prep.f32"));
     let prep = prepare_slices(model, vol, 0, n).unwrap();
@@ -184,6 +186,12 @@ pub(crate) fn check_pipeline(model: &Model, vol: &Volume, batch: usize, tta: boo
             2 => (y, z, x),
             _ => (x, z, y),
         };
+        // Outside the crop box the engine must write background, as the reference does.
+        assert!(
+            (crop[0]..crop[1]).contains(&r_) && (crop[2]..crop[3]).contains(&c_),
+            "label {g} vs reference {w} at {idx}, outside the crop box {crop:?}"
+        );
+        let (r_, c_) = (r_ - crop[0], c_ - crop[2]);
         let p: Vec<f32> = (0..k)
             .map(|cl| back[((sl * k + cl) * rows + r_) * cols + c_])
             .collect();
@@ -206,6 +214,7 @@ pub(crate) fn check_pipeline(model: &Model, vol: &Volume, batch: usize, tta: boo
         "the test volume should give a non-trivial mask ({fg} of {})",
         want.len()
     );
+    [crop[0], crop[1], crop[2], crop[3]]
 }
 
 #[test]
@@ -306,6 +315,37 @@ fn percentile_fg_normalisation_ignores_the_background_value() {
         "fg input",
     );
     assert!(a.iter().filter(|v| **v == 0.0).count() > a.len() / 4);
+}
+
+#[test]
+fn crop_foreground_pipeline_matches_numpy_reference() {
+    // Tissue only in rows 4..56, columns 4..34 of 60x48 slices; a constant below it elsewhere.
+    let mut vol = masked_volume(-3.55);
+    for ((_, _, j, i), v) in vol.data.indexed_iter_mut() {
+        if !(4..56).contains(&j) || !(4..34).contains(&i) {
+            *v = -3.55;
+        }
+    }
+    for keep_aspect in [false, true] {
+        let dir = harness::tmpdir();
+        let m = dir.path().join("m.onnx");
+        std::fs::copy(model_path("unet_softmax.onnx"), &m).unwrap();
+        std::fs::write(
+            dir.path().join("m.onnx.json"),
+            format!(
+                r#"{{"normalization": "percentile-fg:1,99", "crop_foreground": 0.1, "keep_aspect": {keep_aspect}}}"#
+            ),
+        )
+        .unwrap();
+        let model = Model::open(&m, &opts()).unwrap();
+        assert_eq!(model.contract().crop_foreground, Some(0.1));
+        let crop = check_pipeline(&model, &vol, 2, keep_aspect);
+        // The box hugs the tissue (grown by 4 % of its size), well inside the 60x48 slice.
+        assert!(
+            crop[0] >= 2 && crop[1] <= 58 && crop[2] >= 2 && crop[3] <= 36,
+            "crop box {crop:?}"
+        );
+    }
 }
 
 #[test]

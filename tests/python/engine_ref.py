@@ -4,7 +4,8 @@ preprocessing defined in src/infer/preprocess.rs.
     engine_ref.py predict MODEL INPUT.f32 N,C,H,W OUTDIR
         -> OUTDIR/probs.f32 (raw model output)
     engine_ref.py pipeline MODEL VOLUME.f32 C,Z,Y,X OUTDIR AXIS TTA [THRESHOLD]
-        -> OUTDIR/prep.f32 [S,C,H,W], OUTDIR/back.f32 [S,K,rows,cols], OUTDIR/labels.u8 [z,y,x]
+        -> OUTDIR/prep.f32 [S,C,H,W], OUTDIR/back.f32 [S,K,rows,cols] (the crop box's rows and
+           cols when the contract crops), OUTDIR/labels.u8 [z,y,x]
 """
 import json
 import os
@@ -106,6 +107,34 @@ def placement(rows, cols, h, w, keep):
     return (h - hh) // 2, (w - ww) // 2, hh, ww
 
 
+def extent(counts):
+    """First and one-past-last index holding the central 99.8 % of counts (crop.rs: TRIM)."""
+    total = int(counts.sum())
+    if total == 0:
+        return None
+    cut = int(np.floor(total * 0.001))
+    cum = np.cumsum(counts)
+    first = int(np.argmax(cum > cut))
+    keep = np.nonzero((counts > 0) & (cum - counts < total - cut))[0]
+    return first, max(int(keep[-1]), first) + 1
+
+
+def grow(lo, hi, n):
+    m = int(np.floor((hi - lo) * 0.04 + 0.5))
+    return max(lo - m, 0), min(hi + m, n)
+
+
+def crop_box(normed, t):
+    """The foreground box of normalised slices [S, rows, cols]: values above t, counted per row
+    and column over all slices, trimmed, grown by 4 % each side; the whole slice if none."""
+    fg = normed > F32(t)
+    S, rows, cols = normed.shape
+    r, c = extent(fg.sum(axis=(0, 2))), extent(fg.sum(axis=(0, 1)))
+    if r is None or c is None:
+        return 0, rows, 0, cols
+    return grow(*r, rows) + grow(*c, cols)
+
+
 def main():
     mode, model_path, in_path, shape, out = sys.argv[1:6]
     shape = [int(t) for t in shape.split(",")]
@@ -130,7 +159,18 @@ def main():
     vaxis = 3 - axis
     # Slices as [S, C, rows, cols].
     vol = np.moveaxis(x, vaxis, 1)
-    S, rows, cols = vol.shape[1], vol.shape[2], vol.shape[3]
+    S, full_rows, full_cols = vol.shape[1], vol.shape[2], vol.shape[3]
+    box = (0, full_rows, 0, full_cols)
+    if c.get("crop_foreground") is not None:
+        ch = src[0]
+        if kind == "minmax-slice":
+            normed = np.stack([apply_norm(vol[ch, i], norm_params(kind, vol[ch, i])) for i in range(S)])
+        else:
+            normed = apply_norm(vol[ch], norm_params(kind, x[ch]))
+        box = crop_box(normed, float(c["crop_foreground"]))
+    b0, b1, b2, b3 = box
+    vol = np.ascontiguousarray(vol[:, :, b0:b1, b2:b3])
+    rows, cols = b1 - b0, b3 - b2
     top, left, hh, ww = placement(rows, cols, h, w, keep)
     prep = np.zeros((S, len(src), h, w), F32)
     for k, ch in enumerate(src):
@@ -152,12 +192,16 @@ def main():
     else:
         values = np.array([0] + [l["value"] for l in labels], np.uint8)
         lab = values[np.argmax(back, axis=1)]
+    whole = np.zeros((S, full_rows, full_cols), np.uint8)
+    whole[:, b0:b1, b2:b3] = lab
+    lab = whole
     # Back to the volume's [z, y, x] order.
     lab = np.moveaxis(lab, 0, vaxis - 1)
     dump(prep, os.path.join(out, "prep.f32"))
     dump(back, os.path.join(out, "back.f32"))
     dump(lab, os.path.join(out, "labels.u8"), dtype="u1")
-    emit({"slices": S, "classes": int(probs.shape[1]), "rows": rows, "cols": cols})
+    emit({"slices": S, "classes": int(probs.shape[1]), "rows": rows, "cols": cols,
+          "crop": [int(b) for b in box], "full": [full_rows, full_cols]})
 
 
 if __name__ == "__main__":

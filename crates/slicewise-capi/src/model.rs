@@ -140,8 +140,8 @@ pub unsafe extern "C" fn slicewise_model_open(
 
 /// Describes a model as one JSON object (UTF-8):
 /// `{"path": "...", "contract": {name, version, input_name, output_name, height, width,
-/// source_channels, normalization, keep_aspect, output, threshold, labels: [{value, name,
-/// color}], training_data}, "provider": {requested, used, notes}}`.
+/// source_channels, normalization, keep_aspect, crop_foreground, output, threshold,
+/// labels: [{value, name, color}], training_data}, "provider": {requested, used, notes}}`.
 ///
 /// `buf`/`len`/`out_len` work as in `slicewise_last_error` (`out_len` receives the full length
 /// without the NUL; NULL `buf` with `len == 0` queries it), except that when the JSON does not

@@ -27,6 +27,7 @@ use rand::SeedableRng;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use slicewise::error::{Error, Result};
+use slicewise::infer::crop::{foreground_box, CropBox};
 use slicewise::infer::preprocess::{slice_norm, volume_norm, ChannelNorm, Resize};
 use slicewise::infer::Normalization;
 
@@ -47,6 +48,10 @@ pub enum DataKind {
 pub struct DataConfig {
     /// The data folder.
     pub root: String,
+    /// More data folders of the same layout, read in the same run. Each folder is a stratum of
+    /// the split: its volumes are split on their own, so every split has volumes of each.
+    #[config(default = "Vec::new()")]
+    pub extra_roots: Vec<String>,
     /// Source layout.
     #[config(default = "DataKind::Pairs")]
     pub kind: DataKind,
@@ -59,6 +64,14 @@ pub struct DataConfig {
     /// Model input size (square).
     #[config(default = 128)]
     pub size: usize,
+    /// Crop each volume's slices to its foreground box (normalised values above this) before
+    /// resizing: the contract's `crop_foreground` step, see `slicewise::infer::crop`.
+    #[config(default = "None")]
+    pub crop_foreground: Option<f32>,
+    /// Also prepare a skull-stripped copy of every volume (see [`super::strip`]): its share of
+    /// the training samples, 0 for none.
+    #[config(default = 0.0)]
+    pub strip_probability: f64,
     /// Per-volume normalisation.
     #[config(default = "Normalization::Percentile { lower: 1.0, upper: 99.0 }")]
     pub normalization: Normalization,
@@ -98,6 +111,8 @@ pub struct Slice {
     pub image: Vec<f32>,
     /// `[size, size]` class indices (0 = background).
     pub mask: Vec<u8>,
+    /// The same slice of the volume's skull-stripped copy, image and mask, when prepared.
+    pub stripped: Option<(Vec<f32>, Vec<u8>)>,
     /// Index into [`Dataset::volumes`].
     pub volume: usize,
     /// Slice number within its volume (0-based, in volume order).
@@ -116,10 +131,14 @@ impl Slice {
 pub struct Dataset {
     /// Volume names (patient folder names, file stems, image groups).
     pub volumes: Vec<String>,
+    /// Per volume, the index of the data folder it came from (0: `root`, then `extra_roots`).
+    pub strata: Vec<usize>,
     /// Slices, grouped by volume in volume order.
     pub slices: Vec<Slice>,
     /// Model input channels.
     pub channels: usize,
+    /// Share of augmented training samples taken from the skull-stripped copies.
+    pub strip_probability: f64,
     /// Slice size (square).
     pub size: usize,
 }
@@ -151,23 +170,12 @@ pub struct RawVolume {
 
 /// Loads and preprocesses every volume the config names.
 pub fn load(cfg: &DataConfig) -> Result<Dataset> {
-    let root = PathBuf::from(&cfg.root);
     if cfg.size == 0 || cfg.channels.is_empty() {
         return Err(Error::InvalidArgument(
             "size and channels must be non-empty".into(),
         ));
     }
-    let mut sources: Vec<Source> = match cfg.kind {
-        DataKind::Pairs => pair_volumes(&root)?,
-        DataKind::Nifti => super::sources::nifti_volumes(&root)?,
-        DataKind::Coco => super::sources::coco_volumes(&root)?,
-    };
-    if sources.is_empty() {
-        return Err(Error::format(&root, "no training volumes found"));
-    }
-    if cfg.max_volumes > 0 {
-        sources.truncate(cfg.max_volumes);
-    }
+    let (sources, strata) = list_sources(cfg)?;
     let workers = match cfg.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -197,10 +205,44 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset> {
     }
     Ok(Dataset {
         volumes: sources.iter().map(|s| s.name.clone()).collect(),
+        strata,
         slices,
         channels: cfg.channels.len(),
+        strip_probability: cfg.strip_probability,
         size: cfg.size,
     })
+}
+
+/// The volumes of every data folder (each cut to `max_volumes` when set) and each one's folder
+/// index. Volume names must be unique across the folders.
+fn list_sources(cfg: &DataConfig) -> Result<(Vec<Source>, Vec<usize>)> {
+    let (mut sources, mut strata) = (Vec::new(), Vec::new());
+    let roots = std::iter::once(&cfg.root).chain(&cfg.extra_roots);
+    for (k, root) in roots.enumerate() {
+        let root = PathBuf::from(root);
+        let mut found: Vec<Source> = match cfg.kind {
+            DataKind::Pairs => pair_volumes(&root)?,
+            DataKind::Nifti => super::sources::nifti_volumes(&root)?,
+            DataKind::Coco => super::sources::coco_volumes(&root)?,
+        };
+        if found.is_empty() {
+            return Err(Error::format(&root, "no training volumes found"));
+        }
+        if cfg.max_volumes > 0 {
+            found.truncate(cfg.max_volumes);
+        }
+        for s in found {
+            if sources.iter().any(|o: &Source| o.name == s.name) {
+                return Err(Error::format(
+                    &root,
+                    format!("volume {} is also in an earlier data folder", s.name),
+                ));
+            }
+            strata.push(k);
+            sources.push(s);
+        }
+    }
+    Ok((sources, strata))
 }
 
 /// One volume to read: its name and how.
@@ -468,10 +510,26 @@ pub fn resize_nearest(src: &[u8], h: usize, w: usize, oh: usize, ow: usize) -> V
     out
 }
 
-/// Channel pick, per-volume normalisation and resize of a raw volume.
+/// Channel pick, per-volume normalisation, crop and resize of a raw volume, and of its
+/// skull-stripped copy when the config asks for one.
 pub fn preprocess(raw: &RawVolume, volume: usize, cfg: &DataConfig) -> Result<Vec<Slice>> {
+    let picked = pick_channels(raw, cfg)?;
+    let grid = (raw.height, raw.width);
+    let mut out = prepare(&raw.name, &picked, &raw.masks, grid, volume, cfg)?;
+    if cfg.strip_probability > 0.0 {
+        let (planes, masks) = super::strip::strip(&picked, &raw.masks, grid, &cfg.normalization);
+        let copy = prepare(&raw.name, &planes, &masks, grid, volume, cfg)?;
+        for (o, c) in out.iter_mut().zip(copy) {
+            o.stripped = Some((c.image, c.mask));
+        }
+    }
+    Ok(out)
+}
+
+/// The model's source channels of `raw` (`[c][z][h*w]`), or their grey average.
+fn pick_channels(raw: &RawVolume, cfg: &DataConfig) -> Result<Vec<Vec<Vec<f32>>>> {
     let src_c = raw.channels.len();
-    let picked: Vec<Vec<Vec<f32>>> = if cfg.grayscale {
+    if cfg.grayscale {
         let z = raw.masks.len();
         let mut g = vec![vec![0f32; raw.height * raw.width]; z];
         for ch in &raw.channels {
@@ -481,41 +539,65 @@ pub fn preprocess(raw: &RawVolume, volume: usize, cfg: &DataConfig) -> Result<Ve
                 }
             }
         }
-        vec![g]
-    } else {
-        let mut v = Vec::new();
-        for &c in &cfg.channels {
-            let ch = raw.channels.get(c).ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "{}: channel {c} asked for, the source has {src_c}",
-                    raw.name
-                ))
-            })?;
-            v.push(ch.clone());
-        }
-        v
-    };
-    // The engine's own definitions: per-channel parameters over the whole volume (or per slice),
-    // each source value mapped through them, then the bilinear half-pixel resize.
-    let (h, w, s) = (raw.height, raw.width, cfg.size);
-    let resize = Resize::new(h, w, s, s);
+        return Ok(vec![g]);
+    }
+    let mut v = Vec::new();
+    for &c in &cfg.channels {
+        // The engine's rule: a one-channel source serves every model channel (a grey FLAIR
+        // slice is the FLAIR channel of an RGB one).
+        let c = if src_c == 1 { 0 } else { c };
+        let ch = raw.channels.get(c).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{}: channel {c} asked for, the source has {src_c}",
+                raw.name
+            ))
+        })?;
+        v.push(ch.clone());
+    }
+    Ok(v)
+}
+
+/// The engine's own definitions: per-channel parameters over the whole volume (or per slice),
+/// the foreground crop box when the contract crops, each source value mapped through the
+/// parameters, then the bilinear half-pixel resize (masks: crop, then nearest).
+fn prepare(
+    name: &str,
+    picked: &[Vec<Vec<f32>>],
+    masks: &[Vec<u8>],
+    (h, w): (usize, usize),
+    volume: usize,
+    cfg: &DataConfig,
+) -> Result<Vec<Slice>> {
+    let s = cfg.size;
     let norms: Vec<Option<ChannelNorm>> = picked
         .iter()
         .map(|ch| volume_norm(&cfg.normalization, ch.iter().flat_map(|p| p.iter())))
         .collect();
+    let crop = match cfg.crop_foreground {
+        Some(t) => {
+            let planes = picked[0]
+                .iter()
+                .map(|p| plane_view(name, p, (h, w)))
+                .collect::<Result<Vec<_>>>()?;
+            foreground_box(planes.into_iter(), norms[0], t, h, w)
+        }
+        None => CropBox::full(h, w),
+    };
+    let resize = Resize::new(crop.rows(), crop.cols(), s, s);
     let max_class = (cfg.classes.max(2) - 1) as u8;
-    let mut out = Vec::with_capacity(raw.masks.len());
-    for (z, mask) in raw.masks.iter().enumerate() {
+    let mut out = Vec::with_capacity(masks.len());
+    for (z, mask) in masks.iter().enumerate() {
         let mut image = vec![0f32; picked.len() * s * s];
         for ((ch, norm), dst) in picked.iter().zip(&norms).zip(image.chunks_exact_mut(s * s)) {
-            let src = ArrayView2::from_shape((h, w), &ch[z][..])
-                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", raw.name)))?;
-            let n = norm.unwrap_or_else(|| slice_norm(src));
+            let whole = plane_view(name, &ch[z], (h, w))?;
+            let src = whole.slice(ndarray::s![crop.top..crop.bottom, crop.left..crop.right]);
+            let n = norm.unwrap_or_else(|| slice_norm(whole));
             let dst = ArrayViewMut2::from_shape((s, s), dst)
-                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", raw.name)))?;
+                .map_err(|e| Error::InvalidArgument(format!("{name}: {e}")))?;
             resize.run(src, dst, |v| n.apply(v));
         }
-        let mask: Vec<u8> = resize_nearest(mask, h, w, s, s)
+        let cropped = crop_mask(mask, w, crop);
+        let mask: Vec<u8> = resize_nearest(&cropped, crop.rows(), crop.cols(), s, s)
             .into_iter()
             .map(|m| {
                 if cfg.classes <= 2 {
@@ -528,6 +610,7 @@ pub fn preprocess(raw: &RawVolume, volume: usize, cfg: &DataConfig) -> Result<Ve
         out.push(Slice {
             image,
             mask,
+            stripped: None,
             volume,
             index: z,
         });
@@ -535,10 +618,59 @@ pub fn preprocess(raw: &RawVolume, volume: usize, cfg: &DataConfig) -> Result<Ve
     Ok(out)
 }
 
-/// Splits volume names by a seeded shuffle: `val_fraction` and `test_fraction` of them (at least
-/// one each when the fraction is positive and there are enough volumes), the rest for training.
-pub fn split(volumes: &[String], cfg: &DataConfig) -> Result<Split> {
-    let mut names = volumes.to_vec();
+/// A row-major `h × w` plane of volume `name` as a 2-D view.
+fn plane_view<'a>(name: &str, p: &'a [f32], (h, w): (usize, usize)) -> Result<ArrayView2<'a, f32>> {
+    ArrayView2::from_shape((h, w), p).map_err(|e| Error::InvalidArgument(format!("{name}: {e}")))
+}
+
+/// The `crop` box of a row-major label plane `w` pixels wide.
+fn crop_mask(mask: &[u8], w: usize, crop: CropBox) -> Vec<u8> {
+    (crop.top..crop.bottom)
+        .flat_map(|r| &mask[r * w + crop.left..r * w + crop.right])
+        .copied()
+        .collect()
+}
+
+/// Splits volume names by a seeded shuffle, each stratum (data folder, `strata[i]` for
+/// `volumes[i]`) on its own: `val_fraction` and `test_fraction` of its volumes (at least one
+/// each when the fraction is positive and there are enough volumes), the rest for training.
+/// With one stratum this is a plain seeded split.
+pub fn split(volumes: &[String], strata: &[usize], cfg: &DataConfig) -> Result<Split> {
+    let mut groups: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (i, name) in volumes.iter().enumerate() {
+        groups
+            .entry(strata.get(i).copied().unwrap_or(0))
+            .or_default()
+            .push(name.clone());
+    }
+    let mut s = Split::default();
+    for names in groups.into_values() {
+        let g = split_group(names, cfg);
+        s.train.extend(g.train);
+        s.val.extend(g.val);
+        s.test.extend(g.test);
+    }
+    if let Some(v) = &cfg.val_volumes {
+        if let Some(name) = v.iter().find(|n| !s.val.contains(n)) {
+            return Err(Error::InvalidArgument(format!(
+                "validation volume {name} is not among the training volumes"
+            )));
+        }
+    }
+    if s.train.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no volumes left for training".into(),
+        ));
+    }
+    s.train.sort();
+    s.val.sort();
+    s.test.sort();
+    Ok(s)
+}
+
+/// One stratum's split: shuffled by the split seed, test volumes first, then validation (the
+/// explicit ones, or a fraction), the rest for training.
+fn split_group(mut names: Vec<String>, cfg: &DataConfig) -> Split {
     names.sort();
     let mut rng = StdRng::seed_from_u64(cfg.split_seed);
     names.shuffle(&mut rng);
@@ -554,35 +686,20 @@ pub fn split(volumes: &[String], cfg: &DataConfig) -> Result<Split> {
     let test: Vec<String> = names.drain(..n_test.min(names.len())).collect();
     let val: Vec<String> = match &cfg.val_volumes {
         Some(v) => {
-            for name in v {
-                if !names.contains(name) {
-                    return Err(Error::InvalidArgument(format!(
-                        "validation volume {name} is not among the training volumes"
-                    )));
-                }
-            }
+            let val = names.iter().filter(|x| v.contains(x)).cloned().collect();
             names.retain(|x| !v.contains(x));
-            v.clone()
+            val
         }
         None => {
             let n_val = count(cfg.val_fraction).min(names.len().saturating_sub(1));
             names.drain(..n_val).collect()
         }
     };
-    if names.is_empty() {
-        return Err(Error::InvalidArgument(
-            "no volumes left for training".into(),
-        ));
-    }
-    let mut s = Split {
+    Split {
         train: names,
         val,
         test,
-    };
-    s.train.sort();
-    s.val.sort();
-    s.test.sort();
-    Ok(s)
+    }
 }
 
 impl Dataset {

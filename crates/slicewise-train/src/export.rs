@@ -41,6 +41,8 @@ pub struct ExportOptions {
     pub labels: Option<Vec<LabelInfo>>,
     /// Free text about the training data (default: derived from the config).
     pub training_data: Option<String>,
+    /// Sigmoid threshold for the contract (default: the training config's).
+    pub threshold: Option<f32>,
 }
 
 impl Default for ExportOptions {
@@ -50,6 +52,7 @@ impl Default for ExportOptions {
             version: "1".into(),
             labels: None,
             training_data: None,
+            threshold: None,
         }
     }
 }
@@ -339,18 +342,28 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
         source_channels: tc.data.channels.clone(),
         normalization: tc.data.normalization.clone(),
         keep_aspect: false,
+        crop_foreground: tc.data.crop_foreground,
         output: match tc.model.output {
             OutputActivation::Sigmoid => OutputKind::Sigmoid,
             OutputActivation::Softmax => OutputKind::Softmax,
         },
-        threshold: tc.threshold,
+        threshold: opts.threshold.unwrap_or(tc.threshold),
         labels,
         training_data: Some(
             opts.training_data
                 .clone()
-                .unwrap_or_else(|| format!("{:?} data from {}", tc.data.kind, tc.data.root)),
+                .unwrap_or_else(|| format!("{:?} data from {}", tc.data.kind, data_roots(tc))),
         ),
     })
+}
+
+/// The training data folders, comma-separated.
+fn data_roots(tc: &TrainingConfig) -> String {
+    std::iter::once(&tc.data.root)
+        .chain(&tc.data.extra_roots)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `slicewise.*` metadata entries of a contract (model package format 1, as the engine reads it):

@@ -6,6 +6,7 @@
 //! * [`model`]: the configurable U-Net and its presets (`small`, `unet`).
 //! * [`data`] / [`sources`]: LGG-style image/mask pairs, NIfTI (MSD) and COCO polygons,
 //!   preprocessed per volume as the engine does, split by volume.
+//! * [`strip`]: skull-stripped copies of training volumes.
 //! * [`augment`]: geometric and intensity augmentation, image and mask kept aligned.
 //! * [`loader`]: batches built by worker threads, reproducible per seed.
 //! * [`training`]: losses, optimisers, LR schedule, early stopping, checkpoints, metrics CSV.
@@ -26,6 +27,7 @@ pub mod model;
 pub mod onnx;
 pub mod overlay;
 pub mod sources;
+pub mod strip;
 pub mod training;
 
 pub use data::{DataConfig, DataKind, Dataset, Split};

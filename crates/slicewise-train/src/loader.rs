@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 use super::augment::{augment, AugmentConfig};
 use super::data::Dataset;
@@ -60,8 +60,14 @@ pub fn make_batch(
     let mut masks = Vec::with_capacity(indices.len() * s * s);
     for &i in indices {
         let sl = &ds.slices[i];
-        let mut img = sl.image.clone();
-        let mut m = sl.mask.clone();
+        // Only augmented (training) batches draw from the skull-stripped copies; no draw at all
+        // when there are none, so runs without them keep their random stream.
+        let (image, mask) = match (&sl.stripped, aug) {
+            (Some(alt), Some(_)) if rng.random::<f64>() < ds.strip_probability => (&alt.0, &alt.1),
+            _ => (&sl.image, &sl.mask),
+        };
+        let mut img = image.clone();
+        let mut m = mask.clone();
         if let Some(a) = aug {
             augment(a, &mut img, &mut m, c, s, s, rng);
         }

@@ -87,9 +87,10 @@ struct TrainArgs {
     /// Start from a saved config.json instead of the flags below.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Data folder.
+    /// Data folder; repeat for more folders of the same layout (each is split on its own, so
+    /// train, validation and test all hold volumes of every folder).
     #[arg(long, required_unless_present_any = ["resume", "config"])]
-    data: Option<PathBuf>,
+    data: Vec<PathBuf>,
     /// Data layout.
     #[arg(long, value_enum, default_value = "pairs")]
     kind: KindArg,
@@ -103,6 +104,13 @@ struct TrainArgs {
     /// percentile-fg:LO,HI, window:C,W.
     #[arg(long, default_value = "percentile:1,99")]
     norm: String,
+    /// Crop each volume's slices to its foreground box (normalised values above T) before
+    /// resizing; the exported contract carries the step, so the engine crops the same way.
+    #[arg(long, value_name = "T")]
+    crop_foreground: Option<f32>,
+    /// Share of training samples drawn from skull-stripped copies of the volumes (0–1).
+    #[arg(long, default_value_t = 0.0)]
+    strip: f64,
     /// NIfTI slicing axis (0 x, 1 y, 2 z).
     #[arg(long, default_value_t = 2)]
     axis: usize,
@@ -223,6 +231,10 @@ struct ExportArgs {
     /// Training-data note for the contract.
     #[arg(long)]
     training_data: Option<String>,
+    /// Sigmoid threshold for the contract, e.g. one chosen on the validation patients (default:
+    /// the training config's, 0.5).
+    #[arg(long)]
+    threshold: Option<f32>,
 }
 
 #[derive(Args)]
@@ -273,14 +285,20 @@ fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
     if let Some(p) = &a.config {
         return slicewise_train::training::load_config(p);
     }
-    if a.resume && a.data.is_none() {
+    if a.resume && a.data.is_empty() {
         // `--resume` alone: the run's own config.json (the trainer reads it again on resume).
         return slicewise_train::training::load_config(&a.out.join("config.json"));
     }
-    let root = a
+    let (root, extra) = a
         .data
-        .as_ref()
+        .split_first()
         .ok_or_else(|| Error::InvalidArgument("--data is required".into()))?;
+    if !(0.0..=1.0).contains(&a.strip) {
+        return Err(Error::InvalidArgument(format!(
+            "--strip {} is not a share between 0 and 1",
+            a.strip
+        )));
+    }
     let in_ch = a.channels.len();
     let mut m = UNetConfig::preset(&a.preset, in_ch)
         .ok_or_else(|| Error::InvalidArgument(format!("unknown preset {}", a.preset)))?;
@@ -302,6 +320,14 @@ fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
         None => 2,
     };
     let data = DataConfig::new(root.to_string_lossy().into_owned())
+        .with_extra_roots(
+            extra
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect(),
+        )
+        .with_crop_foreground(a.crop_foreground)
+        .with_strip_probability(a.strip)
         .with_kind(match a.kind {
             KindArg::Pairs => DataKind::Pairs,
             KindArg::Nifti => DataKind::Nifti,
@@ -408,6 +434,7 @@ fn run(cli: Cli) -> Result<serde_json::Value, Error> {
                 fold_batchnorm: !a.no_fold,
                 version: a.version,
                 training_data: a.training_data,
+                threshold: a.threshold,
                 ..Default::default()
             };
             if !a.labels.is_empty() {

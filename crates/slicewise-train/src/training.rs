@@ -588,7 +588,7 @@ fn load_data(cfg: &TrainingConfig, out: &Path, resume: bool) -> Result<RunData> 
     let split: Split = if resume {
         json_read(&split_path)?
     } else {
-        let s = data::split(&ds.volumes, &cfg.data)?;
+        let s = data::split(&ds.volumes, &ds.strata, &cfg.data)?;
         json_write(&split_path, &s)?;
         s
     };

@@ -6,6 +6,7 @@ use slicewise_tests as harness;
 
 mod augment;
 mod common;
+mod data_parity;
 mod parity;
 mod real_run;
 mod sources;

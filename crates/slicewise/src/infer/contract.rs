@@ -24,6 +24,7 @@
 //! | `slicewise.height`, `slicewise.width` | when the graph's H/W are dynamic | model input size in pixels; must equal fixed graph dims |
 //! | `slicewise.source_channels` | no | comma list (or JSON array) of C source-volume channel indices, default `0,1,…,C−1` |
 //! | `slicewise.keep_aspect` | no | `true`/`false` (default): pad to the model's aspect instead of stretching |
+//! | `slicewise.crop_foreground` | no | a threshold T in normalised units: crop every slice to the volume's foreground box (normalised values above T; see [`super::crop`]) before resizing, and write the mask back into that box. Absent: no crop |
 //! | `slicewise.threshold` | no | sigmoid threshold, default `0.5`; a voxel is foreground when p > threshold |
 //! | `slicewise.training_data` | no | free text on the training data |
 //! | `slicewise.format_version` | no | `1` |
@@ -171,6 +172,9 @@ pub struct ModelContract {
     pub normalization: Normalization,
     /// Keep the slice aspect ratio when resizing (pad to square) instead of stretching.
     pub keep_aspect: bool,
+    /// Crop each slice to the volume's foreground box (normalised values above this) first.
+    #[serde(default)]
+    pub crop_foreground: Option<f32>,
     /// Output kind.
     pub output: OutputKind,
     /// Threshold for sigmoid output.
@@ -207,6 +211,9 @@ impl ModelContract {
                 serde_json::to_string(&self.labels).unwrap_or_default(),
             ),
         ];
+        if let Some(t) = self.crop_foreground {
+            kv.push(("crop_foreground", t.to_string()));
+        }
         if let Some(t) = &self.training_data {
             kv.push(("training_data", t.clone()));
         }
@@ -315,6 +322,7 @@ struct Declared {
     labels: Vec<LabelInfo>,
     threshold: f32,
     keep_aspect: bool,
+    crop_foreground: Option<f32>,
     source_channels: Vec<usize>,
 }
 
@@ -336,6 +344,7 @@ impl Declared {
             labels,
             threshold: threshold(keys)?,
             keep_aspect: keep_aspect(keys)?,
+            crop_foreground: crop_foreground(keys)?,
             source_channels: source_channels(keys, channels)?,
         })
     }
@@ -375,6 +384,7 @@ pub fn parse_contract(
         source_channels: d.source_channels,
         normalization: d.normalization,
         keep_aspect: d.keep_aspect,
+        crop_foreground: d.crop_foreground,
         output: d.output,
         threshold: d.threshold,
         labels: d.labels,
@@ -419,6 +429,17 @@ fn keep_aspect(keys: &Keys) -> Result<bool> {
         Some(s) if s == "false" || s == "0" => Ok(false),
         Some(s) => Err(keys.err(format!("keep_aspect `{s}` is not true/false"))),
     }
+}
+
+fn crop_foreground(keys: &Keys) -> Result<Option<f32>> {
+    let Some(t) = keys.get("crop_foreground") else {
+        return Ok(None);
+    };
+    let t: f32 = keys.number(t, "crop_foreground")?;
+    if !t.is_finite() {
+        return Err(keys.err(format!("crop_foreground {t} is not a finite threshold")));
+    }
+    Ok(Some(t))
 }
 
 fn source_channels(keys: &Keys, channels: usize) -> Result<Vec<usize>> {
@@ -765,6 +786,7 @@ mod tests {
                 upper: 99.5,
             },
             keep_aspect: true,
+            crop_foreground: Some(0.1),
             output: OutputKind::Sigmoid,
             threshold: 0.35,
             labels: vec![label(7, "tumour", [255, 64, 0])],
@@ -821,6 +843,7 @@ mod tests {
                 source_channels: vec![2, 0, 3, 1],
                 normalization,
                 keep_aspect: false,
+                crop_foreground: None,
                 output: OutputKind::Softmax,
                 threshold: 0.5,
                 labels: labels.clone(),

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod contract;
+pub mod crop;
 pub mod model;
 pub mod postprocess;
 pub mod preprocess;

@@ -20,7 +20,6 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::Normalization;
-use crate::stats::percentile;
 
 /// Per-channel normalisation parameters: `(clamp(v, lo, hi) - offset) * scale`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,8 +87,8 @@ pub fn min_max<'a>(values: impl Iterator<Item = &'a f32>) -> (f64, f64) {
 }
 
 /// Volume-level normalisation of one source channel (`None` for `minmax-slice`, which is
-/// computed per slice with [`slice_norm`]). `values` must be the channel's voxels; percentile
-/// normalisation copies the finite ones to select order statistics.
+/// computed per slice with [`slice_norm`]). `values` must be the channel's voxels; they are
+/// walked a few times (percentiles: twice, after the minimum for `percentile-fg`), never copied.
 pub fn volume_norm<'a, I>(n: &Normalization, values: I) -> Option<ChannelNorm>
 where
     I: Iterator<Item = &'a f32> + Clone,
@@ -131,18 +130,13 @@ where
             }
         }
         Normalization::Percentile { lower, upper } => {
-            let v: Vec<f32> = values.copied().filter(|v| v.is_finite()).collect();
-            percentile_norm(v, lower, upper)
+            percentile_norm(values, |v| v.is_finite(), lower, upper)
         }
         Normalization::PercentileForeground { lower, upper } => {
             let (min, _) = min_max(values.clone());
             let min = min as f32;
-            let v: Vec<f32> = values
-                .copied()
-                .filter(|v| v.is_finite() && *v > min)
-                .collect();
             // The minimum lies below the lower clip, so the background maps to exactly 0.
-            percentile_norm(v, lower, upper)
+            percentile_norm(values, |v| v.is_finite() && v > min, lower, upper)
         }
         Normalization::Window { center, width } => {
             let lo = center as f64 - width as f64 / 2.0;
@@ -156,17 +150,33 @@ where
     })
 }
 
-/// Clip to the `lower`/`upper` percentiles of `v` (finite values) and scale to [0, 1].
-fn percentile_norm(mut v: Vec<f32>, lower: f32, upper: f32) -> ChannelNorm {
-    if v.is_empty() {
+/// Clip to the `lower`/`upper` percentiles of the values that pass `keep` (finite ones) and
+/// scale to [0, 1]. The percentiles are [`crate::stats::percentile`]'s, bit for bit, selected by
+/// [`select_ranks`] without copying the values.
+fn percentile_norm<'a, I>(
+    values: I,
+    keep: impl Fn(f32) -> bool,
+    lower: f32,
+    upper: f32,
+) -> ChannelNorm
+where
+    I: Iterator<Item = &'a f32> + Clone,
+{
+    let hist = HighHistogram::of(values.clone(), &keep);
+    if hist.n == 0 {
         return ChannelNorm {
             scale: 0.0,
             ..ChannelNorm::IDENTITY
         };
     }
-    // `v` is not empty, so both percentiles exist.
-    let lo = percentile(&mut v, lower as f64).unwrap_or(0.0);
-    let hi = percentile(&mut v, upper as f64).unwrap_or(0.0);
+    let (plo, phi) = (
+        Interpolation::new(hist.n, lower),
+        Interpolation::new(hist.n, upper),
+    );
+    let ranks = [plo.k, plo.k + 1, phi.k, phi.k + 1].map(|r| r.min(hist.n - 1));
+    let [a0, a1, b0, b1] = select_ranks(values, &keep, &hist, ranks);
+    let lo = plo.value(a0, a1);
+    let hi = phi.value(b0, b1);
     let range = hi - lo;
     ChannelNorm {
         lo: lo as f32,
@@ -178,6 +188,126 @@ fn percentile_norm(mut v: Vec<f32>, lower: f32, upper: f32) -> ChannelNorm {
             0.0
         },
     }
+}
+
+/// numpy's linear percentile `q` of `n` sorted values as [`crate::stats::percentile`] computes
+/// it: the `k`-th smallest value `a`, the `k+1`-th `b`, `a + (b − a) · frac`.
+struct Interpolation {
+    k: usize,
+    frac: f64,
+}
+
+impl Interpolation {
+    fn new(n: usize, q: f32) -> Interpolation {
+        let pos = (q as f64 / 100.0).clamp(0.0, 1.0) * (n - 1) as f64;
+        let k = pos.floor() as usize;
+        Interpolation {
+            k,
+            frac: pos - k as f64,
+        }
+    }
+
+    /// The percentile from the `k`-th and `k+1`-th smallest values (`b` unused when `frac` is 0,
+    /// as it is whenever `k` is the last rank).
+    fn value(&self, a: f32, b: f32) -> f64 {
+        let a = a as f64;
+        if self.frac != 0.0 {
+            a + (b as f64 - a) * self.frac
+        } else {
+            a
+        }
+    }
+}
+
+/// An f32's position in IEEE 754 `totalOrder` ([`f32::total_cmp`]) as an unsigned key: keys
+/// compare as the floats do.
+fn order_key(v: f32) -> u32 {
+    let b = v.to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+/// The float of an [`order_key`].
+fn from_order_key(k: u32) -> f32 {
+    f32::from_bits(if k & 0x8000_0000 != 0 {
+        k & 0x7fff_ffff
+    } else {
+        !k
+    })
+}
+
+/// Counts of the kept values by the high 16 bits of their [`order_key`]: the first pass of a
+/// two-pass radix selection (a 512 KiB table instead of a copy of the volume).
+struct HighHistogram {
+    counts: Vec<u64>,
+    n: usize,
+}
+
+impl HighHistogram {
+    fn of<'a>(values: impl Iterator<Item = &'a f32>, keep: &impl Fn(f32) -> bool) -> Self {
+        let mut counts = vec![0u64; 1 << 16];
+        for &v in values {
+            if keep(v) {
+                counts[(order_key(v) >> 16) as usize] += 1;
+            }
+        }
+        let n = counts.iter().sum::<u64>() as usize;
+        HighHistogram { counts, n }
+    }
+
+    /// The high-16-bit bucket holding the value of rank `r` (0-based, ascending), and `r`'s
+    /// rank within that bucket.
+    fn bucket_of(&self, r: usize) -> (u32, usize) {
+        let mut below = 0usize;
+        for (bucket, &c) in self.counts.iter().enumerate() {
+            let c = c as usize;
+            if r < below + c {
+                return (bucket as u32, r - below);
+            }
+            below += c;
+        }
+        unreachable!("rank {r} of {} values", self.n)
+    }
+}
+
+/// The kept values of ranks `ranks` (0-based, ascending order, each below `hist.n`): exactly the
+/// values a sort by [`f32::total_cmp`] puts there. The second pass counts the low 16 bits of
+/// the values in the (at most four) buckets the ranks fall in.
+fn select_ranks<'a, const R: usize>(
+    values: impl Iterator<Item = &'a f32>,
+    keep: &impl Fn(f32) -> bool,
+    hist: &HighHistogram,
+    ranks: [usize; R],
+) -> [f32; R] {
+    let targets = ranks.map(|r| hist.bucket_of(r));
+    let mut buckets: Vec<u32> = targets.iter().map(|t| t.0).collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    let mut low = vec![vec![0u64; 1 << 16]; buckets.len()];
+    for &v in values {
+        if keep(v) {
+            let key = order_key(v);
+            if let Some(i) = buckets.iter().position(|&b| b == key >> 16) {
+                low[i][(key & 0xffff) as usize] += 1;
+            }
+        }
+    }
+    targets.map(|(bucket, r)| {
+        let counts = &low[buckets.iter().position(|&b| b == bucket).unwrap_or(0)];
+        let mut below = 0usize;
+        let mut low_bits = 0u32;
+        for (bits, &c) in counts.iter().enumerate() {
+            below += c as usize;
+            if r < below {
+                low_bits = bits as u32;
+                break;
+            }
+        }
+        from_order_key((bucket << 16) | low_bits)
+    })
 }
 
 /// Per-slice min-max normalisation.
@@ -295,6 +425,99 @@ mod tests {
         let mut dst = Array2::zeros((1, 4));
         Resize::new(1, 2, 1, 4).run(src.view(), dst.view_mut(), |v| v);
         assert_eq!(dst, array![[0.0, 1.0, 3.0, 4.0]]);
+    }
+
+    /// The clip range of copying the kept values and selecting in them (the definition), as
+    /// bits; the identity's when none is kept.
+    fn copied_clip(
+        values: &[f32],
+        keep: impl Fn(f32) -> bool,
+        lower: f32,
+        upper: f32,
+    ) -> (u32, u32) {
+        let mut v: Vec<f32> = values.iter().copied().filter(|&v| keep(v)).collect();
+        match (
+            crate::stats::percentile(&mut v, lower as f64),
+            crate::stats::percentile(&mut v, upper as f64),
+        ) {
+            (Some(lo), Some(hi)) => ((lo as f32).to_bits(), (hi as f32).to_bits()),
+            _ => (f32::NEG_INFINITY.to_bits(), f32::INFINITY.to_bits()),
+        }
+    }
+
+    fn clip_bits(n: ChannelNorm) -> (u32, u32) {
+        (n.lo.to_bits(), n.hi.to_bits())
+    }
+
+    /// Pseudo-random samples with many ties, both zeros, negatives, NaN and infinities.
+    fn awkward_values(seed: u64, n: usize) -> Vec<f32> {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (x >> 33) as u32;
+                match u % 16 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => f32::NAN,
+                    3 => f32::INFINITY,
+                    4 => f32::NEG_INFINITY,
+                    5 => (u % 7) as f32,
+                    6 => f32::MIN_POSITIVE / 2.0,
+                    _ => (u as f32 / u32::MAX as f32 - 0.3) * 2000.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn percentiles_without_a_copy_equal_the_copied_selection_bit_for_bit() {
+        for (seed, n) in [(1, 1), (2, 2), (3, 7), (4, 100), (5, 1000), (6, 54321)] {
+            let v = awkward_values(seed, n);
+            let min = v
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(f32::INFINITY, f32::min);
+            for (lower, upper) in [(0.5, 99.5), (0.0, 100.0), (1.0, 99.0), (37.3, 62.9)] {
+                let all = Normalization::Percentile { lower, upper };
+                let got = volume_norm(&all, v.iter()).map(clip_bits);
+                let want = copied_clip(&v, |x| x.is_finite(), lower, upper);
+                assert_eq!(got, Some(want), "n {n}, {lower}..{upper}");
+                let fg = Normalization::PercentileForeground { lower, upper };
+                let got = volume_norm(&fg, v.iter()).map(clip_bits);
+                let want = copied_clip(&v, |x| x.is_finite() && x > min, lower, upper);
+                assert_eq!(got, Some(want), "foreground, n {n}, {lower}..{upper}");
+            }
+        }
+    }
+
+    #[test]
+    fn percentiles_of_no_finite_values_scale_to_zero() {
+        let v = [f32::NAN, f32::INFINITY];
+        let n = volume_norm(
+            &Normalization::Percentile {
+                lower: 1.0,
+                upper: 99.0,
+            },
+            v.iter(),
+        );
+        assert_eq!(n.map(|n| n.scale), Some(0.0));
+    }
+
+    #[test]
+    fn order_keys_sort_as_total_cmp() {
+        let mut v = awkward_values(9, 500);
+        v.sort_by(f32::total_cmp);
+        let keys: Vec<u32> = v.iter().map(|&x| order_key(x)).collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]));
+        assert!(v
+            .iter()
+            .all(|&x| from_order_key(order_key(x)).to_bits() == x.to_bits()));
     }
 
     #[test]

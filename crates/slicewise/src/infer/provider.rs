@@ -200,6 +200,8 @@ fn dispatch(d: Device) -> Option<ort::ep::ExecutionProviderDispatch> {
 enum Skip {
     /// The loaded ONNX Runtime library does not contain it.
     NotInBuild,
+    /// A library it needs does not load: the NVIDIA driver, or a CUDA / cuDNN / TensorRT library.
+    Unloadable(String),
     /// slicewise was compiled without the cargo feature that wires it up.
     NoFeature(&'static str),
     /// ONNX Runtime refused to register it.
@@ -277,6 +279,11 @@ fn try_register(
     if !available.iter().any(|p| p == provider_name(d)) {
         return (builder, Err(Skip::NotInBuild));
     }
+    // Before ONNX Runtime tries: it would name only the first library its provider lacks, and
+    // it finds none of those in the runtime's folder by itself.
+    if let Err(why) = gpu_libs::load(d) {
+        return (builder, Err(Skip::Unloadable(why)));
+    }
     let Some(ep) = dispatch(d) else {
         return (builder, Err(Skip::NoFeature(feature_name(d))));
     };
@@ -314,6 +321,7 @@ fn describe(d: Device, skip: &Skip, available: &[String]) -> String {
             "{short}: not available in this ONNX Runtime build (it offers {})",
             available.join(", ")
         ),
+        Skip::Unloadable(m) => format!("{short}: {m}"),
         Skip::NoFeature(f) => format!("{short}: slicewise was built without the `{f}` feature"),
         Skip::Failed(m) => format!("{short}: registration failed: {m}"),
     }
@@ -326,11 +334,124 @@ fn fallback_reason(skipped: &[(Device, Skip)], available: &[String]) -> String {
         let names: Vec<&str> = skipped.iter().map(|(d, _)| short_name(*d)).collect();
         return format!("this ONNX Runtime has no {} provider", names.join(" or "));
     }
-    let reasons: Vec<String> = skipped
+    // One reason shared by several providers (the driver is missing) is said once.
+    let mut groups: Vec<(Vec<&str>, String)> = Vec::new();
+    for (d, s) in skipped {
+        let why = describe(*d, s, available);
+        let why = why
+            .strip_prefix(&format!("{}: ", short_name(*d)))
+            .unwrap_or(&why)
+            .to_string();
+        match groups.iter_mut().find(|(_, w)| *w == why) {
+            Some((names, _)) => names.push(short_name(*d)),
+            None => groups.push((vec![short_name(*d)], why)),
+        }
+    }
+    let reasons: Vec<String> = groups
         .iter()
-        .map(|(d, s)| describe(*d, s, available))
+        .map(|(names, why)| format!("{}: {why}", names.join(" and ")))
         .collect();
     reasons.join("; ")
+}
+
+/// The shared libraries ONNX Runtime's GPU providers need, loaded before a provider registers.
+///
+/// `libonnxruntime_providers_cuda.so` links the CUDA 13 libraries by name and has no search path
+/// of its own, so ONNX Runtime finds them only on the system's library path. `scripts/setup --gpu`
+/// puts them next to the runtime instead (`.cache/onnxruntime-gpu/`); loading them from there
+/// first, with global symbols, lets the provider's own load find them already in the process
+/// (the loader matches a dependency by its soname). The NVIDIA driver's `libcuda.so.1` is never
+/// shipped that way: it comes from the system or not at all, and its absence is the reason
+/// reported when CUDA cannot run.
+#[cfg(unix)]
+mod gpu_libs {
+    use std::path::{Path, PathBuf};
+
+    use super::Device;
+
+    /// The driver library (from the system's library path only).
+    const DRIVER: &str = "libcuda.so.1";
+
+    /// CUDA 13 runtime libraries of ONNX Runtime 1.31's CUDA provider, dependencies first.
+    const CUDA: &[&str] = &[
+        "libcudart.so.13",
+        "libcublasLt.so.13",
+        "libcublas.so.13",
+        "libcurand.so.10",
+        "libcufft.so.12",
+        "libnvrtc.so.13",
+    ];
+
+    /// cuDNN 9, its sub-libraries after the one that loads them.
+    const CUDNN: &[&str] = &[
+        "libcudnn.so.9",
+        "libcudnn_graph.so.9",
+        "libcudnn_ops.so.9",
+        "libcudnn_heuristic.so.9",
+        "libcudnn_adv.so.9",
+        "libcudnn_cnn.so.9",
+        "libcudnn_engines_precompiled.so.9",
+        "libcudnn_engines_runtime_compiled.so.9",
+    ];
+
+    /// cuDNN sub-libraries of newer 9.x releases, loaded when present (cuDNN opens them by
+    /// name, which finds only loaded ones or the library path).
+    const CUDNN_OPTIONAL: &[&str] = &["libcudnn_engines_tensor_ir.so.9", "libcudnn_ext.so.9"];
+
+    /// TensorRT 10, as its provider links it (it also needs CUDA and cuDNN).
+    const TENSORRT: &[&str] = &["libnvinfer.so.10", "libnvonnxparser.so.10"];
+
+    /// Loads what `d`'s provider needs; the error says which library is missing and where it
+    /// was looked for.
+    pub(super) fn load(d: Device) -> Result<(), String> {
+        // The loader's message names the file: "libcuda.so.1: cannot open shared object file".
+        open(DRIVER, None)
+            .map_err(|e| format!("the NVIDIA driver is not installed or not visible: {e}"))?;
+        let dir = crate::infer::runtime::loaded().and_then(|i| i.path.parent().map(PathBuf::from));
+        let mut names: Vec<&str> = CUDA.iter().chain(CUDNN).copied().collect();
+        if d == Device::TensorRt {
+            names.extend_from_slice(TENSORRT);
+        }
+        for name in names {
+            open(name, dir.as_deref()).map_err(|e| {
+                let place = dir
+                    .as_ref()
+                    .map(|d| format!("{} or ", d.display()))
+                    .unwrap_or_default();
+                format!(
+                    "{name} not found in {place}the library path ({e}); scripts/setup --gpu \
+                     installs the GPU runtime with its CUDA libraries"
+                )
+            })?;
+        }
+        for name in CUDNN_OPTIONAL {
+            let _ = open(name, dir.as_deref());
+        }
+        Ok(())
+    }
+
+    /// Opens `name` from `dir` when it is there, else by name from the library path, for the
+    /// rest of the process (the provider keeps using it).
+    fn open(name: &str, dir: Option<&Path>) -> Result<(), String> {
+        use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+        let local = dir.map(|d| d.join(name)).filter(|p| p.is_file());
+        let target = local.map_or_else(|| name.into(), PathBuf::into_os_string);
+        // SAFETY: loading a shared library runs its initialisers; these are NVIDIA's runtime
+        // libraries, which ONNX Runtime's provider would load anyway.
+        let lib = unsafe { Library::open(Some(&target), RTLD_NOW | RTLD_GLOBAL) }
+            .map_err(|e| e.to_string())?;
+        // Kept loaded: the provider links against it once it registers.
+        let _ = lib.into_raw();
+        Ok(())
+    }
+}
+
+/// Elsewhere ONNX Runtime's provider finds its libraries by itself.
+#[cfg(not(unix))]
+mod gpu_libs {
+    pub(super) fn load(_: super::Device) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Provider names from placement log lines, in order of appearance, without repeats.
@@ -389,6 +510,20 @@ mod tests {
             fallback_reason(&mixed, &available),
             "CUDA: registration failed: libcudnn.so.9 missing; \
              TensorRT: slicewise was built without the `tensorrt` feature"
+        );
+        let no_driver = "the NVIDIA driver is not installed or not visible: libcuda.so.1: \
+                         cannot open shared object file";
+        let gpu_runtime = vec![
+            "CUDAExecutionProvider".to_string(),
+            "TensorrtExecutionProvider".to_string(),
+        ];
+        let driverless = [
+            (Device::Cuda, Skip::Unloadable(no_driver.into())),
+            (Device::TensorRt, Skip::Unloadable(no_driver.into())),
+        ];
+        assert_eq!(
+            fallback_reason(&driverless, &gpu_runtime),
+            format!("CUDA and TensorRT: {no_driver}")
         );
     }
 }

@@ -104,10 +104,16 @@ fn candidates(explicit: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
     if let Some(p) = std::env::var_os("SLICEWISE_ORT_LIB").filter(|s| !s.is_empty()) {
         out.push((absolute(Path::new(&p)), "$SLICEWISE_ORT_LIB"));
     }
-    // The checkout's .cache/onnxruntime (scripts/setup); this crate lives in crates/slicewise.
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/onnxruntime");
-    for n in LIB_NAMES {
-        out.push((repo.join(n), "project .cache/onnxruntime"));
+    // The checkout's .cache (scripts/setup); this crate lives in crates/slicewise. The GPU
+    // runtime (scripts/setup --gpu) first: it runs on CPU too, and only it can use a GPU.
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache");
+    for (folder, why) in [
+        ("onnxruntime-gpu", "project .cache/onnxruntime-gpu"),
+        ("onnxruntime", "project .cache/onnxruntime"),
+    ] {
+        for n in LIB_NAMES {
+            out.push((cache.join(folder).join(n), why));
+        }
     }
     out
 }

@@ -15,6 +15,7 @@ use ort::session::RunOptions;
 use ort::value::TensorRef;
 
 use super::contract::argmax_class;
+use super::crop::{foreground_box, CropBox};
 use super::postprocess::{clean, Cleanup};
 use super::preprocess::{slice_norm, volume_norm, ChannelNorm, Placement, Resize};
 use super::{
@@ -127,10 +128,10 @@ pub(crate) struct Prep<'a> {
     sources: Vec<usize>,
     norms: Vec<Option<ChannelNorm>>,
     vaxis: usize,
+    /// The in-plane box every slice is cropped to (the whole slice unless the contract crops).
+    crop: CropBox,
     place: Placement,
     fwd: Resize,
-    rows: usize,
-    cols: usize,
     /// Slices along the acquisition axis.
     pub n_slices: usize,
     /// Non-fatal notes.
@@ -181,17 +182,24 @@ impl<'a> Prep<'a> {
         let n_slices = sh[vaxis];
         let first = volume.data.index_axis(Axis(vaxis), 0);
         let (rows, cols) = (first.shape()[1], first.shape()[2]);
-        let place = Placement::new(rows, cols, c.height, c.width, c.keep_aspect);
+        let crop = match c.crop_foreground {
+            Some(t) => {
+                let channel = volume.data.index_axis(Axis(0), sources[0]);
+                let planes = channel.axis_iter(Axis(vaxis - 1));
+                foreground_box(planes, norms[0], t, rows, cols)
+            }
+            None => CropBox::full(rows, cols),
+        };
+        let place = Placement::new(crop.rows(), crop.cols(), c.height, c.width, c.keep_aspect);
         Ok(Prep {
             volume,
             model,
             sources,
             norms,
             vaxis,
+            crop,
             place,
-            fwd: Resize::new(rows, cols, place.height, place.width),
-            rows,
-            cols,
+            fwd: Resize::new(crop.rows(), crop.cols(), place.height, place.width),
             n_slices,
             warnings,
         })
@@ -204,7 +212,9 @@ impl<'a> Prep<'a> {
         let per = if tta { 2 } else { 1 };
         let mut data = Array4::<f32>::zeros((count * per, self.sources.len(), c.height, c.width));
         for b in 0..count {
-            let slice = self.volume.data.index_axis(Axis(self.vaxis), start + b);
+            let whole = self.volume.data.index_axis(Axis(self.vaxis), start + b);
+            let k = self.crop;
+            let slice = whole.slice(s![.., k.top..k.bottom, k.left..k.right]);
             fill_input(
                 slice,
                 &self.sources,
@@ -396,11 +406,11 @@ fn watch(token: CancelToken, run: Arc<RunOptions>, stop: &AtomicBool) {
 /// flipped copy flipped back and averaged in), resized back, then thresholded or argmaxed.
 struct WriteBack {
     back: Resize,
+    /// The box on the slice grid the labels are written into (outside it: background).
+    crop: CropBox,
     place: Placement,
     /// The model input width (the canvas the placement is on).
     canvas_width: usize,
-    rows: usize,
-    cols: usize,
     vaxis: usize,
     tta: bool,
     classes: usize,
@@ -412,13 +422,12 @@ struct WriteBack {
 impl WriteBack {
     fn new(model: &Model, prep: &Prep, options: &SegmentOptions) -> WriteBack {
         let c = &model.contract;
-        let place = prep.place;
+        let (place, crop) = (prep.place, prep.crop);
         WriteBack {
-            back: Resize::new(place.height, place.width, prep.rows, prep.cols),
+            back: Resize::new(place.height, place.width, crop.rows(), crop.cols()),
+            crop,
             place,
             canvas_width: c.width,
-            rows: prep.rows,
-            cols: prep.cols,
             vaxis: prep.vaxis,
             tta: options.tta,
             classes: model.classes,
@@ -432,13 +441,14 @@ impl WriteBack {
     /// into it; returns the time it spent.
     fn run(&self, rx: Receiver<Batch>, labels: &mut Array3<u8>) -> f64 {
         let mut spent = 0.0;
-        let mut probs = vec![Array2::<f32>::zeros((self.rows, self.cols)); self.classes];
+        let k = self.crop;
+        let mut probs = vec![Array2::<f32>::zeros((k.rows(), k.cols())); self.classes];
         for b in rx {
             let t = Instant::now();
-            for k in 0..b.count {
-                self.probabilities(&b, k, &mut probs);
-                let out = labels.index_axis_mut(Axis(self.vaxis - 1), b.start + k);
-                self.label(&probs, out);
+            for i in 0..b.count {
+                self.probabilities(&b, i, &mut probs);
+                let mut out = labels.index_axis_mut(Axis(self.vaxis - 1), b.start + i);
+                self.label(&probs, out.slice_mut(s![k.top..k.bottom, k.left..k.right]));
             }
             spent += t.elapsed().as_secs_f64();
         }
