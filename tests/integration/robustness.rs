@@ -165,6 +165,23 @@ fn unwritable_output_folder_is_refused_by_name() {
     }
 }
 
+/// `slicewise segment --out` a folder that takes no files stops before loading the model or
+/// reading any input, with exit 2 and the folder's name.
+#[test]
+fn segment_refuses_an_unwritable_output_folder_before_any_work() {
+    let h = harness::bundled_hippocampus();
+    let r = cli::run(&[
+        &"segment", &h.image, &"--model", &h.model, &"--out", &"/sys",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("/sys"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("running on"),
+        "the model was loaded: {}",
+        r.stderr
+    );
+}
+
 /// A real LZW TIFF (and a deflate one) with its compressed strips overwritten: the codec's
 /// error is a format error naming the file (it was an I/O error, as if the disk had failed).
 #[test]

@@ -6,6 +6,10 @@
 //! rerun skips a job whose sidecar says `ok` for the same input and whose outputs still exist
 //! with the recorded sizes, so an interrupted batch resumes where it stopped. `overwrite`
 //! removes the sidecar before redoing a job, so a failure never leaves a stale "complete" marker.
+//!
+//! A job runs in three stages — read, segment, write — that [`run_job`] runs in turn and
+//! [`crate::pipeline`] overlaps across the jobs of a batch; each stage turns a panic into the
+//! job's failure.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -203,7 +207,8 @@ pub fn tally(records: &[JobRecord], seconds: f64) -> Summary {
 
 /// Runs one job: skipped when complete from an earlier run (unless `overwrite`), else read,
 /// segment, write. `progress` sees the slices of the volume and may cancel. A panic becomes the
-/// job's failure, so one bad input cannot end a batch.
+/// job's failure, so one bad input cannot end a batch. The stages are those that
+/// [`crate::pipeline`] overlaps across jobs, run here one after the other.
 pub fn run_job(
     job: &Job,
     model: &Model,
@@ -211,17 +216,155 @@ pub fn run_job(
     guard: &InputGuard,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> JobRecord {
-    let mut rec = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_guarded(job, model, settings, guard, progress)
-    }))
-    .unwrap_or_else(|p| {
-        let mut r = JobRecord::new(&job.input, job.series_uid.clone());
-        r.error = Some(format!("internal error (panic): {}", panic_text(&p)));
-        r
-    });
+    let mut rec = match read_stage(job, settings, guard) {
+        Stage::Done(rec) => *rec,
+        Stage::Next(read) => match segment_stage(job, read, model, settings, progress) {
+            Stage::Done(rec) => *rec,
+            Stage::Next(seg) => write_stage(job, seg, model, settings),
+        },
+    };
     // A skipped job's record is the earlier run's; the row is this run's.
     rec.row = job.row;
     rec
+}
+
+/// Where a job stands after one stage: handed on to the next, or done (skipped, failed).
+pub(crate) enum Stage<T> {
+    /// Ready for the next stage.
+    Next(T),
+    /// Finished: its record (boxed: it is far larger than what the stages hand on).
+    Done(Box<JobRecord>),
+}
+
+/// A job whose volume is read and whose outputs are prepared.
+pub(crate) struct Read {
+    rec: JobRecord,
+    out: Outputs,
+    volume: Volume,
+}
+
+/// A segmented job, its outputs still to write. The volume is kept only for previews.
+pub(crate) struct Segmented {
+    rec: JobRecord,
+    out: Outputs,
+    volume: Option<Volume>,
+    mask: slicewise::Mask,
+}
+
+/// Runs `f`, turning a panic into the job's failure.
+fn catch<T>(job: &Job, f: impl FnOnce() -> T) -> std::result::Result<T, Box<JobRecord>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        let mut r = JobRecord::new(&job.input, job.series_uid.clone());
+        r.row = job.row;
+        r.error = Some(format!("internal error (panic): {}", panic_text(&p)));
+        Box::new(r)
+    })
+}
+
+/// `rec` failed with `e`.
+fn failed(mut rec: JobRecord, e: Error) -> JobRecord {
+    rec.status = JobStatus::Failed;
+    rec.error = Some(e.to_string());
+    rec
+}
+
+/// Stage 1: done at once when the job cannot run or is complete from an earlier run (unless
+/// `overwrite`); else prepares its outputs and reads its volume.
+pub(crate) fn read_stage(job: &Job, settings: &JobSettings, guard: &InputGuard) -> Stage<Read> {
+    catch(job, || {
+        let mut rec = JobRecord::new(&job.input, job.series_uid.clone());
+        rec.row = job.row;
+        if let Some(e) = &job.error {
+            rec.error = Some(e.clone());
+            return Stage::Done(Box::new(rec));
+        }
+        let out = outputs(job, settings);
+        if !settings.overwrite {
+            if let Some(mut earlier) = complete(job, &out.sidecar) {
+                earlier.status = JobStatus::Skipped;
+                return Stage::Done(Box::new(earlier));
+            }
+        }
+        let t0 = Instant::now();
+        let volume = read_volume(job, guard, &out, &mut rec);
+        rec.timings.total = t0.elapsed().as_secs_f64();
+        match volume {
+            Ok(volume) => Stage::Next(Read { rec, out, volume }),
+            Err(e) => Stage::Done(Box::new(failed(rec, e))),
+        }
+    })
+    .unwrap_or_else(Stage::Done)
+}
+
+/// Stage 2: segments the volume (the model's session is the shared resource).
+pub(crate) fn segment_stage(
+    job: &Job,
+    read: Read,
+    model: &Model,
+    settings: &JobSettings,
+    progress: &mut dyn FnMut(Progress) -> bool,
+) -> Stage<Segmented> {
+    catch(job, || {
+        let Read {
+            mut rec,
+            out,
+            volume,
+        } = read;
+        let t = Instant::now();
+        let seg = infer::segment(model, &volume, &settings.segment_options(), progress);
+        rec.timings.total += t.elapsed().as_secs_f64();
+        let seg = match seg {
+            Ok(seg) => seg,
+            Err(e) => return Stage::Done(Box::new(failed(rec, e))),
+        };
+        rec.provider = Some(seg.provider.clone());
+        rec.timings.preprocess = seg.timings.preprocess;
+        rec.timings.inference = seg.timings.inference;
+        rec.timings.postprocess = seg.timings.postprocess;
+        rec.warnings.extend(seg.warnings.iter().cloned());
+        rec.labels = seg.mask.stats();
+        // Only previews read the volume again; without them it is freed before the write.
+        let volume = settings.preview.then_some(volume);
+        Stage::Next(Segmented {
+            rec,
+            out,
+            volume,
+            mask: seg.mask,
+        })
+    })
+    .unwrap_or_else(Stage::Done)
+}
+
+/// Stage 3: writes the mask, the previews and, last, the sidecar that marks the job complete.
+pub(crate) fn write_stage(
+    job: &Job,
+    seg: Segmented,
+    model: &Model,
+    settings: &JobSettings,
+) -> JobRecord {
+    catch(job, || {
+        let Segmented {
+            mut rec,
+            out,
+            volume,
+            mask,
+        } = seg;
+        let t = Instant::now();
+        let written = write_outputs(job, model, settings, &out, volume.as_ref(), &mask, &mut rec);
+        let seconds = t.elapsed().as_secs_f64();
+        rec.timings.total += seconds;
+        if let Err(e) = written {
+            return failed(rec, e);
+        }
+        rec.timings.write = seconds;
+        rec.status = JobStatus::Ok;
+        // The completion marker, written last.
+        match write_sidecar(&out.sidecar, &rec) {
+            Ok(()) => rec,
+            Err(e) => failed(rec, e),
+        }
+    })
+    .unwrap_or_else(|rec| *rec)
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -232,7 +375,7 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Output paths of a job.
-struct Outputs {
+pub(crate) struct Outputs {
     mask: PathBuf,
     sidecar: PathBuf,
 }
@@ -278,45 +421,6 @@ fn output_file(path: &Path) -> Result<OutputFile> {
     })
 }
 
-fn run_guarded(
-    job: &Job,
-    model: &Model,
-    settings: &JobSettings,
-    guard: &InputGuard,
-    progress: &mut dyn FnMut(Progress) -> bool,
-) -> JobRecord {
-    let mut rec = JobRecord::new(&job.input, job.series_uid.clone());
-    rec.row = job.row;
-    if let Some(e) = &job.error {
-        rec.error = Some(e.clone());
-        return rec;
-    }
-    let out = outputs(job, settings);
-    if !settings.overwrite {
-        if let Some(mut earlier) = complete(job, &out.sidecar) {
-            earlier.status = JobStatus::Skipped;
-            return earlier;
-        }
-    }
-    let t0 = Instant::now();
-    match segment_job(job, model, settings, guard, progress, &out, &mut rec) {
-        Ok(()) => rec.status = JobStatus::Ok,
-        Err(e) => {
-            rec.status = JobStatus::Failed;
-            rec.error = Some(e.to_string());
-        }
-    }
-    rec.timings.total = t0.elapsed().as_secs_f64();
-    if rec.status == JobStatus::Ok {
-        // The completion marker, written last.
-        if let Err(e) = write_sidecar(&out.sidecar, &rec) {
-            rec.status = JobStatus::Failed;
-            rec.error = Some(e.to_string());
-        }
-    }
-    rec
-}
-
 fn write_sidecar(path: &Path, rec: &JobRecord) -> Result<()> {
     slicewise::output::atomic_write(path, |w| {
         serde_json::to_writer_pretty(w, rec)
@@ -342,15 +446,14 @@ fn prepare_outputs(out: &Outputs, guard: &InputGuard) -> Result<()> {
     }
 }
 
-fn segment_job(
+/// Prepares the outputs and reads the job's volume, recording its read time, geometry and the
+/// reader's warnings in `rec`.
+fn read_volume(
     job: &Job,
-    model: &Model,
-    settings: &JobSettings,
     guard: &InputGuard,
-    progress: &mut dyn FnMut(Progress) -> bool,
     out: &Outputs,
     rec: &mut JobRecord,
-) -> Result<()> {
+) -> Result<Volume> {
     prepare_outputs(out, guard)?;
     let t = Instant::now();
     let mut ropts = ReadOptions::default();
@@ -362,28 +465,17 @@ fn segment_job(
     rec.dims = Some(volume.dims_xyz());
     rec.spacing = Some(volume.geometry.spacing);
     rec.warnings.extend(volume.meta.warnings.iter().cloned());
-
-    let seg = infer::segment(model, &volume, &settings.segment_options(), progress)?;
-    rec.provider = Some(seg.provider.clone());
-    rec.timings.preprocess = seg.timings.preprocess;
-    rec.timings.inference = seg.timings.inference;
-    rec.timings.postprocess = seg.timings.postprocess;
-    rec.warnings.extend(seg.warnings.iter().cloned());
-    rec.labels = seg.mask.stats();
-
-    let t = Instant::now();
-    write_outputs(job, model, settings, out, &volume, &seg.mask, rec)?;
-    rec.timings.write = t.elapsed().as_secs_f64();
-    Ok(())
+    Ok(volume)
 }
 
-/// Writes the mask and, when asked, the previews; records them in `rec`.
+/// Writes the mask and, when asked, the previews (of `volume`, kept for them); records them in
+/// `rec`.
 fn write_outputs(
     job: &Job,
     model: &Model,
     settings: &JobSettings,
     out: &Outputs,
-    volume: &Volume,
+    volume: Option<&Volume>,
     mask: &slicewise::Mask,
     rec: &mut JobRecord,
 ) -> Result<()> {
@@ -396,7 +488,7 @@ fn write_outputs(
         slicewise::output::write_mask(&out.mask, mask)?;
     }
     rec.mask = Some(output_file(&out.mask)?);
-    if settings.preview {
+    if let (true, Some(volume)) = (settings.preview, volume) {
         let channel = c.source_channels.first().copied().unwrap_or(0);
         for z in crate::preview::top_slices(mask, PREVIEWS) {
             let p = settings

@@ -12,5 +12,6 @@ pub mod console;
 pub mod jobs;
 pub mod manifest;
 pub mod merge;
+pub mod pipeline;
 pub mod preview;
 pub mod report;

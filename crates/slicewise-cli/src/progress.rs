@@ -1,5 +1,5 @@
-//! Progress bars for `segment`: one for the batch of jobs (done / total, ETA), one for the slices
-//! of the current volume. Drawn only when stderr is a terminal, so logs, pipes and CI output stay
+//! Progress bars for `segment`: one for the batch of jobs (done / total, ETA), one per segment
+//! worker for the slices of its current volume. Drawn only when stderr is a terminal, so logs, pipes and CI output stay
 //! plain; lines printed meanwhile go through [`Bars::println`], above the bars, so they never
 //! garble them.
 
@@ -11,12 +11,12 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Bars {
     multi: MultiProgress,
     batch: ProgressBar,
-    volume: ProgressBar,
+    volumes: Vec<ProgressBar>,
 }
 
 impl Bars {
-    /// Bars for `jobs` jobs; drawn only when stderr is a terminal.
-    pub fn new(jobs: usize) -> Bars {
+    /// Bars for `jobs` jobs segmented by `workers` workers; drawn only when stderr is a terminal.
+    pub fn new(jobs: usize, workers: usize) -> Bars {
         let target = if std::io::stderr().is_terminal() {
             ProgressDrawTarget::stderr()
         } else {
@@ -35,26 +35,40 @@ impl Bars {
         );
         // Drawn from the start, not only once the first job is done.
         batch.tick();
-        let volume = multi.add(ProgressBar::new(0));
-        style(&volume, "slices [{bar:30}] {pos}/{len} {wide_msg}");
+        // No more slice bars than jobs: a worker without a job would show an empty bar.
+        let volumes = (0..workers.clamp(1, jobs.max(1)))
+            .map(|_| {
+                let volume = multi.add(ProgressBar::new(0));
+                style(&volume, "slices [{bar:30}] {pos}/{len} {wide_msg}");
+                volume
+            })
+            .collect();
         Bars {
             multi,
             batch,
-            volume,
+            volumes,
         }
     }
 
-    /// A job starts: its name goes on the slice bar, the one shown for every batch size.
-    pub fn start_job(&self, name: &str) {
-        self.volume.set_position(0);
-        self.volume.set_length(0);
-        self.volume.set_message(name.to_string());
+    /// The slice bar of `worker`.
+    fn volume(&self, worker: usize) -> &ProgressBar {
+        &self.volumes[worker % self.volumes.len()]
     }
 
-    /// Slices done in the current volume.
-    pub fn slices(&self, done: usize, total: usize) {
-        self.volume.set_length(total as u64);
-        self.volume.set_position(done as u64);
+    /// Worker `worker` starts a job: its name goes on the worker's slice bar, the one shown for
+    /// every batch size.
+    pub fn start_job(&self, worker: usize, name: &str) {
+        let volume = self.volume(worker);
+        volume.set_position(0);
+        volume.set_length(0);
+        volume.set_message(name.to_string());
+    }
+
+    /// Slices done in worker `worker`'s current volume.
+    pub fn slices(&self, worker: usize, done: usize, total: usize) {
+        let volume = self.volume(worker);
+        volume.set_length(total as u64);
+        volume.set_position(done as u64);
     }
 
     /// A job ended.
@@ -73,7 +87,9 @@ impl Bars {
 
     /// Removes the bars.
     pub fn finish(&self) {
-        self.volume.finish_and_clear();
+        for volume in &self.volumes {
+            volume.finish_and_clear();
+        }
         self.batch.finish_and_clear();
     }
 }

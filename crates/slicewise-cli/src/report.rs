@@ -129,6 +129,23 @@ pub struct Summary {
     pub failed: usize,
     /// Wall time of the batch in seconds.
     pub seconds: f64,
+    /// How `slicewise segment` ran the jobs at once (absent from other runners' reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<Parallelism>,
+}
+
+/// How a batch ran jobs at once (`segment --jobs K`) and the memory bound that follows from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parallelism {
+    /// Jobs segmented at once.
+    pub jobs: usize,
+    /// ONNX Runtime sessions the jobs shared (each holds the weights and a memory arena).
+    pub sessions: usize,
+    /// Intra-op threads of each session (`None`: ONNX Runtime's default).
+    pub threads_per_session: Option<usize>,
+    /// The most volumes, each with its mask, held at once: one read ahead, one per job, one
+    /// being written.
+    pub volumes_in_flight: usize,
 }
 
 /// The whole report.

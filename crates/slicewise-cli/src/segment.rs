@@ -1,12 +1,14 @@
-//! `slicewise segment`: a batch of volumes through one loaded model.
+//! `slicewise segment`: a batch of volumes through one model, loaded once per session.
 //!
 //! Arguments become jobs ([`jobs`]) and job settings; each job runs through
 //! [`batch::run_job`] (read, segment, write mask, previews and the sidecar that marks it
 //! complete, so an interrupted batch resumes where it stopped). With `--manifest` the inputs
 //! are a manifest's rows, and `--shard I/N` runs only shard I's rows ([`manifest`]) and writes
-//! the shard's own report, for `slicewise merge-reports` to merge.
+//! the shard's own report, for `slicewise merge-reports` to merge. The jobs run through
+//! [`pipeline`]: the next volume is read and the last mask written while a job is segmented, and
+//! `--jobs K` segments K at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -20,7 +22,8 @@ use slicewise_cli::batch::{self, InputGuard, JobSettings};
 use slicewise_cli::console;
 use slicewise_cli::jobs::{self, Job};
 use slicewise_cli::manifest::{self, Shard};
-use slicewise_cli::report::{self, BatchReport, JobRecord, JobStatus, ShardRecord};
+use slicewise_cli::pipeline::{self, Event};
+use slicewise_cli::report::{self, BatchReport, JobRecord, JobStatus, Parallelism, ShardRecord};
 
 /// Mask file formats `segment` can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,9 +101,19 @@ pub struct SegmentArgs {
     /// Slices per inference batch.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_size: u32,
-    /// Intra-op threads (default: ONNX Runtime's choice).
+    /// Intra-op threads, in all (default: ONNX Runtime's choice; with several sessions, the
+    /// machine's cores): each of the sessions gets an equal share, at least 1.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
+    /// Jobs segmented at once. With any K, the next volume is read and the last mask written
+    /// while a job is segmented; at most K + 2 volumes are held at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// ONNX Runtime sessions the jobs share (at most --jobs; default: one per job on CPU, one
+    /// on a GPU). Each holds its own weights and memory arena; one session runs one job's
+    /// batch at a time.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub sessions: Option<u32>,
     /// Probability threshold for sigmoid models (default: the model's).
     #[arg(long)]
     pub threshold: Option<f32>,
@@ -150,28 +163,36 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
         return usage(&problem);
     }
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io("create folder", &args.out, e))?;
+    if let Err(e) = writable_outputs(&args, shard) {
+        eprintln!("slicewise: error: {e}");
+        return Ok(ExitCode::from(2));
+    }
     let plan = plan(&args, rows, shard);
-    let (model, load_seconds) = match load_model(&args) {
+    // No more workers (and sessions) than jobs.
+    let workers = (args.jobs as usize).min(plan.jobs.len()).max(1);
+    let (models, load_seconds) = match load_models(&args, workers) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("slicewise: error: {e}");
             return Ok(ExitCode::from(2));
         }
     };
+    let model = &models[0];
     // Once per run, not per job: the device is the batch's.
-    if let Some(line) = console::device_line(&model) {
+    if let Some(line) = console::device_line(model) {
         eprintln!("{line}");
     }
 
     let settings = settings(&args);
-    let records = run_jobs(&plan.jobs, &model, &settings, &guard);
-    let summary = batch::tally(&records, started.elapsed().as_secs_f64());
+    let records = run_jobs(&plan.jobs, &models, &settings, &guard, workers);
+    let mut summary = batch::tally(&records, started.elapsed().as_secs_f64());
+    summary.parallel = Some(parallelism(&args, workers, models.len()));
     eprintln!("{}", console::summary_line(&summary));
     let failed = summary.failed > 0;
     if let Some(path) = report_path(&args, plan.shard) {
         let report = BatchReport {
             slicewise_version: env!("CARGO_PKG_VERSION").to_string(),
-            model: batch::model_record(&model, load_seconds),
+            model: batch::model_record(model, load_seconds),
             options: settings.options_json(args.device.into(), threads(&args)),
             jobs: records,
             summary,
@@ -235,6 +256,18 @@ fn plan(args: &SegmentArgs, rows: Vec<PathBuf>, shard: Option<Shard>) -> Plan {
     Plan { rows, jobs, shard }
 }
 
+/// Fails before any work when the output folder, or the report's folder, takes no files: a
+/// read-only `--out` is reported at once, not once per job after its inference.
+fn writable_outputs(args: &SegmentArgs, shard: Option<Shard>) -> Result<()> {
+    slicewise::output::check_writable_folder(&args.out)?;
+    if let Some(dir) = report_path(args, shard).as_deref().and_then(Path::parent) {
+        if !dir.as_os_str().is_empty() && dir.is_dir() {
+            slicewise::output::check_writable_folder(dir)?;
+        }
+    }
+    Ok(())
+}
+
 /// Where the report goes: `--report`, or for a shard its own file next to it (a shard always
 /// writes one: it is what `merge-reports` merges).
 fn report_path(args: &SegmentArgs, shard: Option<Shard>) -> Option<PathBuf> {
@@ -279,6 +312,31 @@ fn threads(args: &SegmentArgs) -> Option<usize> {
     args.threads.map(|t| t as usize)
 }
 
+/// Intra-op threads of each of `sessions` sessions: `--threads` (default: the machine's cores)
+/// shared out, at least 1 each; with one session, `--threads` or ONNX Runtime's default. The
+/// sessions run at once, so more would only make them fight over the cores.
+fn session_threads(args: &SegmentArgs, sessions: usize) -> Option<usize> {
+    if sessions <= 1 {
+        return threads(args);
+    }
+    let total = threads(args).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    Some((total / sessions).max(1))
+}
+
+/// How the batch ran `workers` jobs at once on `sessions` sessions, for the report.
+fn parallelism(args: &SegmentArgs, workers: usize, sessions: usize) -> Parallelism {
+    Parallelism {
+        jobs: workers,
+        sessions,
+        threads_per_session: session_threads(args, sessions),
+        volumes_in_flight: pipeline::volumes_in_flight(workers),
+    }
+}
+
 /// The settings every job of the batch shares.
 fn settings(args: &SegmentArgs) -> JobSettings {
     JobSettings {
@@ -295,50 +353,70 @@ fn settings(args: &SegmentArgs) -> JobSettings {
     }
 }
 
-/// Loads the model on the device, threads and runtime library asked for; returns it with its
-/// load time in seconds.
-fn load_model(args: &SegmentArgs) -> Result<(Model, f64)> {
+/// Loads the model on the device, threads and runtime library asked for, once per session of
+/// `jobs` concurrent jobs; returns the sessions' models with the load time of them all in seconds.
+fn load_models(args: &SegmentArgs, jobs: usize) -> Result<(Vec<Model>, f64)> {
+    let asked = args.sessions.map(|s| (s as usize).min(jobs));
+    let t_load = Instant::now();
+    let first = load_model(args, session_threads(args, asked.unwrap_or(jobs)))?;
+    // A GPU runs one batch at a time anyway; more sessions would only take its memory.
+    let sessions = asked.unwrap_or(if on_cpu(&first) { jobs } else { 1 });
+    let mut models = vec![first];
+    while models.len() < sessions {
+        models.push(load_model(args, session_threads(args, sessions))?);
+    }
+    let load_seconds = t_load.elapsed().as_secs_f64();
+    log::info!(
+        "model {} loaded in {load_seconds:.2} s on {} ({})",
+        args.model.display(),
+        models[0].provider().used,
+        console::plural(sessions, "session")
+    );
+    Ok((models, load_seconds))
+}
+
+/// Whether ONNX Runtime runs `model` on the CPU alone.
+fn on_cpu(model: &Model) -> bool {
+    model.provider().used == "CPUExecutionProvider"
+}
+
+/// Loads the model once, with `threads` intra-op threads.
+fn load_model(args: &SegmentArgs, threads: Option<usize>) -> Result<Model> {
     let runtime_path = args
         .ort_lib
         .clone()
         .or_else(|| std::env::var_os("SLICEWISE_ORT_LIB").map(PathBuf::from));
     let mut mopts = ModelOptions::default().device(args.device.into());
-    if let Some(t) = threads(args) {
+    if let Some(t) = threads {
         mopts = mopts.threads(t);
     }
     if let Some(p) = runtime_path {
         mopts = mopts.runtime_path(p);
     }
-    let t_load = Instant::now();
-    let model = Model::open(&args.model, &mopts)?;
-    let load_seconds = t_load.elapsed().as_secs_f64();
-    log::info!(
-        "model {} loaded in {load_seconds:.2} s on {}",
-        args.model.display(),
-        model.provider().used
-    );
-    Ok((model, load_seconds))
+    Model::open(&args.model, &mopts)
 }
 
-/// Runs the jobs in turn under the progress bars.
+/// Runs the jobs through the pipeline, `workers` at once, under the progress bars.
 fn run_jobs(
     jobs: &[Job],
-    model: &Model,
+    models: &[Model],
     settings: &JobSettings,
     guard: &InputGuard,
+    workers: usize,
 ) -> Vec<JobRecord> {
-    let bars = Bars::new(jobs.len());
-    let mut records = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        bars.start_job(&job.base);
-        let rec = batch::run_job(job, model, settings, guard, &mut |p| {
-            bars.slices(p.done, p.total);
-            true
-        });
-        log_outcome(job, &rec, &bars);
-        records.push(rec);
-        bars.finish_job();
-    }
+    let bars = Bars::new(jobs.len(), workers);
+    let records = pipeline::run(jobs, models, settings, guard, workers, &|e| match e {
+        Event::Started { worker, job } => bars.start_job(worker, &job.base),
+        Event::Slices {
+            worker,
+            done,
+            total,
+        } => bars.slices(worker, done, total),
+        Event::Finished { job, record } => {
+            log_outcome(job, record, &bars);
+            bars.finish_job();
+        }
+    });
     bars.finish();
     records
 }

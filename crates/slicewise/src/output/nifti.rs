@@ -35,9 +35,21 @@ pub fn write_mask(path: &Path, mask: &Mask) -> Result<()> {
     let s = mask.labels.shape();
     let dims = [s[2], s[1], s[0], 1];
     let header = build_header(path, &mask.geometry, dims, DT_UINT8, 8, "slicewise mask")?;
-    // `iter()` walks [z, y, x] in logical order, x fastest, which is NIfTI's order.
-    let bytes: Vec<u8> = mask.labels.iter().copied().collect();
-    write_file(path, &header, &|w| w.write_all(&bytes))
+    let labels = &mask.labels;
+    write_file(path, &header, &|w| match labels.as_slice() {
+        // Standard layout is [z, y, x] with x fastest, NIfTI's order: written as it lies.
+        Some(bytes) => w.write_all(bytes),
+        // Any other layout in logical order, a slice at a time (never a copy of the whole mask).
+        None => {
+            let mut buf = Vec::with_capacity(s[1] * s[2]);
+            for slice in labels.outer_iter() {
+                buf.clear();
+                buf.extend(slice.iter().copied());
+                w.write_all(&buf)?;
+            }
+            Ok(())
+        }
+    })
 }
 
 /// Writes a volume as NIfTI-1 float32 (channels as the 4th dimension) with its geometry in both
