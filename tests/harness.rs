@@ -80,7 +80,7 @@ pub fn tool(name: &str) -> PathBuf {
         "dcmdump" | "dcmconv" | "dcmcrle" | "dcmcjpeg" => "dcmtk",
         "dciodvfy" => "dicom3tools",
         "cc" => "gcc",
-        "sha256sum" => "coreutils",
+        "sha256sum" | "timeout" => "coreutils",
         other => other,
     };
     std::env::var_os("PATH")

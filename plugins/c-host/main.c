@@ -2,10 +2,17 @@
  * c-host: a minimal C program on slicewise's C ABI.
  *
  *   c-host MODEL VOLUME OUT [--device auto|cpu|cuda|tensorrt] [--threads N] [--ort LIBONNXRUNTIME]
+ *   c-host open FILE...
  *
  * Opens the model and the volume (DICOM folder, NIfTI, TIFF), segments with a progress bar on
  * stderr, writes the mask to OUT (.nii, .nii.gz, .tif), and prints the volume of each label in
  * millilitres on stdout. Exit status: 0 on success, 2 on bad usage, 1 on any library error.
+ *
+ * `open` only opens each FILE as a volume and frees it again, printing one line per file on
+ * stdout: `ok FILE DIMS` or `refused FILE: STATUS: MESSAGE`. A refusal must come with a message
+ * that names the file; `bad FILE: ...` (and exit status 1) when it does not. Exit status 0 when
+ * every file was opened or cleanly refused: the mode is for running corrupt files through the
+ * C ABI under sanitizers.
  */
 #include "slicewise.h"
 
@@ -26,6 +33,66 @@ static int fail(const char *what, slicewise_status st) {
     }
     free(msg);
     return 1;
+}
+
+/* The calling thread's last error message (malloc'd, possibly empty), or NULL. */
+static char *last_error(void) {
+    size_t len = 0;
+    char *msg;
+    if (slicewise_last_error(NULL, 0, &len) != SLICEWISE_BUFFER_TOO_SMALL && len != 0) {
+        return NULL;
+    }
+    msg = (char *)malloc(len + 1);
+    if (msg != NULL && slicewise_last_error(msg, len + 1, NULL) != SLICEWISE_OK) {
+        free(msg);
+        msg = NULL;
+    }
+    return msg;
+}
+
+/* `c-host open FILE...`: see the top of this file. */
+static int open_files(int n, char **files) {
+    int i, rc = 0;
+    for (i = 0; i < n; i++) {
+        const char *path = files[i];
+        const char *base = strrchr(path, '/');
+        slicewise_volume *volume = NULL;
+        slicewise_status st = slicewise_volume_open(path, &volume);
+        base = base != NULL && base[1] != '\0' ? base + 1 : path;
+        if (st == SLICEWISE_OK) {
+            slicewise_volume_desc d;
+            memset(&d, 0, sizeof d);
+            d.struct_size = sizeof d;
+            if (volume == NULL) {
+                printf("bad %s: SLICEWISE_OK without a volume\n", path);
+                rc = 1;
+            } else if ((st = slicewise_volume_info(volume, SLICEWISE_SPACE_LPS, &d)) !=
+                       SLICEWISE_OK) {
+                printf("bad %s: opened, but volume info failed: %s\n", path,
+                       slicewise_status_str(st));
+                rc = 1;
+            } else {
+                printf("ok %s %zux%zux%zux%zu\n", path, d.dims[0], d.dims[1], d.dims[2],
+                       d.dims[3]);
+            }
+        } else {
+            char *msg = last_error();
+            if (volume != NULL) {
+                printf("bad %s: %s with a volume\n", path, slicewise_status_str(st));
+                rc = 1;
+            } else if (msg == NULL || msg[0] == '\0' || strstr(msg, base) == NULL) {
+                printf("bad %s: %s: message does not name the file: \"%s\"\n", path,
+                       slicewise_status_str(st), msg != NULL ? msg : "(unreadable)");
+                rc = 1;
+            } else {
+                printf("refused %s: %s: %s\n", path, slicewise_status_str(st), msg);
+            }
+            free(msg);
+        }
+        slicewise_volume_free(volume);
+        fflush(stdout);
+    }
+    return rc;
 }
 
 static int progress(void *userdata, size_t done, size_t total) {
@@ -62,7 +129,8 @@ static int parse_device(const char *s, slicewise_device *out) {
 
 static int usage(void) {
     fputs("usage: c-host MODEL VOLUME OUT [--device auto|cpu|cuda|tensorrt] [--threads N] "
-          "[--ort LIB]\n",
+          "[--ort LIB]\n"
+          "       c-host open FILE...\n",
           stderr);
     return 2;
 }
@@ -79,6 +147,9 @@ int main(int argc, char **argv) {
     slicewise_status st;
     size_t l;
 
+    if (argc >= 2 && strcmp(argv[1], "open") == 0) {
+        return argc >= 3 ? open_files(argc - 2, argv + 2) : usage();
+    }
     if (slicewise_model_options_init(&mopts) != SLICEWISE_OK) {
         return fail("options", SLICEWISE_PANIC);
     }

@@ -2,7 +2,8 @@
 //! Runtime in Python computes what the engine computes on a real volume, and `slicewise segment`
 //! + `evaluate` reproduce every held-out figure the card (and the README) quote.
 //!
-//! - `models/lgg-flair-small.onnx`: FLAIR abnormality, sigmoid, validation patients of `lgg/`.
+//! - `models/lgg-flair-small.onnx`: FLAIR abnormality, sigmoid, the test and validation patients
+//!   of `lgg/` + `lgg-flair/`, and the BraTS FLAIR case.
 //! - `models/msd-hippocampus-small.onnx`: anterior / posterior hippocampus, softmax, the test
 //!   volumes of MSD Task04, and the bundled sample in `models/samples/msd-hippocampus/`.
 
@@ -130,34 +131,118 @@ fn tumour_model_is_the_file_its_card_describes() {
     assert_eq!(m.contract().output, OutputKind::Sigmoid);
 }
 
+/// An LGG patient's folder: `lgg/` (RGB slices) or `lgg-flair/` (FLAIR-only grey slices).
+fn lgg_patient(name: &str) -> PathBuf {
+    let rgb = harness::shared_data().join("lgg").join(name);
+    if rgb.is_dir() {
+        rgb
+    } else {
+        data(&format!("lgg-flair/{name}"))
+    }
+}
+
 #[test]
 fn tumour_model_matches_onnxruntime_on_a_real_patient() {
-    let patient = card(TUMOUR)["split"]["val"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let vol = Volume::open(data(&format!("lgg/{patient}"))).unwrap();
-    check_pipeline(&open_model(TUMOUR), &vol, 8, false);
+    // A patient of each layout: the FLAIR channel of RGB slices and grey FLAIR-only slices, each
+    // cropped to its head as the contract says (the crop box is the numpy reference's).
+    let card = card(TUMOUR);
+    let model = open_model(TUMOUR);
+    assert_eq!(model.contract().crop_foreground, Some(0.1));
+    let test = names(&card["split"]["test"]);
+    for set in ["lgg", "lgg-flair"] {
+        let patient = test
+            .iter()
+            .find(|p| harness::shared_data().join(set).join(p).is_dir())
+            .unwrap_or_else(|| panic!("a test patient from {set}/"));
+        let vol = Volume::open(lgg_patient(patient)).unwrap();
+        let crop = check_pipeline(&model, &vol, 8, false);
+        assert!(
+            crop != [0, 256, 0, 256],
+            "{patient}: the head fills the slice?"
+        );
+    }
+}
+
+/// Segments `patients` with the bundled tumour model and checks each one's volume Dice against
+/// the card's `figures`.
+fn check_tumour_figures(patients: &[&str], figures: &serde_json::Map<String, Value>) -> f64 {
+    assert_eq!(figures.len(), patients.len(), "every patient has figures");
+    let dir = tmpdir();
+    let inputs: Vec<PathBuf> = patients.iter().map(|p| lgg_patient(p)).collect();
+    segment_all(&model_path(TUMOUR), &inputs, dir.path());
+    let mut sum = 0.0;
+    for (p, input) in patients.iter().zip(&inputs) {
+        let labels = evaluate(&dir.path().join(format!("{p}_mask.tif")), input);
+        assert_dice(p, &labels[0], figures[*p]["volume_dice"].as_f64().unwrap());
+        sum += labels[0]["volume"]["dice"].as_f64().unwrap();
+    }
+    sum / patients.len() as f64
+}
+
+#[test]
+fn tumour_model_reproduces_the_test_figures_of_its_card() {
+    let card = card(TUMOUR);
+    check_split_disjoint(&card, "test");
+    check_split_disjoint(&card, "val");
+    let test = names(&card["split"]["test"]);
+    let eval = &card["evaluation"]["test"];
+    let mean = check_tumour_figures(&test, eval["patients"].as_object().unwrap());
+    let card_mean = eval["mean_volume_dice"].as_f64().unwrap();
+    assert!(
+        (mean - card_mean).abs() <= 6e-4,
+        "test mean {mean:.4} vs card {card_mean:.4}"
+    );
+    // Buda et al. 2019 report 0.82 on the full data set; the bar is 0.85.
+    assert!(mean >= 0.85, "test mean volume Dice {mean:.4} < 0.85");
 }
 
 #[test]
 fn tumour_model_reproduces_the_validation_figures_of_its_card() {
     let card = card(TUMOUR);
-    let figures = card["evaluation"]["patients"].as_object().unwrap();
     let val = names(&card["split"]["val"]);
-    assert_eq!(
-        figures.len(),
-        val.len(),
-        "every validation patient has figures"
-    );
-    check_split_disjoint(&card, "val");
+    let eval = &card["evaluation"]["validation"];
+    check_tumour_figures(&val, eval["patients"].as_object().unwrap());
+}
+
+#[test]
+fn tumour_model_reproduces_its_brats_figure() {
+    // Another site's skull-stripped, z-scored FLAIR of a high-grade glioma; whole tumour = any
+    // label. No option differs from an LGG patient's run.
+    let card = card(TUMOUR);
+    let (key, want) = card["evaluation"]["external"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .expect("the BraTS figure");
+    assert!(key.starts_with("brats2015/brats_2013_pat0005_1"));
+    let case = data("brats2015/train/brats_2013_pat0005_1");
     let dir = tmpdir();
-    let inputs: Vec<PathBuf> = val.iter().map(|p| data(&format!("lgg/{p}"))).collect();
-    segment_all(&model_path(TUMOUR), &inputs, dir.path());
-    for (p, input) in val.iter().zip(&inputs) {
-        let labels = evaluate(&dir.path().join(format!("{p}_mask.tif")), input);
-        assert_dice(p, &labels[0], figures[*p]["volume_dice"].as_f64().unwrap());
-    }
+    segment_all(
+        &model_path(TUMOUR),
+        &[case.join("Flair_subtrMeanDivStd.nii.gz")],
+        dir.path(),
+    );
+    let pred = dir.path().join("Flair_subtrMeanDivStd_mask.nii.gz");
+    let truth = case.join("OTMultiClass.nii.gz");
+    let e = cli::run(&[
+        &"evaluate",
+        &"--pred",
+        &pred,
+        &"--truth",
+        &truth,
+        &"--binary",
+        &"--json",
+    ]);
+    assert_eq!(e.code, 0, "{}", e.stderr);
+    let got = &e.json()["cases"][0]["labels"][0];
+    let want = want["volume_dice"].as_f64().unwrap();
+    assert_dice("BraTS FLAIR", got, want);
+    // The previous model found almost nothing here (0.02); the aim of 0.70 is not reached yet.
+    assert!(
+        want >= 0.35,
+        "BraTS whole-tumour Dice {want:.4} fell back below 0.35"
+    );
 }
 
 #[test]

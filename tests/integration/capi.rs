@@ -9,7 +9,7 @@ use std::process::Command;
 use std::ptr::{null, null_mut};
 use std::sync::OnceLock;
 
-use crate::harness;
+use crate::{harness, robustness};
 
 // ---- the ABI as a host sees it ----------------------------------------------------------------
 
@@ -1410,22 +1410,24 @@ fn run(cmd: &mut Command, what: &str) -> std::process::Output {
     out
 }
 
-/// The C host: installed layout (cmake/install.sh), built with make through pkg-config with
-/// `-Wall -Wextra -Werror -fsanitize=address,undefined`, run on a real DICOM series; its mask file
-/// equals, byte for byte, the file the Rust API writes for its own mask. The CMake build through
-/// `find_package(slicewise)` gives the same file.
-#[test]
-fn c_host_with_sanitizers_matches_the_rust_api() {
+/// Sanitizer options for the C host: a leak, an invalid access or undefined behaviour ends it
+/// with an abort and a report on stderr.
+const ASAN_OPTIONS: &str = "detect_leaks=1:abort_on_error=1";
+const UBSAN_OPTIONS: &str = "print_stacktrace=1:halt_on_error=1";
+
+/// Installs the library into `dir/prefix` (cmake/install.sh) and builds the C host of
+/// `plugins/c-host` there with make through pkg-config, with
+/// `-Wall -Wextra -Werror -fsanitize=address,undefined`: returns the program and the prefix.
+fn sanitized_c_host(dir: &Path) -> (PathBuf, PathBuf) {
     let repo = harness::repo();
-    let tmp = harness::tmpdir();
-    let prefix = tmp.path().join("prefix");
+    let prefix = dir.join("prefix");
     run(
         Command::new(repo.join("cmake/install.sh"))
             .arg(&prefix)
             .arg(lib_dir()),
         "cmake/install.sh",
     );
-    let exe = tmp.path().join("c-host");
+    let exe = dir.join("c-host");
     let san =
         "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer";
     run(
@@ -1439,6 +1441,18 @@ fn c_host_with_sanitizers_matches_the_rust_api() {
             .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
         "make c-host",
     );
+    (exe, prefix)
+}
+
+/// The C host: installed layout (cmake/install.sh), built with make through pkg-config with
+/// `-Wall -Wextra -Werror -fsanitize=address,undefined`, run on a real DICOM series; its mask file
+/// equals, byte for byte, the file the Rust API writes for its own mask. The CMake build through
+/// `find_package(slicewise)` gives the same file.
+#[test]
+fn c_host_with_sanitizers_matches_the_rust_api() {
+    let repo = harness::repo();
+    let tmp = harness::tmpdir();
+    let (exe, prefix) = sanitized_c_host(tmp.path());
     let series = harness::data("mr-dicom-series/Study3/11-T1post-18670");
     let model = model_path(SIGMOID);
     let host = |exe: &Path, out: &Path| {
@@ -1449,8 +1463,8 @@ fn c_host_with_sanitizers_matches_the_rust_api() {
                 .arg(out)
                 .args(["--device", "cpu", "--threads", "1", "--ort"])
                 .arg(ort_lib())
-                .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-                .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+                .env("ASAN_OPTIONS", ASAN_OPTIONS)
+                .env("UBSAN_OPTIONS", UBSAN_OPTIONS),
             "c-host",
         )
     };
@@ -1526,6 +1540,97 @@ fn c_host_with_sanitizers_matches_the_rust_api() {
     assert!(
         std::fs::read(&cmake_out).unwrap() == rust_bytes,
         "CMake-built host differs"
+    );
+}
+
+/// `slicewise_volume_open` under ASan and UBSan on the mutants of
+/// `robustness::mutants_of_real_files_never_crash_or_hang_the_readers` (truncations, bit
+/// flips, runs of 0xFF and 0x00 in real files of every reader), all in one process: the C host's
+/// `open` mode opens each file through the C ABI, reads the last error of a refusal, and frees
+/// every handle. Any invalid access, leak, undefined behaviour, abort (a failed allocation:
+/// single allocations over 3 GB fail, and the process dies above 3 GB resident) or hang fails;
+/// every mutant opens or is refused with a message naming it, and the unmutated seeds open.
+#[test]
+fn volume_open_under_sanitizers_survives_mutants_of_real_files() {
+    let tmp = harness::tmpdir();
+    let (exe, _) = sanitized_c_host(tmp.path());
+    let dir = tmp.path().join("mutants");
+    std::fs::create_dir(&dir).unwrap();
+    let seeds: Vec<PathBuf> = robustness::mutant_seeds()
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let mutants: Vec<(PathBuf, PathBuf)> = robustness::write_mutants(&dir).collect();
+    assert!(mutants.len() >= 300, "{} mutants", mutants.len());
+    let files: Vec<&PathBuf> = seeds.iter().chain(mutants.iter().map(|(_, m)| m)).collect();
+    let out = Command::new(harness::tool("timeout"))
+        .arg("120")
+        .arg(&exe)
+        .arg("open")
+        .args(&files)
+        .env(
+            "ASAN_OPTIONS",
+            format!(
+                "{ASAN_OPTIONS}:allocator_may_return_null=1:max_allocation_size_mb=3000:hard_rss_limit_mb=3000"
+            ),
+        )
+        .env("UBSAN_OPTIONS", UBSAN_OPTIONS)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run c-host open");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // One line per file, in order: "ok PATH DIMS", "refused PATH: STATUS: MESSAGE", or "bad ..."
+    // (a refusal without a message naming the file).
+    let lines: Vec<&str> = stdout.lines().collect();
+    let tail = |s: &str| s[s.len().saturating_sub(6000)..].to_string();
+    if !out.status.success() {
+        let kept = tmp.keep();
+        let next = files.get(lines.len()).map(|p| p.display().to_string());
+        panic!(
+            "c-host open exited with {} after {} of {} files (the next: {next:?}; mutants kept \
+             in {}):\n{}\n{}",
+            out.status,
+            lines.len(),
+            files.len(),
+            kept.display(),
+            tail(&stdout),
+            tail(&stderr)
+        );
+    }
+    assert_eq!(lines.len(), files.len(), "{stdout}");
+    let mut refused = 0;
+    for (line, file) in lines.iter().zip(&files) {
+        let f = file.display().to_string();
+        if line.starts_with(&format!("ok {f} ")) {
+            continue;
+        }
+        assert!(
+            line.starts_with(&format!("refused {f}: ")),
+            "neither opened nor cleanly refused: {line}"
+        );
+        assert!(
+            !seeds.contains(file),
+            "an unmutated seed was refused: {line}"
+        );
+        refused += 1;
+    }
+    // The mutants really are broken: a good share is refused.
+    assert!(
+        refused * 4 >= mutants.len(),
+        "only {refused} of {} mutants refused",
+        mutants.len()
+    );
+    assert!(
+        !stderr.contains("runtime error") && !stderr.contains("Sanitizer"),
+        "{}",
+        tail(&stderr)
+    );
+    eprintln!(
+        "{} seeds opened; {} mutants: {} opened, {refused} refused",
+        seeds.len(),
+        mutants.len(),
+        mutants.len() - refused
     );
 }
 

@@ -294,15 +294,13 @@ fn read_mutant(bin: &Path, path: &Path) -> Result<bool, String> {
     }
 }
 
-/// The bounded fuzz run: every reader (DICOM native, big-endian, RLE, JPEG, JPEG 2000, palette
-/// and YBR colour, multi-frame, 1-bit SEG, implicit VR behind an explicit meta group; NIfTI-1
-/// plain and gzipped, NIfTI-2; TIFF raw, LZW and deflate) on mutants of
-/// real files, through `slicewise info` under `ulimit -v`. Exit 0 (read) or 1 with an error
-/// naming the file pass; a panic, an abort, an exhausted address space or a hang fail.
-#[test]
-fn mutants_of_real_files_never_crash_or_hang_the_readers() {
+/// The seed files of the mutation loop, each with the extension its mutants are written
+/// under: every reader (DICOM native, big-endian, RLE, JPEG, JPEG 2000, palette and YBR colour,
+/// multi-frame, 1-bit SEG, implicit VR behind an explicit meta group; NIfTI-1 plain and
+/// gzipped, NIfTI-2; TIFF raw, LZW and deflate).
+pub(crate) fn mutant_seeds() -> Vec<(PathBuf, &'static str)> {
     let pyd = "pydicom/data/test_files/";
-    let seeds: Vec<(PathBuf, &str)> = vec![
+    vec![
         (harness::data(CT3), "dcm"),
         (venv_file(&format!("{pyd}MR_small_bigendian.dcm")), "dcm"),
         (venv_file(&format!("{pyd}MR_small_RLE.dcm")), "dcm"),
@@ -325,25 +323,46 @@ fn mutants_of_real_files_never_crash_or_hang_the_readers() {
         (harness::data(LGG_RAW), "tif"),
         (harness::data(LGG_LZW), "tif"),
         (harness::data(FLAIR_DEFLATE), "tif"),
-    ];
+    ]
+}
+
+/// Every mutant of every seed of [`mutant_seeds`], each written into `dir` (as
+/// `seed{i}.{what}.{ext}`) when the iterator reaches it: yields the seed and the mutant's path.
+pub(crate) fn write_mutants(dir: &Path) -> impl Iterator<Item = (PathBuf, PathBuf)> + '_ {
+    mutant_seeds()
+        .into_iter()
+        .enumerate()
+        .flat_map(move |(i, (seed, ext))| {
+            let bytes = std::fs::read(&seed).unwrap();
+            mutants(&bytes, 1000 + i as u64)
+                .into_iter()
+                .map(move |(what, m)| {
+                    let p = dir.join(format!("seed{i}.{what}.{ext}"));
+                    std::fs::write(&p, &m).unwrap();
+                    (seed.clone(), p)
+                })
+        })
+}
+
+/// The bounded fuzz run: every reader (see [`mutant_seeds`]) on mutants of real files, through
+/// `slicewise info` under `ulimit -v`. Exit 0 (read) or 1 with an error naming the file pass; a
+/// panic, an abort, an exhausted address space or a hang fail. The C ABI gets the same mutants
+/// under ASan in `capi::volume_open_under_sanitizers_survives_mutants_of_real_files`.
+#[test]
+fn mutants_of_real_files_never_crash_or_hang_the_readers() {
     let dir = harness::tmpdir();
     let bin = cli::bin();
     let mut problems = Vec::new();
     let (mut count, mut refused) = (0, 0);
-    for (i, (seed, ext)) in seeds.iter().enumerate() {
-        let bytes = std::fs::read(seed).unwrap();
-        for (what, m) in mutants(&bytes, 1000 + i as u64) {
-            let p = dir.path().join(format!("seed{i}.{what}.{ext}"));
-            std::fs::write(&p, &m).unwrap();
-            count += 1;
-            match read_mutant(&bin, &p) {
-                Err(problem) => {
-                    problems.push(format!("{} ({}): {problem}", p.display(), seed.display()))
-                }
-                Ok(read) => {
-                    refused += usize::from(!read);
-                    std::fs::remove_file(&p).unwrap();
-                }
+    for (seed, p) in write_mutants(dir.path()) {
+        count += 1;
+        match read_mutant(&bin, &p) {
+            Err(problem) => {
+                problems.push(format!("{} ({}): {problem}", p.display(), seed.display()))
+            }
+            Ok(read) => {
+                refused += usize::from(!read);
+                std::fs::remove_file(&p).unwrap();
             }
         }
     }

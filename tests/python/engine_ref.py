@@ -153,6 +153,9 @@ def main():
     thr = float(sys.argv[8]) if len(sys.argv) > 8 else float(c.get("threshold", 0.5))
     h, w = int(c["height"]), int(c["width"])
     src = [int(t) for t in c.get("source_channels", "0").split(",")]
+    if x.shape[0] == 1:
+        # The engine's rule: a one-channel volume serves every model channel (grey FLAIR).
+        src = [0] * len(src)
     kind = c["normalization"]
     keep = str(c.get("keep_aspect", "false")).lower() in ("true", "1")
     labels = json.loads(c["labels"])
