@@ -696,11 +696,40 @@ fn injected_panic_becomes_a_status() {
     assert_eq!(unsafe { f() }, PANIC);
     let msg = last_error();
     assert!(msg.contains("injected panic"), "{msg}");
+    assert!(msg.contains("boundary.rs:"), "the panic's location: {msg}");
     // The library still works after a caught panic, and a successful call clears the message.
     let mut c: H = null_mut();
     expect(unsafe { (a.cancel_new)(&mut c) }, OK);
     assert_eq!(last_error(), "");
     unsafe { (a.cancel_free)(c) };
+}
+
+/// A host's stderr stays its own: a panic caught at the boundary prints nothing, not even with
+/// `RUST_BACKTRACE=1` (a C host, here Python's ctypes in a fresh process, sees the status only).
+#[test]
+fn caught_panic_prints_nothing_on_the_hosts_stderr() {
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    let script = "import ctypes, sys\n\
+        lib = ctypes.CDLL(sys.argv[1])\n\
+        print(lib.slicewise_debug_panic())\n";
+    let out = std::process::Command::new(harness::python())
+        .args([
+            std::ffi::OsStr::new("-c"),
+            script.as_ref(),
+            harness::cdylib().as_os_str(),
+        ])
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("SLICEWISE_PANIC_TRACE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        PANIC.to_string()
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "stderr");
 }
 
 // ---- the header (its drift test is crates/slicewise-capi/tests/header.rs) ----------------------

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use ndarray::{s, Array3, Array4};
 use slicewise::error::Error;
 use slicewise::infer::postprocess::{clean, Cleanup};
+use slicewise::infer::preprocess::volume_norm;
 use slicewise::infer::{
     init_runtime, predict_slices, prepare_slices, segment, CancelToken, Device, Model,
     ModelOptions, Normalization, SegmentOptions,
@@ -315,6 +316,59 @@ fn percentile_fg_normalisation_ignores_the_background_value() {
         "fg input",
     );
     assert!(a.iter().filter(|v| **v == 0.0).count() > a.len() / 4);
+}
+
+#[test]
+fn percentile_tissue_normalisation_puts_the_tissue_median_where_the_card_says() {
+    let dir = harness::tmpdir();
+    let m = dir.path().join("m.onnx");
+    std::fs::copy(model_path("unet_softmax.onnx"), &m).unwrap();
+    std::fs::write(
+        dir.path().join("m.onnx.json"),
+        r#"{"normalization": "percentile-tissue:1,99,0.4"}"#,
+    )
+    .unwrap();
+    let model = Model::open(&m, &opts()).unwrap();
+    assert_eq!(
+        model.contract().normalization,
+        Normalization::PercentileTissue {
+            lower: 1.0,
+            upper: 99.0,
+            median: 0.4
+        }
+    );
+    // Same as numpy/onnxruntime on a BraTS-like volume (z-scored inside, constant outside).
+    let vol = masked_volume(-3.55);
+    check_pipeline(&model, &vol, 2, false);
+    // The tissue (what percentile-fg maps above 0.1) has its median at 0.4.
+    let fg = Normalization::PercentileForeground {
+        lower: 1.0,
+        upper: 99.0,
+    };
+    let fg = volume_norm(&fg, vol.data.iter()).unwrap();
+    let tn = volume_norm(&model.contract().normalization, vol.data.iter()).unwrap();
+    let mut tissue: Vec<f32> = (vol.data.iter())
+        .filter(|v| fg.apply(**v) > 0.1)
+        .map(|v| tn.apply(*v))
+        .collect();
+    tissue.sort_by(f32::total_cmp);
+    let median = tissue[tissue.len() / 2];
+    assert!((median - 0.4).abs() < 1e-3, "tissue median {median}");
+    assert!(
+        tn.scale != fg.scale,
+        "the test volume's median is already 0.4"
+    );
+    // The model's input does not change with the scanner's gain and offset.
+    let a = prepare_slices(&model, &vol, 0, 5).unwrap();
+    let mut brighter = vol.clone();
+    brighter.data.mapv_inplace(|v| v * 3.0 + 100.0);
+    let b = prepare_slices(&model, &brighter, 0, 5).unwrap();
+    harness::assert_close(
+        a.as_slice().unwrap(),
+        b.as_slice().unwrap(),
+        1e-4,
+        "gain and offset",
+    );
 }
 
 #[test]

@@ -33,7 +33,24 @@ def contract(model_path, sess):
 
 def norm_params(kind, x):
     """(lo, hi, offset, scale) from the finite values x (float64 statistics)."""
+    if kind.startswith("percentile-tissue:"):
+        return _tissue(kind, x)
     return _norm_params(kind, x) if not kind.startswith("percentile-fg:") else _fg(kind, x)
+
+
+def _tissue(kind, x):
+    """percentile-tissue:a,b,m: percentile-fg:a,b, then scaled so that the median t of the
+    voxels it maps above 0.1 (in float32) maps to m: scale = m / (t - lo)."""
+    a, b, m = kind.split(":")[1].split(",")
+    p = _fg(f"percentile-fg:{a},{b}", x)
+    v = x[np.isfinite(x)]
+    t = v[apply_norm(v, p) > F32(0.1)].astype(np.float64)
+    if t.size == 0:
+        return p
+    t = np.percentile(t, 50)
+    if not t > np.float64(F32(p[2])):
+        return p
+    return p[0], p[1], p[2], float(m) / (t - np.float64(F32(p[2])))
 
 
 def _fg(kind, x):
@@ -135,22 +152,10 @@ def crop_box(normed, t):
     return grow(*r, rows) + grow(*c, cols)
 
 
-def main():
-    mode, model_path, in_path, shape, out = sys.argv[1:6]
-    shape = [int(t) for t in shape.split(",")]
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
-    iname = sess.get_inputs()[0].name
-    x = np.fromfile(in_path, dtype="<f4").reshape(shape)
-    if mode == "predict":
-        y = sess.run(None, {iname: x})[0]
-        dump(y, os.path.join(out, "probs.f32"))
-        emit({"shape": list(y.shape)})
-        return
-    axis, tta = int(sys.argv[6]), sys.argv[7] == "1"
-    c = contract(model_path, sess)
-    thr = float(sys.argv[8]) if len(sys.argv) > 8 else float(c.get("threshold", 0.5))
+def prepare(c, x, axis):
+    """The model inputs of volume x [C, Z, Y, X] along `axis` as the engine builds them:
+    (prep [S, C_model, h, w], crop box (r0, r1, c0, c1), placement (top, left, hh, ww),
+    (S, rows, cols) of the uncropped slices)."""
     h, w = int(c["height"]), int(c["width"])
     src = [int(t) for t in c.get("source_channels", "0").split(",")]
     if x.shape[0] == 1:
@@ -158,7 +163,6 @@ def main():
         src = [0] * len(src)
     kind = c["normalization"]
     keep = str(c.get("keep_aspect", "false")).lower() in ("true", "1")
-    labels = json.loads(c["labels"])
     vaxis = 3 - axis
     # Slices as [S, C, rows, cols].
     vol = np.moveaxis(x, vaxis, 1)
@@ -184,6 +188,30 @@ def main():
         else:
             p = norm_params(kind, x[ch])
             prep[:, k, top:top + hh, left:left + ww] = resize(apply_norm(vol[ch], p), hh, ww)
+    return prep, box, (top, left, hh, ww), (S, full_rows, full_cols)
+
+
+def main():
+    mode, model_path, in_path, shape, out = sys.argv[1:6]
+    shape = [int(t) for t in shape.split(",")]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+    iname = sess.get_inputs()[0].name
+    x = np.fromfile(in_path, dtype="<f4").reshape(shape)
+    if mode == "predict":
+        y = sess.run(None, {iname: x})[0]
+        dump(y, os.path.join(out, "probs.f32"))
+        emit({"shape": list(y.shape)})
+        return
+    axis, tta = int(sys.argv[6]), sys.argv[7] == "1"
+    c = contract(model_path, sess)
+    thr = float(sys.argv[8]) if len(sys.argv) > 8 else float(c.get("threshold", 0.5))
+    labels = json.loads(c["labels"])
+    vaxis = 3 - axis
+    prep, box, (top, left, hh, ww), (S, full_rows, full_cols) = prepare(c, x, axis)
+    b0, b1, b2, b3 = box
+    rows, cols = b1 - b0, b3 - b2
     probs = sess.run(None, {iname: prep})[0]
     dump(probs, os.path.join(out, "probs.f32"))
     if tta:

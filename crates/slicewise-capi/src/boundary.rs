@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::Once;
 
 use super::status::*;
 use slicewise::error::{panic_message, Error};
@@ -17,6 +18,28 @@ use slicewise::error::{panic_message, Error};
 thread_local! {
     // Per thread, so that concurrent callers never see each other's messages.
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    // Where this thread's last panic happened, for the message the boundary keeps.
+    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Set to any value, panics inside the library print Rust's usual report on stderr again.
+pub const PANIC_TRACE_VAR: &str = "SLICEWISE_PANIC_TRACE";
+
+/// Replaces Rust's default panic report (a message and, with `RUST_BACKTRACE`, a backtrace on
+/// the host's stderr) with a record of where the panic happened: the boundary turns every panic
+/// into a status and a message, and a host's stderr is the host's. The hook belongs to this
+/// library's copy of the standard library, so a Rust host's own hook is not touched.
+fn quiet_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os(PANIC_TRACE_VAR).is_some() {
+            return;
+        }
+        std::panic::set_hook(Box::new(|info| {
+            let at = info.location().map(|l| l.to_string());
+            let _ = PANIC_AT.try_with(|p| *p.borrow_mut() = at);
+        }));
+    });
 }
 
 /// An error on its way out through the C ABI: a status code and its message.
@@ -65,6 +88,7 @@ pub(crate) fn last_error() -> String {
 /// Runs an export's body behind the panic boundary. The last error is cleared on entry and set
 /// on failure, so after a successful call it is empty.
 pub(crate) fn call(f: impl FnOnce() -> CResult<()>) -> slicewise_status {
+    quiet_panics();
     set_last_error(String::new());
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => SLICEWISE_OK,
@@ -74,8 +98,11 @@ pub(crate) fn call(f: impl FnOnce() -> CResult<()>) -> slicewise_status {
         }
         Err(payload) => {
             // Dropping a payload could itself panic; keep it out of the unwinding path.
-            let msg = panic_message(payload.as_ref());
+            let mut msg = panic_message(payload.as_ref());
             let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            if let Ok(Some(at)) = PANIC_AT.try_with(|p| p.borrow_mut().take()) {
+                msg = format!("{msg} (at {at})");
+            }
             set_last_error(Error::Panic(msg).to_string());
             SLICEWISE_PANIC
         }
@@ -84,6 +111,7 @@ pub(crate) fn call(f: impl FnOnce() -> CResult<()>) -> slicewise_status {
 
 /// Runs an infallible export (a `_free`) behind the panic boundary; a panic is swallowed.
 pub(crate) fn call_void(f: impl FnOnce()) {
+    quiet_panics();
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
     }

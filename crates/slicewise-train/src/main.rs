@@ -101,7 +101,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 128)]
     size: usize,
     /// Normalisation: none, minmax-slice, minmax-volume, zscore, percentile:LO,HI,
-    /// percentile-fg:LO,HI, window:C,W.
+    /// percentile-fg:LO,HI, percentile-tissue:LO,HI,MEDIAN, window:C,W.
     #[arg(long, default_value = "percentile:1,99")]
     norm: String,
     /// Crop each volume's slices to its foreground box (normalised values above T) before

@@ -102,8 +102,13 @@ def bundled_sample(modelPath=None):
 
 def self_test_model():
     """The model the self-test runs: the first bundled model that has its own sample (the
-    multi-label hippocampus model), else the default model."""
-    for p in bundled_models():
+    multi-label hippocampus model), else the default model. Full-precision models come before
+    their variants (`<name>.int8.onnx`), so the test runs the reference the variants are
+    carded against."""
+    def is_variant(path):
+        return "." in os.path.splitext(os.path.basename(path))[0]
+
+    for p in sorted(bundled_models(), key=is_variant):
         if bundled_sample(p):
             return p
     return default_model()

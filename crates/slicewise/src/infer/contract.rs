@@ -15,7 +15,7 @@
 //! | `slicewise.name` | yes | model name |
 //! | `slicewise.version` | yes | model version, e.g. `1.2.0` |
 //! | `slicewise.channels` | yes | number of model input channels C |
-//! | `slicewise.normalization` | yes | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `percentile-fg:LOW,HIGH` (percentiles of the voxels above the minimum; the minimum maps to 0), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
+//! | `slicewise.normalization` | yes | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `percentile-fg:LOW,HIGH` (percentiles of the voxels above the minimum; the minimum maps to 0), `percentile-tissue:LOW,HIGH,MEDIAN` (percentile-fg, then scaled so the median of the voxels it maps above 0.1 lands on MEDIAN), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
 //! | `slicewise.output_kind` | yes | `sigmoid` (1 output channel, foreground probability) or `softmax` (K ≥ 2 channels, class 0 = background) |
 //! | `slicewise.labels` | yes | JSON array of `{"value":1,"name":"tumour","color":[255,0,0]}`: one for sigmoid; K−1 for softmax (class k ↦ `labels[k-1].value`) |
 //! | `slicewise.input` | no | input tensor name (default: the graph's only input) |
@@ -84,6 +84,21 @@ pub enum Normalization {
         /// Upper percentile, 0..100.
         upper: f32,
     },
+    /// `PercentileForeground`, then one more scale so that the tissue, the voxels that step
+    /// maps above [`TISSUE_LEVEL`](crate::infer::preprocess::TISSUE_LEVEL), has its median at
+    /// `median`. The upper clip alone places normal tissue wherever the brightest 1 % puts it:
+    /// a head's scalp fat puts brain near 0.4, while a skull-stripped brain's own lesion is its
+    /// 99th percentile and its brain lands near 0.6 (BraTS' FLAIR: 0.59, the LGG heads 0.41 ±
+    /// 0.06). Anchoring the tissue's median makes the two look alike to a model.
+    #[serde(rename = "percentile-tissue")]
+    PercentileTissue {
+        /// Lower percentile, 0..100.
+        lower: f32,
+        /// Upper percentile, 0..100.
+        upper: f32,
+        /// Where the tissue's median lands, in (0, 1].
+        median: f32,
+    },
     /// Fixed window: clip to [center - width/2, center + width/2], scale to [0, 1].
     Window {
         /// Window centre.
@@ -95,8 +110,8 @@ pub enum Normalization {
 
 impl fmt::Display for Normalization {
     /// The package's text form: `none`, `minmax-slice`, `minmax-volume`, `zscore`,
-    /// `percentile:LOW,HIGH`, `percentile-fg:LOW,HIGH`, `window:CENTER,WIDTH` (shortest
-    /// round-tripping numbers).
+    /// `percentile:LOW,HIGH`, `percentile-fg:LOW,HIGH`, `percentile-tissue:LOW,HIGH,MEDIAN`,
+    /// `window:CENTER,WIDTH` (shortest round-tripping numbers).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Normalization::None => f.write_str("none"),
@@ -107,6 +122,11 @@ impl fmt::Display for Normalization {
             Normalization::PercentileForeground { lower, upper } => {
                 write!(f, "percentile-fg:{lower},{upper}")
             }
+            Normalization::PercentileTissue {
+                lower,
+                upper,
+                median,
+            } => write!(f, "percentile-tissue:{lower},{upper},{median}"),
             Normalization::Window { center, width } => write!(f, "window:{center},{width}"),
         }
     }
@@ -500,19 +520,22 @@ fn normalization_from_text(s: &str) -> Parsed<Normalization> {
         Some((k, a)) => (k.trim(), Some(a)),
         None => (s, None),
     };
-    let two = |a: Option<&str>| -> std::result::Result<(f32, f32), String> {
-        let a =
-            a.ok_or_else(|| format!("normalization `{s}` needs two numbers, e.g. {kind}:a,b"))?;
+    let numbers = |a: Option<&str>, n: usize| -> std::result::Result<Vec<f32>, String> {
+        let example = ["a", "b", "c"][..n].join(",");
+        let a = a.ok_or_else(|| {
+            format!("normalization `{s}` needs {n} numbers, e.g. {kind}:{example}")
+        })?;
         let v: Vec<f32> = a
             .split(',')
             .map(|x| x.trim().parse::<f32>())
             .collect::<std::result::Result<_, _>>()
             .map_err(|_| format!("normalization `{s}`: arguments are not numbers"))?;
-        match v.as_slice() {
-            [x, y] => Ok((*x, *y)),
-            _ => Err(format!("normalization `{s}` needs exactly two numbers")),
+        if v.len() != n {
+            return Err(format!("normalization `{s}` needs exactly {n} numbers"));
         }
+        Ok(v)
     };
+    let two = |a: Option<&str>| numbers(a, 2).map(|v| (v[0], v[1]));
     let n = match kind.to_ascii_lowercase().as_str() {
         "none" => Normalization::None,
         "minmax-slice" => Normalization::MinMaxSlice,
@@ -526,13 +549,21 @@ fn normalization_from_text(s: &str) -> Parsed<Normalization> {
             let (lower, upper) = two(args)?;
             Normalization::PercentileForeground { lower, upper }
         }
+        "percentile-tissue" => {
+            let v = numbers(args, 3)?;
+            Normalization::PercentileTissue {
+                lower: v[0],
+                upper: v[1],
+                median: v[2],
+            }
+        }
         "window" => {
             let (center, width) = two(args)?;
             Normalization::Window { center, width }
         }
         _ => {
             return Err(Refusal::from(format!(
-                "unknown normalization `{s}` (none, minmax-slice, minmax-volume, zscore, percentile:a,b, percentile-fg:a,b, window:c,w)"
+                "unknown normalization `{s}` (none, minmax-slice, minmax-volume, zscore, percentile:a,b, percentile-fg:a,b, percentile-tissue:a,b,m, window:c,w)"
             )))
         }
     };
@@ -543,6 +574,7 @@ fn check_normalization(n: Normalization) -> std::result::Result<Normalization, S
     match n {
         Normalization::Percentile { lower, upper }
         | Normalization::PercentileForeground { lower, upper }
+        | Normalization::PercentileTissue { lower, upper, .. }
             if !(0.0..=100.0).contains(&lower)
                 || !(0.0..=100.0).contains(&upper)
                 || lower >= upper =>
@@ -550,6 +582,9 @@ fn check_normalization(n: Normalization) -> std::result::Result<Normalization, S
             Err(format!(
                 "percentile bounds {lower},{upper} must satisfy 0 <= lower < upper <= 100"
             ))
+        }
+        Normalization::PercentileTissue { median, .. } if !(median > 0.0 && median <= 1.0) => {
+            Err(format!("tissue median {median} must lie in (0, 1]"))
         }
         Normalization::Window { width, center } if !(width > 0.0 && center.is_finite()) => {
             Err(format!("window width {width} must be positive"))
@@ -739,6 +774,23 @@ mod tests {
             .to_string(),
             "percentile-fg:1,99.5"
         );
+        let tissue = Normalization::PercentileTissue {
+            lower: 1.0,
+            upper: 99.0,
+            median: 0.4,
+        };
+        assert_eq!(tissue.to_string(), "percentile-tissue:1,99,0.4");
+        assert_eq!(
+            parse_normalization("percentile-tissue:1,99,0.4"),
+            Ok(tissue)
+        );
+        for bad in [
+            "percentile-tissue:1,99",
+            "percentile-tissue:1,99,0",
+            "percentile-tissue:1,99,1.5",
+        ] {
+            assert!(parse_normalization(bad).is_err(), "{bad}");
+        }
     }
 
     /// The graph a contract describes, with dynamic N, H and W (so height and width come from

@@ -7,7 +7,9 @@
 //!   z-score: `offset = mean, scale = 1/std` (population std); percentile: `lo, hi` = numpy's
 //!   default (linear) percentiles, `offset = lo, scale = 1/(hi-lo)`; window: `lo, hi = c ∓ w/2`,
 //!   `offset = lo, scale = 1/w`; percentile-fg: the percentiles of the finite voxels above the
-//!   channel's minimum `m`, and a voxel equal to `m` maps to 0. A zero range gives `scale = 0`
+//!   channel's minimum `m`, and a voxel equal to `m` maps to 0; percentile-tissue: percentile-fg,
+//!   then `scale = median / (t - lo)` with `t` numpy's median of the finite voxels percentile-fg
+//!   maps above 0.1 (f32 arithmetic), unchanged when there are none. A zero range gives `scale = 0`
 //!   (z-score: `scale = 1`). Non-finite voxels become 0.
 //! * **Resize** is bilinear with half-pixel centres (align_corners = false, no antialiasing):
 //!   output pixel `o` samples input coordinate `s = (o + 0.5) * in / out - 0.5`, clamped to
@@ -133,11 +135,17 @@ where
             percentile_norm(values, |v| v.is_finite(), lower, upper)
         }
         Normalization::PercentileForeground { lower, upper } => {
-            let (min, _) = min_max(values.clone());
-            let min = min as f32;
-            // The minimum lies below the lower clip, so the background maps to exactly 0.
-            percentile_norm(values, |v| v.is_finite() && v > min, lower, upper)
+            foreground_norm(values, lower, upper)
         }
+        Normalization::PercentileTissue {
+            lower,
+            upper,
+            median,
+        } => tissue_norm(
+            values.clone(),
+            foreground_norm(values, lower, upper),
+            median,
+        ),
         Normalization::Window { center, width } => {
             let lo = center as f64 - width as f64 / 2.0;
             ChannelNorm {
@@ -148,6 +156,38 @@ where
             }
         }
     })
+}
+
+/// Normalised level above which a voxel counts as tissue for `percentile-tissue` (the level the
+/// bundled tumour model's `crop_foreground` and the trainer's skull stripping use too).
+pub const TISSUE_LEVEL: f32 = 0.1;
+
+/// `percentile-fg`: the percentiles of the finite values above the minimum.
+fn foreground_norm<'a, I>(values: I, lower: f32, upper: f32) -> ChannelNorm
+where
+    I: Iterator<Item = &'a f32> + Clone,
+{
+    let (min, _) = min_max(values.clone());
+    let min = min as f32;
+    // The minimum lies below the lower clip, so the background maps to exactly 0.
+    percentile_norm(values, |v| v.is_finite() && v > min, lower, upper)
+}
+
+/// `percentile-tissue`: `fg` rescaled so that the median `t` of the values `fg` maps above
+/// [`TISSUE_LEVEL`] maps to `median`: `scale = median / (t - lo)`. Without tissue (or with
+/// its median at the lower clip) `fg` is returned unchanged.
+fn tissue_norm<'a, I>(values: I, fg: ChannelNorm, median: f32) -> ChannelNorm
+where
+    I: Iterator<Item = &'a f32> + Clone,
+{
+    let keep = |v: f32| v.is_finite() && fg.apply(v) > TISSUE_LEVEL;
+    match percentiles(values, keep, 50.0, 50.0) {
+        Some((t, _)) if t > fg.offset as f64 => ChannelNorm {
+            scale: (median as f64 / (t - fg.offset as f64)) as f32,
+            ..fg
+        },
+        _ => fg,
+    }
 }
 
 /// Clip to the `lower`/`upper` percentiles of the values that pass `keep` (finite ones) and
@@ -162,21 +202,12 @@ fn percentile_norm<'a, I>(
 where
     I: Iterator<Item = &'a f32> + Clone,
 {
-    let hist = HighHistogram::of(values.clone(), &keep);
-    if hist.n == 0 {
+    let Some((lo, hi)) = percentiles(values, keep, lower, upper) else {
         return ChannelNorm {
             scale: 0.0,
             ..ChannelNorm::IDENTITY
         };
-    }
-    let (plo, phi) = (
-        Interpolation::new(hist.n, lower),
-        Interpolation::new(hist.n, upper),
-    );
-    let ranks = [plo.k, plo.k + 1, phi.k, phi.k + 1].map(|r| r.min(hist.n - 1));
-    let [a0, a1, b0, b1] = select_ranks(values, &keep, &hist, ranks);
-    let lo = plo.value(a0, a1);
-    let hi = phi.value(b0, b1);
+    };
     let range = hi - lo;
     ChannelNorm {
         lo: lo as f32,
@@ -188,6 +219,30 @@ where
             0.0
         },
     }
+}
+
+/// numpy's `lower` and `upper` percentiles of the values that pass `keep` (None when none
+/// does), selected by [`select_ranks`] without copying the values.
+fn percentiles<'a, I>(
+    values: I,
+    keep: impl Fn(f32) -> bool,
+    lower: f32,
+    upper: f32,
+) -> Option<(f64, f64)>
+where
+    I: Iterator<Item = &'a f32> + Clone,
+{
+    let hist = HighHistogram::of(values.clone(), &keep);
+    if hist.n == 0 {
+        return None;
+    }
+    let (plo, phi) = (
+        Interpolation::new(hist.n, lower),
+        Interpolation::new(hist.n, upper),
+    );
+    let ranks = [plo.k, plo.k + 1, phi.k, phi.k + 1].map(|r| r.min(hist.n - 1));
+    let [a0, a1, b0, b1] = select_ranks(values, &keep, &hist, ranks);
+    Some((plo.value(a0, a1), phi.value(b0, b1)))
 }
 
 /// numpy's linear percentile `q` of `n` sorted values as [`crate::stats::percentile`] computes
