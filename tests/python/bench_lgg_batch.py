@@ -1,7 +1,8 @@
 """Python counterpart of `slicewise segment` on LGG patient folders: one onnxruntime session,
-a loop over the patients doing what the CLI does per job (read the numbered RGB slices with
-tifffile, take the model's source channel, z-score over the volume, bilinear resize, batched
-inference, resize back, threshold, write a TIFF mask). Prints one JSON line.
+a loop over the patients doing what the CLI does per job (read the numbered slices with tifffile,
+preprocess them as the engine does with engine_ref.prepare: normalisation, foreground crop,
+bilinear resize; batched inference, resize back into the crop box, threshold, write an LZW TIFF
+mask). Prints one JSON line.
 
     bench_lgg_batch.py MODEL OUT_DIR THREADS BATCH PATIENT_DIR...
 """
@@ -15,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import tifffile
 
-from engine_ref import contract, norm_params, apply_norm, resize
+from engine_ref import contract, prepare, resize
 
 F32 = np.float32
 
@@ -38,23 +39,20 @@ def main():
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
     c = contract(model, sess)
-    h, w = int(c["height"]), int(c["width"])
     thr = float(c.get("threshold", 0.5))
-    ch = int(str(c.get("source_channels", "0")).split(",")[0])
     iname = sess.get_inputs()[0].name
     os.makedirs(out, exist_ok=True)
     fg = 0
     for d in patients:
-        vol = np.stack([tifffile.imread(p) for p in slices(d)]).astype(F32)  # z, y, x, c
-        vol = vol[..., ch] if vol.ndim == 4 else vol
-        p = norm_params(c["normalization"], vol)
-        Z, rows, cols = vol.shape
+        vol = np.stack([tifffile.imread(p) for p in slices(d)]).astype(F32)  # z, y, x[, c]
+        vol = np.moveaxis(vol, -1, 0) if vol.ndim == 4 else vol[None]  # c, z, y, x
+        # The engine's preprocessing (normalisation, foreground crop, resize), axial slices.
+        prep, (b0, b1, b2, b3), (top, left, hh, ww), (Z, rows, cols) = prepare(c, vol, 2)
         mask = np.zeros((Z, rows, cols), np.uint8)
         for s in range(0, Z, batch):
-            x = resize(apply_norm(vol[s:s + batch], p), h, w)[:, None]
-            prob = sess.run(None, {iname: np.ascontiguousarray(x)})[0]
-            back = resize(prob[:, 0], rows, cols)
-            mask[s:s + batch] = np.where(back > F32(thr), 1, 0)
+            prob = sess.run(None, {iname: np.ascontiguousarray(prep[s:s + batch])})[0]
+            back = resize(np.ascontiguousarray(prob[:, 0, top:top + hh, left:left + ww]), b1 - b0, b3 - b2)
+            mask[s:s + batch, b0:b1, b2:b3] = np.where(back > F32(thr), 1, 0)
         tifffile.imwrite(os.path.join(out, os.path.basename(d.rstrip("/")) + "_mask.tif"), mask,
                          compression="lzw")
         fg += int(mask.sum())

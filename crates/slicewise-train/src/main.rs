@@ -187,6 +187,11 @@ struct TrainArgs {
     /// changes, for other scanners), none.
     #[arg(long, value_enum, default_value = "default")]
     augment: AugmentArg,
+    /// Probability of a vertical (anterior-posterior) flip, over the preset's (0): the LGG
+    /// lesions sit mostly frontal and temporal, and a model that never sees a posterior one
+    /// learns the location along with the lesion.
+    #[arg(long)]
+    flip_v: Option<f64>,
     /// Batch-loading worker threads.
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -348,6 +353,15 @@ fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
         (true, _) | (false, AugmentArg::None) => AugmentConfig::none(),
         (false, AugmentArg::Default) => AugmentConfig::new(),
         (false, AugmentArg::Robust) => AugmentConfig::robust(),
+    };
+    let augment = match a.flip_v {
+        Some(p) if (0.0..=1.0).contains(&p) => augment.with_p_flip_v(p),
+        Some(p) => {
+            return Err(Error::InvalidArgument(format!(
+                "--flip-v {p}: a probability lies in [0, 1]"
+            )))
+        }
+        None => augment,
     };
     Ok(TrainingConfig::new(m, data, augment)
         .with_name(a.name.clone())
