@@ -278,6 +278,9 @@ struct BenchArgs {
     /// Loader worker threads for the loader timing.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Without BatchNorm (Burn composes it from elementwise ops; libtorch has one fused kernel).
+    #[arg(long)]
+    no_batchnorm: bool,
 }
 
 fn parse_norm(s: &str) -> Result<Normalization, Error> {
@@ -501,13 +504,15 @@ fn run(cli: Cli) -> Result<serde_json::Value, Error> {
 }
 
 fn bench(a: &BenchArgs) -> Result<serde_json::Value, Error> {
+    use burn::module::Module;
     use burn::optim::{AdamConfig, GradientsParams};
     use burn::tensor::{Distribution, Tensor};
-    let m = UNetConfig::preset(&a.preset, a.channels)
+    let mut m = UNetConfig::preset(&a.preset, a.channels)
         .ok_or_else(|| Error::InvalidArgument(format!("unknown preset {}", a.preset)))?;
+    m.batch_norm = !a.no_batchnorm;
     let plain = libtorch_device(None);
     plain.seed(0);
-    let dev = plain.autodiff();
+    let dev = plain.clone().autodiff();
     let mut model = m.init(&dev);
     let mut optim = AdamConfig::new().init();
     let shape = [a.batch, a.channels, a.size, a.size];
@@ -517,27 +522,50 @@ fn bench(a: &BenchArgs) -> Result<serde_json::Value, Error> {
         Distribution::Bernoulli(0.1),
         &dev,
     );
-    let mut times = Vec::new();
+    // Where a step's time goes: the forward pass (graph recorded), the backward pass, the
+    // optimiser; and the forward pass alone without autodiff (libtorch's kernels, no graph).
+    let (mut times, mut fwd, mut bwd, mut opt) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..a.steps + 2 {
         let t = Instant::now();
         let logits = model.forward_logits(x.clone());
         let l = loss(LossKind::BceDice, 2.0, logits, y.clone());
+        let _ = l.clone().into_scalar::<f32>();
+        let t1 = Instant::now();
         let g = GradientsParams::from_grads(l.backward(), &model);
+        let t2 = Instant::now();
         model = optim.step(1e-3, model, g);
-        let _ = l.into_scalar::<f32>();
         if i >= 2 {
-            times.push(t.elapsed().as_secs_f64());
+            let end = t.elapsed().as_secs_f64();
+            times.push(end);
+            fwd.push((t1 - t).as_secs_f64());
+            bwd.push((t2 - t1).as_secs_f64());
+            opt.push(end - (t2 - t).as_secs_f64());
         }
     }
+    let inference = {
+        let m = model.valid();
+        let xi = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
+        (0..a.steps)
+            .map(|_| {
+                let t = Instant::now();
+                let _ = m.forward_logits(xi.clone()).sum().into_scalar::<f32>();
+                t.elapsed().as_secs_f64()
+            })
+            .collect::<Vec<_>>()
+    };
+    let mean_of = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let mean = mean_of(&times);
     times.sort_by(f64::total_cmp);
-    let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
     let loader = match &a.loader_data {
         Some(root) => Some(bench_loader(root, a)?),
         None => None,
     };
     Ok(serde_json::json!({
         "preset": a.preset, "batch": a.batch, "size": a.size, "channels": a.channels,
+        "batch_norm": m.batch_norm,
         "steps": times.len(), "mean_step_s": mean, "median_step_s": times.get(times.len() / 2),
+        "mean_forward_s": mean_of(&fwd), "mean_backward_s": mean_of(&bwd),
+        "mean_optimizer_s": mean_of(&opt), "mean_inference_forward_s": mean_of(&inference),
         "omp_num_threads": std::env::var("OMP_NUM_THREADS").ok(),
         "loader": loader,
     }))
