@@ -99,10 +99,11 @@ pub(crate) fn call(f: impl FnOnce() -> CResult<()>) -> slicewise_status {
         Err(payload) => {
             // Dropping a payload could itself panic; keep it out of the unwinding path.
             let mut msg = panic_message(payload.as_ref());
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            // Taken first: a panicking drop of the payload would record its own location.
             if let Ok(Some(at)) = PANIC_AT.try_with(|p| p.borrow_mut().take()) {
                 msg = format!("{msg} (at {at})");
             }
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
             set_last_error(Error::Panic(msg).to_string());
             SLICEWISE_PANIC
         }
@@ -317,11 +318,15 @@ mod tests {
     #[test]
     fn a_panic_becomes_panic_with_its_message() {
         let n = 7;
+        // The message, then where the panic happened (Rust's report on stderr is silenced).
+        let here = concat!("(at ", file!(), ":");
         assert_eq!(call(|| panic!("boom {n}")), SLICEWISE_PANIC);
-        assert_eq!(last_error(), "internal error (panic): boom 7");
+        let e = last_error();
+        assert!(e.starts_with("internal error (panic): boom 7 "), "{e}");
+        assert!(e.contains(here), "{e}");
         // A &'static str payload too.
         assert_eq!(call(|| panic!("plain")), SLICEWISE_PANIC);
-        assert_eq!(last_error(), "internal error (panic): plain");
+        assert!(last_error().starts_with("internal error (panic): plain (at "));
     }
 
     #[test]
@@ -373,12 +378,16 @@ mod tests {
 
     #[test]
     fn a_payload_whose_drop_panics_does_not_escape() {
-        let st = call(|| std::panic::panic_any(PanicsOnDrop));
+        #[rustfmt::skip]
+        let (st, line) = (call(|| std::panic::panic_any(PanicsOnDrop)), line!());
         assert_eq!(st, SLICEWISE_PANIC);
-        assert_eq!(
-            last_error(),
-            "internal error (panic): unknown panic payload"
+        let e = last_error();
+        assert!(
+            e.starts_with("internal error (panic): unknown panic payload (at "),
+            "{e}"
         );
+        // The location is the panic's, not the one of the payload's panicking drop.
+        assert!(e.contains(&format!("boundary.rs:{line}:")), "{e}");
         call_void(|| std::panic::panic_any(PanicsOnDrop));
         assert_eq!(call(|| Ok(())), SLICEWISE_OK);
     }
