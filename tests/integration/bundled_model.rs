@@ -19,6 +19,7 @@ use crate::engine::check_pipeline;
 use crate::harness::{self, data, tmpdir};
 
 const TUMOUR: &str = "lgg-flair-small";
+const TUMOUR_INT8: &str = "lgg-flair-small.int8";
 const HIPPOCAMPUS: &str = "msd-hippocampus-small";
 
 fn model_path(name: &str) -> PathBuf {
@@ -163,13 +164,17 @@ fn tumour_model_matches_onnxruntime_on_a_real_patient() {
     }
 }
 
-/// Segments `patients` with the bundled tumour model and checks each one's volume Dice against
-/// the card's `figures`.
-fn check_tumour_figures(patients: &[&str], figures: &serde_json::Map<String, Value>) -> f64 {
+/// Segments `patients` with the bundled tumour model `name` (fp32 or int8) and checks each
+/// one's volume Dice against the card's `figures`.
+fn check_tumour_figures(
+    name: &str,
+    patients: &[&str],
+    figures: &serde_json::Map<String, Value>,
+) -> f64 {
     assert_eq!(figures.len(), patients.len(), "every patient has figures");
     let dir = tmpdir();
     let inputs: Vec<PathBuf> = patients.iter().map(|p| lgg_patient(p)).collect();
-    segment_all(&model_path(TUMOUR), &inputs, dir.path());
+    segment_all(&model_path(name), &inputs, dir.path());
     let mut sum = 0.0;
     for (p, input) in patients.iter().zip(&inputs) {
         let labels = evaluate(&dir.path().join(format!("{p}_mask.tif")), input);
@@ -186,7 +191,7 @@ fn tumour_model_reproduces_the_test_figures_of_its_card() {
     check_split_disjoint(&card, "val");
     let test = names(&card["split"]["test"]);
     let eval = &card["evaluation"]["test"];
-    let mean = check_tumour_figures(&test, eval["patients"].as_object().unwrap());
+    let mean = check_tumour_figures(TUMOUR, &test, eval["patients"].as_object().unwrap());
     let card_mean = eval["mean_volume_dice"].as_f64().unwrap();
     assert!(
         (mean - card_mean).abs() <= 6e-4,
@@ -201,7 +206,20 @@ fn tumour_model_reproduces_the_validation_figures_of_its_card() {
     let card = card(TUMOUR);
     let val = names(&card["split"]["val"]);
     let eval = &card["evaluation"]["validation"];
-    check_tumour_figures(&val, eval["patients"].as_object().unwrap());
+    check_tumour_figures(TUMOUR, &val, eval["patients"].as_object().unwrap());
+}
+
+#[test]
+fn tumour_int8_model_reproduces_its_test_figures_within_0_01_of_fp32() {
+    let (card8, card32) = (card(TUMOUR_INT8), card(TUMOUR));
+    assert_eq!(card8["split"], card32["split"]);
+    let test = names(&card8["split"]["test"]);
+    let eval = &card8["evaluation"]["test"];
+    let mean = check_tumour_figures(TUMOUR_INT8, &test, eval["patients"].as_object().unwrap());
+    let fp32 = card32["evaluation"]["test"]["mean_volume_dice"].as_f64().unwrap();
+    assert!(fp32 - mean <= 0.01, "int8 {mean:.4} vs fp32 {fp32:.4}");
+    let carded = eval["mean_volume_dice"].as_f64().unwrap();
+    assert!((mean - carded).abs() <= 6e-4, "int8 {mean:.4} vs its card {carded:.4}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
-//! The int8 variant of the bundled hippocampus model, `models/msd-hippocampus-small.int8.onnx`
-//! (static QDQ, per-channel, written by `scripts/quantize`): the file its card describes, the
-//! fp32 model's contract, and on the card's test split within 0.01 Dice of fp32 on every label,
-//! as its card says.
+//! The int8 variants of the bundled models, `models/*.int8.onnx` (static QDQ, per-channel,
+//! written by `scripts/quantize`): the file its card describes, the fp32 model's contract, and
+//! (hippocampus here, the tumour model in `bundled_model.rs` with the rest of its figures) on the
+//! card's test split within 0.01 Dice of fp32 on every label, as its card says.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -47,8 +47,18 @@ fn sha256(path: &Path) -> String {
 
 #[test]
 fn int8_model_is_the_file_its_card_describes_with_the_fp32_contract() {
-    let (card8, card32) = (card(INT8), card(FP32));
-    let path = model_path(INT8);
+    check_variant(FP32, INT8);
+}
+
+#[test]
+fn tumour_int8_model_is_the_file_its_card_describes_with_the_fp32_contract() {
+    check_variant("lgg-flair-small", "lgg-flair-small.int8");
+}
+
+/// `int8` is the file its card describes, quantised from `fp32` as it is now, with its contract.
+fn check_variant(fp32: &str, int8: &str) {
+    let (card8, card32) = (card(int8), card(fp32));
+    let path = model_path(int8);
     let bytes = std::fs::metadata(&path).unwrap().len();
     assert_eq!(bytes, card8["bytes"].as_u64().unwrap());
     assert_eq!(sha256(&path), card8["sha256"].as_str().unwrap());
@@ -57,7 +67,7 @@ fn int8_model_is_the_file_its_card_describes_with_the_fp32_contract() {
     assert_eq!(card8["quantization"]["format"], "QDQ");
     assert_eq!(card8["split"], card32["split"]);
     // The contract travels in the file: the engine reads the same one from both.
-    let (m8, m32) = (open(INT8), open(FP32));
+    let (m8, m32) = (open(int8), open(fp32));
     let (c8, c32) = (m8.contract(), m32.contract());
     assert_eq!((&c8.name, &c8.version), (&c32.name, &c32.version));
     assert_eq!((c8.height, c8.width), (c32.height, c32.width));
@@ -71,6 +81,7 @@ fn int8_model_is_the_file_its_card_describes_with_the_fp32_contract() {
         json(serde_json::to_value(&c8.labels)),
         json(serde_json::to_value(&c32.labels))
     );
+    assert_eq!(c8.crop_foreground, c32.crop_foreground);
     assert_eq!(m8.classes(), m32.classes());
 }
 

@@ -39,15 +39,22 @@ def search_roots():
     return roots
 
 
+def is_variant(path):
+    """Whether a model file is a variant of another (`<name>.int8.onnx` of `<name>.onnx`)."""
+    return "." in os.path.splitext(os.path.basename(path))[0]
+
+
 def bundled_models():
-    """Every .onnx under models/ (or Resources/models/) of the search roots, sorted."""
+    """Every .onnx under models/ (or Resources/models/) of the search roots, sorted, the
+    full-precision models before their variants (`<name>.int8.onnx`): the default model and the
+    self-test run the reference the variants are carded against."""
     found = []
     for root in search_roots():
         for sub in ("models", os.path.join("Resources", "models")):
             for p in sorted(glob.glob(os.path.join(root, sub, "*.onnx"))):
                 if p not in found:
                     found.append(p)
-    return found
+    return sorted(found, key=is_variant)
 
 
 def default_model():
@@ -102,13 +109,8 @@ def bundled_sample(modelPath=None):
 
 def self_test_model():
     """The model the self-test runs: the first bundled model that has its own sample (the
-    multi-label hippocampus model), else the default model. Full-precision models come before
-    their variants (`<name>.int8.onnx`), so the test runs the reference the variants are
-    carded against."""
-    def is_variant(path):
-        return "." in os.path.splitext(os.path.basename(path))[0]
-
-    for p in sorted(bundled_models(), key=is_variant):
+    multi-label hippocampus model), else the default model."""
+    for p in bundled_models():
         if bundled_sample(p):
             return p
     return default_model()
