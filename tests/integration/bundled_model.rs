@@ -216,10 +216,15 @@ fn tumour_int8_model_reproduces_its_test_figures_within_0_01_of_fp32() {
     let test = names(&card8["split"]["test"]);
     let eval = &card8["evaluation"]["test"];
     let mean = check_tumour_figures(TUMOUR_INT8, &test, eval["patients"].as_object().unwrap());
-    let fp32 = card32["evaluation"]["test"]["mean_volume_dice"].as_f64().unwrap();
+    let fp32 = card32["evaluation"]["test"]["mean_volume_dice"]
+        .as_f64()
+        .unwrap();
     assert!(fp32 - mean <= 0.01, "int8 {mean:.4} vs fp32 {fp32:.4}");
     let carded = eval["mean_volume_dice"].as_f64().unwrap();
-    assert!((mean - carded).abs() <= 6e-4, "int8 {mean:.4} vs its card {carded:.4}");
+    assert!(
+        (mean - carded).abs() <= 6e-4,
+        "int8 {mean:.4} vs its card {carded:.4}"
+    );
 }
 
 #[test]
