@@ -283,18 +283,20 @@ fn masked_volume(background: f32) -> Volume {
     vol
 }
 
-#[test]
-fn percentile_fg_normalisation_ignores_the_background_value() {
+/// The softmax test model (the random sigmoid one marks nothing on these inputs) opened with the
+/// sidecar card `card` (`m.onnx.json`); the folder lives as long as the returned guard.
+fn softmax_model_with_card(card: &str) -> (tempfile::TempDir, Model) {
     let dir = harness::tmpdir();
     let m = dir.path().join("m.onnx");
-    // The softmax test model: the random sigmoid one marks nothing on these inputs.
     std::fs::copy(model_path("unet_softmax.onnx"), &m).unwrap();
-    std::fs::write(
-        dir.path().join("m.onnx.json"),
-        r#"{"normalization": "percentile-fg:1,99"}"#,
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("m.onnx.json"), card).unwrap();
     let model = Model::open(&m, &opts()).unwrap();
+    (dir, model)
+}
+
+#[test]
+fn percentile_fg_normalisation_ignores_the_background_value() {
+    let (_dir, model) = softmax_model_with_card(r#"{"normalization": "percentile-fg:1,99"}"#);
     assert_eq!(
         model.contract().normalization,
         Normalization::PercentileForeground {
@@ -320,15 +322,8 @@ fn percentile_fg_normalisation_ignores_the_background_value() {
 
 #[test]
 fn percentile_tissue_normalisation_puts_the_tissue_median_where_the_card_says() {
-    let dir = harness::tmpdir();
-    let m = dir.path().join("m.onnx");
-    std::fs::copy(model_path("unet_softmax.onnx"), &m).unwrap();
-    std::fs::write(
-        dir.path().join("m.onnx.json"),
-        r#"{"normalization": "percentile-tissue:1,99,0.4"}"#,
-    )
-    .unwrap();
-    let model = Model::open(&m, &opts()).unwrap();
+    let (_dir, model) =
+        softmax_model_with_card(r#"{"normalization": "percentile-tissue:1,99,0.4"}"#);
     assert_eq!(
         model.contract().normalization,
         Normalization::PercentileTissue {
@@ -381,17 +376,9 @@ fn crop_foreground_pipeline_matches_numpy_reference() {
         }
     }
     for keep_aspect in [false, true] {
-        let dir = harness::tmpdir();
-        let m = dir.path().join("m.onnx");
-        std::fs::copy(model_path("unet_softmax.onnx"), &m).unwrap();
-        std::fs::write(
-            dir.path().join("m.onnx.json"),
-            format!(
-                r#"{{"normalization": "percentile-fg:1,99", "crop_foreground": 0.1, "keep_aspect": {keep_aspect}}}"#
-            ),
-        )
-        .unwrap();
-        let model = Model::open(&m, &opts()).unwrap();
+        let (_dir, model) = softmax_model_with_card(&format!(
+            r#"{{"normalization": "percentile-fg:1,99", "crop_foreground": 0.1, "keep_aspect": {keep_aspect}}}"#
+        ));
         assert_eq!(model.contract().crop_foreground, Some(0.1));
         let crop = check_pipeline(&model, &vol, 2, keep_aspect);
         // The box hugs the tissue (grown by 4 % of its size), well inside the 60x48 slice.

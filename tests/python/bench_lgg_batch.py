@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import tifffile
 
-from engine_ref import contract, prepare, resize
+from engine_ref import contract, prepare, restore
 
 F32 = np.float32
 
@@ -47,11 +47,12 @@ def main():
         vol = np.stack([tifffile.imread(p) for p in slices(d)]).astype(F32)  # z, y, x[, c]
         vol = np.moveaxis(vol, -1, 0) if vol.ndim == 4 else vol[None]  # c, z, y, x
         # The engine's preprocessing (normalisation, foreground crop, resize), axial slices.
-        prep, (b0, b1, b2, b3), (top, left, hh, ww), (Z, rows, cols) = prepare(c, vol, 2)
+        prep, box, placement, (Z, rows, cols) = prepare(c, vol, 2)
+        b0, b1, b2, b3 = box
         mask = np.zeros((Z, rows, cols), np.uint8)
         for s in range(0, Z, batch):
             prob = sess.run(None, {iname: np.ascontiguousarray(prep[s:s + batch])})[0]
-            back = resize(np.ascontiguousarray(prob[:, 0, top:top + hh, left:left + ww]), b1 - b0, b3 - b2)
+            back = restore(prob, box, placement)[:, 0]
             mask[s:s + batch, b0:b1, b2:b3] = np.where(back > F32(thr), 1, 0)
         tifffile.imwrite(os.path.join(out, os.path.basename(d.rstrip("/")) + "_mask.tif"), mask,
                          compression="lzw")

@@ -191,6 +191,14 @@ def prepare(c, x, axis):
     return prep, box, (top, left, hh, ww), (S, full_rows, full_cols)
 
 
+def restore(probs, box, placement):
+    """The model outputs [S, K, h, w] back on the crop box's grid [S, K, rows, cols]: the placed
+    region resized back (the inverse of `prepare`'s placement and resize)."""
+    b0, b1, b2, b3 = box
+    top, left, hh, ww = placement
+    return resize(np.ascontiguousarray(probs[:, :, top:top + hh, left:left + ww]), b1 - b0, b3 - b2)
+
+
 def main():
     mode, model_path, in_path, shape, out = sys.argv[1:6]
     shape = [int(t) for t in shape.split(",")]
@@ -217,7 +225,7 @@ def main():
     if tta:
         fl = sess.run(None, {iname: np.ascontiguousarray(prep[..., ::-1])})[0][..., ::-1]
         probs = ((probs + fl) * F32(0.5)).astype(F32)
-    back = resize(np.ascontiguousarray(probs[:, :, top:top + hh, left:left + ww]), rows, cols)
+    back = restore(probs, box, (top, left, hh, ww))
     if c["output_kind"] == "sigmoid":
         lab = np.where(back[:, 0] > F32(thr), labels[0]["value"], 0).astype(np.uint8)
     else:
