@@ -158,8 +158,9 @@ where
     })
 }
 
-/// Normalised level above which a voxel counts as tissue for `percentile-tissue` (the level the
-/// bundled tumour model's `crop_foreground` and the trainer's skull stripping use too).
+/// Normalised level above which a voxel counts as tissue for `percentile-tissue` (the same value
+/// as the bundled tumour model's `crop_foreground` and the trainer's head level for skull
+/// stripping, each of which is set on its own).
 pub const TISSUE_LEVEL: f32 = 0.1;
 
 /// `percentile-fg`: the percentiles of the finite values above the minimum.
