@@ -161,23 +161,22 @@ fn short_lgg_run_beats_untrained_net_and_resumes() {
 /// A patient outside the six used for training and validation.
 const HELD_BACK: &str = "TCGA_HT_7855_19951020";
 
-fn ort_lib() -> std::path::PathBuf {
-    std::env::var_os("SLICEWISE_ORT_LIB")
-        .map(Into::into)
-        .unwrap_or_else(|| harness::repo().join(".cache/onnxruntime/libonnxruntime.so.1.31.1"))
+/// The runtime the engine opens here: `$SLICEWISE_ORT_LIB` when set, else the engine's own
+/// search, as every other test in this binary uses (one library per process: naming another
+/// one here than theirs would fail with "already loaded").
+fn model_options() -> ModelOptions {
+    let options = ModelOptions::default().device(Device::Cpu);
+    match std::env::var_os("SLICEWISE_ORT_LIB") {
+        Some(lib) => options.runtime_path(std::path::PathBuf::from(lib)),
+        None => options,
+    }
 }
 
 /// Through the engine: its preprocessing equals the trainer's, its onnxruntime output equals
 /// Burn's, and `segment` finds the tumours of the patients the run never saw.
 fn engine_segments_held_back_patient(onnx: &Path, trained: &Trained, tmp: &Path) {
     let patient = harness::data("lgg").join(HELD_BACK);
-    let model = Model::open(
-        onnx,
-        &ModelOptions::default()
-            .device(Device::Cpu)
-            .runtime_path(ort_lib()),
-    )
-    .expect("engine opens the exported model");
+    let model = Model::open(onnx, &model_options()).expect("engine opens the exported model");
     assert_eq!(model.contract().source_channels, vec![1]);
     assert_eq!(model.contract().height, 64);
     let volume = Volume::open(&patient).expect("LGG folder");
