@@ -206,7 +206,8 @@ typedef struct slicewise_segment_options {
      */
     uint8_t fill_holes;
     /**
-     * Non-zero: average with a horizontally flipped pass (test-time augmentation; default 0).
+     * Non-zero: average over test-time flips, the ones the model's contract names (`tta_flips`:
+     * the left-right mirror by default, or both mirrors); default 0.
      */
     uint8_t tta;
     /**

@@ -15,7 +15,7 @@ use slicewise::infer::postprocess::{clean, Cleanup};
 use slicewise::infer::preprocess::volume_norm;
 use slicewise::infer::{
     init_runtime, predict_slices, prepare_slices, segment, CancelToken, Device, Model,
-    ModelOptions, Normalization, SegmentOptions,
+    ModelOptions, Normalization, SegmentOptions, TtaFlips,
 };
 use slicewise::volume::{DType, SourceFormat, VolumeMeta};
 use slicewise::{Geometry, Volume};
@@ -292,6 +292,30 @@ fn softmax_model_with_card(card: &str) -> (tempfile::TempDir, Model) {
     std::fs::write(dir.path().join("m.onnx.json"), card).unwrap();
     let model = Model::open(&m, &opts()).unwrap();
     (dir, model)
+}
+
+#[test]
+fn four_flip_tta_averages_both_mirrors_as_the_numpy_reference_does() {
+    let card = r#"{"tta_flips": "hv", "keep_aspect": true}"#;
+    let (_dir, model) = softmax_model_with_card(card);
+    assert_eq!(model.contract().tta_flips, TtaFlips::Hv);
+    // Acquired along y (slices [z, x] = 30x80, padded to the square input); 5 slices in
+    // batches of 2 leave a partial last batch.
+    let vol = synthetic_volume(2, 30, 5, 80, 1);
+    check_pipeline(&model, &vol, 2, true);
+    // The front-back mirrors change the labels: the card's flips are what the run used.
+    let (_dir_h, model_h) = softmax_model_with_card(r#"{"keep_aspect": true}"#);
+    let labels = |m: &Model| {
+        let options = SegmentOptions {
+            tta: true,
+            ..Default::default()
+        };
+        segment(m, &vol, &options, &mut |_| true)
+            .unwrap()
+            .mask
+            .labels
+    };
+    assert_ne!(labels(&model), labels(&model_h));
 }
 
 #[test]

@@ -199,6 +199,17 @@ def restore(probs, box, placement):
     return resize(np.ascontiguousarray(probs[:, :, top:top + hh, left:left + ww]), b1 - b0, b3 - b2)
 
 
+def tta_mean(sess, iname, prep, probs, flips):
+    """The mean of the model's outputs over the contract's flips (`h`: the left-right mirror;
+    `hv`: also the front-back one and both), each mirrored back, summed in that order."""
+    axes = [(-1,)] if flips == "h" else [(-1,), (-2,), (-2, -1)]
+    total = probs
+    for ax in axes:
+        out = sess.run(None, {iname: np.ascontiguousarray(np.flip(prep, ax))})[0]
+        total = (total + np.flip(out, ax)).astype(F32)
+    return (total * F32(1.0 / (len(axes) + 1))).astype(F32)
+
+
 def main():
     mode, model_path, in_path, shape, out = sys.argv[1:6]
     shape = [int(t) for t in shape.split(",")]
@@ -223,8 +234,7 @@ def main():
     probs = sess.run(None, {iname: prep})[0]
     dump(probs, os.path.join(out, "probs.f32"))
     if tta:
-        fl = sess.run(None, {iname: np.ascontiguousarray(prep[..., ::-1])})[0][..., ::-1]
-        probs = ((probs + fl) * F32(0.5)).astype(F32)
+        probs = tta_mean(sess, iname, prep, probs, c.get("tta_flips", "h"))
     back = restore(probs, box, (top, left, hh, ww))
     if c["output_kind"] == "sigmoid":
         lab = np.where(back[:, 0] > F32(thr), labels[0]["value"], 0).astype(np.uint8)

@@ -38,7 +38,8 @@ pub struct slicewise_segment_options {
     pub largest_component: u8,
     /// Non-zero: fill holes in each label (default 0).
     pub fill_holes: u8,
-    /// Non-zero: average with a horizontally flipped pass (test-time augmentation; default 0).
+    /// Non-zero: average over test-time flips, the ones the model's contract names (`tta_flips`:
+    /// the left-right mirror by default, or both mirrors); default 0.
     pub tta: u8,
     /// Cancellation token checked between batches (nullable; default NULL).
     pub cancel: *const slicewise_cancel,

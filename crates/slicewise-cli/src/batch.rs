@@ -44,7 +44,8 @@ pub struct JobSettings {
     pub fill_holes: bool,
     /// Remove 3-D components smaller than this many voxels.
     pub min_size: usize,
-    /// Horizontal-flip test-time augmentation.
+    /// Test-time augmentation: average over the flips the model's contract names (left-right by
+    /// default; both mirrors for a model exported with `--tta-flips hv`).
     pub tta: bool,
     /// Write PNG overlays of the slices with the most foreground.
     pub preview: bool,

@@ -126,7 +126,8 @@ pub struct SegmentArgs {
     /// Remove 3-D components smaller than N voxels.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub min_size: usize,
-    /// Horizontal-flip test-time augmentation.
+    /// Test-time augmentation: average over the flips the model's contract names (left-right by
+    /// default; both mirrors for a model exported with `--tta-flips hv`).
     #[arg(long)]
     pub tta: bool,
     /// Write a JSON report here (and a CSV next to it).

@@ -22,7 +22,7 @@ use super::model::{ConvBlock, OutputActivation, UNet, UNetConfig};
 use super::onnx::*;
 use super::training::TrainingConfig;
 use slicewise::error::{Error, Result};
-use slicewise::infer::{ModelContract, OutputKind};
+use slicewise::infer::{ModelContract, OutputKind, TtaFlips};
 use slicewise::mask::LabelInfo;
 
 /// ONNX opset written.
@@ -43,6 +43,8 @@ pub struct ExportOptions {
     pub training_data: Option<String>,
     /// Sigmoid threshold for the contract (default: the training config's).
     pub threshold: Option<f32>,
+    /// The flips test-time augmentation averages for this model (chosen on validation).
+    pub tta_flips: TtaFlips,
 }
 
 impl Default for ExportOptions {
@@ -53,6 +55,7 @@ impl Default for ExportOptions {
             labels: None,
             training_data: None,
             threshold: None,
+            tta_flips: TtaFlips::H,
         }
     }
 }
@@ -343,6 +346,7 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
         normalization: tc.data.normalization.clone(),
         keep_aspect: false,
         crop_foreground: tc.data.crop_foreground,
+        tta_flips: opts.tta_flips,
         output: match tc.model.output {
             OutputActivation::Sigmoid => OutputKind::Sigmoid,
             OutputActivation::Softmax => OutputKind::Softmax,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use slicewise::infer::Normalization;
+use slicewise::infer::{Normalization, TtaFlips};
 use slicewise::Error;
 use slicewise_train::augment::AugmentConfig;
 use slicewise_train::export::{export, ExportOptions};
@@ -240,6 +240,18 @@ struct ExportArgs {
     /// the training config's, 0.5).
     #[arg(long)]
     threshold: Option<f32>,
+    /// The flips test-time augmentation averages when a run asks for it: `h` (the left-right
+    /// mirror) or `hv` (both mirrors, four passes), e.g. as chosen on the validation patients.
+    #[arg(long, default_value = "h", value_parser = parse_tta_flips)]
+    tta_flips: TtaFlips,
+}
+
+fn parse_tta_flips(s: &str) -> Result<TtaFlips, String> {
+    match s {
+        "h" => Ok(TtaFlips::H),
+        "hv" => Ok(TtaFlips::Hv),
+        _ => Err(format!("`{s}` is not h or hv")),
+    }
 }
 
 #[derive(Args)]
@@ -452,6 +464,7 @@ fn run(cli: Cli) -> Result<serde_json::Value, Error> {
                 version: a.version,
                 training_data: a.training_data,
                 threshold: a.threshold,
+                tta_flips: a.tta_flips,
                 ..Default::default()
             };
             if !a.labels.is_empty() {

@@ -25,6 +25,7 @@
 //! | `slicewise.source_channels` | no | comma list (or JSON array) of C source-volume channel indices, default `0,1,…,C−1` |
 //! | `slicewise.keep_aspect` | no | `true`/`false` (default): pad to the model's aspect instead of stretching |
 //! | `slicewise.crop_foreground` | no | a threshold T in normalised units: crop every slice to the volume's foreground box (normalised values above T; see [`super::crop`]) before resizing, and write the mask back into that box. Absent: no crop |
+//! | `slicewise.tta_flips` | no | the flips test-time augmentation averages when a run asks for it: `h` (default: the slice and its left-right mirror) or `hv` (also the front-back mirror and both: four passes) |
 //! | `slicewise.threshold` | no | sigmoid threshold, default `0.5`; a voxel is foreground when p > threshold |
 //! | `slicewise.training_data` | no | free text on the training data |
 //! | `slicewise.format_version` | no | `1` |
@@ -171,6 +172,36 @@ pub fn argmax_class(probs: impl IntoIterator<Item = f32>) -> usize {
     best
 }
 
+/// The flips test-time augmentation averages over (`slicewise.tta_flips`), when a run asks for
+/// it: the model was validated with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TtaFlips {
+    /// The slice and its left-right mirror (two passes).
+    #[default]
+    H,
+    /// Also the front-back mirror and both mirrors (four passes).
+    Hv,
+}
+
+impl TtaFlips {
+    /// The package's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TtaFlips::H => "h",
+            TtaFlips::Hv => "hv",
+        }
+    }
+
+    /// The (flip rows, flip columns) of each pass, the unflipped one first.
+    pub fn passes(self) -> &'static [(bool, bool)] {
+        match self {
+            TtaFlips::H => &[(false, false), (false, true)],
+            TtaFlips::Hv => &[(false, false), (false, true), (true, false), (true, true)],
+        }
+    }
+}
+
 /// The contract a model declares in its `slicewise.*` metadata (or sidecar card).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelContract {
@@ -195,6 +226,9 @@ pub struct ModelContract {
     /// Crop each slice to the volume's foreground box (normalised values above this) first.
     #[serde(default)]
     pub crop_foreground: Option<f32>,
+    /// The flips test-time augmentation averages over.
+    #[serde(default)]
+    pub tta_flips: TtaFlips,
     /// Output kind.
     pub output: OutputKind,
     /// Threshold for sigmoid output.
@@ -224,6 +258,7 @@ impl ModelContract {
             ("width", self.width.to_string()),
             ("normalization", self.normalization.to_string()),
             ("keep_aspect", self.keep_aspect.to_string()),
+            ("tta_flips", self.tta_flips.as_str().into()),
             ("output_kind", self.output.as_str().into()),
             ("threshold", self.threshold.to_string()),
             (
@@ -343,6 +378,7 @@ struct Declared {
     threshold: f32,
     keep_aspect: bool,
     crop_foreground: Option<f32>,
+    tta_flips: TtaFlips,
     source_channels: Vec<usize>,
 }
 
@@ -365,6 +401,7 @@ impl Declared {
             threshold: threshold(keys)?,
             keep_aspect: keep_aspect(keys)?,
             crop_foreground: crop_foreground(keys)?,
+            tta_flips: tta_flips(keys)?,
             source_channels: source_channels(keys, channels)?,
         })
     }
@@ -405,6 +442,7 @@ pub fn parse_contract(
         normalization: d.normalization,
         keep_aspect: d.keep_aspect,
         crop_foreground: d.crop_foreground,
+        tta_flips: d.tta_flips,
         output: d.output,
         threshold: d.threshold,
         labels: d.labels,
@@ -460,6 +498,15 @@ fn crop_foreground(keys: &Keys) -> Result<Option<f32>> {
         return Err(keys.err(format!("crop_foreground {t} is not a finite threshold")));
     }
     Ok(Some(t))
+}
+
+fn tta_flips(keys: &Keys) -> Result<TtaFlips> {
+    match keys.get("tta_flips").map(|s| s.to_ascii_lowercase()) {
+        None => Ok(TtaFlips::H),
+        Some(s) if s == "h" => Ok(TtaFlips::H),
+        Some(s) if s == "hv" => Ok(TtaFlips::Hv),
+        Some(s) => Err(keys.err(format!("tta_flips `{s}` is not supported (h or hv)"))),
+    }
 }
 
 fn source_channels(keys: &Keys, channels: usize) -> Result<Vec<usize>> {
@@ -662,6 +709,7 @@ mod tests {
         .unwrap();
         assert_eq!((c.height, c.width, c.threshold), (64, 64, 0.5));
         assert_eq!(c.source_channels, vec![0]);
+        assert_eq!(c.tta_flips, TtaFlips::H);
         assert_eq!(
             c.normalization,
             Normalization::Percentile {
@@ -692,6 +740,10 @@ mod tests {
         m.insert("slicewise.normalization".into(), "histeq".into());
         let e = parse_contract(p, &m, &io(vec![-1, 1, 64, 64], vec![-1, 1, 64, 64])).unwrap_err();
         assert!(e.to_string().contains("unknown normalization"), "{e}");
+        let mut m = props();
+        m.insert("slicewise.tta_flips".into(), "rot90".into());
+        let e = parse_contract(p, &m, &io(vec![-1, 1, 64, 64], vec![-1, 1, 64, 64])).unwrap_err();
+        assert!(e.to_string().contains("tta_flips `rot90`"), "{e}");
         let e =
             parse_contract(p, &props(), &io(vec![-1, 1, 64, 64], vec![-1, 1, 32, 32])).unwrap_err();
         assert!(e.to_string().contains("does not match"), "{e}");
@@ -839,6 +891,7 @@ mod tests {
             },
             keep_aspect: true,
             crop_foreground: Some(0.1),
+            tta_flips: TtaFlips::Hv,
             output: OutputKind::Sigmoid,
             threshold: 0.35,
             labels: vec![label(7, "tumour", [255, 64, 0])],
@@ -858,6 +911,7 @@ mod tests {
         assert_eq!(meta["slicewise.channels"], "1");
         assert_eq!(meta["slicewise.output_kind"], "sigmoid");
         assert_eq!(meta["slicewise.normalization"], "percentile-fg:0.5,99.5");
+        assert_eq!(meta["slicewise.tta_flips"], "hv");
     }
 
     #[test]
@@ -896,6 +950,7 @@ mod tests {
                 normalization,
                 keep_aspect: false,
                 crop_foreground: None,
+                tta_flips: TtaFlips::H,
                 output: OutputKind::Softmax,
                 threshold: 0.5,
                 labels: labels.clone(),

@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::mask::Mask;
 use crate::volume::Volume;
 
-pub use contract::{ModelContract, Normalization, OutputKind};
+pub use contract::{ModelContract, Normalization, OutputKind, TtaFlips};
 pub use model::Model;
 
 /// Facts about the loaded ONNX Runtime library.
@@ -146,7 +146,8 @@ pub struct SegmentOptions {
     pub fill_holes: bool,
     /// Remove 3-D components smaller than this many voxels (0: keep all).
     pub min_component_voxels: usize,
-    /// Average predictions over horizontal-flip test-time augmentation.
+    /// Average predictions over test-time augmentation: the flips the model's contract names
+    /// (`tta_flips`; default the left-right mirror).
     pub tta: bool,
     /// Cancellation token checked between batches (and terminating the batch in flight).
     pub cancel: Option<CancelToken>,
@@ -234,5 +235,5 @@ pub fn prepare_slices(
             prep.n_slices
         )));
     }
-    Ok(prep.batch(start, count, false))
+    Ok(prep.batch(start, count, &[(false, false)]))
 }

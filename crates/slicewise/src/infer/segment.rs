@@ -205,11 +205,11 @@ impl<'a> Prep<'a> {
         })
     }
 
-    /// Model input for slices `start..start + count`; with `tta` the horizontally flipped copies
-    /// follow as rows `count..2 count`.
-    pub(crate) fn batch(&self, start: usize, count: usize, tta: bool) -> Array4<f32> {
+    /// Model input for slices `start..start + count`; pass `j` of `passes` (flip rows, flip
+    /// columns) fills rows `j count..(j + 1) count`, the unflipped pass first.
+    pub(crate) fn batch(&self, start: usize, count: usize, passes: &[Flip]) -> Array4<f32> {
         let c = &self.model.contract;
-        let per = if tta { 2 } else { 1 };
+        let per = passes.len();
         let mut data = Array4::<f32>::zeros((count * per, self.sources.len(), c.height, c.width));
         for b in 0..count {
             let whole = self.volume.data.index_axis(Axis(self.vaxis), start + b);
@@ -225,12 +225,40 @@ impl<'a> Prep<'a> {
                 &mut data,
                 b,
             );
-            if tta {
-                let flipped = data.slice(s![b, .., .., ..;-1]).to_owned();
-                data.slice_mut(s![count + b, .., .., ..]).assign(&flipped);
+            for (j, &flip) in passes.iter().enumerate().skip(1) {
+                let mut flipped = data.slice(s![b, .., .., ..]).to_owned();
+                flip_plane(&mut flipped, flip, 1);
+                data.slice_mut(s![j * count + b, .., .., ..])
+                    .assign(&flipped);
             }
         }
         data
+    }
+}
+
+/// One test-time pass: (flip rows, flip columns).
+type Flip = (bool, bool);
+
+/// Mirrors `a` in place as `flip` says; its rows are axis `row_axis`, its columns the next.
+fn flip_plane<S: ndarray::RawData, D: ndarray::Dimension>(
+    a: &mut ndarray::ArrayBase<S, D>,
+    flip: Flip,
+    row_axis: usize,
+) {
+    if flip.0 {
+        a.invert_axis(Axis(row_axis));
+    }
+    if flip.1 {
+        a.invert_axis(Axis(row_axis + 1));
+    }
+}
+
+/// The passes a run makes: the unflipped one, and with TTA the contract's flips.
+fn passes(model: &Model, options: &SegmentOptions) -> &'static [Flip] {
+    if options.tta {
+        model.contract.tta_flips.passes()
+    } else {
+        &[(false, false)]
     }
 }
 
@@ -257,7 +285,7 @@ pub(crate) fn segment(
         prep: &prep,
         write_back: WriteBack::new(model, &prep, options),
         batch,
-        tta: options.tta,
+        passes: passes(model, options),
         cancel: options.cancel.clone(),
     };
     let mut timings = Timings::default();
@@ -271,7 +299,7 @@ pub(crate) fn segment(
 fn slices_per_batch(model: &Model, options: &SegmentOptions, warnings: &mut Vec<String>) -> usize {
     let mut batch = options.batch_size;
     if let Some(fb) = model.fixed_batch {
-        let per = if options.tta { 2 } else { 1 };
+        let per = passes(model, options).len();
         if batch * per != fb {
             batch = (fb / per).max(1);
             warnings.push(format!(
@@ -289,7 +317,7 @@ struct Pipeline<'a> {
     prep: &'a Prep<'a>,
     write_back: WriteBack,
     batch: usize,
-    tta: bool,
+    passes: &'static [Flip],
     cancel: Option<CancelToken>,
 }
 
@@ -340,7 +368,7 @@ impl Pipeline<'_> {
         while start < n_slices && !stop.load(Ordering::Relaxed) {
             let t = Instant::now();
             let count = self.batch.min(n_slices - start);
-            let data = self.prep.batch(start, count, self.tta);
+            let data = self.prep.batch(start, count, self.passes);
             spent += t.elapsed().as_secs_f64();
             if tx.send(Batch { start, count, data }).is_err() {
                 break;
@@ -403,16 +431,14 @@ fn watch(token: CancelToken, run: Arc<RunOptions>, stop: &AtomicBool) {
 }
 
 /// Turns model output back into labels on the volume's grid: the placed box cropped (and TTA's
-/// flipped copy flipped back and averaged in), resized back, then thresholded or argmaxed.
+/// flipped copies flipped back and averaged in), resized back, then thresholded or argmaxed.
 struct WriteBack {
     back: Resize,
     /// The box on the slice grid the labels are written into (outside it: background).
     crop: CropBox,
     place: Placement,
-    /// The model input width (the canvas the placement is on).
-    canvas_width: usize,
     vaxis: usize,
-    tta: bool,
+    passes: &'static [Flip],
     classes: usize,
     output: OutputKind,
     threshold: f32,
@@ -427,9 +453,8 @@ impl WriteBack {
             back: Resize::new(place.height, place.width, crop.rows(), crop.cols()),
             crop,
             place,
-            canvas_width: c.width,
             vaxis: prep.vaxis,
-            tta: options.tta,
+            passes: passes(model, options),
             classes: model.classes,
             output: c.output,
             threshold: options.threshold.unwrap_or(c.threshold),
@@ -463,20 +488,20 @@ impl WriteBack {
             place.left..place.left + place.width,
         );
         for (cls, plane) in probs.iter_mut().enumerate() {
-            let p = b.data.slice(s![k, cls, rows.clone(), cols.clone()]);
-            if self.tta {
-                let w = self.canvas_width;
-                let q = b.data.slice(s![
-                    b.count + k,
-                    cls,
-                    rows.clone(),
-                    (w - place.left - place.width)..(w - place.left);-1
-                ]);
-                let avg = (&p + &q) * 0.5;
-                self.back.run(avg.view(), plane.view_mut(), |v| v);
-            } else {
+            if self.passes.len() == 1 {
+                let p = b.data.slice(s![k, cls, rows.clone(), cols.clone()]);
                 self.back.run(p, plane.view_mut(), |v| v);
+                continue;
             }
+            // Each pass's canvas mirrored back, summed in pass order, then averaged.
+            let mut sum = Array2::<f32>::zeros((place.height, place.width));
+            for (j, &flip) in self.passes.iter().enumerate() {
+                let mut q = b.data.slice(s![j * b.count + k, cls, .., ..]);
+                flip_plane(&mut q, flip, 0);
+                sum += &q.slice(s![rows.clone(), cols.clone()]);
+            }
+            let avg = sum * (1.0 / self.passes.len() as f32);
+            self.back.run(avg.view(), plane.view_mut(), |v| v);
         }
     }
 
