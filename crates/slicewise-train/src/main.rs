@@ -242,16 +242,8 @@ struct ExportArgs {
     threshold: Option<f32>,
     /// The flips test-time augmentation averages when a run asks for it: `h` (the left-right
     /// mirror) or `hv` (both mirrors, four passes), e.g. as chosen on the validation patients.
-    #[arg(long, default_value = "h", value_parser = parse_tta_flips)]
+    #[arg(long, default_value = "h", value_parser = str::parse::<TtaFlips>)]
     tta_flips: TtaFlips,
-}
-
-fn parse_tta_flips(s: &str) -> Result<TtaFlips, String> {
-    match s {
-        "h" => Ok(TtaFlips::H),
-        "hv" => Ok(TtaFlips::Hv),
-        _ => Err(format!("`{s}` is not h or hv")),
-    }
 }
 
 #[derive(Args)]

@@ -202,6 +202,19 @@ impl TtaFlips {
     }
 }
 
+impl FromStr for TtaFlips {
+    type Err = String;
+
+    /// The package's name (`h` or `hv`), as [`TtaFlips::as_str`] writes it.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "h" => Ok(TtaFlips::H),
+            "hv" => Ok(TtaFlips::Hv),
+            _ => Err(format!("tta_flips `{s}` is not supported (h or hv)")),
+        }
+    }
+}
+
 /// The contract a model declares in its `slicewise.*` metadata (or sidecar card).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelContract {
@@ -501,11 +514,12 @@ fn crop_foreground(keys: &Keys) -> Result<Option<f32>> {
 }
 
 fn tta_flips(keys: &Keys) -> Result<TtaFlips> {
-    match keys.get("tta_flips").map(|s| s.to_ascii_lowercase()) {
+    match keys.get("tta_flips") {
         None => Ok(TtaFlips::H),
-        Some(s) if s == "h" => Ok(TtaFlips::H),
-        Some(s) if s == "hv" => Ok(TtaFlips::Hv),
-        Some(s) => Err(keys.err(format!("tta_flips `{s}` is not supported (h or hv)"))),
+        Some(s) => s
+            .to_ascii_lowercase()
+            .parse()
+            .map_err(|m: String| keys.err(m)),
     }
 }
 
