@@ -162,6 +162,9 @@ struct TrainArgs {
     /// Early-stopping patience in epochs (0: off).
     #[arg(long, default_value_t = 10)]
     patience: usize,
+    /// Cosine annealing of the learning rate over --epochs (replaces ReduceLROnPlateau).
+    #[arg(long)]
+    cosine: bool,
     /// ReduceLROnPlateau patience (0: off).
     #[arg(long, default_value_t = 4)]
     plateau_patience: usize,
@@ -389,6 +392,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
         .with_seed(a.seed)
         .with_early_stopping(a.patience)
         .with_plateau_patience(a.plateau_patience)
+        .with_cosine(a.cosine)
         .with_loader_workers(a.workers)
         .with_init_from(a.init_from.clone()))
 }

@@ -100,6 +100,10 @@ pub struct TrainingConfig {
     /// Smallest learning rate.
     #[config(default = 1e-6)]
     pub min_lr: f64,
+    /// Cosine annealing from `learning_rate` to `min_lr` over `epochs` instead of
+    /// ReduceLROnPlateau: a budget-bound run ends on small steps rather than mid-descent.
+    #[config(default = false)]
+    pub cosine: bool,
     /// Improvements smaller than this do not count.
     #[config(default = 1e-4)]
     pub min_delta: f64,
@@ -870,6 +874,9 @@ fn update_schedule(
     epoch: usize,
     val_dice: f64,
 ) -> bool {
+    if cfg.cosine {
+        state.lr = cosine_lr(cfg, epoch + 1);
+    }
     if val_dice > state.best_dice + cfg.min_delta {
         state.best_dice = val_dice;
         state.best_epoch = epoch;
@@ -879,7 +886,7 @@ fn update_schedule(
     }
     state.since_best += 1;
     state.since_drop += 1;
-    if cfg.plateau_patience > 0 && state.since_drop >= cfg.plateau_patience {
+    if !cfg.cosine && cfg.plateau_patience > 0 && state.since_drop >= cfg.plateau_patience {
         state.lr = (state.lr * cfg.plateau_factor).max(cfg.min_lr);
         state.since_drop = 0;
         log::info!(
@@ -895,6 +902,14 @@ fn update_schedule(
         );
     }
     false
+}
+
+/// The cosine schedule's rate for `epoch` (1-based): `learning_rate` at epoch 1, falling
+/// towards `min_lr` at epoch `epochs + 1`.
+fn cosine_lr(cfg: &TrainingConfig, epoch: usize) -> f64 {
+    let done = epoch.saturating_sub(1) as f64 / cfg.epochs.max(1) as f64;
+    let span = cfg.learning_rate - cfg.min_lr;
+    cfg.min_lr + 0.5 * span * (1.0 + (std::f64::consts::PI * done.min(1.0)).cos())
 }
 
 fn progress_bar(on: bool, len: u64, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {
@@ -990,5 +1005,38 @@ mod tests {
         assert!(!update_schedule(&mut s, &cfg, 4, 0.5));
         assert!(s.stopped_early);
         assert_eq!((s.best_epoch, s.best_dice), (1, 0.5));
+    }
+
+    #[test]
+    fn cosine_schedule_anneals_over_the_epochs_and_ignores_plateaus() {
+        let cfg = TrainingConfig::new(
+            UNetConfig::small(1),
+            DataConfig::new(String::new()),
+            AugmentConfig::none(),
+        )
+        .with_cosine(true)
+        .with_epochs(4)
+        .with_plateau_patience(1)
+        .with_min_lr(0.0)
+        .with_learning_rate(1e-3);
+        let mut s = TrainState {
+            lr: cfg.learning_rate,
+            best_dice: f64::NEG_INFINITY,
+            ..Default::default()
+        };
+        let mut rates = vec![s.lr];
+        for epoch in 1..4 {
+            update_schedule(&mut s, &cfg, epoch, 0.5);
+            rates.push(s.lr);
+        }
+        let want = [
+            1e-3,
+            0.5e-3 * (1.0 + 0.5f64.sqrt()),
+            0.5e-3,
+            0.5e-3 * (1.0 - 0.5f64.sqrt()),
+        ];
+        for (got, want) in rates.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{rates:?}");
+        }
     }
 }
