@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use slicewise::infer::{Device, Model, ModelOptions, OutputKind};
+use slicewise::infer::{Device, Model, ModelOptions, Normalization, OutputKind};
 use slicewise::Volume;
 
 use crate::cli;
@@ -68,9 +68,14 @@ fn check_file_against_card(name: &str, max_bytes: usize) -> Model {
     let m = open_model(name);
     let c = m.contract();
     assert_eq!(c.source_channels.len(), 1);
-    let norm = serde_json::to_value(&c.normalization).unwrap();
-    assert_eq!(norm, card["contract"]["normalization"]);
-    assert!(norm["kind"].as_str().unwrap().starts_with("percentile"));
+    // Compared as the engine's type: the card's JSON numbers are decimal, the contract's f32.
+    let norm: Normalization =
+        serde_json::from_value(card["contract"]["normalization"].clone()).unwrap();
+    assert_eq!(c.normalization, norm);
+    assert!(card["contract"]["normalization"]["kind"]
+        .as_str()
+        .unwrap()
+        .starts_with("percentile"));
     let labels = serde_json::to_value(&c.labels).unwrap();
     assert_eq!(labels, card["contract"]["labels"]);
     m
@@ -93,8 +98,8 @@ fn check_split_disjoint(card: &Value, held_out: &str) {
     }
 }
 
-/// `slicewise segment INPUTS --model M --out DIR --threads 1`, asserting success.
-fn segment_all(model: &Path, inputs: &[PathBuf], out: &Path) {
+/// `slicewise segment INPUTS --model M --out DIR --threads 1 EXTRA...`, asserting success.
+fn segment_all(model: &Path, inputs: &[PathBuf], out: &Path, extra: &[&str]) {
     let mut args: Vec<&dyn AsRef<OsStr>> = vec![&"segment"];
     for i in inputs {
         args.push(i);
@@ -107,6 +112,9 @@ fn segment_all(model: &Path, inputs: &[PathBuf], out: &Path) {
         &"--threads",
         &"1",
     ]);
+    for e in extra {
+        args.push(e);
+    }
     let r = cli::run(&args);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
@@ -164,17 +172,18 @@ fn tumour_model_matches_onnxruntime_on_a_real_patient() {
     }
 }
 
-/// Segments `patients` with the bundled tumour model `name` (fp32 or int8) and checks each
-/// one's volume Dice against the card's `figures`.
+/// Segments `patients` with the bundled tumour model `name` (fp32 or int8) and the segment
+/// flags `extra`, and checks each one's volume Dice against the card's `figures`.
 fn check_tumour_figures(
     name: &str,
     patients: &[&str],
     figures: &serde_json::Map<String, Value>,
+    extra: &[&str],
 ) -> f64 {
     assert_eq!(figures.len(), patients.len(), "every patient has figures");
     let dir = tmpdir();
     let inputs: Vec<PathBuf> = patients.iter().map(|p| lgg_patient(p)).collect();
-    segment_all(&model_path(name), &inputs, dir.path());
+    segment_all(&model_path(name), &inputs, dir.path(), extra);
     let mut sum = 0.0;
     for (p, input) in patients.iter().zip(&inputs) {
         let labels = evaluate(&dir.path().join(format!("{p}_mask.tif")), input);
@@ -191,7 +200,7 @@ fn tumour_model_reproduces_the_test_figures_of_its_card() {
     check_split_disjoint(&card, "val");
     let test = names(&card["split"]["test"]);
     let eval = &card["evaluation"]["test"];
-    let mean = check_tumour_figures(TUMOUR, &test, eval["patients"].as_object().unwrap());
+    let mean = check_tumour_figures(TUMOUR, &test, eval["patients"].as_object().unwrap(), &[]);
     let card_mean = eval["mean_volume_dice"].as_f64().unwrap();
     assert!(
         (mean - card_mean).abs() <= 6e-4,
@@ -206,7 +215,25 @@ fn tumour_model_reproduces_the_validation_figures_of_its_card() {
     let card = card(TUMOUR);
     let val = names(&card["split"]["val"]);
     let eval = &card["evaluation"]["validation"];
-    check_tumour_figures(TUMOUR, &val, eval["patients"].as_object().unwrap());
+    check_tumour_figures(TUMOUR, &val, eval["patients"].as_object().unwrap(), &[]);
+}
+
+#[test]
+fn tumour_model_reproduces_the_tta_test_figures_of_its_card() {
+    // `--tta` averages the flips the contract names (both mirrors for this model, as the
+    // validation patients chose).
+    let card = card(TUMOUR);
+    assert_eq!(card["contract"]["tta_flips"], "hv");
+    assert_eq!(card["evaluation"]["tta"]["flips"], "hv");
+    let test = names(&card["split"]["test"]);
+    let eval = &card["evaluation"]["tta"]["test"];
+    let figures = eval["patients"].as_object().unwrap();
+    let mean = check_tumour_figures(TUMOUR, &test, figures, &["--tta"]);
+    let card_mean = eval["mean_volume_dice"].as_f64().unwrap();
+    assert!(
+        (mean - card_mean).abs() <= 6e-4,
+        "TTA test mean {mean:.4} vs card {card_mean:.4}"
+    );
 }
 
 #[test]
@@ -215,7 +242,12 @@ fn tumour_int8_model_reproduces_its_test_figures_within_0_01_of_fp32() {
     assert_eq!(card8["split"], card32["split"]);
     let test = names(&card8["split"]["test"]);
     let eval = &card8["evaluation"]["test"];
-    let mean = check_tumour_figures(TUMOUR_INT8, &test, eval["patients"].as_object().unwrap());
+    let mean = check_tumour_figures(
+        TUMOUR_INT8,
+        &test,
+        eval["patients"].as_object().unwrap(),
+        &[],
+    );
     let fp32 = card32["evaluation"]["test"]["mean_volume_dice"]
         .as_f64()
         .unwrap();
@@ -245,6 +277,7 @@ fn tumour_model_reproduces_its_brats_figure() {
         &model_path(TUMOUR),
         &[case.join("Flair_subtrMeanDivStd.nii.gz")],
         dir.path(),
+        &[],
     );
     let pred = dir.path().join("Flair_subtrMeanDivStd_mask.nii.gz");
     let truth = case.join("OTMultiClass.nii.gz");
@@ -261,10 +294,11 @@ fn tumour_model_reproduces_its_brats_figure() {
     let got = &e.json()["cases"][0]["labels"][0];
     let want = want["volume_dice"].as_f64().unwrap();
     assert_dice("BraTS FLAIR", got, want);
-    // The previous model found almost nothing here (0.02); the aim of 0.70 is not reached yet.
+    // Version 2 found almost nothing here (0.02), version 3 0.40; this one 0.697, just short
+    // of the aim of 0.70.
     assert!(
-        want >= 0.35,
-        "BraTS whole-tumour Dice {want:.4} fell back below 0.35"
+        want >= 0.69,
+        "BraTS whole-tumour Dice {want:.4} fell back below 0.69"
     );
 }
 
@@ -302,7 +336,7 @@ fn hippocampus_model_reproduces_the_test_figures_of_its_card() {
     let dir = tmpdir();
     let image = |v: &str| data(&format!("msd-hippocampus/images/{v}.nii.gz"));
     let inputs: Vec<PathBuf> = test.iter().map(|v| image(v)).collect();
-    segment_all(&model_path(HIPPOCAMPUS), &inputs, dir.path());
+    segment_all(&model_path(HIPPOCAMPUS), &inputs, dir.path(), &[]);
     let mut sums = [0.0; 2];
     for v in &test {
         let pred = dir.path().join(format!("{v}_mask.nii.gz"));
@@ -369,6 +403,7 @@ fn bundled_sample_segments_to_the_card_figures_without_shared_data() {
         &model_path(HIPPOCAMPUS),
         &[sample("hippocampus_375.nii.gz")],
         dir.path(),
+        &[],
     );
     let labels = evaluate(
         &dir.path().join("hippocampus_375_mask.nii.gz"),

@@ -455,6 +455,7 @@ pub fn export(
         "loss": format!("{:?}", tc.loss),
         "optimizer": format!("{:?}", tc.optimizer),
         "learning_rate": tc.learning_rate,
+        "lr_schedule": if tc.cosine { "cosine" } else { "plateau" },
         "weight_decay": tc.weight_decay,
         "batch_size": tc.batch_size,
         "epochs": tc.epochs,
