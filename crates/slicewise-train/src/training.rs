@@ -983,21 +983,31 @@ mod tests {
         assert_eq!(junk.kind(), slicewise::error::ErrorKind::Io);
     }
 
-    #[test]
-    fn schedule_drops_the_rate_on_a_plateau_and_stops_early() {
-        let cfg = TrainingConfig::new(
+    /// A config for the schedule tests (model and data unused).
+    fn schedule_config() -> TrainingConfig {
+        TrainingConfig::new(
             UNetConfig::small(1),
             DataConfig::new(String::new()),
             AugmentConfig::none(),
         )
-        .with_plateau_patience(2)
-        .with_early_stopping(3)
-        .with_learning_rate(1e-3);
-        let mut s = TrainState {
+    }
+
+    /// The state a fresh run starts from.
+    fn fresh_state(cfg: &TrainingConfig) -> TrainState {
+        TrainState {
             lr: cfg.learning_rate,
             best_dice: f64::NEG_INFINITY,
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn schedule_drops_the_rate_on_a_plateau_and_stops_early() {
+        let cfg = schedule_config()
+            .with_plateau_patience(2)
+            .with_early_stopping(3)
+            .with_learning_rate(1e-3);
+        let mut s = fresh_state(&cfg);
         assert!(update_schedule(&mut s, &cfg, 1, 0.5));
         assert!(!update_schedule(&mut s, &cfg, 2, 0.5));
         assert!(!update_schedule(&mut s, &cfg, 3, 0.5));
@@ -1009,21 +1019,13 @@ mod tests {
 
     #[test]
     fn cosine_schedule_anneals_over_the_epochs_and_ignores_plateaus() {
-        let cfg = TrainingConfig::new(
-            UNetConfig::small(1),
-            DataConfig::new(String::new()),
-            AugmentConfig::none(),
-        )
-        .with_cosine(true)
-        .with_epochs(4)
-        .with_plateau_patience(1)
-        .with_min_lr(0.0)
-        .with_learning_rate(1e-3);
-        let mut s = TrainState {
-            lr: cfg.learning_rate,
-            best_dice: f64::NEG_INFINITY,
-            ..Default::default()
-        };
+        let cfg = schedule_config()
+            .with_cosine(true)
+            .with_epochs(4)
+            .with_plateau_patience(1)
+            .with_min_lr(0.0)
+            .with_learning_rate(1e-3);
+        let mut s = fresh_state(&cfg);
         let mut rates = vec![s.lr];
         for epoch in 1..4 {
             update_schedule(&mut s, &cfg, epoch, 0.5);
