@@ -444,12 +444,7 @@ pub fn export(
     opts: &ExportOptions,
 ) -> Result<ModelCard> {
     let bytes = model_bytes(model, tc, opts)?;
-    slicewise::output::atomic_write(onnx_path, |w| {
-        use std::io::Write;
-        w.write_all(&bytes)
-            .map_err(|e| Error::io("write", onnx_path, e))
-    })?;
-    let sha = Sha256::digest(&bytes);
+    write_file(onnx_path, &bytes)?;
     let to_val = |v: &dyn erased::ToJson| v.to_json();
     let training = serde_json::json!({
         "loss": format!("{:?}", tc.loss),
@@ -478,18 +473,35 @@ pub fn export(
         training,
         opset: OPSET,
         batchnorm_folded: opts.fold_batchnorm,
-        sha256: sha.iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: sha256_hex(&bytes),
         bytes: bytes.len(),
     };
     let card_path = card_path(onnx_path);
-    let text = serde_json::to_string_pretty(&card)
-        .map_err(|e| Error::format(&card_path, e.to_string()))?;
-    slicewise::output::atomic_write(&card_path, |w| {
-        use std::io::Write;
-        w.write_all(text.as_bytes())
-            .map_err(|e| Error::io("write", &card_path, e))
-    })?;
+    write_card(&card_path, &card)?;
     Ok(card)
+}
+
+/// The lowercase hex SHA-256 of `bytes`, as cards record their model file.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes `bytes` to `path` atomically (a reader never sees a partial model).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    slicewise::output::atomic_write(path, |w| {
+        use std::io::Write;
+        w.write_all(bytes).map_err(|e| Error::io("write", path, e))
+    })
+}
+
+/// Writes a card as pretty JSON to `path` atomically.
+pub fn write_card<T: Serialize>(path: &Path, card: &T) -> Result<()> {
+    let text =
+        serde_json::to_string_pretty(card).map_err(|e| Error::format(path, e.to_string()))?;
+    write_file(path, text.as_bytes())
 }
 
 /// `dir/model.onnx` → `dir/model.card.json`.

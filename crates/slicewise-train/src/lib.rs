@@ -13,12 +13,14 @@
 //! * [`inference`]: eval-mode forward (the reference for export parity).
 //! * [`overlay`]: PNG overlays of validation predictions at the end of a run.
 //! * [`export`] / [`onnx`]: the ONNX writer with the `slicewise.*` contract, and the model card.
+//! * [`ensemble`]: one ONNX model averaging several exported members.
 
 #![warn(missing_docs)]
 
 pub mod augment;
 pub mod curves;
 pub mod data;
+pub mod ensemble;
 pub mod export;
 pub mod inference;
 pub mod loader;

@@ -3,6 +3,7 @@
 //! ```text
 //! slicewise-train train --data ../shared/data/lgg --channels 1 --size 128 --out runs/lgg
 //! slicewise-train export --run runs/lgg --out models/lgg-flair.onnx
+//! slicewise-train ensemble --out models/lgg-ensemble.onnx --version 2 a.onnx b.onnx
 //! slicewise-train eval --run runs/lgg
 //! slicewise-train bench --preset small --size 128 --batch 8
 //! ```
@@ -17,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use slicewise::infer::{Normalization, TtaFlips};
 use slicewise::Error;
 use slicewise_train::augment::AugmentConfig;
+use slicewise_train::ensemble;
 use slicewise_train::export::{export, ExportOptions};
 use slicewise_train::inference::load_run;
 use slicewise_train::training::{evaluate, libtorch_device, loss};
@@ -42,6 +44,8 @@ enum Cmd {
     Train(Box<TrainArgs>),
     /// Export a run's best checkpoint to ONNX + card JSON.
     Export(ExportArgs),
+    /// Combine exported models into one ONNX model that averages their outputs; prints its card.
+    Ensemble(EnsembleArgs),
     /// Evaluate a run's best checkpoint on its validation (and test) volumes; prints JSON.
     Eval(EvalArgs),
     /// Time training steps of a preset on random data; prints JSON.
@@ -247,6 +251,19 @@ struct ExportArgs {
     /// mirror) or `hv` (both mirrors, four passes), e.g. as chosen on the validation patients.
     #[arg(long, default_value = "h", value_parser = str::parse::<TtaFlips>)]
     tta_flips: TtaFlips,
+}
+
+#[derive(Args)]
+struct EnsembleArgs {
+    /// Output ONNX file (the card goes next to it as <stem>.card.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Model version for the ensemble's contract.
+    #[arg(long)]
+    version: String,
+    /// The exported members (two or more, sharing their contract); the first's contract is kept.
+    #[arg(required = true, num_args = 2..)]
+    members: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -469,6 +486,7 @@ fn run(cli: Cli) -> Result<serde_json::Value, Error> {
             let card = export(&t.model, &t.config, Some(&a.run), &a.out, &opts)?;
             Ok(serde_json::to_value(&card).unwrap_or_default())
         }
+        Cmd::Ensemble(a) => ensemble::write(&a.members, &a.out, &a.version),
         Cmd::Eval(a) => {
             let t = load_run(&a.run, a.weights.as_deref())?;
             let split_path = a.run.join("split.json");

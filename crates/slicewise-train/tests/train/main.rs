@@ -7,6 +7,7 @@ use slicewise_tests as harness;
 mod augment;
 mod common;
 mod data_parity;
+mod ensemble;
 mod parity;
 mod real_run;
 mod sources;

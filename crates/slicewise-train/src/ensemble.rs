@@ -1,0 +1,242 @@
+//! Ensembles of exported models: one ONNX graph that runs every member on the same input and
+//! averages their outputs (a `Mean` node), so the engine, the C ABI and the server run an ensemble
+//! as one model with one contract.
+//!
+//! Members must be interchangeable: the same input and output and the same `slicewise.*`
+//! contract apart from its version and training-data note, so that averaging their probabilities
+//! is meaningful (same normalisation, crop, size, output kind and labels). The members are read
+//! with this crate's ONNX subset ([`super::onnx`]), i.e. they must be files this exporter wrote;
+//! a file with other fields is refused rather than rewritten without them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use prost::Message;
+
+use super::export::{card_path, sha256_hex, write_card, write_file};
+use super::onnx::*;
+use slicewise::error::{Error, Result};
+
+/// The graph input every member reads and the ensemble keeps.
+const INPUT: &str = "input";
+/// The graph output every member writes and the ensemble's `Mean` writes.
+const OUTPUT: &str = "output";
+/// Contract keys that may differ between members (the ensemble gets its own).
+const OWN_KEYS: [&str; 2] = ["slicewise.version", "slicewise.training_data"];
+
+/// Reads an exported model, refusing files outside the exporter's ONNX subset.
+pub fn read_member(path: &Path) -> Result<ModelProto> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let m = ModelProto::decode(bytes.as_slice())
+        .map_err(|e| Error::format(path, format!("not an ONNX model: {e}")))?;
+    if m.encode_to_vec() != bytes {
+        return Err(Error::format(
+            path,
+            "holds ONNX fields the slicewise exporter does not write; only models exported by \
+             slicewise-train can be ensembled",
+        ));
+    }
+    let g = m
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::format(path, "ONNX model without a graph"))?;
+    let names = |v: &[ValueInfoProto]| v.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
+    if names(&g.input) != [INPUT] || names(&g.output) != [OUTPUT] {
+        return Err(Error::format(
+            path,
+            format!("the graph must have one input `{INPUT}` and one output `{OUTPUT}`"),
+        ));
+    }
+    Ok(m)
+}
+
+/// The `slicewise.*` metadata of a model that every member must share.
+fn shared_contract(m: &ModelProto) -> BTreeMap<&str, &str> {
+    m.metadata_props
+        .iter()
+        .filter(|p| p.key.starts_with("slicewise.") && !OWN_KEYS.contains(&p.key.as_str()))
+        .map(|p| (p.key.as_str(), p.value.as_str()))
+        .collect()
+}
+
+/// Checks that `other` can be averaged with `first`: same contract, opset, input and output.
+fn check_compatible(first: &ModelProto, other: &ModelProto, path: &Path) -> Result<()> {
+    let (a, b) = (shared_contract(first), shared_contract(other));
+    if let Some(key) = a.keys().chain(b.keys()).find(|k| a.get(*k) != b.get(*k)) {
+        return Err(Error::format(
+            path,
+            format!(
+                "its {key} ({}) differs from the first member's ({}); ensemble members must share \
+                 their contract",
+                b.get(key).unwrap_or(&"absent"),
+                a.get(key).unwrap_or(&"absent")
+            ),
+        ));
+    }
+    let io = |m: &ModelProto| {
+        m.graph
+            .as_ref()
+            .map(|g| (g.input.clone(), g.output.clone()))
+    };
+    if first.opset_import != other.opset_import || io(first) != io(other) {
+        return Err(Error::format(
+            path,
+            "its opset or its input/output shapes differ from the first member's",
+        ));
+    }
+    Ok(())
+}
+
+/// Renames every value and initializer of `g` under `prefix`, except the shared graph input;
+/// the member's output becomes `{prefix}output`.
+fn prefixed(mut g: GraphProto, prefix: &str) -> GraphProto {
+    let rename = |name: &mut String| {
+        // An empty name is an omitted optional input (Resize's roi); the input stays shared.
+        if !name.is_empty() && name != INPUT {
+            *name = format!("{prefix}{name}");
+        }
+    };
+    for n in &mut g.node {
+        n.input.iter_mut().for_each(rename);
+        n.output.iter_mut().for_each(rename);
+        rename(&mut n.name);
+    }
+    g.initializer.iter_mut().for_each(|t| rename(&mut t.name));
+    g
+}
+
+/// One model averaging `members` (at least two) under the contract of the first, with
+/// `slicewise.version` set to `version`.
+pub fn ensemble(members: &[(ModelProto, &Path)], version: &str) -> Result<ModelProto> {
+    let [(first, _), rest @ ..] = members else {
+        return Err(Error::InvalidArgument("an ensemble needs members".into()));
+    };
+    if rest.is_empty() {
+        return Err(Error::InvalidArgument(
+            "an ensemble needs at least two members".into(),
+        ));
+    }
+    for (m, path) in rest {
+        check_compatible(first, m, path)?;
+    }
+    let first_graph = first.graph.clone().unwrap_or_default();
+    let mut graph = GraphProto {
+        name: format!("slicewise_ensemble_of_{}", members.len()),
+        input: first_graph.input.clone(),
+        output: first_graph.output.clone(),
+        ..Default::default()
+    };
+    let mut outputs = Vec::new();
+    for (i, (m, _)) in members.iter().enumerate() {
+        let prefix = format!("m{i}/");
+        let g = prefixed(m.graph.clone().unwrap_or_default(), &prefix);
+        graph.node.extend(g.node);
+        graph.initializer.extend(g.initializer);
+        outputs.push(format!("{prefix}{OUTPUT}"));
+    }
+    graph.node.push(NodeProto {
+        input: outputs,
+        output: vec![OUTPUT.into()],
+        name: "ensemble_mean".into(),
+        op_type: "Mean".into(),
+        ..Default::default()
+    });
+    let mut metadata_props = first.metadata_props.clone();
+    for p in &mut metadata_props {
+        if p.key == "slicewise.version" {
+            p.value = version.to_string();
+        }
+    }
+    Ok(ModelProto {
+        graph: Some(graph),
+        metadata_props,
+        doc_string: format!(
+            "Mean of {} members: {}",
+            members.len(),
+            members
+                .iter()
+                .map(|(m, _)| m.doc_string.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
+        ..first.clone()
+    })
+}
+
+/// The card of member `path` (`<stem>.card.json` next to it), if it has one.
+fn member_card(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(card_path(path)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The ensemble's card: the members (file, digest, their own cards), the shared contract and
+/// split, and the ensemble file's digest and size.
+fn card(members: &[&Path], version: &str, bytes: &[u8]) -> serde_json::Value {
+    let cards: Vec<Option<serde_json::Value>> = members.iter().map(|p| member_card(p)).collect();
+    let field = |key: &'static str| {
+        cards
+            .iter()
+            .map(move |c| c.as_ref().map(|c| c[key].clone()))
+    };
+    let split = field("split")
+        .reduce(|a, b| if a == b { a } else { None })
+        .flatten();
+    let parameters: Option<u64> = field("parameters").map(|p| p?.as_u64()).sum();
+    let mut contract = field("contract").next().flatten();
+    if let Some(c) = contract.as_mut().and_then(|c| c.as_object_mut()) {
+        c.insert("version".into(), version.into());
+    }
+    let member = |(path, card): (&&Path, &Option<serde_json::Value>)| {
+        let file = std::fs::read(path).unwrap_or_default();
+        serde_json::json!({
+            "file": path.file_name().map(|n| n.to_string_lossy()),
+            "sha256": sha256_hex(&file),
+            "bytes": file.len(),
+            "card": card,
+        })
+    };
+    serde_json::json!({
+        "contract": contract,
+        "ensemble": {
+            "combine": "mean of the members' output probabilities (one ONNX Mean node)",
+            "members": members.iter().zip(&cards).map(member).collect::<Vec<_>>(),
+        },
+        "split": split,
+        "parameters": parameters,
+        "sha256": sha256_hex(bytes),
+        "bytes": bytes.len(),
+    })
+}
+
+/// Writes the ensemble of the models at `members` to `out` and its card to `<stem>.card.json`
+/// (both atomically; `out` may not be one of the members). Returns the card.
+pub fn write(
+    members: &[std::path::PathBuf],
+    out: &Path,
+    version: &str,
+) -> Result<serde_json::Value> {
+    if let Some(m) = members.iter().find(|m| same_file(m, out)) {
+        return Err(Error::InvalidArgument(format!(
+            "the ensemble {} would replace its member {}; write it elsewhere",
+            out.display(),
+            m.display()
+        )));
+    }
+    let read = members
+        .iter()
+        .map(|p| Ok((read_member(p)?, p.as_path())))
+        .collect::<Result<Vec<_>>>()?;
+    let bytes = ensemble(&read, version)?.encode_to_vec();
+    let paths: Vec<&Path> = members.iter().map(|p| p.as_path()).collect();
+    let card = card(&paths, version, &bytes);
+    write_file(out, &bytes)?;
+    write_card(&card_path(out), &card)?;
+    Ok(card)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
