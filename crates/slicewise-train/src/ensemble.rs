@@ -169,8 +169,9 @@ fn member_card(path: &Path) -> Option<serde_json::Value> {
     serde_json::from_str(&text).ok()
 }
 
-/// The ensemble's card: the members (file, digest, their own cards), the shared contract and
-/// split, and the ensemble file's digest and size.
+/// The ensemble's card: the members (file, digest, their own cards), the first member's contract
+/// under the ensemble's version, what the members' cards share (data, split, licence), and the
+/// ensemble file's digest and size.
 fn card(members: &[&Path], version: &str, bytes: &[u8]) -> serde_json::Value {
     let cards: Vec<Option<serde_json::Value>> = members.iter().map(|p| member_card(p)).collect();
     let field = |key: &'static str| {
@@ -178,9 +179,12 @@ fn card(members: &[&Path], version: &str, bytes: &[u8]) -> serde_json::Value {
             .iter()
             .map(move |c| c.as_ref().map(|c| c[key].clone()))
     };
-    let split = field("split")
-        .reduce(|a, b| if a == b { a } else { None })
-        .flatten();
+    // What every member's card says alike (null where they differ or a card is missing).
+    let shared = |key| {
+        field(key)
+            .reduce(|a, b| if a == b { a } else { None })
+            .flatten()
+    };
     let parameters: Option<u64> = field("parameters").map(|p| p?.as_u64()).sum();
     let mut contract = field("contract").next().flatten();
     if let Some(c) = contract.as_mut().and_then(|c| c.as_object_mut()) {
@@ -201,7 +205,9 @@ fn card(members: &[&Path], version: &str, bytes: &[u8]) -> serde_json::Value {
             "combine": "mean of the members' output probabilities (one ONNX Mean node)",
             "members": members.iter().zip(&cards).map(member).collect::<Vec<_>>(),
         },
-        "split": split,
+        "data": shared("data"),
+        "split": shared("split"),
+        "training_data_licence": shared("training_data_licence"),
         "parameters": parameters,
         "sha256": sha256_hex(bytes),
         "bytes": bytes.len(),

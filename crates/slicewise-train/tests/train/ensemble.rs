@@ -79,6 +79,10 @@ fn ensemble_output_is_the_mean_of_its_members_under_onnxruntime() {
     assert_eq!(members[1]["file"], "b.onnx");
     assert_eq!(members[1]["card"]["contract"]["version"], "b");
     assert_eq!(card["contract"]["version"], "7");
+    assert_eq!(
+        card["data"], members[0]["card"]["data"],
+        "shared data section"
+    );
     let bytes = std::fs::read(&out).expect("read ensemble");
     assert_eq!(card["bytes"], bytes.len());
     assert_eq!(
