@@ -16,6 +16,7 @@ use prost::Message;
 use super::export::{card_path, sha256_hex, write_card, write_file};
 use super::onnx::*;
 use slicewise::error::{Error, Result};
+use slicewise::infer::contract::KEY_PREFIX;
 
 /// The graph input every member reads and the ensemble keeps.
 const INPUT: &str = "input";
@@ -54,7 +55,7 @@ pub fn read_member(path: &Path) -> Result<ModelProto> {
 fn shared_contract(m: &ModelProto) -> BTreeMap<&str, &str> {
     m.metadata_props
         .iter()
-        .filter(|p| p.key.starts_with("slicewise.") && !OWN_KEYS.contains(&p.key.as_str()))
+        .filter(|p| p.key.starts_with(KEY_PREFIX) && !OWN_KEYS.contains(&p.key.as_str()))
         .map(|p| (p.key.as_str(), p.value.as_str()))
         .collect()
 }
