@@ -25,8 +25,21 @@ const OUTPUT: &str = "output";
 /// Contract keys that may differ between members (the ensemble gets its own).
 const OWN_KEYS: [&str; 2] = ["slicewise.version", "slicewise.training_data"];
 
+/// An exported model read for an ensemble: where it came from, its digest and size for the
+/// card, and the model itself.
+pub struct Member<'a> {
+    /// The file it was read from.
+    pub path: &'a Path,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// File size in bytes.
+    pub bytes: usize,
+    /// The decoded model.
+    pub model: ModelProto,
+}
+
 /// Reads an exported model, refusing files outside the exporter's ONNX subset.
-pub fn read_member(path: &Path) -> Result<ModelProto> {
+pub fn read_member(path: &Path) -> Result<Member<'_>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
     let m = ModelProto::decode(bytes.as_slice())
         .map_err(|e| Error::format(path, format!("not an ONNX model: {e}")))?;
@@ -48,7 +61,12 @@ pub fn read_member(path: &Path) -> Result<ModelProto> {
             format!("the graph must have one input `{INPUT}` and one output `{OUTPUT}`"),
         ));
     }
-    Ok(m)
+    Ok(Member {
+        path,
+        sha256: sha256_hex(&bytes),
+        bytes: bytes.len(),
+        model: m,
+    })
 }
 
 /// The `slicewise.*` metadata of a model that every member must share.
@@ -107,9 +125,9 @@ fn prefixed(mut g: GraphProto, prefix: &str) -> GraphProto {
 }
 
 /// One model averaging `members` (at least two) under the contract of the first, with
-/// `slicewise.version` set to `version`.
-pub fn ensemble(members: &[(ModelProto, &Path)], version: &str) -> Result<ModelProto> {
-    let [(first, _), rest @ ..] = members else {
+/// `slicewise.version` set to `version`. The members' graphs are moved into it, not copied.
+pub fn ensemble(members: Vec<Member>, version: &str) -> Result<ModelProto> {
+    let [first, rest @ ..] = members.as_slice() else {
         return Err(Error::InvalidArgument("an ensemble needs members".into()));
     };
     if rest.is_empty() {
@@ -117,20 +135,33 @@ pub fn ensemble(members: &[(ModelProto, &Path)], version: &str) -> Result<ModelP
             "an ensemble needs at least two members".into(),
         ));
     }
-    for (m, path) in rest {
-        check_compatible(first, m, path)?;
+    for m in rest {
+        check_compatible(&first.model, &m.model, m.path)?;
     }
-    let first_graph = first.graph.clone().unwrap_or_default();
+    let doc_string = format!(
+        "Mean of {} members: {}",
+        members.len(),
+        members
+            .iter()
+            .map(|m| m.model.doc_string.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     let mut graph = GraphProto {
         name: format!("slicewise_ensemble_of_{}", members.len()),
-        input: first_graph.input.clone(),
-        output: first_graph.output.clone(),
         ..Default::default()
     };
     let mut outputs = Vec::new();
-    for (i, (m, _)) in members.iter().enumerate() {
+    let mut head = None;
+    for (i, m) in members.into_iter().enumerate() {
         let prefix = format!("m{i}/");
-        let g = prefixed(m.graph.clone().unwrap_or_default(), &prefix);
+        let mut model = m.model;
+        let g = prefixed(model.graph.take().unwrap_or_default(), &prefix);
+        if head.is_none() {
+            // The shared input and output, as every member declares them (checked above).
+            (graph.input, graph.output) = (g.input, g.output);
+            head = Some(model);
+        }
         graph.node.extend(g.node);
         graph.initializer.extend(g.initializer);
         outputs.push(format!("{prefix}{OUTPUT}"));
@@ -142,25 +173,16 @@ pub fn ensemble(members: &[(ModelProto, &Path)], version: &str) -> Result<ModelP
         op_type: "Mean".into(),
         ..Default::default()
     });
-    let mut metadata_props = first.metadata_props.clone();
-    for p in &mut metadata_props {
+    let mut model = head.unwrap_or_default();
+    for p in &mut model.metadata_props {
         if p.key == "slicewise.version" {
             p.value = version.to_string();
         }
     }
     Ok(ModelProto {
         graph: Some(graph),
-        metadata_props,
-        doc_string: format!(
-            "Mean of {} members: {}",
-            members.len(),
-            members
-                .iter()
-                .map(|(m, _)| m.doc_string.as_str())
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ),
-        ..first.clone()
+        doc_string,
+        ..model
     })
 }
 
@@ -173,8 +195,9 @@ fn member_card(path: &Path) -> Option<serde_json::Value> {
 /// The ensemble's card: the members (file, digest, their own cards), the first member's contract
 /// under the ensemble's version, what the members' cards share (data, split, licence), and the
 /// ensemble file's digest and size.
-fn card(members: &[&Path], version: &str, bytes: &[u8]) -> serde_json::Value {
-    let cards: Vec<Option<serde_json::Value>> = members.iter().map(|p| member_card(p)).collect();
+fn card(members: &[(&Path, String, usize)], version: &str, bytes: &[u8]) -> serde_json::Value {
+    let cards: Vec<Option<serde_json::Value>> =
+        members.iter().map(|(p, ..)| member_card(p)).collect();
     let field = |key: &'static str| {
         cards
             .iter()
@@ -191,12 +214,11 @@ fn card(members: &[&Path], version: &str, bytes: &[u8]) -> serde_json::Value {
     if let Some(c) = contract.as_mut().and_then(|c| c.as_object_mut()) {
         c.insert("version".into(), version.into());
     }
-    let member = |(path, card): (&&Path, &Option<serde_json::Value>)| {
-        let file = std::fs::read(path).unwrap_or_default();
+    let member = |((path, sha256, size), card): (&(&Path, String, usize), &Option<_>)| {
         serde_json::json!({
             "file": path.file_name().map(|n| n.to_string_lossy()),
-            "sha256": sha256_hex(&file),
-            "bytes": file.len(),
+            "sha256": sha256,
+            "bytes": size,
             "card": card,
         })
     };
@@ -231,11 +253,14 @@ pub fn write(
     }
     let read = members
         .iter()
-        .map(|p| Ok((read_member(p)?, p.as_path())))
+        .map(|p| read_member(p))
         .collect::<Result<Vec<_>>>()?;
-    let bytes = ensemble(&read, version)?.encode_to_vec();
-    let paths: Vec<&Path> = members.iter().map(|p| p.as_path()).collect();
-    let card = card(&paths, version, &bytes);
+    let identities: Vec<_> = read
+        .iter()
+        .map(|m| (m.path, m.sha256.clone(), m.bytes))
+        .collect();
+    let bytes = ensemble(read, version)?.encode_to_vec();
+    let card = card(&identities, version, &bytes);
     write_file(out, &bytes)?;
     write_card(&card_path(out), &card)?;
     Ok(card)

@@ -79,9 +79,16 @@ fn ensemble_output_is_the_mean_of_its_members_under_onnxruntime() {
     assert_eq!(members[1]["file"], "b.onnx");
     assert_eq!(members[1]["card"]["contract"]["version"], "b");
     assert_eq!(card["contract"]["version"], "7");
+    assert!(
+        card["data"].is_object(),
+        "the members share their data section"
+    );
+    assert_eq!(card["data"], members[0]["card"]["data"]);
+    let member_a = std::fs::read(&a).expect("read a");
+    assert_eq!(members[0]["bytes"], member_a.len());
     assert_eq!(
-        card["data"], members[0]["card"]["data"],
-        "shared data section"
+        members[0]["sha256"],
+        slicewise_train::export::sha256_hex(&member_a)
     );
     let bytes = std::fs::read(&out).expect("read ensemble");
     assert_eq!(card["bytes"], bytes.len());
