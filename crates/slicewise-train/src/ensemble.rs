@@ -22,8 +22,10 @@ use slicewise::infer::contract::KEY_PREFIX;
 const INPUT: &str = "input";
 /// The graph output every member writes and the ensemble's `Mean` writes.
 const OUTPUT: &str = "output";
+/// The contract key of the model version, which the ensemble sets to its own.
+const VERSION_KEY: &str = "slicewise.version";
 /// Contract keys that may differ between members (the ensemble gets its own).
-const OWN_KEYS: [&str; 2] = ["slicewise.version", "slicewise.training_data"];
+const OWN_KEYS: [&str; 2] = [VERSION_KEY, "slicewise.training_data"];
 
 /// An exported model read for an ensemble: where it came from, its digest and size for the
 /// card, and the model itself.
@@ -175,7 +177,7 @@ pub fn ensemble(members: Vec<Member>, version: &str) -> Result<ModelProto> {
     });
     let mut model = head.unwrap_or_default();
     for p in &mut model.metadata_props {
-        if p.key == "slicewise.version" {
+        if p.key == VERSION_KEY {
             p.value = version.to_string();
         }
     }
