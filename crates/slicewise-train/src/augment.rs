@@ -3,11 +3,13 @@
 //! The geometric transforms (flips, rotation, shift, zoom, shear) are composed into one affine map
 //! and applied once: the image is sampled bilinearly (outside: the slice's per-channel minimum, i.e.
 //! background), the mask with nearest neighbour (outside: 0), through the same inverse map, so image
-//! and mask stay aligned. Intensity transforms (noise, blur, brightness/contrast) touch the image
-//! only. Every transform has its own probability.
+//! and mask stay aligned. Intensity transforms (a dark lesion core, noise, blur, gamma,
+//! brightness/contrast) touch the image only. Every transform has its own probability.
 
 use burn::config::Config;
 use rand::Rng;
+
+use crate::dark_core::darken_core;
 
 /// Probabilities and ranges of each augmentation.
 #[derive(Config, Debug, PartialEq)]
@@ -69,6 +71,9 @@ pub struct AugmentConfig {
     /// Largest gamma change: `γ` log-uniform in `[1/(1+g), 1+g]`.
     #[config(default = 0.5)]
     pub max_gamma: f64,
+    /// Dark-core probability (see [`crate::dark_core`]): a hypo-intense core drawn inside the
+    /// lesion, its label kept. Optional so that configurations saved before it read as off.
+    pub p_dark_core: Option<f64>,
 }
 
 impl AugmentConfig {
@@ -111,6 +116,7 @@ impl AugmentConfig {
             self.p_blur,
             self.p_intensity,
             self.p_gamma,
+            self.p_dark_core.unwrap_or(0.0),
         ]
         .iter()
         .any(|&p| p > 0.0)
@@ -330,6 +336,12 @@ pub fn augment(
 ) {
     let fwd = random_affine(cfg, h, w, rng);
     warp(image, mask, c, h, w, &fwd);
+    // Drawn only when set, so configurations without it keep their random sequence.
+    if let Some(p) = cfg.p_dark_core.filter(|&p| p > 0.0) {
+        if rng.random::<f64>() < p {
+            darken_core(image, mask, c, (h, w), rng);
+        }
+    }
     let plane = h * w;
     for ch in 0..c {
         let p = &mut image[ch * plane..(ch + 1) * plane];

@@ -8,6 +8,7 @@
 //!   preprocessed per volume as the engine does, split by volume.
 //! * [`strip`]: skull-stripped copies of training volumes.
 //! * [`augment`]: geometric and intensity augmentation, image and mask kept aligned.
+//! * [`dark_core`]: a hypo-intense core drawn inside a training lesion, its label kept.
 //! * [`loader`]: batches built by worker threads, reproducible per seed.
 //! * [`training`]: losses, optimisers, LR schedule, early stopping, checkpoints, metrics CSV.
 //! * [`inference`]: eval-mode forward (the reference for export parity).
@@ -19,6 +20,7 @@
 
 pub mod augment;
 pub mod curves;
+pub mod dark_core;
 pub mod data;
 pub mod ensemble;
 pub mod export;

@@ -199,6 +199,11 @@ struct TrainArgs {
     /// learns the location along with the lesion.
     #[arg(long)]
     flip_v: Option<f64>,
+    /// Probability of a dark core drawn inside a training lesion, its label kept (off by
+    /// default): necrotic or cystic centres are dark on FLAIR but still lesion, and few LGG
+    /// lesions show one.
+    #[arg(long)]
+    dark_core: Option<f64>,
     /// Batch-loading worker threads.
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -307,6 +312,17 @@ struct BenchArgs {
     no_batchnorm: bool,
 }
 
+/// `p` when it is a probability, else an error naming `flag`.
+fn probability(flag: &str, p: f64) -> Result<f64, Error> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{flag} {p}: a probability lies in [0, 1]"
+        )))
+    }
+}
+
 fn parse_norm(s: &str) -> Result<Normalization, Error> {
     // The same forms as a model card's `normalization`, so what trains is what the engine reads.
     slicewise::infer::contract::parse_normalization(s)
@@ -382,12 +398,11 @@ fn train_config(a: &TrainArgs) -> Result<TrainingConfig, Error> {
         (false, AugmentArg::Robust) => AugmentConfig::robust(),
     };
     let augment = match a.flip_v {
-        Some(p) if (0.0..=1.0).contains(&p) => augment.with_p_flip_v(p),
-        Some(p) => {
-            return Err(Error::InvalidArgument(format!(
-                "--flip-v {p}: a probability lies in [0, 1]"
-            )))
-        }
+        Some(p) => augment.with_p_flip_v(probability("--flip-v", p)?),
+        None => augment,
+    };
+    let augment = match a.dark_core {
+        Some(p) => augment.with_p_dark_core(Some(probability("--dark-core", p)?)),
         None => augment,
     };
     Ok(TrainingConfig::new(m, data, augment)

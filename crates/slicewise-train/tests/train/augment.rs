@@ -3,6 +3,7 @@
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use slicewise_train::augment::{augment, AugmentConfig};
+use slicewise_train::dark_core::depth;
 
 const S: usize = 64;
 
@@ -139,4 +140,66 @@ fn gamma_is_monotone_and_keeps_the_unit_range() {
     }
     assert!(changed >= 4, "gamma hardly changed anything ({changed}/8)");
     assert!(AugmentConfig::robust().enabled() && AugmentConfig::robust().p_gamma > 0.0);
+}
+
+/// A disc of radius `r` at the centre, as mask.
+fn disc(r: f64) -> Vec<u8> {
+    let c = (S as f64 - 1.0) / 2.0;
+    (0..S * S)
+        .map(|i| {
+            let (y, x) = ((i / S) as f64 - c, (i % S) as f64 - c);
+            u8::from(x * x + y * y <= r * r)
+        })
+        .collect()
+}
+
+#[test]
+fn dark_core_darkens_the_lesion_centre_only_and_keeps_its_label() {
+    let mask0 = disc(12.0);
+    // Bright lesion (0.8) on tissue (0.4), background 0 in one corner.
+    let mut img0: Vec<f32> = mask0
+        .iter()
+        .map(|&m| if m > 0 { 0.8 } else { 0.4 })
+        .collect();
+    img0[0] = 0.0;
+    let cfg = AugmentConfig::none().with_p_dark_core(Some(1.0));
+    let depth = depth(&mask0, (S, S));
+    for seed in 0..8 {
+        let (img, mask) = augmented(&cfg, &img0, &mask0, seed);
+        assert_eq!(mask, mask0, "seed {seed}: the label changed");
+        for i in 0..S * S {
+            if depth[i] <= 2 {
+                assert_eq!(
+                    img[i], img0[i],
+                    "seed {seed}: pixel {i} off the core changed"
+                );
+            }
+        }
+        let centre = img[(S / 2) * S + S / 2];
+        assert!(
+            centre <= 0.8 * 0.5 + 1e-6,
+            "seed {seed}: centre {centre} not darkened"
+        );
+        assert!(
+            centre >= 0.8 * 0.15 - 1e-6,
+            "seed {seed}: centre {centre} darker than the range"
+        );
+    }
+}
+
+#[test]
+fn dark_core_leaves_thin_lesions_and_configs_without_it_alone() {
+    let mask0 = disc(2.0);
+    let img0: Vec<f32> = mask0
+        .iter()
+        .map(|&m| if m > 0 { 0.8 } else { 0.4 })
+        .collect();
+    let on = AugmentConfig::none().with_p_dark_core(Some(1.0));
+    assert_eq!(augmented(&on, &img0, &mask0, 1).0, img0);
+    // Saved before the option existed: it reads as off.
+    let mut json = serde_json::to_value(AugmentConfig::none()).unwrap();
+    json.as_object_mut().unwrap().remove("p_dark_core");
+    let old: AugmentConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.p_dark_core, None);
+    assert!(!old.enabled());
 }
