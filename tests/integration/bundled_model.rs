@@ -290,11 +290,11 @@ fn tumour_model_reproduces_its_brats_figure() {
     let got = &e.json()["cases"][0]["labels"][0];
     let want = want["volume_dice"].as_f64().unwrap();
     assert_dice("BraTS FLAIR", got, want);
-    // Version 2 found almost nothing here (0.02), version 3 0.40, version 4 0.697; this
-    // ensemble, chosen on validation, 0.669 — short of the aim of 0.70.
+    // Version 2 found almost nothing here (0.02), version 3 0.40, version 5 0.669; version 6,
+    // whose second member learnt that a dark core is still lesion, 0.720. The bar: 0.70.
     assert!(
-        want >= 0.66,
-        "BraTS whole-tumour Dice {want:.4} fell back below 0.66"
+        want >= 0.70,
+        "BraTS whole-tumour Dice {want:.4} fell below the 0.70 aimed for"
     );
 }
 

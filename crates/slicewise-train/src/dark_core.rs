@@ -2,10 +2,11 @@
 //! hypo-intense centre (necrosis, a cyst) inside a FLAIR-hyperintense lesion is still lesion.
 //!
 //! Why: most LGG lesions are bright throughout on FLAIR (in the 91 patients, a median 1% of the
-//! lesion is darker than the patient's normal tissue), so the model learns "lesion = bright". The
-//! validation patients whose lesions have a dark share of 10% or more are the under-segmented
-//! ones, and in the BraTS case (a high-grade glioma) 32% of the whole tumour is darker than normal
-//! tissue, mostly its necrotic core, which the model labels background.
+//! lesion is darker than the patient's normal tissue), so the model learns "lesion = bright".
+//! Three of the four validation patients whose lesions are 10% dark or more were under-segmented,
+//! and in the BraTS case (a high-grade glioma) 32% of the whole tumour is darker than normal
+//! tissue, mostly its necrotic core, which the model labelled background
+//! (`scripts/study/dark_lesion_share.py`; figures in `models/README.md`).
 //!
 //! The core is the part of the lesion deeper than a random fraction of its deepest point (depth:
 //! city-block distance to the nearest non-lesion pixel), so it has the lesion's own shape; its
