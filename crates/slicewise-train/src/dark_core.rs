@@ -15,6 +15,8 @@
 
 use rand::Rng;
 
+use crate::distance::{to_outside, CITY_BLOCK};
+
 /// Lesions whose deepest pixel lies fewer pixels than this from their edge get no core.
 pub const MIN_DEPTH: u32 = 3;
 
@@ -60,31 +62,8 @@ fn uniform(rng: &mut impl Rng, (lo, hi): (f64, f64)) -> f64 {
 }
 
 /// City-block distance of each lesion pixel to the nearest pixel outside the lesion (the plane's
-/// border counts as outside); 0 outside. Two passes of the classic chamfer transform.
+/// border counts as outside); 0 outside.
 pub fn depth(mask: &[u8], (h, w): (usize, usize)) -> Vec<u32> {
-    let big = (h + w) as u32;
-    let mut d: Vec<u32> = mask.iter().map(|&m| if m > 0 { big } else { 0 }).collect();
-    for y in 0..h {
-        for x in 0..w {
-            let i = y * w + x;
-            if d[i] == 0 {
-                continue;
-            }
-            let up = if y > 0 { d[i - w] } else { 0 };
-            let left = if x > 0 { d[i - 1] } else { 0 };
-            d[i] = d[i].min(up + 1).min(left + 1);
-        }
-    }
-    for y in (0..h).rev() {
-        for x in (0..w).rev() {
-            let i = y * w + x;
-            if d[i] == 0 {
-                continue;
-            }
-            let down = if y + 1 < h { d[i + w] } else { 0 };
-            let right = if x + 1 < w { d[i + 1] } else { 0 };
-            d[i] = d[i].min(down + 1).min(right + 1);
-        }
-    }
-    d
+    let lesion: Vec<bool> = mask.iter().map(|&m| m > 0).collect();
+    to_outside(&lesion, (h, w), &CITY_BLOCK)
 }

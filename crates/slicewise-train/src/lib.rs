@@ -9,6 +9,7 @@
 //! * [`strip`]: skull-stripped copies of training volumes.
 //! * [`augment`]: geometric and intensity augmentation, image and mask kept aligned.
 //! * [`dark_core`]: a hypo-intense core drawn inside a training lesion, its label kept.
+//! * [`distance`]: chamfer distance transforms (the stripping rim, the lesion core's depth).
 //! * [`loader`]: batches built by worker threads, reproducible per seed.
 //! * [`training`]: losses, optimisers, LR schedule, early stopping, checkpoints, metrics CSV.
 //! * [`inference`]: eval-mode forward (the reference for export parity).
@@ -22,6 +23,7 @@ pub mod augment;
 pub mod curves;
 pub mod dark_core;
 pub mod data;
+pub mod distance;
 pub mod ensemble;
 pub mod export;
 pub mod inference;

@@ -15,6 +15,8 @@ use slicewise::infer::Normalization;
 
 use ndarray::ArrayView2;
 
+use crate::distance::{to_outside, CHAMFER_3_4};
+
 /// Normalised level above which a pixel belongs to the head.
 pub const HEAD_LEVEL: f32 = 0.1;
 
@@ -125,36 +127,10 @@ fn widest(heads: &[Vec<bool>], (h, w): (usize, usize)) -> usize {
 
 /// The pixels of `inside` at least `rim` pixels (3-4 chamfer distance) from its outside.
 fn erode(inside: &[bool], (h, w): (usize, usize), rim: u32) -> Vec<bool> {
-    const FAR: u32 = u32::MAX / 2;
-    let mut d: Vec<u32> = inside.iter().map(|&i| if i { FAR } else { 0 }).collect();
-    let at = |r: isize, c: isize| -> Option<usize> {
-        (r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < w)
-            .then(|| r as usize * w + c as usize)
-    };
-    // Forward pass from the top-left neighbours, backward from the bottom-right ones; pixels
-    // past the slice's edge count as outside.
-    let passes: [&[(isize, isize, u32)]; 2] = [
-        &[(-1, -1, 4), (-1, 0, 3), (-1, 1, 4), (0, -1, 3)],
-        &[(1, 1, 4), (1, 0, 3), (1, -1, 4), (0, 1, 3)],
-    ];
-    for (k, pass) in passes.iter().enumerate() {
-        let order: Box<dyn Iterator<Item = usize>> = if k == 0 {
-            Box::new(0..h * w)
-        } else {
-            Box::new((0..h * w).rev())
-        };
-        for i in order {
-            if d[i] == 0 {
-                continue;
-            }
-            let (r, c) = ((i / w) as isize, (i % w) as isize);
-            for &(dr, dc, cost) in pass.iter() {
-                let n = at(r + dr, c + dc).map_or(0, |j| d[j]);
-                d[i] = d[i].min(n + cost);
-            }
-        }
-    }
-    d.into_iter().map(|v| v >= 3 * rim.max(1)).collect()
+    to_outside(inside, (h, w), &CHAMFER_3_4)
+        .into_iter()
+        .map(|v| v >= 3 * rim.max(1))
+        .collect()
 }
 
 #[cfg(test)]
