@@ -27,15 +27,21 @@ const VERSION_KEY: &str = "slicewise.version";
 /// Contract keys that may differ between members (the ensemble gets its own).
 const OWN_KEYS: [&str; 2] = [VERSION_KEY, "slicewise.training_data"];
 
-/// An exported model read for an ensemble: where it came from, its digest and size for the
-/// card, and the model itself.
-pub struct Member<'a> {
+/// Where an ensemble member came from, as its card records it.
+#[derive(Debug, Clone)]
+pub struct MemberFile<'a> {
     /// The file it was read from.
     pub path: &'a Path,
     /// SHA-256 of the file.
     pub sha256: String,
     /// File size in bytes.
     pub bytes: usize,
+}
+
+/// An exported model read for an ensemble: its file and the model itself.
+pub struct Member<'a> {
+    /// Where it came from.
+    pub file: MemberFile<'a>,
     /// The decoded model.
     pub model: ModelProto,
 }
@@ -64,9 +70,11 @@ pub fn read_member(path: &Path) -> Result<Member<'_>> {
         ));
     }
     Ok(Member {
-        path,
-        sha256: sha256_hex(&bytes),
-        bytes: bytes.len(),
+        file: MemberFile {
+            path,
+            sha256: sha256_hex(&bytes),
+            bytes: bytes.len(),
+        },
         model: m,
     })
 }
@@ -138,7 +146,7 @@ pub fn ensemble(members: Vec<Member>, version: &str) -> Result<ModelProto> {
         ));
     }
     for m in rest {
-        check_compatible(&first.model, &m.model, m.path)?;
+        check_compatible(&first.model, &m.model, m.file.path)?;
     }
     let doc_string = format!(
         "Mean of {} members: {}",
@@ -197,9 +205,9 @@ fn member_card(path: &Path) -> Option<serde_json::Value> {
 /// The ensemble's card: the members (file, digest, their own cards), the first member's contract
 /// under the ensemble's version, what the members' cards share (data, split, licence), and the
 /// ensemble file's digest and size.
-fn card(members: &[(&Path, String, usize)], version: &str, bytes: &[u8]) -> serde_json::Value {
+fn card(members: &[MemberFile], version: &str, bytes: &[u8]) -> serde_json::Value {
     let cards: Vec<Option<serde_json::Value>> =
-        members.iter().map(|(p, ..)| member_card(p)).collect();
+        members.iter().map(|m| member_card(m.path)).collect();
     let field = |key: &'static str| {
         cards
             .iter()
@@ -216,11 +224,11 @@ fn card(members: &[(&Path, String, usize)], version: &str, bytes: &[u8]) -> serd
     if let Some(c) = contract.as_mut().and_then(|c| c.as_object_mut()) {
         c.insert("version".into(), version.into());
     }
-    let member = |((path, sha256, size), card): (&(&Path, String, usize), &Option<_>)| {
+    let member = |(m, card): (&MemberFile, &Option<_>)| {
         serde_json::json!({
-            "file": path.file_name().map(|n| n.to_string_lossy()),
-            "sha256": sha256,
-            "bytes": size,
+            "file": m.path.file_name().map(|n| n.to_string_lossy()),
+            "sha256": m.sha256,
+            "bytes": m.bytes,
             "card": card,
         })
     };
@@ -257,12 +265,9 @@ pub fn write(
         .iter()
         .map(|p| read_member(p))
         .collect::<Result<Vec<_>>>()?;
-    let identities: Vec<_> = read
-        .iter()
-        .map(|m| (m.path, m.sha256.clone(), m.bytes))
-        .collect();
+    let files: Vec<MemberFile> = read.iter().map(|m| m.file.clone()).collect();
     let bytes = ensemble(read, version)?.encode_to_vec();
-    let card = card(&identities, version, &bytes);
+    let card = card(&files, version, &bytes);
     write_file(out, &bytes)?;
     write_card(&card_path(out), &card)?;
     Ok(card)
