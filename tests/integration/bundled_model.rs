@@ -65,6 +65,13 @@ fn check_file_against_card(name: &str, max_bytes: usize) -> Model {
         card["sha256"].as_str(),
         "models/{name}.onnx changed without its card"
     );
+    // The weights derive from licensed data: the card says under which terms.
+    assert!(
+        card["training_data_licence"]
+            .as_str()
+            .is_some_and(|l| l.contains("CC BY")),
+        "{name}: the card names no training-data licence"
+    );
     let m = open_model(name);
     let c = m.contract();
     assert_eq!(c.source_channels.len(), 1);
