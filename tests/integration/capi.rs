@@ -944,12 +944,10 @@ fn segment_matches_the_rust_api() {
         if name == SIGMOID {
             o.threshold = 0.3;
         }
-        let mut ro = RustOptions {
-            batch_size: 3,
-            largest_component: true,
-            fill_holes: true,
-            ..Default::default()
-        };
+        let mut ro = RustOptions::default()
+            .batch_size(3)
+            .largest_component(true)
+            .fill_holes(true);
         if name == SIGMOID {
             ro.threshold = Some(0.3);
         }

@@ -151,11 +151,7 @@ pub(crate) fn check_pipeline(model: &Model, vol: &Volume, batch: usize, tta: boo
     let probs_ref = harness::read_f32(&dir.path().join("probs.f32"));
     harness::assert_close(probs.as_slice().unwrap(), &probs_ref, 1e-5, "model output");
 
-    let options = SegmentOptions {
-        batch_size: batch,
-        tta,
-        ..Default::default()
-    };
+    let options = SegmentOptions::default().batch_size(batch).tta(tta);
     let mut calls = 0;
     let seg = segment(model, vol, &options, &mut |p| {
         calls += 1;
@@ -306,10 +302,7 @@ fn four_flip_tta_averages_both_mirrors_as_the_numpy_reference_does() {
     // The front-back mirrors change the labels: the card's flips are what the run used.
     let (_dir_h, model_h) = softmax_model_with_card(r#"{"keep_aspect": true}"#);
     let labels = |m: &Model| {
-        let options = SegmentOptions {
-            tta: true,
-            ..Default::default()
-        };
+        let options = SegmentOptions::default().tta(true);
         segment(m, &vol, &options, &mut |_| true)
             .unwrap()
             .mask
@@ -500,11 +493,9 @@ fn refused_models_name_the_reason() {
 fn cancellation_from_another_thread_and_from_progress() {
     let vol = synthetic_volume(1, 60, 64, 64, 2);
     let token = CancelToken::new();
-    let options = SegmentOptions {
-        batch_size: 1,
-        cancel: Some(token.clone()),
-        ..Default::default()
-    };
+    let options = SegmentOptions::default()
+        .batch_size(1)
+        .cancel(token.clone());
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let t2 = token.clone();
     let canceller = std::thread::spawn(move || {
@@ -619,10 +610,7 @@ fn mask_of_odd_orientation_nifti_keeps_affine_and_shape() {
     let seg = segment(
         sigmoid(),
         &vol,
-        &SegmentOptions {
-            batch_size: 16,
-            ..Default::default()
-        },
+        &SegmentOptions::default().batch_size(16),
         &mut |_| true,
     )
     .unwrap();

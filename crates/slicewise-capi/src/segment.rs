@@ -89,30 +89,13 @@ pub unsafe extern "C" fn slicewise_segment_options_init(
 /// # Safety
 /// `o` is NULL or valid for `o->struct_size` bytes, its `cancel` NULL or a live token.
 unsafe fn segment_options(o: *const slicewise_segment_options) -> Result<SegmentOptions, CError> {
-    let mut s = SegmentOptions::default();
     if o.is_null() {
-        return Ok(s);
+        return Ok(SegmentOptions::default());
     }
     // SAFETY: the caller guarantees `o` valid for `o->struct_size` bytes; the struct is plain
     // old data (numbers and a pointer that is only read below, under its own contract).
     let o = unsafe { boundary::read_sized(o, "options") }?;
-    if o.batch_size > 0 {
-        s.batch_size = o.batch_size as usize;
-    }
-    if o.threshold.is_nan() || o.threshold > 1.0 {
-        return Err(CError::invalid(format!(
-            "options->threshold {} is not in [0, 1] (negative: the model's)",
-            o.threshold
-        )));
-    }
-    if o.threshold >= 0.0 {
-        s.threshold = Some(o.threshold);
-    }
-    s.min_component_voxels = usize::try_from(o.min_component_voxels)
-        .map_err(|_| CError::invalid("options->min_component_voxels is too large"))?;
-    s.largest_component = o.largest_component != 0;
-    s.fill_holes = o.fill_holes != 0;
-    s.tta = o.tta != 0;
+    let mut s = engine_options(&o)?;
     if !o.cancel.is_null() {
         // SAFETY: non-null checked just now; the caller guarantees a live token. The clone is
         // our own reference: the token may be freed once this call returns.
@@ -120,6 +103,32 @@ unsafe fn segment_options(o: *const slicewise_segment_options) -> Result<Segment
         s.cancel = Some(cancel.token.clone());
     }
     Ok(s)
+}
+
+/// The one conversion of the C struct's values into the engine's options (the cancellation
+/// token, a pointer with its own contract, is taken by the caller). Zero `batch_size` and a
+/// negative `threshold` mean the defaults, as `slicewise_segment_options_init` documents.
+fn engine_options(o: &slicewise_segment_options) -> Result<SegmentOptions, CError> {
+    if o.threshold.is_nan() || o.threshold > 1.0 {
+        return Err(CError::invalid(format!(
+            "options->threshold {} is not in [0, 1] (negative: the model's)",
+            o.threshold
+        )));
+    }
+    let defaults = SegmentOptions::default();
+    let min_size = usize::try_from(o.min_component_voxels)
+        .map_err(|_| CError::invalid("options->min_component_voxels is too large"))?;
+    Ok(defaults
+        .clone()
+        .batch_size(match o.batch_size {
+            0 => defaults.batch_size,
+            n => n as usize,
+        })
+        .threshold((o.threshold >= 0.0).then_some(o.threshold))
+        .min_size(min_size)
+        .largest_component(o.largest_component != 0)
+        .fill_holes(o.fill_holes != 0)
+        .tta(o.tta != 0))
 }
 
 /// Segments `volume` with `model`, slice by slice along the volume's acquisition axis.

@@ -1,12 +1,12 @@
 //! What `segment` tells the user on the terminal, worded once: the device line, one line of
-//! volumes per job, the batch summary, and the number formatting they share with the report.
+//! volumes per job and the batch summary.
 //!
 //! Everything here goes to stderr (stdout stays free for machine-readable output), prefixed
 //! `slicewise:` where it is about the run rather than one job.
 
 use slicewise::infer::Model;
 
-use super::report::{JobRecord, JobStatus, Summary};
+use slicewise_batch::report::{JobRecord, JobStatus, Summary};
 
 /// "1 job", "2 jobs".
 pub fn plural(n: usize, word: &str) -> String {
@@ -15,18 +15,6 @@ pub fn plural(n: usize, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
-}
-
-/// `v` rounded to `digits` significant digits, written without exponent or trailing zeros
-/// (1.6260000000000001 → "1.626" for 6 digits): binary floating-point noise is not data.
-pub fn significant(v: f64, digits: usize) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return v.to_string();
-    }
-    // The exponent form rounds to significant digits; parsing it back and printing the shortest
-    // round-trip form drops the zeros the rounding left.
-    let rounded = format!("{v:.*e}", digits.max(1) - 1);
-    rounded.parse::<f64>().map_or(rounded, |r| r.to_string())
 }
 
 /// A volume for reading at a glance: 3 significant digits, zeros kept so that a column of them
@@ -120,12 +108,7 @@ mod tests {
     }
 
     #[test]
-    fn significant_digits_drop_float_noise_and_keep_small_values() {
-        assert_eq!(significant(1.6260000000000001, 6), "1.626");
-        assert_eq!(significant(1.82, 6), "1.82");
-        assert_eq!(significant(0.000001234567, 6), "0.00000123457");
-        assert_eq!(significant(123456789.0, 6), "123457000");
-        assert_eq!(significant(0.0, 6), "0");
+    fn millilitres_read_at_a_glance() {
         assert_eq!(ml(1.6260000000000001), "1.63");
         assert_eq!(ml(1.6), "1.60");
         assert_eq!(ml(37.651), "37.7");

@@ -1,6 +1,7 @@
 //! The `slicewise` subcommands. Each lives in its own file; this one parses arguments and maps
 //! results to exit codes (0 success, 1 a job failed, 2 usage error).
 
+mod console;
 mod convert;
 mod evaluate;
 mod info;
@@ -14,9 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-// The batch machinery lives in the library (shared with the Python package); the subcommands
-// reach it under its old module names.
-use slicewise_cli::{console, merge};
+use slicewise_batch::merge;
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
@@ -102,10 +101,10 @@ pub struct MergeArgs {
 /// Runs `slicewise merge-reports`: exit 0 when every job of the batch succeeded or was complete,
 /// 1 when one failed (as `segment` would have), 2 when the reports are not one whole batch.
 fn merge_reports(a: MergeArgs) -> ExitCode {
-    let out = slicewise_cli::batch::canonical_lenient(&a.out);
+    let out = slicewise_batch::batch::canonical_lenient(&a.out);
     if a.reports
         .iter()
-        .any(|r| slicewise_cli::batch::canonical_lenient(r) == out)
+        .any(|r| slicewise_batch::batch::canonical_lenient(r) == out)
     {
         eprintln!(
             "slicewise: error: --out {} is one of the reports",

@@ -14,16 +14,16 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 
-use super::progress::Bars;
+use crate::console;
+use crate::progress::Bars;
 use slicewise::error::{Error, Result};
-use slicewise::infer::{Device, Model, ModelOptions};
+use slicewise::infer::{Device, Model, ModelOptions, SegmentOptions};
 use slicewise::output::OutputFormat;
-use slicewise_cli::batch::{self, InputGuard, JobSettings};
-use slicewise_cli::console;
-use slicewise_cli::jobs::{self, Job};
-use slicewise_cli::manifest::{self, Shard};
-use slicewise_cli::pipeline::{self, Event};
-use slicewise_cli::report::{self, BatchReport, JobRecord, JobStatus, Parallelism, ShardRecord};
+use slicewise_batch::batch::{self, InputGuard, JobSettings};
+use slicewise_batch::jobs::{self, Job};
+use slicewise_batch::manifest::{self, Shard};
+use slicewise_batch::pipeline::{self, Event};
+use slicewise_batch::report::{self, BatchReport, JobRecord, JobStatus, Parallelism, ShardRecord};
 
 /// Mask file formats `segment` can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -342,12 +342,13 @@ fn parallelism(args: &SegmentArgs, workers: usize, sessions: usize) -> Paralleli
 fn settings(args: &SegmentArgs) -> JobSettings {
     JobSettings {
         format: args.format.map(OutputFormat::from),
-        batch_size: args.batch_size as usize,
-        threshold: args.threshold,
-        largest_component: args.largest_component,
-        fill_holes: args.fill_holes,
-        min_size: args.min_size,
-        tta: args.tta,
+        options: SegmentOptions::default()
+            .batch_size(args.batch_size as usize)
+            .threshold(args.threshold)
+            .largest_component(args.largest_component)
+            .fill_holes(args.fill_holes)
+            .min_size(args.min_size)
+            .tta(args.tta),
         preview: args.preview,
         overwrite: args.overwrite,
         ..JobSettings::new(&args.out)

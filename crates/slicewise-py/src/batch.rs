@@ -1,4 +1,4 @@
-//! The CLI's batch machinery for Python: plan jobs from inputs or a manifest, run one job
+//! The job layer (`slicewise-batch`) for Python: plan jobs from inputs or a manifest, run one job
 //! exactly as `slicewise segment` runs it (same outputs, sidecar and record), write the report.
 //! Jobs and records cross as JSON text, which Ray moves between processes as plain strings.
 
@@ -11,15 +11,14 @@ use pyo3::prelude::*;
 use crate::errors::{invalid, to_py};
 use crate::model::{device, PyModel};
 use slicewise::infer::Model;
-use slicewise::output::OutputFormat;
-use slicewise_cli::batch::{self, InputGuard, JobSettings};
-use slicewise_cli::jobs::{self, Job};
-use slicewise_cli::report::{self, BatchReport, JobRecord};
+use slicewise_batch::batch::{self, InputGuard, JobSettings};
+use slicewise_batch::jobs::{self, Job};
+use slicewise_batch::report::{self, BatchReport, JobRecord};
 
 /// A manifest's input paths (relative ones joined to its folder), in row order.
 #[pyfunction]
 pub fn read_manifest(path: PathBuf) -> PyResult<Vec<PathBuf>> {
-    slicewise_cli::manifest::read(&path).map_err(to_py)
+    slicewise_batch::manifest::read(&path).map_err(to_py)
 }
 
 /// The jobs of `inputs` as JSON, in the CLI's order and with its output names; `rows=True`
@@ -43,54 +42,15 @@ pub fn check_out(inputs: Vec<PathBuf>, out: PathBuf) -> Option<String> {
     batch::out_problem(&inputs, &out)
 }
 
-/// Job settings as Python passes them (a dict with every key).
-#[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-pub struct Settings {
-    out: PathBuf,
-    format: Option<String>,
-    batch_size: usize,
-    threshold: Option<f32>,
-    largest_component: bool,
-    fill_holes: bool,
-    min_size: usize,
-    tta: bool,
-    preview: bool,
-    overwrite: bool,
+/// Job settings from the JSON object Python passes (`out`, the job options and the
+/// segmentation options), read by the job layer itself.
+fn job_settings(settings: &str) -> PyResult<JobSettings> {
+    let value: serde_json::Value =
+        serde_json::from_str(settings).map_err(|e| invalid(format!("settings: {e}")))?;
+    JobSettings::from_json(&value).map_err(to_py)
 }
 
-impl Settings {
-    fn job_settings(self) -> PyResult<JobSettings> {
-        let format = match self.format.as_deref() {
-            None => None,
-            Some("nifti") => Some(OutputFormat::Nifti),
-            Some("tiff") => Some(OutputFormat::Tiff),
-            Some("dicom-seg") => Some(OutputFormat::DicomSeg),
-            Some(f) => {
-                return Err(invalid(format!(
-                    "format `{f}` is not one of nifti, tiff, dicom-seg"
-                )))
-            }
-        };
-        if self.batch_size == 0 {
-            return Err(invalid("batch_size must be at least 1"));
-        }
-        Ok(JobSettings {
-            out: self.out,
-            format,
-            batch_size: self.batch_size,
-            threshold: self.threshold,
-            largest_component: self.largest_component,
-            fill_holes: self.fill_holes,
-            min_size: self.min_size,
-            tta: self.tta,
-            preview: self.preview,
-            overwrite: self.overwrite,
-        })
-    }
-}
-
-/// Runs planned jobs (JSON from `plan`) with one model, writing into `settings["out"]` what the
+/// Runs planned jobs (JSON from `plan`) with one model, writing into the settings' `out` what the
 /// CLI writes. Made once per worker: it holds the model and the batch's guarded inputs.
 #[pyclass(name = "Runner", module = "slicewise._slicewise", frozen)]
 pub struct Runner {
@@ -101,11 +61,11 @@ pub struct Runner {
 
 #[pymethods]
 impl Runner {
-    /// A runner for `model` with `settings`; `inputs` are the batch's inputs, which no output
-    /// may overwrite. Creates the output folder.
+    /// A runner for `model` with `settings` (a JSON object); `inputs` are the batch's inputs,
+    /// which no output may overwrite. Creates the output folder.
     #[new]
-    fn new(model: PyRef<'_, PyModel>, settings: Settings, inputs: Vec<PathBuf>) -> PyResult<Self> {
-        let settings = settings.job_settings()?;
+    fn new(model: PyRef<'_, PyModel>, settings: &str, inputs: Vec<PathBuf>) -> PyResult<Self> {
+        let settings = job_settings(settings)?;
         std::fs::create_dir_all(&settings.out)
             .map_err(|e| to_py(slicewise::Error::io("create folder", &settings.out, e)))?;
         Ok(Runner {
@@ -134,15 +94,12 @@ pub fn model_record(model: PyRef<'_, PyModel>) -> PyResult<String> {
     to_json(&batch::model_record(&model.inner, model.load_seconds))
 }
 
-/// The report's `options` object for `settings` on `device` with `threads`, as JSON.
+/// The report's `options` object for `settings` (a JSON object) on `device` with `threads`, as
+/// JSON.
 #[pyfunction]
 #[pyo3(signature = (settings, device_name, threads=None))]
-pub fn options_json(
-    settings: Settings,
-    device_name: &str,
-    threads: Option<usize>,
-) -> PyResult<String> {
-    let s = settings.job_settings()?;
+pub fn options_json(settings: &str, device_name: &str, threads: Option<usize>) -> PyResult<String> {
+    let s = job_settings(settings)?;
     Ok(s.options_json(device(device_name)?, threads).to_string())
 }
 

@@ -1,7 +1,7 @@
 //! `slicewise._slicewise`: the native half of the `slicewise` Python package.
 //!
 //! It is deliberately thin and low-level (arrays already in the engine's `[c, z, y, x]` float32
-//! order, options as plain arguments, records as JSON text); `python/slicewise/__init__.py`
+//! order, options and records as JSON text); `python/slicewise/__init__.py`
 //! builds the documented API on it (array conventions, dtypes, `Segmentation`, `Error`). Every
 //! call that reads, segments or writes releases the GIL, and every engine error becomes a
 //! `slicewise.Error` carrying the C ABI's status name and code.
@@ -19,6 +19,7 @@ fn _slicewise(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<model::PyModel>()?;
     m.add_class::<model::PyCancelToken>()?;
+    m.add_function(wrap_pyfunction!(model::default_segment_options, m)?)?;
     m.add_function(wrap_pyfunction!(volumes::read_volume, m)?)?;
     m.add_function(wrap_pyfunction!(volumes::write_mask, m)?)?;
     m.add_function(wrap_pyfunction!(batch::read_manifest, m)?)?;

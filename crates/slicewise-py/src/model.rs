@@ -58,20 +58,6 @@ impl PyCancelToken {
     }
 }
 
-/// The segmentation options `Model.segment` passes on, as a dict.
-#[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-pub struct SegmentArgs {
-    /// The index axis to slice along (0 = x, 1 = y, 2 = z).
-    axis: usize,
-    batch_size: usize,
-    threshold: Option<f32>,
-    largest_component: bool,
-    fill_holes: bool,
-    min_size: usize,
-    tta: bool,
-}
-
 /// What `Model.segment` returns: the mask `[z, y, x]`, then label statistics, timings (JSON) and
 /// the provider and warnings.
 type SegmentResult<'py> = (
@@ -147,32 +133,29 @@ impl PyModel {
     }
 
     /// Segments `data` (`[c, z, y, x]` float32, any strides) on the grid of the index-to-LPS
-    /// `affine`, slicing along index axis `options["axis"]` (0 = x, 1 = y, 2 = z), without the
-    /// GIL. `progress(done, total)` is called between batches; a falsy result other than None
-    /// cancels.
-    #[pyo3(signature = (data, affine, options, progress=None, cancel=None))]
+    /// `affine`, slicing along index axis `axis` (0 = x, 1 = y, 2 = z), with `options` (a JSON
+    /// object of the engine's segmentation options), without the GIL. `progress(done, total)`
+    /// is called between batches; a falsy result other than None cancels.
+    #[pyo3(signature = (data, affine, axis, options, progress=None, cancel=None))]
+    #[allow(clippy::too_many_arguments)]
     fn segment<'py>(
         &self,
         py: Python<'py>,
         data: PyReadonlyArray4<'py, f32>,
         affine: [[f64; 4]; 4],
-        options: SegmentArgs,
+        axis: usize,
+        options: &str,
         progress: Option<Py<PyAny>>,
         cancel: Option<PyRef<'py, PyCancelToken>>,
     ) -> PyResult<SegmentResult<'py>> {
         let t0 = Instant::now();
-        let volume = memory_volume(&data, &affine, options.axis)?;
+        let mut sopts = segment_options(options)?;
+        if let Some(c) = cancel {
+            sopts = sopts.cancel(c.0.clone());
+        }
+        let volume = memory_volume(&data, &affine, axis)?;
         drop(data);
         let convert = t0.elapsed().as_secs_f64();
-        let sopts = SegmentOptions {
-            batch_size: options.batch_size,
-            threshold: options.threshold,
-            largest_component: options.largest_component,
-            fill_holes: options.fill_holes,
-            min_component_voxels: options.min_size,
-            tta: options.tta,
-            cancel: cancel.map(|c| c.0.clone()),
-        };
         let model = Arc::clone(&self.inner);
         let mut hook = ProgressHook::new(progress);
         let result = py.detach(|| infer::segment(&model, &volume, &sopts, &mut |p| hook.call(p)));
@@ -185,6 +168,20 @@ impl PyModel {
         let mask = seg.mask.labels.into_pyarray(py);
         Ok((mask, stats, timings.to_string(), seg.provider, seg.warnings))
     }
+}
+
+/// The engine's options from the JSON object Python passes.
+fn segment_options(json: &str) -> PyResult<SegmentOptions> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| invalid(format!("options: {e}")))?;
+    SegmentOptions::from_json(&value).map_err(to_py)
+}
+
+/// The segmentation options and their defaults as a JSON object: the keyword arguments
+/// `Model.segment` accepts, declared once, in the engine.
+#[pyfunction]
+pub fn default_segment_options() -> String {
+    SegmentOptions::default().to_json().to_string()
 }
 
 /// A `Volume` from the caller's array, copied into the engine's standard layout.

@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
-use slicewise::infer::{segment, CancelToken, Model, Progress, SegmentOptions};
+use slicewise::infer::{CancelToken, Model, Progress, SegmentOptions};
 use slicewise::volume::SourceFormat;
-use slicewise::{Mask, Volume};
+use slicewise::Mask;
+use slicewise_batch::batch;
+use slicewise_batch::report::JobRecord;
 
 use crate::error::ApiError;
 use crate::models::label_names;
@@ -55,16 +57,10 @@ impl LabelFormat {
 pub struct InferParams {
     /// Label file format.
     pub format: LabelFormat,
-    /// `threshold` (sigmoid models), 0 to 1.
-    pub threshold: Option<f32>,
-    /// `largest_component`.
-    pub largest_component: bool,
-    /// `fill_holes`.
-    pub fill_holes: bool,
-    /// `min_size`, voxels.
-    pub min_size: usize,
-    /// `tta`.
-    pub tta: bool,
+    /// The engine's segmentation options, deserialised from the same `params` (`threshold`,
+    /// `largest_component`, `fill_holes`, `min_size`, `tta`, and any the engine adds). The
+    /// batch size is the server's own (`--batch-size`), never a client's.
+    pub options: SegmentOptions,
 }
 
 /// Parses the `params` form field (absent or empty: `{}`); 400 for a value of the wrong type
@@ -94,36 +90,11 @@ pub fn parse_params(text: Option<&str>) -> Result<InferParams, ApiError> {
         Some(".seg.nrrd") => LabelFormat::Nrrd { gzip, seg: true },
         Some(other) => return Err(unsupported_extension(other)),
     };
-    let threshold = match p.get("threshold") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_f64() {
-            Some(t) if (0.0..=1.0).contains(&t) => Some(t as f32),
-            _ => {
-                return Err(bad(format!(
-                    "threshold must be a number from 0 to 1, not {v}"
-                )))
-            }
-        },
-    };
-    let min_size = match p.get("min_size") {
-        None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| {
-                bad(format!(
-                    "min_size must be a whole number of voxels, not {v}"
-                ))
-            })?,
-    };
-    Ok(InferParams {
-        format,
-        threshold,
-        largest_component: opt_bool(p, "largest_component")?.unwrap_or(false),
-        fill_holes: opt_bool(p, "fill_holes")?.unwrap_or(false),
-        min_size,
-        tta: opt_bool(p, "tta")?.unwrap_or(false),
-    })
+    let options = SegmentOptions::from_json(&value).map_err(|e| match e {
+        slicewise::Error::InvalidArgument(detail) => bad(detail),
+        other => bad(other.to_string()),
+    })?;
+    Ok(InferParams { format, options })
 }
 
 fn unsupported_extension(ext: &str) -> ApiError {
@@ -191,7 +162,10 @@ pub fn run(
     if cancel.is_cancelled() {
         return Err(slicewise::Error::Cancelled.into());
     }
-    let volume = Volume::open(&job.image)?;
+    // Read and segmented as every slicewise job is (the job layer), answered with the label
+    // file itself rather than written beside a sidecar.
+    let mut rec = JobRecord::new(&job.image, None);
+    let volume = batch::read_input(&job.image, None, &mut rec)?;
     if job.params.format == LabelFormat::DicomSeg && volume.meta.format != SourceFormat::Dicom {
         return Err(ApiError::bad_request(
             "dicom_seg_needs_dicom",
@@ -200,11 +174,12 @@ pub fn run(
     }
     let read_s = t0.elapsed().as_secs_f64();
     let options = segment_options(job, cancel);
-    let seg = segment(&job.model, &volume, &options, progress)?;
+    let mask = batch::segment_volume(&volume, &job.model, &options, &mut rec, progress)?;
+    drop(volume);
     let t1 = Instant::now();
-    let label = encode(&seg.mask, job.params.format, &job.staging, &job.model)?;
+    let label = encode(&mask, job.params.format, &job.staging, &job.model)?;
     let write_s = t1.elapsed().as_secs_f64();
-    let t = &seg.timings;
+    let t = &rec.timings;
     let params = json!({
         "label_names": label_names(&job.model),
         "latencies": {
@@ -221,10 +196,10 @@ pub fn run(
         "slicewise": {
             "job": job.id,
             "model": job.model_name,
-            "provider": seg.provider,
-            "dims": volume.dims_xyz(),
-            "labels": seg.mask.stats(),
-            "warnings": seg.warnings,
+            "provider": rec.provider,
+            "dims": rec.dims,
+            "labels": rec.labels,
+            "warnings": rec.warnings,
         },
     });
     Ok(InferResult {
@@ -234,17 +209,13 @@ pub fn run(
     })
 }
 
+/// The request's options with the server's batch size and the job's cancellation token.
 fn segment_options(job: &InferJob, cancel: &CancelToken) -> SegmentOptions {
-    let p = &job.params;
-    SegmentOptions {
-        batch_size: job.batch_size,
-        threshold: p.threshold,
-        largest_component: p.largest_component,
-        fill_holes: p.fill_holes,
-        min_component_voxels: p.min_size,
-        tta: p.tta,
-        cancel: Some(cancel.clone()),
-    }
+    job.params
+        .options
+        .clone()
+        .batch_size(job.batch_size)
+        .cancel(cancel.clone())
 }
 
 /// The label file's bytes. NRRD and DICOM SEG are encoded in memory; the NIfTI writer writes
@@ -302,7 +273,8 @@ mod tests {
         assert_eq!(parse_params(None).unwrap().format, LabelFormat::NiftiGz);
         assert_eq!(parse_params(Some("")).unwrap().format, LabelFormat::NiftiGz);
         let p = parse_params(Some(r#"{"threshold": 0.3, "min_size": 10, "tta": true}"#)).unwrap();
-        assert_eq!((p.threshold, p.min_size, p.tta), (Some(0.3), 10, true));
+        let o = &p.options;
+        assert_eq!((o.threshold, o.min_size, o.tta), (Some(0.3), 10, true));
     }
 
     #[test]

@@ -44,10 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seg = segment(
         &m,
         &vol,
-        &SegmentOptions {
-            batch_size: batch,
-            ..Default::default()
-        },
+        &SegmentOptions::default().batch_size(batch),
         &mut |_| true,
     )?;
     let t_seg = t.elapsed().as_secs_f64();

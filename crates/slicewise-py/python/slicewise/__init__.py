@@ -58,15 +58,9 @@ __all__ = [
 PathLike = Union[str, "os.PathLike[str]"]
 ProgressFn = Callable[[int, int], Optional[bool]]
 
-#: Segmentation options and their defaults (the CLI's: ``--batch-size 8`` and so on).
-SEGMENT_OPTIONS: Dict[str, Any] = {
-    "batch_size": 8,
-    "threshold": None,
-    "largest_component": False,
-    "fill_holes": False,
-    "min_size": 0,
-    "tta": False,
-}
+#: Segmentation options and their defaults (the CLI's: ``--batch-size 8`` and so on), as the
+#: engine declares them for every front end.
+SEGMENT_OPTIONS: Dict[str, Any] = json.loads(_native.default_segment_options())
 
 #: Options of the file jobs (:meth:`Model.segment_file`, :func:`slicewise.ray.segment`) beyond
 #: :data:`SEGMENT_OPTIONS`: the CLI's ``--format``, ``--preview`` and ``--overwrite``.
@@ -219,10 +213,9 @@ class Model:
         opts = _segment_options(options)
         arr = _numeric(array)
         vol, lps, axis, out_affine, out_spacing = _engine_layout(arr, affine, spacing, slice_axis)
-        opts["axis"] = axis
         token, hook = _cancel_hooks(cancel, progress)
         mask, stats, timings, provider, warnings = self._native.segment(
-            vol, lps, opts, hook, token
+            vol, lps, axis, opts, hook, token
         )
         if out_affine is not None:
             mask = mask.T
@@ -256,27 +249,34 @@ class Model:
         return [json.loads(runner.run(job)) for job in _native.plan(inputs)]
 
 
-def job_settings(out_dir: PathLike, options: Dict[str, Any]) -> Dict[str, Any]:
-    """The settings of file jobs writing into ``out_dir`` (options checked, defaults filled)."""
+def job_settings(out_dir: PathLike, options: Dict[str, Any]) -> str:
+    """The settings of file jobs writing into ``out_dir`` as the JSON object the job layer reads
+    (unknown options refused here; values checked and defaults filled by the engine)."""
     known = {**SEGMENT_OPTIONS, **JOB_OPTIONS}
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    settings = {**known, **options}
-    settings["out"] = os.fspath(out_dir)
-    return settings
+    return _to_json({**options, "out": os.fspath(out_dir)})
 
 
-def _segment_options(options: Dict[str, Any]) -> Dict[str, Any]:
+def _segment_options(options: Dict[str, Any]) -> str:
+    """``options`` as the JSON object the engine reads (unknown ones refused here)."""
     unknown = sorted(set(options) - set(SEGMENT_OPTIONS))
     if unknown:
         raise TypeError(
             f"unknown option(s) {', '.join(unknown)}; known: {', '.join(SEGMENT_OPTIONS)}"
         )
-    opts = {**SEGMENT_OPTIONS, **options}
-    if int(opts["batch_size"]) < 1:
-        raise invalid("batch_size must be at least 1")
-    return opts
+    return _to_json(options)
+
+
+def _to_json(options: Dict[str, Any]) -> str:
+    def plain(value: Any) -> Any:
+        # numpy scalars (np.float32(0.4), np.int64(8), np.bool_(True)) as Python's own.
+        if isinstance(value, np.generic):
+            return value.item()
+        raise invalid(f"option value {value!r} is not a number, string, boolean or None")
+
+    return json.dumps(options, default=plain)
 
 
 def _numeric(array: Any) -> np.ndarray:

@@ -39,7 +39,7 @@ class SegmentActor:
         device: str,
         threads: Optional[int],
         runtime: Optional[str],
-        settings: Dict[str, Any],
+        settings: str,
         inputs: List[str],
     ) -> None:
         self.model = Model(model, device=device, threads=threads, runtime=runtime)

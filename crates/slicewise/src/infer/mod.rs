@@ -16,6 +16,7 @@
 pub mod contract;
 pub mod crop;
 pub mod model;
+mod options;
 pub mod postprocess;
 pub mod preprocess;
 mod provider;
@@ -23,8 +24,6 @@ mod runtime;
 mod segment;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use ndarray::Array4;
 
@@ -36,6 +35,7 @@ use crate::volume::Volume;
 
 pub use contract::{ModelContract, Normalization, OutputKind, TtaFlips};
 pub use model::Model;
+pub use options::{CancelToken, SegmentOptions};
 
 /// Facts about the loaded ONNX Runtime library.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,59 +112,6 @@ pub struct ProviderReport {
     pub used: String,
     /// Why others were skipped (e.g. "CUDA: not available in this ONNX Runtime build").
     pub notes: Vec<String>,
-}
-
-/// Cooperative cancellation, settable from any thread.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    /// A token not yet cancelled.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Requests cancellation.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst)
-    }
-    /// Whether cancellation was requested.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// Options for one segmentation run.
-#[derive(Debug, Clone)]
-pub struct SegmentOptions {
-    /// Slices per inference batch.
-    pub batch_size: usize,
-    /// Overrides the model's threshold (sigmoid models).
-    pub threshold: Option<f32>,
-    /// Keep only the largest 3-D connected component of each label.
-    pub largest_component: bool,
-    /// Fill holes in each label (3-D, background not connected to the border).
-    pub fill_holes: bool,
-    /// Remove 3-D components smaller than this many voxels (0: keep all).
-    pub min_component_voxels: usize,
-    /// Average predictions over test-time augmentation: the flips the model's contract names
-    /// (`tta_flips`; default the left-right mirror).
-    pub tta: bool,
-    /// Cancellation token checked between batches (and terminating the batch in flight).
-    pub cancel: Option<CancelToken>,
-}
-
-impl Default for SegmentOptions {
-    fn default() -> Self {
-        SegmentOptions {
-            batch_size: 8,
-            threshold: None,
-            largest_component: false,
-            fill_holes: false,
-            min_component_voxels: 0,
-            tta: false,
-            cancel: None,
-        }
-    }
 }
 
 /// Progress of a segmentation run, reported between batches.

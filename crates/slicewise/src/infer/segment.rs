@@ -541,7 +541,7 @@ fn finish(
     clean(
         &mut labels,
         Cleanup {
-            min_voxels: options.min_component_voxels,
+            min_voxels: options.min_size,
             largest: options.largest_component,
             fill_holes: options.fill_holes,
         },

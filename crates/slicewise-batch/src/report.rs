@@ -325,7 +325,19 @@ fn csv_row(j: &JobRecord, labels: &[u8]) -> Vec<String> {
 /// million voxels and free of float noise (1.6260000000000001 → 1.626). The JSON keeps full
 /// precision (the exact voxels × voxel volume, for programs that check it).
 fn ml_field(v: f64) -> String {
-    super::console::significant(v, 6)
+    significant(v, 6)
+}
+
+/// `v` rounded to `digits` significant digits, written without exponent or trailing zeros
+/// (1.6260000000000001 → "1.626" for 6 digits): binary floating-point noise is not data.
+fn significant(v: f64, digits: usize) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return v.to_string();
+    }
+    // The exponent form rounds to significant digits; parsing it back and printing the shortest
+    // round-trip form drops the zeros the rounding left.
+    let rounded = format!("{v:.*e}", digits.max(1) - 1);
+    rounded.parse::<f64>().map_or(rounded, |r| r.to_string())
 }
 
 /// RFC 4180 quoting.
@@ -387,6 +399,15 @@ mod tests {
             old.row, None,
             "sidecars written before rows existed still read"
         );
+    }
+
+    #[test]
+    fn significant_digits_drop_float_noise_and_keep_small_values() {
+        assert_eq!(significant(1.6260000000000001, 6), "1.626");
+        assert_eq!(significant(1.82, 6), "1.82");
+        assert_eq!(significant(0.000001234567, 6), "0.00000123457");
+        assert_eq!(significant(123456789.0, 6), "123457000");
+        assert_eq!(significant(0.0, 6), "0");
     }
 
     #[test]

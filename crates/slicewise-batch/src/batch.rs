@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::jobs::Job;
@@ -34,23 +35,22 @@ pub struct JobSettings {
     pub out: PathBuf,
     /// Mask format; `None`: TIFF for TIFF input, NIfTI otherwise.
     pub format: Option<OutputFormat>,
-    /// Slices per inference batch.
-    pub batch_size: usize,
-    /// Probability threshold for sigmoid models (default: the model's).
-    pub threshold: Option<f32>,
-    /// Keep only the largest 3-D connected component of each label.
-    pub largest_component: bool,
-    /// Fill holes in each label.
-    pub fill_holes: bool,
-    /// Remove 3-D components smaller than this many voxels.
-    pub min_size: usize,
-    /// Test-time augmentation: average over the flips the model's contract names (left-right by
-    /// default; both mirrors for a model exported with `--tta-flips hv`).
-    pub tta: bool,
+    /// How each job segments: the engine's options, declared once for every front end.
+    pub options: SegmentOptions,
     /// Write PNG overlays of the slices with the most foreground.
     pub preview: bool,
     /// Redo jobs whose outputs are already complete.
     pub overwrite: bool,
+}
+
+/// The job-level settings as a JSON object names them (beside the segmentation options).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct JobKeys {
+    out: Option<PathBuf>,
+    format: Option<String>,
+    preview: bool,
+    overwrite: bool,
 }
 
 impl JobSettings {
@@ -59,45 +59,54 @@ impl JobSettings {
         JobSettings {
             out: out.into(),
             format: None,
-            batch_size: 8,
-            threshold: None,
-            largest_component: false,
-            fill_holes: false,
-            min_size: 0,
-            tta: false,
+            options: SegmentOptions::default(),
             preview: false,
             overwrite: false,
         }
     }
 
-    /// The engine options these settings ask for.
-    pub fn segment_options(&self) -> SegmentOptions {
-        SegmentOptions {
-            batch_size: self.batch_size,
-            threshold: self.threshold,
-            largest_component: self.largest_component,
-            fill_holes: self.fill_holes,
-            min_component_voxels: self.min_size,
-            tta: self.tta,
-            ..SegmentOptions::default()
-        }
+    /// Settings from one JSON object with the names users see (Python's keyword arguments):
+    /// `out` (required), `format` (`nifti`, `tiff`, `dicom-seg`; null: by input), `preview`,
+    /// `overwrite`, and every [`SegmentOptions`] key. Keys it does not know are ignored (the
+    /// front end refuses those it does not offer).
+    pub fn from_json(value: &serde_json::Value) -> Result<JobSettings> {
+        let options = SegmentOptions::from_json(value)?;
+        let keys: JobKeys = serde_path_to_error::deserialize(value)
+            .map_err(|e| Error::InvalidArgument(format!("option {}: {}", e.path(), e.inner())))?;
+        let out = keys
+            .out
+            .ok_or_else(|| Error::InvalidArgument("the output folder (`out`) is missing".into()))?;
+        let format = keys.format.as_deref().map(parse_format).transpose()?;
+        Ok(JobSettings {
+            out,
+            format,
+            options,
+            preview: keys.preview,
+            overwrite: keys.overwrite,
+        })
     }
 
     /// The options as the report's `options` object records them (the CLI's spelling).
     pub fn options_json(&self, device: Device, threads: Option<usize>) -> serde_json::Value {
-        json!({
-            "format": self.format.map(format_name),
-            "device": format!("{device:?}").to_lowercase(),
-            "batch_size": self.batch_size,
-            "threads": threads,
-            "threshold": self.threshold,
-            "largest_component": self.largest_component,
-            "fill_holes": self.fill_holes,
-            "min_size": self.min_size,
-            "tta": self.tta,
-            "preview": self.preview,
-            "overwrite": self.overwrite,
-        })
+        let mut o = self.options.to_json();
+        o["format"] = json!(self.format.map(format_name));
+        o["device"] = json!(format!("{device:?}").to_lowercase());
+        o["threads"] = json!(threads);
+        o["preview"] = json!(self.preview);
+        o["overwrite"] = json!(self.overwrite);
+        o
+    }
+}
+
+/// The mask format a user names (`--format`, Python's `format=`).
+pub fn parse_format(name: &str) -> Result<OutputFormat> {
+    match name {
+        "nifti" => Ok(OutputFormat::Nifti),
+        "tiff" => Ok(OutputFormat::Tiff),
+        "dicom-seg" => Ok(OutputFormat::DicomSeg),
+        other => Err(Error::InvalidArgument(format!(
+            "format `{other}` is not one of nifti, tiff, dicom-seg"
+        ))),
     }
 }
 
@@ -311,26 +320,17 @@ pub(crate) fn segment_stage(
             out,
             volume,
         } = read;
-        let t = Instant::now();
-        let seg = infer::segment(model, &volume, &settings.segment_options(), progress);
-        rec.timings.total += t.elapsed().as_secs_f64();
-        let seg = match seg {
-            Ok(seg) => seg,
+        let mask = match segment_volume(&volume, model, &settings.options, &mut rec, progress) {
+            Ok(mask) => mask,
             Err(e) => return Stage::Done(Box::new(failed(rec, e))),
         };
-        rec.provider = Some(seg.provider.clone());
-        rec.timings.preprocess = seg.timings.preprocess;
-        rec.timings.inference = seg.timings.inference;
-        rec.timings.postprocess = seg.timings.postprocess;
-        rec.warnings.extend(seg.warnings.iter().cloned());
-        rec.labels = seg.mask.stats();
         // Only previews read the volume again; without them it is freed before the write.
         let volume = settings.preview.then_some(volume);
         Stage::Next(Segmented {
             rec,
             out,
             volume,
-            mask: seg.mask,
+            mask,
         })
     })
     .unwrap_or_else(Stage::Done)
@@ -447,8 +447,7 @@ fn prepare_outputs(out: &Outputs, guard: &InputGuard) -> Result<()> {
     }
 }
 
-/// Prepares the outputs and reads the job's volume, recording its read time, geometry and the
-/// reader's warnings in `rec`.
+/// Prepares the outputs and reads the job's volume into `rec`.
 fn read_volume(
     job: &Job,
     guard: &InputGuard,
@@ -456,17 +455,47 @@ fn read_volume(
     rec: &mut JobRecord,
 ) -> Result<Volume> {
     prepare_outputs(out, guard)?;
+    read_input(&job.input, job.series_uid.as_deref(), rec)
+}
+
+/// Reads an input volume (of a DICOM folder, the series `series_uid` names), recording its read
+/// time, dims, spacing and the reader's warnings in `rec`: a job's first step, also for front
+/// ends that answer with the mask themselves (the server).
+pub fn read_input(input: &Path, series_uid: Option<&str>, rec: &mut JobRecord) -> Result<Volume> {
     let t = Instant::now();
     let mut ropts = ReadOptions::default();
-    if let Some(uid) = &job.series_uid {
-        ropts = ropts.series_uid(uid.clone());
+    if let Some(uid) = series_uid {
+        ropts = ropts.series_uid(uid.to_string());
     }
-    let volume = Volume::open_with(&job.input, &ropts)?;
+    let volume = Volume::open_with(input, &ropts)?;
     rec.timings.read = t.elapsed().as_secs_f64();
     rec.dims = Some(volume.dims_xyz());
     rec.spacing = Some(volume.geometry.spacing);
     rec.warnings.extend(volume.meta.warnings.iter().cloned());
     Ok(volume)
+}
+
+/// Segments `volume` with `options`, recording the provider that ran, the stage timings, the
+/// engine's warnings and the label statistics in `rec`: a job's second step (`progress` sees
+/// the slices done and may cancel).
+pub fn segment_volume(
+    volume: &Volume,
+    model: &Model,
+    options: &SegmentOptions,
+    rec: &mut JobRecord,
+    progress: &mut dyn FnMut(Progress) -> bool,
+) -> Result<slicewise::Mask> {
+    let t = Instant::now();
+    let seg = infer::segment(model, volume, options, progress);
+    rec.timings.total += t.elapsed().as_secs_f64();
+    let seg = seg?;
+    rec.provider = Some(seg.provider);
+    rec.timings.preprocess = seg.timings.preprocess;
+    rec.timings.inference = seg.timings.inference;
+    rec.timings.postprocess = seg.timings.postprocess;
+    rec.warnings.extend(seg.warnings);
+    rec.labels = seg.mask.stats();
+    Ok(seg.mask)
 }
 
 /// Writes the mask and, when asked, the previews (of `volume`, kept for them); records them in
