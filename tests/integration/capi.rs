@@ -1,7 +1,9 @@
 //! The C ABI, driven exactly as a host drives it: `libslicewise.so` is loaded with `libloading`
 //! and called through function pointers declared here from the header's documentation (the
 //! rlib is used only to compute reference results). Also: the header is checked for drift and
-//! compiled as C99 and C++, the C host is built with sanitizers, and a Python ctypes host runs.
+//! compiled as C99 and C++, its hand-written mirrors (these declarations, the Slicer binding, the
+//! ctypes host) are checked against it, the C host is built with sanitizers, and a Python ctypes
+//! host runs.
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
@@ -12,6 +14,9 @@ use std::sync::OnceLock;
 use crate::{harness, robustness};
 
 // ---- the ABI as a host sees it ----------------------------------------------------------------
+// tests/python/header_mirrors.py reads this section (up to the next `// ----` line) and checks it
+// against include/slicewise.h (`header_mirrors_match_the_header`): its consts, #[repr(C)] structs,
+// type aliases and `api!` list, written in the plain Rust that script reads.
 
 const OK: i32 = 0;
 const INVALID_ARGUMENT: i32 = 1;
@@ -800,6 +805,92 @@ int main(void) {
         env!("CARGO_PKG_VERSION"),
     );
     assert_eq!(outputs[0], want);
+}
+
+/// `tests/python/header_mirrors.py` on `header`: how each hand-written mirror of the header (the
+/// Slicer ctypes binding, `tests/python/capi_ctypes.py`, this file's declarations) differs from
+/// it, and whether gcc lays out its structs as the parsed header says.
+fn mirror_check(header: &Path) -> serde_json::Value {
+    harness::py(
+        "header_mirrors.py",
+        &[&"--header", &header, &"--cc", &harness::tool("gcc")],
+    )
+}
+
+/// Every mirror of the header agrees with it: the functions it declares (the Slicer binding and
+/// this file: all of them) with their argument and return types, its structs field by field
+/// (ctypes: size and offsets too), its constants' names and values (Rust: types too; the Slicer
+/// binding: every value of each enumeration it mirrors, status codes through its exception
+/// classes). The counts make sure the parser read the whole header.
+#[test]
+fn header_mirrors_match_the_header() {
+    let r = mirror_check(&harness::repo().join("include/slicewise.h"));
+    assert_eq!(r["header"]["functions"], 23, "{}", r["header"]);
+    assert_eq!(r["header"]["structs"], 5, "{}", r["header"]);
+    assert_eq!(r["compiler"]["fields"], 32);
+    assert_eq!(r["compiler"]["problems"], serde_json::json!([]));
+    for (name, functions, structs) in [("slicer", 23, 5), ("capi_ctypes", 13, 4), ("rust", 23, 5)] {
+        let m = &r["mirrors"][name];
+        assert_eq!(
+            m["problems"],
+            serde_json::json!([]),
+            "{name} differs from include/slicewise.h"
+        );
+        assert_eq!(m["functions"], functions, "{name}: {m}");
+        assert_eq!(
+            m["structs"].as_object().map(|s| s.len()),
+            Some(structs),
+            "{name}: {m}"
+        );
+    }
+}
+
+/// The mirror check fails when the header changes under the mirrors: each edit of a copy of the
+/// header is reported by exactly the mirrors that declare what it changes (a new function or
+/// status code only by those that must declare all).
+#[test]
+fn header_mirror_check_catches_a_changed_header() {
+    let header = std::fs::read_to_string(harness::repo().join("include/slicewise.h")).unwrap();
+    const ALL: &[&str] = &["slicer", "capi_ctypes", "rust"];
+    let cases: [(&str, &str, &str, &[&str]); 9] = [
+        ("renamed field", "uint32_t threads;", "uint32_t thread_count;", ALL),
+        ("field type", "uint32_t acquisition_axis;", "uint64_t acquisition_axis;", ALL),
+        ("enum value", "SLICEWISE_SPACE_RAS 2", "SLICEWISE_SPACE_RAS 3", ALL),
+        ("argument type", "const size_t *dims,", "const uint32_t *dims,", ALL),
+        ("added argument", "const char *path);", "const char *path, int flags);", ALL),
+        ("return type", "void slicewise_volume_free(", "int slicewise_volume_free(", ALL),
+        ("renamed function", "slicewise_mask_save(", "slicewise_mask_write(", ALL),
+        (
+            "new function",
+            "void slicewise_volume_free(",
+            "void slicewise_volume_retain(struct slicewise_volume *volume);\nvoid slicewise_volume_free(",
+            &["slicer", "rust"],
+        ),
+        (
+            "new status code",
+            "#define SLICEWISE_TRAINING 14",
+            "#define SLICEWISE_TRAINING 14\n#define SLICEWISE_TIMEOUT 15",
+            &["slicer"],
+        ),
+    ];
+    for (what, old, new, want) in cases {
+        assert_eq!(
+            header.matches(old).count(),
+            1,
+            "{what}: {old:?} is not unique"
+        );
+        let tmp = harness::tmpdir();
+        let changed = tmp.path().join("slicewise.h");
+        std::fs::write(&changed, header.replacen(old, new, 1)).unwrap();
+        let r = mirror_check(&changed);
+        let failing: Vec<&str> = ALL
+            .iter()
+            .copied()
+            .filter(|m| r["mirrors"][m]["problems"] != serde_json::json!([]))
+            .collect();
+        assert_eq!(failing, want, "{what}: {}", r["mirrors"]);
+        assert_eq!(r["compiler"]["problems"], serde_json::json!([]), "{what}");
+    }
 }
 
 // ---- with a model -----------------------------------------------------------------------------

@@ -37,30 +37,46 @@ class MaskDesc(C.Structure):
                 ("origin", C.c_double * 3), ("direction", C.c_double * 9), ("label_count", C.c_size_t)]
 
 
+class ModelOptions(C.Structure):
+    _fields_ = [("struct_size", C.c_size_t), ("device", C.c_uint32), ("threads", C.c_uint32),
+                ("runtime_path", C.c_char_p)]
+
+
+class SegmentOptions(C.Structure):
+    _fields_ = [("struct_size", C.c_size_t), ("batch_size", C.c_uint32), ("threshold", C.c_float),
+                ("min_component_voxels", C.c_uint64), ("largest_component", C.c_uint8),
+                ("fill_holes", C.c_uint8), ("tta", C.c_uint8), ("cancel", C.c_void_p)]
+
+
 PROGRESS = C.CFUNCTYPE(C.c_int, C.c_void_p, C.c_size_t, C.c_size_t)
+_H = C.c_void_p
+
+#: The functions this host calls: name -> (restype, argtypes), checked against the header by
+#: header_mirrors.py.
+SIGNATURES = {
+    "slicewise_last_error": (C.c_int32, [C.c_char_p, C.c_size_t, C.POINTER(C.c_size_t)]),
+    "slicewise_runtime_init": (C.c_int32, [C.c_char_p]),
+    "slicewise_model_open": (C.c_int32, [C.c_char_p, C.POINTER(ModelOptions), C.POINTER(_H)]),
+    "slicewise_model_free": (None, [_H]),
+    "slicewise_volume_open": (C.c_int32, [C.c_char_p, C.POINTER(_H)]),
+    "slicewise_volume_from_memory": (C.c_int32, [C.c_void_p, C.c_uint32, C.POINTER(C.c_size_t),
+                                                 C.POINTER(C.c_double), C.POINTER(C.c_double),
+                                                 C.POINTER(C.c_double), C.c_uint32, C.POINTER(_H)]),
+    "slicewise_volume_info": (C.c_int32, [_H, C.c_uint32, C.POINTER(VolumeDesc)]),
+    "slicewise_volume_free": (None, [_H]),
+    "slicewise_segment": (C.c_int32, [_H, _H, C.POINTER(SegmentOptions), PROGRESS, C.c_void_p,
+                                      C.POINTER(_H)]),
+    "slicewise_mask_data": (C.c_int32, [_H, C.POINTER(C.POINTER(C.c_uint8)),
+                                        C.POINTER(C.c_size_t)]),
+    "slicewise_mask_info": (C.c_int32, [_H, C.c_uint32, C.POINTER(MaskDesc)]),
+    "slicewise_mask_save": (C.c_int32, [_H, C.c_char_p]),
+    "slicewise_mask_free": (None, [_H]),
+}
 
 
 def load(path):
     lib = C.CDLL(path)
-    h = C.c_void_p
-    sig = {
-        "slicewise_last_error": (C.c_int32, [C.c_char_p, C.c_size_t, C.POINTER(C.c_size_t)]),
-        "slicewise_runtime_init": (C.c_int32, [C.c_char_p]),
-        "slicewise_model_open": (C.c_int32, [C.c_char_p, C.c_void_p, C.POINTER(h)]),
-        "slicewise_model_free": (None, [h]),
-        "slicewise_volume_open": (C.c_int32, [C.c_char_p, C.POINTER(h)]),
-        "slicewise_volume_from_memory": (C.c_int32, [C.c_void_p, C.c_uint32, C.POINTER(C.c_size_t),
-                                                     C.POINTER(C.c_double), C.POINTER(C.c_double),
-                                                     C.POINTER(C.c_double), C.c_uint32, C.POINTER(h)]),
-        "slicewise_volume_info": (C.c_int32, [h, C.c_uint32, C.POINTER(VolumeDesc)]),
-        "slicewise_volume_free": (None, [h]),
-        "slicewise_segment": (C.c_int32, [h, h, C.c_void_p, PROGRESS, C.c_void_p, C.POINTER(h)]),
-        "slicewise_mask_data": (C.c_int32, [h, C.POINTER(C.POINTER(C.c_uint8)), C.POINTER(C.c_size_t)]),
-        "slicewise_mask_info": (C.c_int32, [h, C.c_uint32, C.POINTER(MaskDesc)]),
-        "slicewise_mask_save": (C.c_int32, [h, C.c_char_p]),
-        "slicewise_mask_free": (None, [h]),
-    }
-    for name, (res, args) in sig.items():
+    for name, (res, args) in SIGNATURES.items():
         f = getattr(lib, name)
         f.restype, f.argtypes = res, args
     return lib

@@ -1,19 +1,17 @@
 """The Slicer extension's binding (plugins/slicer/Slicewise/slicewise_ctypes.py) against the built
 library: masks equal the CLI's for the same NIfTI (array + affine from nibabel, as Slicer hands
 them over), and the file read through slicewise_volume_open; cancel by token (another thread) and
-by the progress callback; errors as exceptions; struct layouts equal the C compiler's.
+by the progress callback; errors as exceptions. (Its declarations are checked against the
+header by header_mirrors.py.)
 
     slicer_binding.py LIBSLICEWISE ONNXRUNTIME SLICEWISE_BIN MODELDIR OUTDIR NIFTI...
 
-Prints one JSON object: {"cases": [...], "cancel": {...}, "errors": {...}, "dtypes": {...},
-"abi": {...}}.
+Prints one JSON object: {"cases": [...], "cancel": {...}, "errors": {...}, "dtypes": {...}}.
 """
 import os
-import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 
 import nibabel as nib
@@ -214,90 +212,6 @@ def dtype_checks(model, zyx, affine):
     }
 
 
-C_LAYOUT = r"""
-#include <stdio.h>
-#include <stddef.h>
-#include "slicewise.h"
-#define F(s, f) printf("%s.%s %zu %zu\n", #s, #f, offsetof(s, f), sizeof(((s *)0)->f));
-#define S(s) printf("%s %zu\n", #s, sizeof(s));
-int main(void) {
-  S(slicewise_model_options) F(slicewise_model_options, struct_size) F(slicewise_model_options, device)
-  F(slicewise_model_options, threads) F(slicewise_model_options, runtime_path)
-  S(slicewise_segment_options) F(slicewise_segment_options, batch_size) F(slicewise_segment_options, threshold)
-  F(slicewise_segment_options, min_component_voxels) F(slicewise_segment_options, largest_component)
-  F(slicewise_segment_options, fill_holes) F(slicewise_segment_options, tta) F(slicewise_segment_options, cancel)
-  S(slicewise_volume_desc) F(slicewise_volume_desc, dims) F(slicewise_volume_desc, spacing)
-  F(slicewise_volume_desc, origin) F(slicewise_volume_desc, direction) F(slicewise_volume_desc, original_dtype)
-  F(slicewise_volume_desc, format) F(slicewise_volume_desc, acquisition_axis)
-  S(slicewise_mask_desc) F(slicewise_mask_desc, dims) F(slicewise_mask_desc, spacing) F(slicewise_mask_desc, origin)
-  F(slicewise_mask_desc, direction) F(slicewise_mask_desc, label_count)
-  S(slicewise_label_stats) F(slicewise_label_stats, value) F(slicewise_label_stats, color)
-  F(slicewise_label_stats, voxels) F(slicewise_label_stats, ml) F(slicewise_label_stats, name)
-  return 0;
-}
-"""
-
-STRUCTS = {"slicewise_model_options": sw.ModelOptions, "slicewise_segment_options": sw.SegmentOptions,
-           "slicewise_volume_desc": sw.VolumeDesc, "slicewise_mask_desc": sw.MaskDesc,
-           "slicewise_label_stats": sw.LabelStatsDesc}
-
-
-def abi_checks():
-    header = open(os.path.join(REPO, "include", "slicewise.h")).read()
-    declared = set(re.findall(r"^[A-Za-z_][\w\s\*]*?\b(slicewise_\w+)\(", header, re.M))
-    out = {"header_functions": sorted(declared), "binding_functions": sorted(sw.SIGNATURES),
-           "layout_mismatches": None}
-    # Status codes and constants the binding hard-codes, against the header's #defines.
-    defines = dict(re.findall(r"#define SLICEWISE_(\w+) (\d+)\b", header))
-    mine = {"OK": sw.OK, "SPACE_LPS": sw.SPACE_LPS, "SPACE_RAS": sw.SPACE_RAS,
-            "DEVICE_AUTO": sw.DEVICE_AUTO, "DEVICE_CPU": sw.DEVICE_CPU,
-            "DEVICE_CUDA": sw.DEVICE_CUDA, "DEVICE_TENSORRT": sw.DEVICE_TENSORRT,
-            "DTYPE_BOOL": sw.DTYPE_BOOL, "DTYPE_U8": sw.DTYPE_U8, "DTYPE_I64": sw.DTYPE_I64}
-    names = {"INVALID_ARGUMENT": 1, "IO": 2, "FORMAT": 3, "UNSUPPORTED": 4, "TOO_LARGE": 5,
-             "MODEL": 6, "RUNTIME": 7, "PROVIDER": 8, "INFERENCE": 9, "CANCELLED": 10,
-             "PANIC": 11, "NULL_POINTER": 12, "BUFFER_TOO_SMALL": 13, "TRAINING": 14}
-    classes = {"INVALID_ARGUMENT": sw.InvalidArgumentError, "IO": sw.IoError,
-               "FORMAT": sw.FormatError, "UNSUPPORTED": sw.UnsupportedError,
-               "TOO_LARGE": sw.TooLargeError, "MODEL": sw.ModelError,
-               "RUNTIME": sw.RuntimeLoadError, "PROVIDER": sw.ProviderError,
-               "INFERENCE": sw.InferenceError, "CANCELLED": sw.CancelledError,
-               "PANIC": sw.PanicError, "NULL_POINTER": sw.NullPointerError,
-               "BUFFER_TOO_SMALL": sw.BufferTooSmallError, "TRAINING": sw.TrainingError}
-    bad = [k for k, v in mine.items() if int(defines.get(k, -1)) != v]
-    bad += [k for k in names if int(defines.get(k, -1)) != classes[k].status]
-    out["constant_mismatches"] = bad
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        return out
-    with tempfile.TemporaryDirectory() as d:
-        src = os.path.join(d, "layout.c")
-        with open(src, "w") as f:
-            f.write(C_LAYOUT)
-        exe = os.path.join(d, "layout")
-        subprocess.run([cc, "-std=c99", "-I", os.path.join(REPO, "include"), src, "-o", exe],
-                       check=True)
-        lines = subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split("\n")
-    mism = []
-    for line in filter(None, lines):
-        parts = line.split()
-        if len(parts) == 2:
-            if C_sizeof(STRUCTS[parts[0]]) != int(parts[1]):
-                mism.append(line)
-        else:
-            s, f = parts[0].split(".")
-            field = getattr(STRUCTS[s], f)
-            if field.offset != int(parts[1]) or field.size != int(parts[2]):
-                mism.append(f"{line} vs ctypes {field.offset} {field.size}")
-    out["layout_mismatches"] = mism
-    out["layout_lines"] = len([x for x in lines if x])
-    return out
-
-
-def C_sizeof(t):
-    import ctypes
-    return ctypes.sizeof(t)
-
-
 def main():
     lib, ort, binary, model_dir, outdir = sys.argv[1:6]
     niftis = sys.argv[6:]
@@ -321,7 +235,6 @@ def main():
         result["cancel"] = cancel_checks(m_sig, zyx, affine)
         result["errors"] = error_checks(model_dir, outdir, m_sig, zyx)
         result["dtypes"] = dtype_checks(m_sig, zyx, affine)
-    result["abi"] = abi_checks()
     emit(result)
 
 

@@ -29,6 +29,8 @@ from collections import namedtuple
 import numpy as np
 
 # ---- constants (include/slicewise.h) ----------------------------------------------------------
+# This module mirrors the header by hand: its constants, ERRORS, structs and SIGNATURES are
+# checked against it by the project's tests (tests/python/header_mirrors.py).
 
 OK = 0
 SPACE_LPS, SPACE_RAS = 1, 2
