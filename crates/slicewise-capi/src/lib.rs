@@ -51,4 +51,9 @@ pub mod model;
 pub mod runtime;
 pub mod segment;
 pub mod status;
+
+// Declared after `status`, out of alphabetical order, so that cbindgen writes
+// `slicewise_last_error` where the header has always had it: after the status calls.
+pub mod last_error;
+
 pub mod volume;

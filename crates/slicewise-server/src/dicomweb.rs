@@ -7,22 +7,20 @@
 //!   read by the engine's DICOM series reader and reused while the PACS reports the same count;
 //! - STOW-RS (`POST studies`) stores a DICOM SEG computed from it, so every viewer of the PACS
 //!   sees it;
-//! - [`DicomWeb::proxy`] forwards OHIF's `/proxy/dicom/*` requests, as MONAI Label's proxy does.
+//! - [`DicomWeb::forward`] sends OHIF's `/proxy/dicom/*` requests on, as MONAI Label's proxy does.
 //!
 //! A fetch is written to the staging folder and renamed into the cache only once complete, so
 //! a broken transfer leaves nothing behind; a SEG is sent whole, in one request. Every failure
-//! is a [`PacsError`], which the server answers as a 502 (see [`crate::error`]).
+//! is a [`PacsError`]. This client speaks HTTP to the PACS only: what the server answers its own
+//! clients for each failure (mostly a 502) is the error layer's choice, not this module's.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{header, Method, Request, Response, StatusCode};
-use reqwest::Url;
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
-
-use crate::error::{ApiError, ServeError};
 
 /// DICOM JSON, what QIDO-RS and STOW-RS answer.
 const DICOM_JSON: &str = "application/dicom+json";
@@ -92,6 +90,34 @@ pub enum PacsError {
     /// The cache folder could not be written.
     #[error("DICOMweb cache: {0}")]
     Cache(String),
+    /// A forwarded request names a path that would leave the DICOMweb root.
+    #[error("{path:?} does not name a DICOMweb resource under this server's PACS")]
+    OutsideRoot {
+        /// The path, relative to the root.
+        path: String,
+    },
+}
+
+/// Why a [`DicomWeb`] client cannot be made: the server cannot start with it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The URL is unusable, or this build cannot speak its scheme.
+    #[error("--dicomweb {url}: {why}")]
+    Url {
+        /// The URL as given, without credentials.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The cache folder cannot be created.
+    #[error("{}: cannot create folder: {source}", path.display())]
+    Cache {
+        /// The folder.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
 }
 
 /// A series as QIDO-RS describes it.
@@ -180,8 +206,11 @@ impl DicomWeb {
         datastore: &Path,
         staging: &Path,
         max_bytes: usize,
-    ) -> Result<DicomWeb, ServeError> {
-        let bad = |why: String| ServeError::Options(format!("--dicomweb {}: {why}", redact(url)));
+    ) -> Result<DicomWeb, SetupError> {
+        let bad = |why: String| SetupError::Url {
+            url: redact(url),
+            why,
+        };
         let mut root = Url::parse(url.trim()).map_err(|e| bad(e.to_string()))?;
         if !matches!(root.scheme(), "http" | "https") || root.host().is_none() {
             return Err(bad("give an http:// or https:// URL".into()));
@@ -199,8 +228,7 @@ impl DicomWeb {
         }
         let shown = redact(root.as_str());
         let cache = datastore.join("dicomweb");
-        std::fs::create_dir_all(&cache).map_err(|source| ServeError::Io {
-            action: "create folder",
+        std::fs::create_dir_all(&cache).map_err(|source| SetupError::Cache {
             path: cache.clone(),
             source,
         })?;
@@ -224,6 +252,11 @@ impl DicomWeb {
     /// The DICOMweb root, without credentials.
     pub fn url(&self) -> &str {
         &self.shown
+    }
+
+    /// The most bytes a series, or a request forwarded to the PACS, may have.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     /// Finds series `uid` with QIDO-RS.
@@ -436,30 +469,22 @@ impl DicomWeb {
         })
     }
 
-    /// Forwards an OHIF request under `/proxy/dicom/` to the PACS, as MONAI Label's
-    /// `endpoints/proxy.py` does: `/proxy/dicom/{qido,wado,stow}/PATH` and `/proxy/dicom/PATH`
-    /// go to `<root>/PATH`. The PACS's answer is passed through (status, type, body streamed);
-    /// only a PACS that cannot be reached becomes an error. Paths that could leave the
-    /// DICOMweb root (`..`, encoded slashes) are refused.
-    pub async fn proxy(&self, req: Request<Body>) -> Result<Response<Body>, ApiError> {
-        let (parts, body) = req.into_parts();
-        let (method, headers) = (parts.method, parts.headers);
-        let (path, query) = (parts.uri.path(), parts.uri.query());
-        let rel = proxied_path(path)?;
-        // Bodies (STOW-RS from the viewer) are bounded like uploads.
-        let body: Bytes = axum::body::to_bytes(body, self.max_bytes)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "upload_too_large",
-                    "the request body is larger than this server's upload limit",
-                )
-            })?;
+    /// Sends a viewer's request on to the PACS, as MONAI Label's `endpoints/proxy.py` does:
+    /// `method` to `<root>/rel?query`, with the request's `Accept` and `Content-Type` and, for a
+    /// POST, its `body`. Gives the PACS's answer as it is, whatever its status: only a PACS that
+    /// cannot be reached, or a `rel` that would leave the root, is an error.
+    pub async fn forward(
+        &self,
+        method: Method,
+        rel: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<reqwest::Response, PacsError> {
         let mut url = self.join(rel);
         url.set_query(query);
         if !url.as_str().starts_with(self.root.as_str()) {
-            return Err(bad_proxy_path(path));
+            return Err(PacsError::OutsideRoot { path: rel.into() });
         }
         let what = format!("{method} {rel}");
         let mut req = self.client.request(method.clone(), url);
@@ -471,22 +496,7 @@ impl DicomWeb {
         if method == Method::POST {
             req = req.body(body);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| ApiError::from(self.unreachable(&what, &e)))?;
-        let mut out = Response::builder().status(resp.status());
-        for name in [
-            header::CONTENT_TYPE,
-            header::CONTENT_LENGTH,
-            header::CONTENT_ENCODING,
-        ] {
-            if let Some(v) = resp.headers().get(&name) {
-                out = out.header(name, v.clone());
-            }
-        }
-        out.body(Body::from_stream(resp.bytes_stream()))
-            .map_err(|e| ApiError::internal(format!("cannot forward the PACS's answer: {e}")))
+        req.send().await.map_err(|e| self.unreachable(&what, &e))
     }
 
     async fn qido(&self, rel: &str, what: &str) -> Result<Vec<Value>, PacsError> {
@@ -588,33 +598,6 @@ pub fn is_uid(id: &str) -> bool {
         && id
             .split('.')
             .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The part of a `/proxy/dicom/...` path to forward: without the prefix and without a leading
-/// `qido/`, `wado/` or `stow/` (MONAI Label's prefixes, none by default).
-fn proxied_path(path: &str) -> Result<&str, ApiError> {
-    let rest = path
-        .strip_prefix("/proxy/dicom/")
-        .ok_or_else(|| bad_proxy_path(path))?;
-    let rest = ["qido/", "wado/", "stow/"]
-        .iter()
-        .find_map(|p| rest.strip_prefix(p))
-        .unwrap_or(rest);
-    let escapes = rest.split('/').any(|seg| {
-        let s = seg.to_ascii_lowercase().replace("%2e", ".");
-        s == "." || s == ".." || s.contains("%2f") || s.contains("%5c") || s.contains('\\')
-    });
-    if rest.is_empty() || rest.starts_with('/') || escapes {
-        return Err(bad_proxy_path(path));
-    }
-    Ok(rest)
-}
-
-fn bad_proxy_path(path: &str) -> ApiError {
-    ApiError::bad_request(
-        "bad_proxy_path",
-        format!("{path:?} does not name a DICOMweb resource under this server's PACS"),
-    )
 }
 
 /// The `boundary` parameter of a multipart Content-Type (quotes removed).
@@ -742,29 +725,6 @@ mod tests {
         );
         assert_eq!(b("application/dicom; boundary=x"), None);
         assert_eq!(b("multipart/related"), None);
-    }
-
-    #[test]
-    fn proxy_paths_stay_under_the_root() {
-        assert_eq!(
-            proxied_path("/proxy/dicom/qido/studies").unwrap(),
-            "studies"
-        );
-        assert_eq!(
-            proxied_path("/proxy/dicom/wado/studies/1.2/series/3/metadata").unwrap(),
-            "studies/1.2/series/3/metadata"
-        );
-        assert_eq!(proxied_path("/proxy/dicom/studies").unwrap(), "studies");
-        for bad in [
-            "/proxy/dicom/../system",
-            "/proxy/dicom/qido/%2e%2e/%2E%2e/tools",
-            "/proxy/dicom/qido/studies/..",
-            "/proxy/dicom/a%2Fb",
-            "/proxy/dicom/",
-            "/proxy/dicom//x",
-        ] {
-            assert!(proxied_path(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl From<crate::dicomweb::PacsError> for ApiError {
     /// The PACS failing is a bad gateway (502), whatever it answered: the request was fine and
     /// this server is working, so clients should not read it as their fault (4xx) or ours
     /// (500). A series the PACS does not have is a 404, one too large a 413, a cache folder that
-    /// cannot be written a 500.
+    /// cannot be written a 500, a forwarded path that would leave the PACS root a 400.
     fn from(e: crate::dicomweb::PacsError) -> Self {
         use crate::dicomweb::PacsError as P;
         let (status, code) = match &e {
@@ -117,8 +117,24 @@ impl From<crate::dicomweb::PacsError> for ApiError {
             P::NoSuchSeries { .. } => (StatusCode::NOT_FOUND, "unknown_series"),
             P::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large"),
             P::Cache(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            P::OutsideRoot { .. } => (StatusCode::BAD_REQUEST, "bad_proxy_path"),
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<crate::dicomweb::SetupError> for ServeError {
+    /// An unusable `--dicomweb` URL is an option error, its cache folder an I/O one.
+    fn from(e: crate::dicomweb::SetupError) -> Self {
+        use crate::dicomweb::SetupError as S;
+        match e {
+            S::Cache { path, source } => ServeError::Io {
+                action: "create folder",
+                path,
+                source,
+            },
+            other => ServeError::Options(other.to_string()),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::plane::{dot, normal, sub, unit};
 use super::scan::{FrameInfo, Header};
 use crate::error::{Error, Result};
 use crate::volume::Geometry;
@@ -21,31 +22,6 @@ const STEP_ABS_TOL: f64 = 1e-3;
 const TILT_COS: f64 = 0.9999;
 /// ImageOrientationPatient of an axial slice (rows along x, columns along y).
 const IDENTITY_IOP: [f64; 6] = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
-
-/// Unit normal of an ImageOrientationPatient (row cosine × column cosine).
-pub(crate) fn normal(iop: &[f64; 6]) -> [f64; 3] {
-    let r = [iop[0], iop[1], iop[2]];
-    let c = [iop[3], iop[4], iop[5]];
-    let n = [
-        r[1] * c[2] - r[2] * c[1],
-        r[2] * c[0] - r[0] * c[2],
-        r[0] * c[1] - r[1] * c[0],
-    ];
-    unit(n).unwrap_or([0.0, 0.0, 1.0])
-}
-
-fn unit(v: [f64; 3]) -> Option<[f64; 3]> {
-    let len = dot(v, v).sqrt();
-    (len.is_finite() && len > 1e-12).then(|| [v[0] / len, v[1] / len, v[2] / len])
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
 
 impl FrameRef {
     /// The header facts of this frame.

@@ -20,6 +20,7 @@
 mod assemble;
 mod colour;
 mod pixels;
+mod plane;
 mod rle;
 mod scan;
 

@@ -10,6 +10,7 @@ use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, O
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use super::colour::Palette;
+use super::plane::normal;
 use crate::error::{Error, Result};
 use crate::formats::dicom_lengths;
 use crate::volume::ReadOptions;
@@ -549,7 +550,7 @@ fn offset_frames(
             ),
         ));
     }
-    let n = super::assemble::normal(&o);
+    let n = normal(&o);
     let first = offsets[0];
     for (f, off) in frames.iter_mut().zip(offsets) {
         let d = off - first;

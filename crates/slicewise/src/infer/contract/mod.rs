@@ -32,7 +32,9 @@
 //!
 //! The graph must take a rank-4 float input `[N, C, H, W]` (N dynamic or fixed) and give a rank-4
 //! float output `[N, K, H, W]`. Anything else is refused with [`Error::Model`] naming the reason
-//! (the graph checks are [`super::model`]'s).
+//! (the graph checks are `contract/graph.rs`'s).
+
+mod graph;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -41,9 +43,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{check_graph, GraphFacts, GraphIo};
 use crate::error::{Error, Result};
 use crate::mask::LabelInfo;
+use graph::check_graph;
+pub use graph::{GraphFacts, GraphIo};
 
 /// The prefix of every model-package key.
 pub const KEY_PREFIX: &str = "slicewise.";
