@@ -271,8 +271,6 @@ def cycles(graph):
 # Circles known and being removed elsewhere, each with who removes it. Listed circles are
 # reported but do not fail; a listed circle that is gone fails, so that the list only shrinks.
 KNOWN = {
-    frozenset({"crates/slicewise-cli/src/console.rs", "crates/slicewise-cli/src/report.rs"}):
-        "report.rs moves to the job-layer crate (issue 28)",
     frozenset({"crates/slicewise-train/src/data.rs", "crates/slicewise-train/src/sources.rs"}):
         "the trainer reads through the engine's readers (issue 28)",
     frozenset({"crates/slicewise-train/src/inference.rs", "crates/slicewise-train/src/overlay.rs",
