@@ -537,3 +537,100 @@ fn csv_report_writes_millilitres_without_float_noise() {
         assert!((value - exact).abs() <= 1e-6 * exact, "{text} vs {exact}");
     }
 }
+
+/// `slicewise segment a/x.nii.gz --out OUT`, then `slicewise segment b/x.nii.gz --out OUT` (the
+/// everyday `patient*/flair.nii.gz` layout, a folder at a time): the second run must not replace
+/// the first input's result. It writes under its distinct name, says so, finds it again on a
+/// rerun, and replaces the first result only with `--overwrite`. The same holds for a sharded
+/// manifest run.
+#[test]
+fn second_run_with_a_same_named_input_keeps_the_first_inputs_result() {
+    let dir = tmpdir();
+    let out = dir.path().join("out");
+    let (a, b) = (dir.path().join("a/x.nii.gz"), dir.path().join("b/x.nii.gz"));
+    for (p, src) in [(&a, "hippocampus_001"), (&b, "hippocampus_004")] {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let src = data(&format!("msd-hippocampus/images/{src}.nii.gz"));
+        std::fs::copy(src, p).unwrap();
+    }
+    let model = test_model();
+    let segment = |input: &Path, extra: &[&str]| {
+        let report = dir.path().join("report.json");
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"segment",
+            &input,
+            &"--model",
+            &model,
+            &"--out",
+            &out,
+            &"--device",
+            &"cpu",
+            &"--report",
+            &report,
+        ];
+        for e in extra {
+            args.push(e);
+        }
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        jobs(&read_json(&report))[0].clone()
+    };
+    let first = segment(&a, &[]);
+    let first_mask = mask_path(&first);
+    assert_eq!(first_mask, out.join("x_mask.nii.gz"));
+    let first_bytes = std::fs::read(&first_mask).unwrap();
+
+    let second = segment(&b, &[]);
+    let second_mask = mask_path(&second);
+    assert_ne!(
+        second_mask, first_mask,
+        "the second input took the first one's name"
+    );
+    assert!(second_mask.exists());
+    let warnings = second["warnings"].to_string();
+    assert!(warnings.contains("holds the result of"), "{warnings}");
+    assert_eq!(std::fs::read(&first_mask).unwrap(), first_bytes);
+    let sidecar = read_json(&out.join("x.slicewise.json"));
+    assert_eq!(sidecar["input"].as_str(), Some(a.to_str().unwrap()));
+    let name = second_mask.file_name().unwrap().to_string_lossy();
+    let base = name.trim_end_matches("_mask.nii.gz");
+    let sidecar = read_json(&out.join(format!("{base}.slicewise.json")));
+    assert_eq!(sidecar["input"].as_str(), Some(b.to_str().unwrap()));
+
+    // Rerun: both found again, nothing redone.
+    assert_eq!(segment(&a, &[])["status"], "skipped");
+    let again = segment(&b, &[]);
+    assert_eq!(
+        (again["status"].as_str(), mask_path(&again)),
+        (Some("skipped"), second_mask.clone())
+    );
+
+    // A sharded manifest run of b names it the same way and skips it.
+    let manifest = dir.path().join("m.csv");
+    std::fs::write(&manifest, format!("input\n{}\n", b.display())).unwrap();
+    let report = dir.path().join("r.json");
+    let r = run(&[
+        &"segment",
+        &"--manifest",
+        &manifest,
+        &"--shard",
+        &"0/1",
+        &"--model",
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+        &"--report",
+        &report,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let shard = read_json(&dir.path().join("r.shard-0-of-1.json"));
+    assert_eq!(jobs(&shard)[0]["status"], "skipped");
+    assert_eq!(mask_path(&jobs(&shard)[0]), second_mask);
+
+    // --overwrite replaces the first input's result, as asked.
+    let replaced = segment(&b, &["--overwrite"]);
+    assert_eq!(mask_path(&replaced), first_mask);
+    assert_ne!(std::fs::read(&first_mask).unwrap(), first_bytes);
+}

@@ -290,6 +290,28 @@ def test_segment_file_writes_what_the_cli_writes(tmp_path, hippo):
     assert again["status"] == "skipped"
 
 
+def test_second_segment_file_with_a_same_named_input_keeps_the_first_result(tmp_path, hippo):
+    """a/x.nii.gz then b/x.nii.gz into one folder by separate calls: b never replaces a's
+    result (it is written under its distinct name, found again on a rerun); overwrite does."""
+    a, b = tmp_path / "a" / "x.nii.gz", tmp_path / "b" / "x.nii.gz"
+    for p, name in ((a, "hippocampus_001"), (b, "hippocampus_004")):
+        p.parent.mkdir()
+        p.write_bytes((shared_data() / "msd-hippocampus" / "images" / f"{name}.nii.gz").read_bytes())
+    out = tmp_path / "out"
+    [first] = hippo.segment_file(a, out)
+    first_bytes = open(first["mask"]["path"], "rb").read()
+    [second] = hippo.segment_file(b, out)
+    assert second["status"] == "ok" and second["mask"]["path"] != first["mask"]["path"]
+    assert any("holds the result of" in w for w in second["warnings"])
+    assert open(first["mask"]["path"], "rb").read() == first_bytes
+    assert read_json(out / "x.slicewise.json")["input"] == str(a)
+    [again] = hippo.segment_file(b, out)
+    assert again["status"] == "skipped" and again["mask"]["path"] == second["mask"]["path"]
+    [replaced] = hippo.segment_file(b, out, overwrite=True)
+    assert replaced["mask"]["path"] == first["mask"]["path"]
+    assert read_json(out / "x.slicewise.json")["input"] == str(b)
+
+
 def test_help_reads_well(slicewise_pkg):
     import pydoc
 

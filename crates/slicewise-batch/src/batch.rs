@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::jobs::Job;
+use crate::jobs::{self, Job};
 use crate::report::{JobRecord, JobStatus, ModelRecord, OutputFile, Summary};
 use slicewise::error::{Error, Result};
 use slicewise::infer::{self, Device, Model, Progress, SegmentOptions};
@@ -288,7 +288,13 @@ pub(crate) fn read_stage(job: &Job, settings: &JobSettings, guard: &InputGuard) 
             rec.error = Some(e.clone());
             return Stage::Done(Box::new(rec));
         }
-        let out = outputs(job, settings);
+        let out = match outputs(job, settings) {
+            Ok((out, note)) => {
+                rec.warnings.extend(note);
+                out
+            }
+            Err(e) => return Stage::Done(Box::new(failed(rec, e))),
+        };
         if !settings.overwrite {
             if let Some(mut earlier) = complete(job, &out.sidecar) {
                 earlier.status = JobStatus::Skipped;
@@ -351,7 +357,7 @@ pub(crate) fn write_stage(
             mask,
         } = seg;
         let t = Instant::now();
-        let written = write_outputs(job, model, settings, &out, volume.as_ref(), &mask, &mut rec);
+        let written = write_outputs(model, settings, &out, volume.as_ref(), &mask, &mut rec);
         let seconds = t.elapsed().as_secs_f64();
         rec.timings.total += seconds;
         if let Err(e) = written {
@@ -375,13 +381,52 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Output paths of a job.
+/// Output paths of a job, under the base name it writes with.
 pub(crate) struct Outputs {
+    base: String,
     mask: PathBuf,
     sidecar: PathBuf,
 }
 
-fn outputs(job: &Job, settings: &JobSettings) -> Outputs {
+/// The job's output paths. Another input's results are never replaced (unless `overwrite`):
+/// when the sidecar at the job's name records a different input or series — the second of
+/// `a/x.nii.gz` and `b/x.nii.gz` segmented into one folder by separate runs — the job writes
+/// under its distinct name ([`jobs::distinct_base`], the one a run holding both inputs would
+/// give it, so reruns find it again) and says so in a warning; when that name is taken by yet
+/// another input too, the job fails naming both inputs.
+fn outputs(job: &Job, settings: &JobSettings) -> Result<(Outputs, Option<String>)> {
+    let first = output_paths(job, settings, &job.base);
+    let Some(owner) = other_owner(job, &first.sidecar).filter(|_| !settings.overwrite) else {
+        return Ok((first, None));
+    };
+    let alt = output_paths(job, settings, &jobs::distinct_base(job));
+    if alt.base != first.base {
+        if let Some(second) = other_owner(job, &alt.sidecar) {
+            return Err(taken(job, &alt, &second));
+        }
+        let note = format!(
+            "written as {}: {} holds the result of {}",
+            alt.base,
+            first.mask.display(),
+            owner.display()
+        );
+        return Ok((alt, Some(note)));
+    }
+    Err(taken(job, &first, &owner))
+}
+
+/// The refusal when the job's output names hold another input's results.
+fn taken(job: &Job, out: &Outputs, owner: &Path) -> Error {
+    Error::InvalidArgument(format!(
+        "{} holds the result of {}, which {} would replace: segment into another output folder, \
+         or overwrite to replace it",
+        out.mask.display(),
+        owner.display(),
+        job.input.display()
+    ))
+}
+
+fn output_paths(job: &Job, settings: &JobSettings, base: &str) -> Outputs {
     let fmt = match settings.format {
         Some(f) => f,
         None if job.kind == Some(InputKind::Tiff) => OutputFormat::Tiff,
@@ -393,8 +438,27 @@ fn outputs(job: &Job, settings: &JobSettings) -> Outputs {
         OutputFormat::DicomSeg => "dcm",
     };
     Outputs {
-        mask: settings.out.join(format!("{}_mask.{ext}", job.base)),
-        sidecar: settings.out.join(format!("{}.slicewise.json", job.base)),
+        base: base.to_string(),
+        mask: settings.out.join(format!("{base}_mask.{ext}")),
+        sidecar: settings.out.join(format!("{base}.slicewise.json")),
+    }
+}
+
+/// The input recorded by the sidecar at `sidecar` when it is not this job's (another input, or
+/// another series of it); `None` when there is none, it is unreadable, or it is this job's.
+fn other_owner(job: &Job, sidecar: &Path) -> Option<PathBuf> {
+    let bytes = std::fs::read(sidecar).ok()?;
+    let rec: JobRecord = serde_json::from_slice(&bytes).ok()?;
+    let same = same_path(&rec.input, &job.input) && rec.series_uid == job.series_uid;
+    (!same).then_some(rec.input)
+}
+
+/// Whether two recorded input paths name one input: canonically when both resolve, else as
+/// written (an earlier input since moved is another input unless written alike).
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 
@@ -501,7 +565,6 @@ pub fn segment_volume(
 /// Writes the mask and, when asked, the previews (of `volume`, kept for them); records them in
 /// `rec`.
 fn write_outputs(
-    job: &Job,
     model: &Model,
     settings: &JobSettings,
     out: &Outputs,
@@ -523,7 +586,7 @@ fn write_outputs(
         for z in crate::preview::top_slices(mask, PREVIEWS) {
             let p = settings
                 .out
-                .join(format!("{}_preview_z{z:04}.png", job.base));
+                .join(format!("{}_preview_z{z:04}.png", out.base));
             crate::preview::write(&p, volume, mask, z, channel)?;
             rec.previews.push(output_file(&p)?);
         }

@@ -190,14 +190,30 @@ fn make_unique(jobs: &mut [Job]) {
     }
     for j in jobs.iter_mut() {
         if count[&j.base.to_lowercase()] > 1 {
-            let canon = j.input.canonicalize().unwrap_or_else(|_| j.input.clone());
-            let key = format!(
-                "{}\0{}",
-                canon.display(),
-                j.series_uid.as_deref().unwrap_or("")
-            );
-            j.base = format!("{}_{:08x}", j.base, fnv1a(key.as_bytes()) as u32);
+            j.base = distinct_base(j);
         }
+    }
+}
+
+/// The job's base name with a suffix hashed from its canonical input path and series UID: the
+/// name it gets when another input of its batch has the same base, and the one it writes under
+/// when an earlier run's outputs of another input hold its plain name. Stable across runs; a
+/// base that already carries this job's suffix is returned as it is.
+pub fn distinct_base(job: &Job) -> String {
+    let canon = job
+        .input
+        .canonicalize()
+        .unwrap_or_else(|_| job.input.clone());
+    let key = format!(
+        "{}\0{}",
+        canon.display(),
+        job.series_uid.as_deref().unwrap_or("")
+    );
+    let suffix = format!("_{:08x}", fnv1a(key.as_bytes()) as u32);
+    if job.base.ends_with(&suffix) {
+        job.base.clone()
+    } else {
+        format!("{}{suffix}", job.base)
     }
 }
 
