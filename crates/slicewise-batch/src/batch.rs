@@ -261,12 +261,13 @@ pub(crate) struct Segmented {
     mask: slicewise::Mask,
 }
 
-/// Runs `f`, turning a panic into the job's failure.
+/// Runs `f`, turning a panic into the job's failure (its message and, where the front end
+/// installed the engine's quiet hook, its place).
 fn catch<T>(job: &Job, f: impl FnOnce() -> T) -> std::result::Result<T, Box<JobRecord>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+    slicewise::error::catch_panic(f).map_err(|e| {
         let mut r = JobRecord::new(&job.input, job.series_uid.clone());
         r.row = job.row;
-        r.error = Some(format!("internal error (panic): {}", panic_text(&p)));
+        r.error = Some(e.to_string());
         Box::new(r)
     })
 }
@@ -372,13 +373,6 @@ pub(crate) fn write_stage(
         }
     })
     .unwrap_or_else(|rec| *rec)
-}
-
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Output paths of a job, under the base name it writes with.

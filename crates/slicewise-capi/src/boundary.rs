@@ -10,36 +10,25 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::Once;
 
 use super::status::*;
-use slicewise::error::{panic_message, Error};
+use slicewise::error::{caught_panic, Error};
 
 thread_local! {
     // Per thread, so that concurrent callers never see each other's messages.
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
-    // Where this thread's last panic happened, for the message the boundary keeps.
-    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Set to any value, panics inside the library print Rust's usual report on stderr again.
-pub const PANIC_TRACE_VAR: &str = "SLICEWISE_PANIC_TRACE";
+pub const PANIC_TRACE_VAR: &str = slicewise::error::PANIC_TRACE_VAR;
 
 /// Replaces Rust's default panic report (a message and, with `RUST_BACKTRACE`, a backtrace on
-/// the host's stderr) with a record of where the panic happened: the boundary turns every panic
-/// into a status and a message, and a host's stderr is the host's. The hook belongs to this
-/// library's copy of the standard library, so a Rust host's own hook is not touched.
+/// the host's stderr) with a record of where the panic happened (the engine's one quiet hook):
+/// the boundary turns every panic into a status and a message, and a host's stderr is the
+/// host's. The hook belongs to this library's copy of the standard library, so a Rust host's own
+/// hook is not touched.
 fn quiet_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os(PANIC_TRACE_VAR).is_some() {
-            return;
-        }
-        std::panic::set_hook(Box::new(|info| {
-            let at = info.location().map(|l| l.to_string());
-            let _ = PANIC_AT.try_with(|p| *p.borrow_mut() = at);
-        }));
-    });
+    slicewise::error::quiet_panics();
 }
 
 /// An error on its way out through the C ABI: a status code and its message.
@@ -97,14 +86,7 @@ pub(crate) fn call(f: impl FnOnce() -> CResult<()>) -> slicewise_status {
             e.status
         }
         Err(payload) => {
-            // Dropping a payload could itself panic; keep it out of the unwinding path.
-            let mut msg = panic_message(payload.as_ref());
-            // Taken first: a panicking drop of the payload would record its own location.
-            if let Ok(Some(at)) = PANIC_AT.try_with(|p| p.borrow_mut().take()) {
-                msg = format!("{msg} (at {at})");
-            }
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            set_last_error(Error::Panic(msg).to_string());
+            set_last_error(caught_panic(payload).to_string());
             SLICEWISE_PANIC
         }
     }
@@ -114,7 +96,8 @@ pub(crate) fn call(f: impl FnOnce() -> CResult<()>) -> slicewise_status {
 pub(crate) fn call_void(f: impl FnOnce()) {
     quiet_panics();
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        // Swallowed, its recorded place with it.
+        drop(caught_panic(payload));
     }
 }
 

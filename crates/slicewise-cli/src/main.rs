@@ -51,6 +51,9 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
+    // Every panic is caught and reported as an error naming its place (a job's failure in
+    // `segment`): no Rust report before the clean error on stderr.
+    slicewise::error::quiet_panics();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

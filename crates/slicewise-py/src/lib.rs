@@ -16,6 +16,9 @@ use pyo3::prelude::*;
 /// The native extension module.
 #[pymodule]
 fn _slicewise(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Panics are caught (a job's record, the engine's decoders) and reported with their place;
+    // Python's stderr gets no Rust report.
+    slicewise::error::quiet_panics();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<model::PyModel>()?;
     m.add_class::<model::PyCancelToken>()?;

@@ -265,7 +265,9 @@ impl Jobs {
                 job.update(|s| (s.done, s.total) = (p.done, p.total));
                 !token.is_cancelled()
             };
-            let result = work(&token, &mut progress);
+            // A panicking job fails alone, saying what panicked and where.
+            let result = slicewise::error::catch_panic(|| work(&token, &mut progress))
+                .unwrap_or_else(|e| Err(ApiError::internal(e.to_string())));
             // Free the worker and the queue place before the job reads as over.
             drop((permit, ticket));
             match &result {

@@ -83,6 +83,9 @@ impl Server {
 
 /// Loads the models, opens the datastore and binds the listen address.
 pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
+    // A panic anywhere (a decoder on a corrupt upload) becomes its request's error with its
+    // place, not a Rust report on the server's stderr.
+    slicewise::error::quiet_panics();
     if opts.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
         return Err(ServeError::Options("the token is empty".into()));
     }

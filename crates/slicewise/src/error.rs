@@ -284,6 +284,57 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+thread_local! {
+    // Where this thread's last panic happened, recorded by the quiet hook for whoever catches it.
+    static PANIC_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Set to any value, [`quiet_panics`] leaves Rust's usual panic report on stderr in place.
+pub const PANIC_TRACE_VAR: &str = "SLICEWISE_PANIC_TRACE";
+
+/// Replaces Rust's default panic report (a message, and with `RUST_BACKTRACE` a backtrace, on
+/// stderr) with a record of where the panic happened, once per process. Every slicewise front
+/// end catches panics and reports them as errors carrying that place ([`catch_panic`],
+/// [`caught_panic`]): a decoder's panic on a corrupt file is then one clean error, not a Rust
+/// report before it on the user's (or a host application's) stderr. Front ends call this
+/// first; the engine itself never sets a process-wide hook.
+pub fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os(PANIC_TRACE_VAR).is_some() {
+            return;
+        }
+        std::panic::set_hook(Box::new(|info| {
+            let at = info.location().map(|l| l.to_string());
+            // try_with: a panic while the thread is being torn down must not panic again.
+            let _ = PANIC_AT.try_with(|p| *p.borrow_mut() = at);
+        }));
+    });
+}
+
+/// A caught panic's message and, when the quiet hook recorded it, where it happened
+/// (`boom (at src/x.rs:3:5)`). The payload is dropped behind a panic guard of its own (a
+/// payload's destructor may panic too).
+pub fn caught_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let mut msg = panic_message(payload.as_ref());
+    // Taken before the drop: a panicking drop would record its own location.
+    if let Ok(Some(at)) = PANIC_AT.try_with(|p| p.borrow_mut().take()) {
+        msg = format!("{msg} (at {at})");
+    }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+    msg
+}
+
+/// An [`Error::Panic`] from a caught panic's payload ([`caught_panic_message`]).
+pub fn caught_panic(payload: Box<dyn std::any::Any + Send>) -> Error {
+    Error::Panic(caught_panic_message(payload))
+}
+
+/// Runs `f`, turning a panic into [`Error::Panic`] with its message and location.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(caught_panic)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +395,23 @@ mod tests {
             Some("dlopen failed")
         );
         assert!(Error::Cancelled.with_source("ignored").source().is_none());
+    }
+
+    #[test]
+    fn a_caught_panic_carries_its_message_and_location_and_prints_nothing() {
+        quiet_panics();
+        let line = line!() + 1;
+        let e = catch_panic(|| panic!("boom {}", 3)).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, Error::Panic(_)), "{text}");
+        assert!(text.contains("boom 3"), "{text}");
+        assert!(
+            text.contains(&format!("error.rs:{line}")),
+            "{text}: no location"
+        );
+        assert_eq!(catch_panic(|| 7).unwrap(), 7);
+        // Back to the default report, so other tests' failures still print theirs.
+        let _ = std::panic::take_hook();
     }
 
     #[test]

@@ -171,7 +171,7 @@ fn load(path: &Path) -> std::result::Result<Loaded, BoxError> {
         Err(p) => {
             return Err(format!(
                 "panic while loading: {}",
-                crate::error::panic_message(p.as_ref())
+                crate::error::caught_panic_message(p)
             )
             .into())
         }

@@ -428,9 +428,13 @@ fn decode_encapsulated<'a>(
             path,
             format!("cannot decode {} pixel data: {e}", ts.name()),
         )),
-        Err(_) => Err(Error::format(
+        Err(p) => Err(Error::format(
             path,
-            format!("the {} decoder failed (panicked) on this file", ts.name()),
+            format!(
+                "the {} decoder failed (panicked) on this file: {}",
+                ts.name(),
+                crate::error::caught_panic_message(p)
+            ),
         )),
     }
 }

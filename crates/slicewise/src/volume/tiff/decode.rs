@@ -179,9 +179,12 @@ fn rational<R: std::io::Read + std::io::Seek>(dec: &mut Decoder<R>, tag: Tag) ->
 fn guard<T>(path: &Path, f: impl FnOnce() -> Result<T, TiffError>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(|e| tiff_error(path, e)),
-        Err(_) => Err(Error::format(
+        Err(p) => Err(Error::format(
             path,
-            "malformed TIFF (the decoder rejected its layout)",
+            format!(
+                "malformed TIFF (the decoder rejected its layout: {})",
+                crate::error::caught_panic_message(p)
+            ),
         )),
     }
 }
