@@ -107,6 +107,7 @@ fn format_name(f: OutputFormat) -> &'static str {
         OutputFormat::Nifti => "nifti",
         OutputFormat::Tiff => "tiff",
         OutputFormat::DicomSeg => "dicomseg",
+        OutputFormat::Nrrd => "nrrd",
     }
 }
 
@@ -391,6 +392,7 @@ fn outputs(job: &Job, settings: &JobSettings) -> Outputs {
         OutputFormat::Tiff => "tif",
         OutputFormat::Nifti => "nii.gz",
         OutputFormat::DicomSeg => "dcm",
+        OutputFormat::Nrrd => "nrrd",
     };
     Outputs {
         mask: settings.out.join(format!("{}_mask.{ext}", job.base)),
