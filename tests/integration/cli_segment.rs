@@ -358,6 +358,50 @@ fn dicom_seg_format_writes_a_seg_equal_to_the_nifti_mask_and_refuses_non_dicom_i
     assert_eq!(r.code, 2, "missing --model is a usage error");
 }
 
+/// `--format nrrd` writes `<name>_mask.nrrd`: the labels of the NIfTI mask of the same run, x
+/// fastest, gzip-encoded, on the same grid.
+#[test]
+fn nrrd_format_writes_the_labels_of_the_nifti_mask() {
+    let model = test_model();
+    let nifti = data("msd-hippocampus/images/hippocampus_001.nii.gz");
+    let (nrrd_dir, nii_dir) = (tmpdir(), tmpdir());
+    for (dir, format) in [(&nrrd_dir, "nrrd"), (&nii_dir, "nifti")] {
+        let r = run(&[
+            &"segment",
+            &nifti,
+            &"--model",
+            &model,
+            &"--out",
+            &dir.path(),
+            &"--format",
+            &format,
+        ]);
+        assert_eq!(r.code, 0, "{format}: {}", r.stderr);
+    }
+    let bytes = std::fs::read(nrrd_dir.path().join("hippocampus_001_mask.nrrd")).unwrap();
+    let end = bytes
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .expect("NRRD header");
+    let header = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    let mut labels = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&bytes[end + 2..]),
+        &mut labels,
+    )
+    .unwrap();
+    let mask = slicewise::Volume::open(nii_dir.path().join("hippocampus_001_mask.nii.gz")).unwrap();
+    let [x, y, z] = mask.dims_xyz();
+    assert!(
+        header.contains(&format!("\nsizes: {x} {y} {z}\n")),
+        "{header}"
+    );
+    assert!(header.contains("\nencoding: gzip\n"), "{header}");
+    let want: Vec<u8> = mask.data.iter().map(|&v| v as u8).collect();
+    assert!(labels == want, "NRRD and NIfTI labels differ");
+    assert!(want.iter().any(|&v| v > 0), "test mask is empty");
+}
+
 #[test]
 fn info_on_an_onnx_model_shows_its_contract() {
     let model = test_model();

@@ -66,7 +66,7 @@ impl JobSettings {
     }
 
     /// Settings from one JSON object with the names users see (Python's keyword arguments):
-    /// `out` (required), `format` (`nifti`, `tiff`, `dicom-seg`; null: by input), `preview`,
+    /// `out` (required), `format` (`nifti`, `tiff`, `dicom-seg`, `nrrd`; null: by input), `preview`,
     /// `overwrite`, and every [`SegmentOptions`] key. Keys it does not know are ignored (the
     /// front end refuses those it does not offer).
     pub fn from_json(value: &serde_json::Value) -> Result<JobSettings> {
@@ -104,8 +104,9 @@ pub fn parse_format(name: &str) -> Result<OutputFormat> {
         "nifti" => Ok(OutputFormat::Nifti),
         "tiff" => Ok(OutputFormat::Tiff),
         "dicom-seg" => Ok(OutputFormat::DicomSeg),
+        "nrrd" => Ok(OutputFormat::Nrrd),
         other => Err(Error::InvalidArgument(format!(
-            "format `{other}` is not one of nifti, tiff, dicom-seg"
+            "format `{other}` is not one of nifti, tiff, dicom-seg, nrrd"
         ))),
     }
 }
@@ -116,6 +117,7 @@ fn format_name(f: OutputFormat) -> &'static str {
         OutputFormat::Nifti => "nifti",
         OutputFormat::Tiff => "tiff",
         OutputFormat::DicomSeg => "dicomseg",
+        OutputFormat::Nrrd => "nrrd",
     }
 }
 
@@ -430,6 +432,7 @@ fn output_paths(job: &Job, settings: &JobSettings, base: &str) -> Outputs {
         OutputFormat::Tiff => "tif",
         OutputFormat::Nifti => "nii.gz",
         OutputFormat::DicomSeg => "dcm",
+        OutputFormat::Nrrd => "nrrd",
     };
     Outputs {
         base: base.to_string(),

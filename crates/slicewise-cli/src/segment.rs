@@ -34,6 +34,8 @@ pub enum FormatArg {
     Tiff,
     /// DICOM SEG (BINARY) referencing the source series, `.dcm` (DICOM input only).
     DicomSeg,
+    /// NRRD, uint8 labels in LPS with gzip encoding, `.nrrd`.
+    Nrrd,
 }
 
 /// Execution providers.
@@ -55,6 +57,7 @@ impl From<FormatArg> for OutputFormat {
             FormatArg::Nifti => OutputFormat::Nifti,
             FormatArg::Tiff => OutputFormat::Tiff,
             FormatArg::DicomSeg => OutputFormat::DicomSeg,
+            FormatArg::Nrrd => OutputFormat::Nrrd,
         }
     }
 }

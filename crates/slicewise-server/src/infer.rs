@@ -7,12 +7,15 @@
 //! `threshold`, `largest_component`, `fill_holes`, `min_size`, `tta`. Other keys (`client_id`,
 //! `label_info`, …) are ignored, as MONAI Label's own tasks ignore keys they do not use.
 
-use std::path::Path;
+use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
+use slicewise::error::ErrorKind;
 use slicewise::infer::{CancelToken, Model, Progress, SegmentOptions};
+use slicewise::output::dicom_seg::DicomSegOptions;
+use slicewise::output::{write_mask_to, EncodeOptions, OutputFormat};
 use slicewise::volume::SourceFormat;
 use slicewise::Mask;
 use slicewise_batch::batch;
@@ -21,42 +24,46 @@ use slicewise_batch::report::JobRecord;
 use crate::error::ApiError;
 use crate::models::label_names;
 
-/// The label file format.
+/// The label file an answer carries: the engine's format and encoding, and the extension the
+/// answer names it with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LabelFormat {
-    /// NIfTI-1, gzip-compressed.
-    NiftiGz,
-    /// NIfTI-1, uncompressed.
-    Nifti,
-    /// NRRD; `true` for gzip encoding. `seg` names the file `.seg.nrrd` (Slicer's choice).
-    Nrrd {
-        /// gzip encoding.
-        gzip: bool,
-        /// `.seg.nrrd` rather than `.nrrd`.
-        seg: bool,
-    },
-    /// DICOM SEG (for DICOM images only; asked for with `output=dicom_seg`).
-    DicomSeg,
+pub struct LabelFile {
+    /// The format.
+    pub format: OutputFormat,
+    /// gzip: `.nii.gz` rather than `.nii`; NRRD's `gzip` encoding (`result_compress`).
+    pub gzip: bool,
+    /// The file extension, e.g. `.seg.nrrd`: NRRD named as Slicer names segmentations.
+    pub extension: &'static str,
 }
 
-impl LabelFormat {
-    /// The file extension.
-    pub fn extension(self) -> &'static str {
-        match self {
-            LabelFormat::NiftiGz => ".nii.gz",
-            LabelFormat::Nifti => ".nii",
-            LabelFormat::Nrrd { seg: false, .. } => ".nrrd",
-            LabelFormat::Nrrd { seg: true, .. } => ".seg.nrrd",
-            LabelFormat::DicomSeg => ".dcm",
+impl LabelFile {
+    /// NIfTI-1, gzip-compressed (`.nii.gz`): the default.
+    pub const NIFTI_GZ: LabelFile = LabelFile::new(OutputFormat::Nifti, true, ".nii.gz");
+    /// NIfTI-1, uncompressed (`.nii`).
+    pub const NIFTI: LabelFile = LabelFile::new(OutputFormat::Nifti, false, ".nii");
+    /// DICOM SEG (`.dcm`), for DICOM images only; asked for with `output=dicom_seg`.
+    pub const DICOM_SEG: LabelFile = LabelFile::new(OutputFormat::DicomSeg, false, ".dcm");
+
+    const fn new(format: OutputFormat, gzip: bool, extension: &'static str) -> Self {
+        LabelFile {
+            format,
+            gzip,
+            extension,
         }
+    }
+
+    /// NRRD, `gzip` or raw encoding, named `.seg.nrrd` when `seg` else `.nrrd`.
+    pub const fn nrrd(gzip: bool, seg: bool) -> Self {
+        let extension = if seg { ".seg.nrrd" } else { ".nrrd" };
+        LabelFile::new(OutputFormat::Nrrd, gzip, extension)
     }
 }
 
 /// What an infer request asks for, from its `params`.
 #[derive(Debug, Clone)]
 pub struct InferParams {
-    /// Label file format.
-    pub format: LabelFormat,
+    /// The label file.
+    pub file: LabelFile,
     /// The engine's segmentation options, deserialised from the same `params` (`threshold`,
     /// `largest_component`, `fill_holes`, `min_size`, `tta`, and any the engine adds). The
     /// batch size is the server's own (`--batch-size`), never a client's.
@@ -83,18 +90,18 @@ pub fn parse_params(text: Option<&str>) -> Result<InferParams, ApiError> {
         }
     }
     let gzip = opt_bool(p, "result_compress")?.unwrap_or(false);
-    let format = match opt_str(p, "result_extension")?.as_deref() {
-        None | Some(".nii.gz") => LabelFormat::NiftiGz,
-        Some(".nii") => LabelFormat::Nifti,
-        Some(".nrrd") => LabelFormat::Nrrd { gzip, seg: false },
-        Some(".seg.nrrd") => LabelFormat::Nrrd { gzip, seg: true },
+    let file = match opt_str(p, "result_extension")?.as_deref() {
+        None | Some(".nii.gz") => LabelFile::NIFTI_GZ,
+        Some(".nii") => LabelFile::NIFTI,
+        Some(".nrrd") => LabelFile::nrrd(gzip, false),
+        Some(".seg.nrrd") => LabelFile::nrrd(gzip, true),
         Some(other) => return Err(unsupported_extension(other)),
     };
     let options = SegmentOptions::from_json(&value).map_err(|e| match e {
         slicewise::Error::InvalidArgument(detail) => bad(detail),
         other => bad(other.to_string()),
     })?;
-    Ok(InferParams { format, options })
+    Ok(InferParams { file, options })
 }
 
 fn unsupported_extension(ext: &str) -> ApiError {
@@ -137,8 +144,6 @@ pub struct InferJob {
     pub params: InferParams,
     /// Slices per batch.
     pub batch_size: usize,
-    /// Folder for the temporary files of writers that only write files.
-    pub staging: std::path::PathBuf,
 }
 
 /// The answer of a finished job.
@@ -166,7 +171,8 @@ pub fn run(
     // file itself rather than written beside a sidecar.
     let mut rec = JobRecord::new(&job.image, None);
     let volume = batch::read_input(&job.image, None, &mut rec)?;
-    if job.params.format == LabelFormat::DicomSeg && volume.meta.format != SourceFormat::Dicom {
+    if job.params.file.format == OutputFormat::DicomSeg && volume.meta.format != SourceFormat::Dicom
+    {
         return Err(ApiError::bad_request(
             "dicom_seg_needs_dicom",
             "output=dicom_seg needs an image uploaded as DICOM; this one is not",
@@ -177,7 +183,7 @@ pub fn run(
     let mask = batch::segment_volume(&volume, &job.model, &options, &mut rec, progress)?;
     drop(volume);
     let t1 = Instant::now();
-    let label = encode(&mask, job.params.format, &job.staging, &job.model)?;
+    let label = encode(&mask, job.params.file, &job.model)?;
     let write_s = t1.elapsed().as_secs_f64();
     let t = &rec.timings;
     let params = json!({
@@ -191,7 +197,7 @@ pub fn run(
             "total": t0.elapsed().as_secs_f64(),
             "transform": null,
         },
-        "result_extension": job.params.format.extension(),
+        "result_extension": job.params.file.extension,
         "result_dtype": "uint8",
         "slicewise": {
             "job": job.id,
@@ -204,7 +210,7 @@ pub fn run(
     });
     Ok(InferResult {
         label,
-        file_name: format!("label-{}{}", job.id, job.params.format.extension()),
+        file_name: format!("label-{}{}", job.id, job.params.file.extension),
         params,
     })
 }
@@ -218,39 +224,23 @@ fn segment_options(job: &InferJob, cancel: &CancelToken) -> SegmentOptions {
         .cancel(cancel.clone())
 }
 
-/// The label file's bytes. NRRD and DICOM SEG are encoded in memory; the NIfTI writer writes
-/// files, so it writes a temporary one in `staging`, which is read back and removed.
-fn encode(
-    mask: &Mask,
-    format: LabelFormat,
-    staging: &Path,
-    model: &Model,
-) -> Result<Vec<u8>, ApiError> {
-    use slicewise::output;
-    match format {
-        LabelFormat::Nrrd { gzip, .. } => return Ok(output::nrrd::encode_mask(mask, gzip)?),
-        LabelFormat::DicomSeg => {
-            // Named after the model, as `slicewise segment` names its SEG files.
-            let c = model.contract();
-            let opts =
-                output::dicom_seg::DicomSegOptions::default().with_model(&c.name, &c.version);
-            let file = output::dicom_seg::build(mask, &opts)?;
-            let mut bytes = Vec::new();
-            file.write_all(&mut bytes)
-                .map_err(|e| ApiError::internal(format!("cannot encode the DICOM SEG: {e}")))?;
-            return Ok(bytes);
-        }
-        _ => {}
+/// The label file's bytes, encoded in memory by the engine's writer of its format.
+fn encode(mask: &Mask, file: LabelFile, model: &Model) -> Result<Vec<u8>, ApiError> {
+    let c = model.contract();
+    let options = EncodeOptions {
+        gzip: file.gzip,
+        // Named after the model, as `slicewise segment` names its SEG files.
+        dicom_seg: DicomSegOptions::default().with_model(&c.name, &c.version),
+    };
+    let mut out = Cursor::new(Vec::new());
+    match write_mask_to(mask, file.format, &options, &mut out) {
+        Ok(()) => Ok(out.into_inner()),
+        // A mask the format cannot hold is the request's problem; nothing else should fail.
+        Err(e) if e.kind() == ErrorKind::InvalidArgument => Err(e.into()),
+        Err(e) => Err(ApiError::internal(format!(
+            "cannot encode the label file: {e}"
+        ))),
     }
-    let tmp = tempfile::Builder::new()
-        .prefix("label-")
-        .suffix(format.extension())
-        .tempfile_in(staging)
-        .map_err(|e| ApiError::internal(format!("cannot create a temporary label file: {e}")))?
-        .into_temp_path();
-    output::nifti::write_mask(&tmp, mask)?;
-    std::fs::read(&tmp)
-        .map_err(|e| ApiError::internal(format!("cannot read the temporary label file: {e}")))
 }
 
 #[cfg(test)]
@@ -263,15 +253,10 @@ mod tests {
             r#"{"result_extension": ".nrrd", "result_dtype": "uint8", "result_compress": false, "client_id": "x", "label_info": []}"#,
         ))
         .unwrap();
-        assert_eq!(
-            p.format,
-            LabelFormat::Nrrd {
-                gzip: false,
-                seg: false
-            }
-        );
-        assert_eq!(parse_params(None).unwrap().format, LabelFormat::NiftiGz);
-        assert_eq!(parse_params(Some("")).unwrap().format, LabelFormat::NiftiGz);
+        assert_eq!(p.file, LabelFile::nrrd(false, false));
+        assert_eq!(p.file.extension, ".nrrd");
+        assert_eq!(parse_params(None).unwrap().file, LabelFile::NIFTI_GZ);
+        assert_eq!(parse_params(Some("")).unwrap().file, LabelFile::NIFTI_GZ);
         let p = parse_params(Some(r#"{"threshold": 0.3, "min_size": 10, "tta": true}"#)).unwrap();
         let o = &p.options;
         assert_eq!((o.threshold, o.min_size, o.tta), (Some(0.3), 10, true));

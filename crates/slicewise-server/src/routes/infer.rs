@@ -19,7 +19,7 @@ use crate::app::{blocking, AppState};
 use crate::datastore::Staged;
 use crate::dicomweb::{is_uid, DicomWeb, Stored};
 use crate::error::ApiError;
-use crate::infer::{self, parse_params, InferJob, InferResult, LabelFormat};
+use crate::infer::{self, parse_params, InferJob, InferResult, LabelFile};
 use crate::respond;
 use crate::upload::Form;
 
@@ -73,7 +73,7 @@ pub async fn infer(
     let mut form = body.read(&app).await?;
     let mut params = parse_params(form.fields.get("params").map(String::as_str))?;
     if output == Output::DicomSeg {
-        params.format = LabelFormat::DicomSeg;
+        params.file = LabelFile::DICOM_SEG;
     }
     let source = resolve_image(&app, q, &mut form).await?;
     let ticket = app.jobs.admit(&model_name, &source.label)?;
@@ -88,7 +88,6 @@ pub async fn infer(
         image,
         params,
         batch_size: app.batch_size,
-        staging: app.datastore.staging().to_path_buf(),
     };
     let upload = source.upload;
     let result = app

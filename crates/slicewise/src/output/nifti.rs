@@ -19,7 +19,7 @@ use crate::formats::nifti::rotation::{
     det, matrix_to_quaternion, nearest_orthonormal, quaternion_abcd_to_matrix, quaternion_to_matrix,
 };
 use crate::mask::Mask;
-use crate::output::atomic_write;
+use crate::output::{write_file, write_labels, STREAM};
 use crate::volume::{Geometry, Volume};
 
 const DT_UINT8: i16 = 2;
@@ -29,44 +29,36 @@ const UNITS_MM: u8 = 2;
 /// Header (348) plus the 4-byte extension flag.
 const VOX_OFFSET: usize = 352;
 
-/// Writes a mask as NIfTI-1 uint8 (`scl_slope` 1, `scl_inter` 0: values are the labels) with the
-/// mask's geometry in both sform and qform.
+/// Writes a mask as a NIfTI-1 file (atomically), gzipped when the name ends in `.gz`: see
+/// [`write_mask_to`].
 pub fn write_mask(path: &Path, mask: &Mask) -> Result<()> {
-    let s = mask.labels.shape();
-    let dims = [s[2], s[1], s[0], 1];
-    let header = build_header(path, &mask.geometry, dims, DT_UINT8, 8, "slicewise mask")?;
-    let labels = &mask.labels;
-    write_file(path, &header, &|w| match labels.as_slice() {
-        // Standard layout is [z, y, x] with x fastest, NIfTI's order: written as it lies.
-        Some(bytes) => w.write_all(bytes),
-        // Any other layout in logical order, a slice at a time (never a copy of the whole mask).
-        None => {
-            let mut buf = Vec::with_capacity(s[1] * s[2]);
-            for slice in labels.outer_iter() {
-                buf.clear();
-                buf.extend(slice.iter().copied());
-                w.write_all(&buf)?;
-            }
-            Ok(())
-        }
-    })
+    write_file(path, |w| write_mask_to(mask, is_gz(path), w))
 }
 
-/// Writes a volume as NIfTI-1 float32 (channels as the 4th dimension) with its geometry in both
-/// sform and qform.
+/// Writes a volume as a NIfTI-1 file (atomically), gzipped when the name ends in `.gz`: see
+/// [`write_volume_to`].
 pub fn write_volume(path: &Path, volume: &Volume) -> Result<()> {
+    write_file(path, |w| write_volume_to(volume, is_gz(path), w))
+}
+
+/// Encodes a mask as NIfTI-1 uint8 (`scl_slope` 1, `scl_inter` 0: values are the labels) with
+/// the mask's geometry in both sform and qform, into `w`; `gzip` for a `.nii.gz` file.
+pub fn write_mask_to<W: Write>(mask: &Mask, gzip: bool, w: W) -> Result<()> {
+    let s = mask.labels.shape();
+    let dims = [s[2], s[1], s[0], 1];
+    let header = build_header(&mask.geometry, dims, DT_UINT8, 8, "slicewise mask")?;
+    // Standard layout is [z, y, x] with x fastest, NIfTI's order.
+    encode(&header, gzip, w, |w| write_labels(&mask.labels, w))
+}
+
+/// Encodes a volume as NIfTI-1 float32 (channels as the 4th dimension) with its geometry in
+/// both sform and qform, into `w`; `gzip` for a `.nii.gz` file.
+pub fn write_volume_to<W: Write>(volume: &Volume, gzip: bool, w: W) -> Result<()> {
     let s = volume.data.shape();
     let dims = [s[3], s[2], s[1], s[0]];
-    let header = build_header(
-        path,
-        &volume.geometry,
-        dims,
-        DT_FLOAT32,
-        32,
-        "slicewise volume",
-    )?;
+    let header = build_header(&volume.geometry, dims, DT_FLOAT32, 32, "slicewise volume")?;
     let data = &volume.data;
-    write_file(path, &header, &|w| {
+    encode(&header, gzip, w, |w| {
         // Logical [c, z, y, x] order, x fastest, in bounded chunks.
         let mut buf = Vec::with_capacity(1 << 18);
         for &v in data.iter() {
@@ -80,34 +72,36 @@ pub fn write_volume(path: &Path, volume: &Volume) -> Result<()> {
     })
 }
 
-fn write_file(
-    path: &Path,
-    header: &[u8],
-    data: &dyn Fn(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
-    let gz = path
-        .file_name()
+/// Whether `path` names a gzipped file.
+fn is_gz(path: &Path) -> bool {
+    path.file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(".gz"))
-        .unwrap_or(false);
-    atomic_write(path, |w| {
-        let io = |e| Error::io("write", path, e);
-        if gz {
-            let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::new(6));
-            enc.write_all(header).map_err(io)?;
-            data(&mut enc).map_err(io)?;
-            enc.finish().map_err(io)?;
-        } else {
-            w.write_all(header).map_err(io)?;
-            data(w).map_err(io)?;
-        }
-        Ok(())
-    })
+        .unwrap_or(false)
+}
+
+/// `header` then the voxels `data` writes, into `w`, through gzip when `gzip`.
+fn encode<W: Write>(
+    header: &[u8],
+    gzip: bool,
+    mut w: W,
+    data: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let io = |e| Error::io("write", STREAM, e);
+    if gzip {
+        let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::new(6));
+        enc.write_all(header).map_err(io)?;
+        data(&mut enc).map_err(io)?;
+        enc.finish().map_err(io)?;
+    } else {
+        w.write_all(header).map_err(io)?;
+        data(&mut w).map_err(io)?;
+    }
+    Ok(())
 }
 
 /// The 352 bytes before the voxels: the NIfTI-1 header and a zero extension flag.
 /// `dims` is (x, y, z, channels).
 fn build_header(
-    path: &Path,
     g: &Geometry,
     dims: [usize; 4],
     datatype: i16,
@@ -118,8 +112,7 @@ fn build_header(
     for (o, &d) in d16.iter_mut().zip(&dims) {
         *o = i16::try_from(d).ok().filter(|&v| v > 0).ok_or_else(|| {
             Error::InvalidArgument(format!(
-                "{}: dimensions {dims:?} do not fit a NIfTI-1 header (1 to 32767 each)",
-                path.display()
+                "dimensions {dims:?} do not fit a NIfTI-1 header (1 to 32767 each)"
             ))
         })?;
     }
@@ -128,8 +121,7 @@ fn build_header(
         || g.spacing.iter().any(|&s| !(s > 0.0 && s.is_finite()))
     {
         return Err(Error::InvalidArgument(format!(
-            "{}: geometry is not finite or has non-positive spacing: {g:?}",
-            path.display()
+            "geometry is not finite or has non-positive spacing: {g:?}"
         )));
     }
     let (quatern, qfac) = qform_of(g);
@@ -266,7 +258,7 @@ mod tests {
             // PSR-like, left-handed in RAS
             direction: [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]],
         };
-        let h = build_header(Path::new("x.nii"), &g, [4, 5, 6, 1], DT_UINT8, 8, "t").unwrap();
+        let h = build_header(&g, [4, 5, 6, 1], DT_UINT8, 8, "t").unwrap();
         let p = parse(&h).unwrap();
         let want = g.affine_ras();
         for (name, a) in [("sform", p.sform()), ("qform", p.qform())] {

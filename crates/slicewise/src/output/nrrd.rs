@@ -11,33 +11,30 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::mask::Mask;
-use crate::output::atomic_write;
+use crate::output::{write_file, write_labels, STREAM};
 use crate::volume::Geometry;
 
 /// Writes `mask` as an NRRD file (atomically); `gzip` selects the `gzip` encoding, else `raw`.
 pub fn write_mask(path: &Path, mask: &Mask, gzip: bool) -> Result<()> {
-    let bytes = encode_mask(mask, gzip)?;
-    atomic_write(path, |w| {
-        w.write_all(&bytes).map_err(|e| Error::io("write", path, e))
-    })
+    write_file(path, |w| write_mask_to(mask, gzip, w))
 }
 
-/// The bytes of an NRRD file holding `mask` (what [`write_mask`] writes), for callers that send
-/// it elsewhere than a file (the server's responses).
-pub fn encode_mask(mask: &Mask, gzip: bool) -> Result<Vec<u8>> {
+/// Encodes `mask` as an NRRD file into `w` (what [`write_mask`] writes); `gzip` selects the
+/// `gzip` encoding, else `raw`.
+pub fn write_mask_to<W: Write>(mask: &Mask, gzip: bool, mut w: W) -> Result<()> {
     let s = mask.labels.shape();
-    let mut out = header(&mask.geometry, [s[2], s[1], s[0]], gzip)?.into_bytes();
-    // `iter()` walks [z, y, x] in logical order, x fastest: NRRD's order.
-    let voxels: Vec<u8> = mask.labels.iter().copied().collect();
+    let head = header(&mask.geometry, [s[2], s[1], s[0]], gzip)?;
+    let io = |e| Error::io("write", STREAM, e);
+    w.write_all(head.as_bytes()).map_err(io)?;
+    // [z, y, x] in logical order, x fastest: NRRD's order.
     if gzip {
-        let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(6));
-        enc.write_all(&voxels)
-            .and_then(|_| enc.finish())
-            .map_err(|e| Error::io("compress", "<NRRD in memory>", e))
+        let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::new(6));
+        write_labels(&mask.labels, &mut enc).map_err(io)?;
+        enc.finish().map_err(io)?;
     } else {
-        out.extend_from_slice(&voxels);
-        Ok(out)
+        write_labels(&mask.labels, &mut w).map_err(io)?;
     }
+    Ok(())
 }
 
 /// The text header, ending in the blank line that separates it from the data.
@@ -98,6 +95,12 @@ fn vector(v: [f64; 3]) -> String {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    fn encode_mask(mask: &Mask, gzip: bool) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        write_mask_to(mask, gzip, &mut out)?;
+        Ok(out)
+    }
 
     fn mask() -> Mask {
         let g = Geometry {

@@ -5,6 +5,9 @@
 //! X/YResolution = pixels per mm on every page, so that slicewise, ImageJ and tifffile
 //! (`TiffFile.imagej_metadata`) recover the spacing. TIFF holds no origin or orientation; they are
 //! lost. Files over 2 GiB of samples are written as BigTIFF.
+//!
+//! The encoders need `Write + Seek`: a TIFF's directories point back at data written before
+//! them. Encode into a [`std::io::Cursor`] over a `Vec<u8>` for the bytes in memory.
 
 use std::io::{Seek, Write};
 use std::path::Path;
@@ -19,20 +22,31 @@ use ndarray::{ArrayView2, Axis};
 
 use crate::error::{Error, Result};
 use crate::mask::Mask;
-use crate::output::atomic_write;
+use crate::output::{write_file, STREAM};
 use crate::volume::{Geometry, Volume};
 
-/// Writes a mask as a multi-page LZW TIFF stack: uint8 grayscale, one page per z slice.
+/// Writes a mask as a TIFF file (atomically): see [`write_mask_to`].
 pub fn write_mask(path: &Path, mask: &Mask) -> Result<()> {
+    write_file(path, |w| write_mask_to(mask, w))
+}
+
+/// Writes a volume as a TIFF file (atomically): see [`write_volume_to`].
+pub fn write_volume(path: &Path, volume: &Volume) -> Result<()> {
+    write_file(path, |w| write_volume_to(volume, w))
+}
+
+/// Encodes a mask as a multi-page LZW TIFF stack into `out`: uint8 grayscale, one page per z
+/// slice.
+pub fn write_mask_to<W: Write + Seek>(mask: &Mask, out: W) -> Result<()> {
     let (z, h, w) = mask.labels.dim();
     let pages: Vec<Vec<u8>> = (0..z)
         .map(|k| plane(mask.labels.index_axis(Axis(0), k)))
         .collect();
     let desc = imagej_description(z, 1, &mask.geometry);
-    write_pages::<colortype::Gray8>(path, w, h, &pages, &desc, &mask.geometry)
+    write_pages::<colortype::Gray8, _>(out, w, h, &pages, &desc, &mask.geometry)
 }
 
-/// Writes a volume as a multi-page LZW TIFF stack.
+/// Encodes a volume as a multi-page LZW TIFF stack into `out`.
 ///
 /// * One channel: float32 grayscale, one page per z slice.
 /// * Three channels whose values are all integers in 0..=255 (e.g. LGG RGB slices): 8-bit RGB
@@ -40,14 +54,13 @@ pub fn write_mask(path: &Path, mask: &Mask) -> Result<()> {
 /// * Otherwise: float32 grayscale pages in ImageJ hyperstack order (channel fastest: page
 ///   `z * C + c`), with `channels=C` and `hyperstack=true` in the description; tifffile reads
 ///   them as `(Z, C, Y, X)` and slicewise's reader splits them back into channels.
-pub fn write_volume(path: &Path, volume: &Volume) -> Result<()> {
+pub fn write_volume_to<W: Write + Seek>(volume: &Volume, out: W) -> Result<()> {
     let shape = volume.data.shape();
     let (c, z, h, w) = (shape[0], shape[1], shape[2], shape[3]);
     let g = &volume.geometry;
     if c == 0 || z == 0 || h == 0 || w == 0 {
         return Err(Error::InvalidArgument(format!(
-            "{}: cannot write an empty volume {shape:?}",
-            path.display()
+            "cannot write an empty volume {shape:?}"
         )));
     }
     let is_u8 = |v: &f32| *v >= 0.0 && *v <= 255.0 && v.fract() == 0.0;
@@ -66,7 +79,7 @@ pub fn write_volume(path: &Path, volume: &Volume) -> Result<()> {
             })
             .collect();
         let desc = imagej_description(z, 1, g);
-        return write_pages::<colortype::RGB8>(path, w, h, &pages, &desc, g);
+        return write_pages::<colortype::RGB8, _>(out, w, h, &pages, &desc, g);
     }
     let mut pages = Vec::with_capacity(z * c);
     for k in 0..z {
@@ -76,7 +89,7 @@ pub fn write_volume(path: &Path, volume: &Volume) -> Result<()> {
         }
     }
     let desc = imagej_description(z, c, g);
-    write_pages::<colortype::Gray32Float>(path, w, h, &pages, &desc, g)
+    write_pages::<colortype::Gray32Float, _>(out, w, h, &pages, &desc, g)
 }
 
 fn plane<T: Copy>(a: ArrayView2<'_, T>) -> Vec<T> {
@@ -110,8 +123,8 @@ fn rational(value: f64) -> Rational {
     Rational { n, d }
 }
 
-fn write_pages<C: ColorType>(
-    path: &Path,
+fn write_pages<C: ColorType, W: Write + Seek>(
+    mut out: W,
     w: usize,
     h: usize,
     pages: &[Vec<C::Inner>],
@@ -125,8 +138,7 @@ where
         (Ok(a), Ok(b)) => (a, b),
         _ => {
             return Err(Error::InvalidArgument(format!(
-                "{}: slice {w}x{h} too large for TIFF",
-                path.display()
+                "slice {w}x{h} too large for TIFF"
             )))
         }
     };
@@ -134,16 +146,14 @@ where
         .iter()
         .map(|p| std::mem::size_of_val(p.as_slice()))
         .sum();
-    let err = |e: TiffError| Error::format(path, format!("writing TIFF: {e}"));
-    atomic_write(path, |out| {
-        if bytes > (1usize << 31) {
-            let enc = TiffEncoder::new_big(out).map_err(err)?;
-            encode::<_, C, TiffKindBig>(enc, w32, h32, pages, desc, g).map_err(err)
-        } else {
-            let enc = TiffEncoder::new(out).map_err(err)?;
-            encode::<_, C, TiffKindStandard>(enc, w32, h32, pages, desc, g).map_err(err)
-        }
-    })
+    let err = |e: TiffError| Error::format(STREAM, format!("writing TIFF: {e}"));
+    if bytes > (1usize << 31) {
+        let enc = TiffEncoder::new_big(&mut out).map_err(err)?;
+        encode::<_, C, TiffKindBig>(enc, w32, h32, pages, desc, g).map_err(err)
+    } else {
+        let enc = TiffEncoder::new(&mut out).map_err(err)?;
+        encode::<_, C, TiffKindStandard>(enc, w32, h32, pages, desc, g).map_err(err)
+    }
 }
 
 fn encode<W: Write + Seek, C: ColorType, K: TiffKind>(

@@ -14,6 +14,7 @@
 pub mod dataset;
 pub mod uid;
 
+use std::io::Write;
 use std::path::Path;
 
 use dicom_core::value::PrimitiveValue;
@@ -159,14 +160,18 @@ pub fn write_mask(path: &Path, mask: &Mask) -> Result<()> {
     write_mask_with(path, mask, &DicomSegOptions::default())
 }
 
-/// Writes `mask` as a DICOM SEG file at `path` (atomically). Fails with
-/// [`Error::InvalidArgument`] when the mask's source is not a DICOM series.
+/// Writes `mask` as a DICOM SEG file at `path` (atomically): see [`write_mask_to`].
 pub fn write_mask_with(path: &Path, mask: &Mask, options: &DicomSegOptions) -> Result<()> {
-    let file = build(mask, options)?;
-    crate::output::atomic_write(path, |w| {
-        file.write_all(w)
-            .map_err(|e| Error::format(path, format!("writing DICOM SEG: {e}")))
-    })
+    crate::output::write_file(path, |w| write_mask_to(mask, options, w))
+}
+
+/// Encodes `mask` as a DICOM SEG file (preamble, file meta and data set) into `w`. Fails with
+/// [`Error::InvalidArgument`] when the mask's source is not a DICOM series. Each call makes a
+/// new SOP instance (new UIDs).
+pub fn write_mask_to<W: Write>(mask: &Mask, options: &DicomSegOptions, w: W) -> Result<()> {
+    build(mask, options)?
+        .write_all(w)
+        .map_err(|e| Error::format(crate::output::STREAM, format!("writing DICOM SEG: {e}")))
 }
 
 /// Builds the SEG as an in-memory DICOM file object (for callers that send it elsewhere).

@@ -224,3 +224,28 @@ fn written_seg_reads_back_identically() {
         }
     }
 }
+
+/// The encoder writes into memory the SEG the path writer writes into a file (each with its own
+/// new UIDs, so they are compared as read back, not byte for byte).
+#[test]
+fn encoder_and_path_writer_write_the_same_seg() {
+    let dir = tempfile::tempdir().unwrap();
+    let mask = sample_mask(Geometry {
+        spacing: [0.5, 0.75, 3.0],
+        origin: [-10.0, 20.0, 5.5],
+        direction: [[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+    });
+    let opts = DicomSegOptions::default().kind(SegKind::Labelmap);
+    let from_path = dir.path().join("path.dcm");
+    write_mask_with(&from_path, &mask, &opts).unwrap();
+    let mut bytes = Vec::new();
+    write_mask_to(&mask, &opts, &mut bytes).unwrap();
+    let from_memory = dir.path().join("memory.dcm");
+    std::fs::write(&from_memory, &bytes).unwrap();
+    let a = crate::mask::dicom_seg::read_seg(&from_path, None).unwrap();
+    let b = crate::mask::dicom_seg::read_seg(&from_memory, None).unwrap();
+    assert_eq!((a.kind, a.segments.len()), (b.kind, b.segments.len()));
+    assert_eq!(a.label_map().unwrap(), b.label_map().unwrap());
+    assert_eq!(a.label_map().unwrap(), mask.labels);
+    assert_eq!(a.geometry, b.geometry);
+}
