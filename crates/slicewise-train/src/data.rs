@@ -1,13 +1,14 @@
 //! Training data: 2-D slices with masks, grouped by volume (patient), preprocessed once and kept
 //! in memory.
 //!
-//! Sources:
+//! Sources, listed and read by [`super::sources`] through the engine's readers:
 //! * `pairs`: a folder of volumes, each a sub-folder of `N.tif` + `N_mask.tif` slices (the LGG
-//!   layout; `.tiff`/`.png` too), ordered by the trailing slice number. Images are RGB or grey,
-//!   masks are {0, 255} (any non-zero value is foreground).
+//!   layout; `.tiff`/`.png` too, `_mask` in any case), ordered by the last number in the name,
+//!   as the engine reads the folder. Images are RGB or grey, masks are {0, 255} (any non-zero
+//!   value is foreground).
 //! * `nifti`: MSD layout, `imagesTr/` + `labelsTr/` (or `images/` + `labels/`) with the same file
-//!   names, sliced along an axis (see [`super::sources`]).
-//! * `coco`: a COCO JSON with polygon annotations next to its images.
+//!   names, sliced along an axis.
+//! * `coco`: a COCO JSON with polygon annotations next to its images (see [`super::coco`]).
 //!
 //! Preprocessing is the engine's own (`slicewise::infer::preprocess`): pick the model's source
 //! channels, normalise per channel over the whole volume (the contract's [`Normalization`]), and
@@ -15,7 +16,7 @@
 //! sees at inference exactly what it saw in training.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -30,6 +31,10 @@ use slicewise::error::{Error, Result};
 use slicewise::infer::crop::{foreground_box, CropBox};
 use slicewise::infer::preprocess::{slice_norm, volume_norm, ChannelNorm, Resize};
 use slicewise::infer::Normalization;
+
+use super::coco::coco_volumes;
+pub use super::raw::{RawVolume, Source, SourceKind};
+use super::sources;
 
 /// Where the training data comes from.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -154,20 +159,6 @@ pub struct Split {
     pub test: Vec<String>,
 }
 
-/// A volume at source resolution: `[c][z][h*w]` plus masks `[z][h*w]`, all slices `h × w`.
-pub struct RawVolume {
-    /// Volume name.
-    pub name: String,
-    /// Slice height.
-    pub height: usize,
-    /// Slice width.
-    pub width: usize,
-    /// Per source channel, per slice, `h*w` values.
-    pub channels: Vec<Vec<Vec<f32>>>,
-    /// Per slice, `h*w` class values.
-    pub masks: Vec<Vec<u8>>,
-}
-
 /// Loads and preprocesses every volume the config names.
 pub fn load(cfg: &DataConfig) -> Result<Dataset> {
     if cfg.size == 0 || cfg.channels.is_empty() {
@@ -175,12 +166,12 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset> {
             "size and channels must be non-empty".into(),
         ));
     }
-    let (sources, strata) = list_sources(cfg)?;
+    let (srcs, strata) = list_sources(cfg)?;
     let workers = match cfg.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     }
-    .min(sources.len())
+    .min(srcs.len())
     .max(1);
     let next = AtomicUsize::new(0);
     let done: Mutex<BTreeMap<usize, Result<Vec<Slice>>>> = Mutex::new(BTreeMap::new());
@@ -188,8 +179,8 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset> {
         for _ in 0..workers {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(src) = sources.get(i) else { break };
-                let r = read_source(src, cfg).and_then(|raw| preprocess(&raw, i, cfg));
+                let Some(src) = srcs.get(i) else { break };
+                let r = sources::read(src, cfg.axis).and_then(|raw| preprocess(&raw, i, cfg));
                 if let Ok(mut d) = done.lock() {
                     d.insert(i, r);
                 }
@@ -204,7 +195,7 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset> {
         slices.extend(r?);
     }
     Ok(Dataset {
-        volumes: sources.iter().map(|s| s.name.clone()).collect(),
+        volumes: srcs.iter().map(|s| s.name.clone()).collect(),
         strata,
         slices,
         channels: cfg.channels.len(),
@@ -216,14 +207,14 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset> {
 /// The volumes of every data folder (each cut to `max_volumes` when set) and each one's folder
 /// index. Volume names must be unique across the folders.
 fn list_sources(cfg: &DataConfig) -> Result<(Vec<Source>, Vec<usize>)> {
-    let (mut sources, mut strata) = (Vec::new(), Vec::new());
+    let (mut srcs, mut strata) = (Vec::new(), Vec::new());
     let roots = std::iter::once(&cfg.root).chain(&cfg.extra_roots);
     for (k, root) in roots.enumerate() {
         let root = PathBuf::from(root);
         let mut found: Vec<Source> = match cfg.kind {
-            DataKind::Pairs => pair_volumes(&root)?,
-            DataKind::Nifti => super::sources::nifti_volumes(&root)?,
-            DataKind::Coco => super::sources::coco_volumes(&root)?,
+            DataKind::Pairs => sources::pair_volumes(&root)?,
+            DataKind::Nifti => sources::nifti_volumes(&root)?,
+            DataKind::Coco => coco_volumes(&root)?,
         };
         if found.is_empty() {
             return Err(Error::format(&root, "no training volumes found"));
@@ -232,264 +223,17 @@ fn list_sources(cfg: &DataConfig) -> Result<(Vec<Source>, Vec<usize>)> {
             found.truncate(cfg.max_volumes);
         }
         for s in found {
-            if sources.iter().any(|o: &Source| o.name == s.name) {
+            if srcs.iter().any(|o: &Source| o.name == s.name) {
                 return Err(Error::format(
                     &root,
                     format!("volume {} is also in an earlier data folder", s.name),
                 ));
             }
             strata.push(k);
-            sources.push(s);
+            srcs.push(s);
         }
     }
-    Ok((sources, strata))
-}
-
-/// One volume to read: its name and how.
-#[derive(Debug, Clone)]
-pub struct Source {
-    /// Volume name.
-    pub name: String,
-    /// How to read it.
-    pub what: SourceKind,
-}
-
-/// How a [`Source`] is read.
-#[derive(Debug, Clone)]
-pub enum SourceKind {
-    /// Ordered (image, mask) 2-D files.
-    Pairs(Vec<(PathBuf, PathBuf)>),
-    /// NIfTI image and label volumes.
-    Nifti {
-        /// Image file.
-        image: PathBuf,
-        /// Label file.
-        label: PathBuf,
-    },
-    /// COCO images with their polygons (already rasterised on reading).
-    Coco(Vec<super::sources::CocoImage>),
-}
-
-fn read_source(src: &Source, cfg: &DataConfig) -> Result<RawVolume> {
-    match &src.what {
-        SourceKind::Pairs(pairs) => read_pairs(&src.name, pairs),
-        SourceKind::Nifti { image, label } => {
-            super::sources::read_nifti(&src.name, image, label, cfg.axis)
-        }
-        SourceKind::Coco(images) => super::sources::read_coco(&src.name, images),
-    }
-}
-
-/// The trailing number of a file stem (`TCGA_CS_4941_19990609_12` → 12), for numeric order.
-fn slice_number(stem: &str) -> Option<u64> {
-    let digits: String = stem
-        .chars()
-        .rev()
-        .take_while(|c| c.is_ascii_digit())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    digits.parse().ok()
-}
-
-const IMAGE_EXTS: [&str; 3] = ["tif", "tiff", "png"];
-
-/// The (image, mask) pairs of one folder, in slice order.
-fn folder_pairs(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
-    let mut pairs = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(|e| Error::io("list folder", dir, e))? {
-        let p = e.map_err(|e| Error::io("list folder", dir, e))?.path();
-        let (Some(stem), Some(ext)) = (
-            p.file_stem().and_then(|s| s.to_str()),
-            p.extension().and_then(|s| s.to_str()),
-        ) else {
-            continue;
-        };
-        if !IMAGE_EXTS.contains(&ext.to_ascii_lowercase().as_str()) {
-            continue;
-        }
-        let Some(base) = stem.strip_suffix("_mask") else {
-            continue;
-        };
-        let image = IMAGE_EXTS
-            .iter()
-            .map(|x| dir.join(format!("{base}.{x}")))
-            .find(|c| c.is_file());
-        if let Some(image) = image {
-            pairs.push((slice_number(base), base.to_string(), image, p));
-        }
-    }
-    pairs.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    Ok(pairs.into_iter().map(|(_, _, i, m)| (i, m)).collect())
-}
-
-/// Every sub-folder holding pairs is a volume; pairs directly in `root` form one volume each
-/// (there is no grouping to respect).
-pub fn pair_volumes(root: &Path) -> Result<Vec<Source>> {
-    let mut out = Vec::new();
-    let mut dirs = Vec::new();
-    for e in std::fs::read_dir(root).map_err(|e| Error::io("list folder", root, e))? {
-        let p = e.map_err(|e| Error::io("list folder", root, e))?.path();
-        if p.is_dir() {
-            dirs.push(p);
-        }
-    }
-    dirs.sort();
-    for d in dirs {
-        let pairs = folder_pairs(&d)?;
-        if !pairs.is_empty() {
-            let name = d
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into());
-            out.push(Source {
-                name,
-                what: SourceKind::Pairs(pairs),
-            });
-        }
-    }
-    for pair in folder_pairs(root)? {
-        let name = pair
-            .0
-            .file_stem()
-            .map_or_else(String::new, |n| n.to_string_lossy().into());
-        out.push(Source {
-            name,
-            what: SourceKind::Pairs(vec![pair]),
-        });
-    }
-    Ok(out)
-}
-
-/// A decoded 2-D image: `h × w × c` interleaved values.
-pub struct Image2d {
-    /// Height.
-    pub height: usize,
-    /// Width.
-    pub width: usize,
-    /// Samples per pixel.
-    pub channels: usize,
-    /// Interleaved values.
-    pub data: Vec<f32>,
-}
-
-const MAX_SIDE: u32 = 16384;
-
-/// Reads a 2-D TIFF (8/16-bit grey or RGB, uncompressed/LZW/Deflate/PackBits) or PNG/JPEG.
-pub fn read_image2d(path: &Path) -> Result<Image2d> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if ext == "tif" || ext == "tiff" {
-        return read_tiff2d(path);
-    }
-    let img = image::ImageReader::open(path)
-        .map_err(|e| Error::io("open", path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::io("read", path, e))?
-        .decode()
-        .map_err(|e| Error::format(path, e.to_string()))?;
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let (channels, data) = if img.color().channel_count() == 1 {
-        (1, img.to_luma32f().into_raw())
-    } else {
-        (3, img.to_rgb32f().into_raw())
-    };
-    // to_*32f scales to [0, 1]; bring 8-bit data back to its stored values.
-    let data = data.into_iter().map(|v| v * 255.0).collect();
-    Ok(Image2d {
-        height: h,
-        width: w,
-        channels,
-        data,
-    })
-}
-
-fn read_tiff2d(path: &Path) -> Result<Image2d> {
-    use tiff::decoder::{Decoder, DecodingResult, Limits};
-    let f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let terr = |e: tiff::TiffError| Error::format(path, e.to_string());
-    let mut dec = Decoder::new(std::io::BufReader::new(f))
-        .map_err(terr)?
-        .with_limits(Limits::default());
-    let (w, h) = dec.dimensions().map_err(terr)?;
-    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
-        return Err(Error::unsupported(path, format!("image size {w}×{h}")));
-    }
-    let data: Vec<f32> = match dec.read_image().map_err(terr)? {
-        DecodingResult::U8(v) => v.into_iter().map(f32::from).collect(),
-        DecodingResult::U16(v) => v.into_iter().map(f32::from).collect(),
-        DecodingResult::I16(v) => v.into_iter().map(f32::from).collect(),
-        DecodingResult::F32(v) => v,
-        _ => return Err(Error::unsupported(path, "sample type")),
-    };
-    let px = (w as usize) * (h as usize);
-    if data.is_empty() || !data.len().is_multiple_of(px) {
-        return Err(Error::format(path, "pixel data does not fill the image"));
-    }
-    Ok(Image2d {
-        height: h as usize,
-        width: w as usize,
-        channels: data.len() / px,
-        data,
-    })
-}
-
-impl RawVolume {
-    /// A volume with no slices yet.
-    pub fn empty(name: &str) -> RawVolume {
-        RawVolume {
-            name: name.to_string(),
-            height: 0,
-            width: 0,
-            channels: Vec::new(),
-            masks: Vec::new(),
-        }
-    }
-
-    /// Appends one slice (read from `path`) and its mask; the first slice fixes the size and the
-    /// channel count, and a later one that differs is an error naming its file.
-    pub fn push_slice(&mut self, path: &Path, img: &Image2d, mask: Vec<u8>) -> Result<()> {
-        if self.channels.is_empty() {
-            self.height = img.height;
-            self.width = img.width;
-            self.channels = vec![Vec::new(); img.channels];
-        }
-        if (img.height, img.width, img.channels) != (self.height, self.width, self.channels.len()) {
-            return Err(Error::format(
-                path,
-                "slice size or channels differ within the volume",
-            ));
-        }
-        let c = img.channels;
-        for (ch, plane) in self.channels.iter_mut().enumerate() {
-            plane.push(img.data.iter().skip(ch).step_by(c).copied().collect());
-        }
-        self.masks.push(mask);
-        Ok(())
-    }
-}
-
-fn read_pairs(name: &str, pairs: &[(PathBuf, PathBuf)]) -> Result<RawVolume> {
-    let mut vol = RawVolume::empty(name);
-    for (ip, mp) in pairs {
-        let img = read_image2d(ip)?;
-        let mask = read_image2d(mp)?;
-        if (mask.height, mask.width) != (img.height, img.width) {
-            return Err(Error::format(mp, "mask size differs from its image"));
-        }
-        // Any non-zero sample of a mask pixel (grey or RGB) is foreground.
-        let mc = mask.channels;
-        let labels = mask
-            .data
-            .chunks_exact(mc)
-            .map(|p| u8::from(p.iter().any(|&v| v != 0.0)))
-            .collect();
-        vol.push_slice(ip, &img, labels)?;
-    }
-    Ok(vol)
+    Ok((srcs, strata))
 }
 
 /// Nearest resize of a label plane (half-pixel centres).

@@ -18,9 +18,9 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::config::TrainingConfig;
 use super::model::{ConvBlock, OutputActivation, UNet, UNetConfig};
 use super::onnx::*;
-use super::training::TrainingConfig;
 use slicewise::error::{Error, Result};
 use slicewise::infer::{ModelContract, OutputKind, TtaFlips};
 use slicewise::mask::LabelInfo;

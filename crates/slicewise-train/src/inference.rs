@@ -5,8 +5,9 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::model::UNet;
-use super::training::{libtorch_device, load_config, load_weights, weights_path, TrainingConfig};
+use super::checkpoint::{load_weights, weights_path};
+use super::config::{load_config, TrainingConfig};
+use super::model::{libtorch_device, UNet};
 use slicewise::error::{Error, Result};
 
 /// A trained run loaded for inference: its config and its model in eval mode.

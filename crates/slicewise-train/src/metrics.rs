@@ -32,3 +32,29 @@ pub fn foreground(probs: &[f32], classes: usize, plane: usize, pixel: usize, thr
     }
     argmax_class((0..classes).map(|k| probs[k * plane + pixel])) as u8
 }
+
+/// The header of `metrics.csv`, one row per epoch ([`csv_row`]); [`crate::curves`] reads it.
+pub const CSV_HEADER: &str = "epoch,lr,train_loss,train_dice,train_iou,train_precision,train_recall,train_accuracy,val_loss,val_dice,val_iou,val_precision,val_recall,val_accuracy,val_volume_dice,val_tumour_slice_dice,seconds";
+
+/// One epoch's row of `metrics.csv`: the rate, training and validation scores, seconds.
+pub fn csv_row(epoch: usize, lr: f64, t: &EpochMetrics, v: &EpochMetrics, secs: f64) -> String {
+    let m = |e: &EpochMetrics| {
+        let c = &e.pooled;
+        format!(
+            "{:.6},{:.6},{:.6},{:.6},{:.6},{:.6}",
+            e.loss,
+            c.dice(),
+            c.iou(),
+            c.precision(),
+            c.recall(),
+            c.accuracy()
+        )
+    };
+    format!(
+        "{epoch},{lr:.3e},{},{},{:.6},{:.6},{secs:.1}",
+        m(t),
+        m(v),
+        v.volume_dice,
+        v.tumour_slice_dice
+    )
+}

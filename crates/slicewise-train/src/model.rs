@@ -53,6 +53,9 @@ pub struct UNetConfig {
     pub output: OutputActivation,
 }
 
+/// The preset `slicewise-train` builds unless told otherwise.
+pub const DEFAULT_PRESET: &str = "small";
+
 impl UNetConfig {
     /// A small fast net: 16 base filters, depth 4 (16→256), BatchNorm (~1.9 M parameters).
     pub fn small(in_channels: usize) -> Self {
@@ -278,5 +281,14 @@ impl UNet {
         } else {
             sigmoid(logits)
         }
+    }
+}
+
+/// The device pair a run uses: `plain` for evaluation, `plain.autodiff()` for training.
+pub fn libtorch_device(cuda: Option<usize>) -> Device {
+    #[allow(deprecated)]
+    match cuda {
+        Some(i) => Device::libtorch_cuda(i),
+        None => Device::libtorch(),
     }
 }

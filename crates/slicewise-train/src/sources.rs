@@ -1,13 +1,127 @@
-//! NIfTI (MSD layout) and COCO-polygon training sources.
+//! Listing and reading the training sources through the engine's readers: folders of numbered
+//! image/`_mask` slices (the LGG layout) and NIfTI pairs (MSD layout); [`read`] reads any
+//! [`Source`], COCO through [`super::coco`].
+//!
+//! A TIFF slice folder is read exactly as `slicewise` reads it for segmentation
+//! ([`slicewise::Volume::open`] of the folder, its masks by
+//! [`slicewise::volume::tiff::read_mask_folder`]): the same files, paired and ordered by the same
+//! rule ([`slicewise::volume::tiff::slice_pairs`]: `_mask` in any case, slices by the last number
+//! in the name, zero-padded or not), decoded by the same decoder.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
-use super::data::{read_image2d, RawVolume, Source, SourceKind};
+use super::coco::read_coco;
+use super::raw::{is_tiff, read_image2d, RawVolume, Source, SourceKind};
 use slicewise::error::{Error, Result};
+use slicewise::volume::tiff::{numbered_slices, read_mask_folder};
 use slicewise::volume::{ReadOptions, Volume};
+
+/// The file types of image/mask slices: TIFF (the engine's reader) and PNG.
+const SLICE_EXTENSIONS: [&str; 3] = ["tif", "tiff", "png"];
+
+/// Reads one source at source resolution (`axis`: the NIfTI slicing axis).
+pub fn read(src: &Source, axis: usize) -> Result<RawVolume> {
+    match &src.what {
+        SourceKind::Folder(dir) => read_folder(&src.name, dir),
+        SourceKind::Pairs(pairs) => read_pairs(&src.name, pairs),
+        SourceKind::Nifti { image, label } => read_nifti(&src.name, image, label, axis),
+        SourceKind::Coco(images) => read_coco(&src.name, images),
+    }
+}
+
+/// Every sub-folder of `root` whose slices have masks is a volume (in folder-name order); each
+/// image/mask pair directly in `root` is a volume of its own (there is no grouping to respect).
+/// Sub-folders without any mask, and images in `root` without one, are not training data and
+/// are skipped; in a volume's folder every image needs its mask.
+pub fn pair_volumes(root: &Path) -> Result<Vec<Source>> {
+    let mut dirs = Vec::new();
+    for e in std::fs::read_dir(root).map_err(|e| Error::io("list folder", root, e))? {
+        let p = e.map_err(|e| Error::io("list folder", root, e))?.path();
+        if p.is_dir() {
+            dirs.push(p);
+        }
+    }
+    dirs.sort();
+    let mut out = Vec::new();
+    for d in dirs {
+        out.extend(folder_source(&d)?);
+    }
+    for pair in numbered_slices(root, &SLICE_EXTENSIONS)? {
+        let Some(mask) = pair.mask else { continue };
+        out.push(Source {
+            name: file_stem(&pair.image),
+            what: SourceKind::Pairs(vec![(pair.image, mask)]),
+        });
+    }
+    Ok(out)
+}
+
+/// The volume of one folder of slices, or none when no slice has a mask. An all-TIFF folder is
+/// read by the engine's folder readers; one with PNG slices file by file.
+fn folder_source(dir: &Path) -> Result<Option<Source>> {
+    let pairs = numbered_slices(dir, &SLICE_EXTENSIONS)?;
+    if pairs.iter().all(|p| p.mask.is_none()) {
+        return Ok(None);
+    }
+    let mut files = Vec::with_capacity(pairs.len());
+    for p in pairs {
+        let Some(mask) = p.mask else {
+            return Err(Error::format(
+                &p.image,
+                "slice has no *_mask file beside it",
+            ));
+        };
+        files.push((p.image, mask));
+    }
+    let what = if files.iter().all(|(i, m)| is_tiff(i) && is_tiff(m)) {
+        SourceKind::Folder(dir.to_path_buf())
+    } else {
+        SourceKind::Pairs(files)
+    };
+    Ok(Some(Source {
+        name: file_name(dir),
+        what,
+    }))
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into())
+}
+
+fn file_stem(p: &Path) -> String {
+    p.file_stem()
+        .map_or_else(String::new, |n| n.to_string_lossy().into())
+}
+
+/// A folder of TIFF slices as the engine reads it: the images as [`Volume::open`] reads the
+/// folder, the masks as [`read_mask_folder`] does (foreground: any non-zero sample).
+pub fn read_folder(name: &str, dir: &Path) -> Result<RawVolume> {
+    let opts = ReadOptions::default();
+    let image = Volume::open_with(dir, &opts)?;
+    let masks = read_mask_folder(dir, &opts)?;
+    RawVolume::from_volumes(name, &image, &masks, dir)
+}
+
+/// (image, mask) files decoded one by one (see [`read_image2d`]); any non-zero sample of a mask
+/// pixel (grey or RGB) is foreground.
+pub fn read_pairs(name: &str, pairs: &[(PathBuf, PathBuf)]) -> Result<RawVolume> {
+    let mut vol = RawVolume::empty(name);
+    for (ip, mp) in pairs {
+        let img = read_image2d(ip)?;
+        let mask = read_image2d(mp)?;
+        if (mask.height, mask.width) != (img.height, img.width) {
+            return Err(Error::format(mp, "mask size differs from its image"));
+        }
+        let labels = mask
+            .data
+            .chunks_exact(mask.channels)
+            .map(|p| u8::from(p.iter().any(|&v| v != 0.0)))
+            .collect();
+        vol.push_slice(ip, &img, labels)?;
+    }
+    Ok(vol)
+}
 
 fn nifti_stem(p: &Path) -> Option<String> {
     let name = p.file_name()?.to_str()?;
@@ -91,169 +205,6 @@ pub fn read_nifti(name: &str, image: &Path, label: &Path, axis: usize) -> Result
                 })
                 .collect(),
         );
-    }
-    Ok(vol)
-}
-
-#[derive(Deserialize)]
-struct CocoFile {
-    images: Vec<CocoImageEntry>,
-    #[serde(default)]
-    annotations: Vec<CocoAnnotation>,
-}
-
-#[derive(Deserialize)]
-struct CocoImageEntry {
-    id: u64,
-    file_name: String,
-    width: usize,
-    height: usize,
-}
-
-#[derive(Deserialize)]
-struct CocoAnnotation {
-    image_id: u64,
-    #[serde(default)]
-    segmentation: serde_json::Value,
-}
-
-/// One COCO image and its polygons (pixel coordinates, x y pairs).
-#[derive(Debug, Clone)]
-pub struct CocoImage {
-    /// The image file.
-    pub path: PathBuf,
-    /// Declared width.
-    pub width: usize,
-    /// Declared height.
-    pub height: usize,
-    /// Polygons, each `[x0, y0, x1, y1, ...]`.
-    pub polygons: Vec<Vec<f64>>,
-}
-
-/// The source an augmented Roboflow export made a file from: `63_jpg.rf.<hash>.jpg` → `63`.
-fn source_name(file: &str) -> String {
-    match file.find(".rf.") {
-        Some(i) => file[..i]
-            .trim_end_matches("_jpg")
-            .trim_end_matches("_png")
-            .to_string(),
-        None => Path::new(file)
-            .file_stem()
-            .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into()),
-    }
-}
-
-/// Every `_annotations.coco.json` (or `*.json`) in `root` and its sub-folders. Images are grouped
-/// by their source image, so augmented copies of one image never straddle the split.
-pub fn coco_volumes(root: &Path) -> Result<Vec<Source>> {
-    let mut jsons = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    if let Ok(rd) = std::fs::read_dir(root) {
-        let mut subs: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect();
-        subs.sort();
-        dirs.extend(subs);
-    }
-    for d in &dirs {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(d)
-            .map_err(|e| Error::io("list folder", d, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        found.sort();
-        jsons.extend(found);
-    }
-    let mut groups: BTreeMap<String, Vec<CocoImage>> = BTreeMap::new();
-    for j in jsons {
-        let text = std::fs::read_to_string(&j).map_err(|e| Error::io("read", &j, e))?;
-        let file: CocoFile =
-            serde_json::from_str(&text).map_err(|e| Error::format(&j, e.to_string()))?;
-        let dir = j.parent().unwrap_or(root);
-        let mut polys: BTreeMap<u64, Vec<Vec<f64>>> = BTreeMap::new();
-        for a in &file.annotations {
-            // Polygon lists only; RLE (iscrowd) segmentations are objects and are skipped.
-            if let Some(list) = a.segmentation.as_array() {
-                for p in list {
-                    if let Some(coords) = p.as_array() {
-                        let v: Vec<f64> = coords.iter().filter_map(|c| c.as_f64()).collect();
-                        if v.len() >= 6 {
-                            polys.entry(a.image_id).or_default().push(v);
-                        }
-                    }
-                }
-            }
-        }
-        for im in file.images {
-            let path = dir.join(&im.file_name);
-            if !path.is_file() {
-                continue;
-            }
-            groups
-                .entry(source_name(&im.file_name))
-                .or_default()
-                .push(CocoImage {
-                    path,
-                    width: im.width,
-                    height: im.height,
-                    polygons: polys.remove(&im.id).unwrap_or_default(),
-                });
-        }
-    }
-    Ok(groups
-        .into_iter()
-        .map(|(name, images)| Source {
-            name,
-            what: SourceKind::Coco(images),
-        })
-        .collect())
-}
-
-/// Even-odd fill of polygons at pixel centres.
-pub fn rasterize(polygons: &[Vec<f64>], height: usize, width: usize) -> Vec<u8> {
-    let mut mask = vec![0u8; height * width];
-    for poly in polygons {
-        let pts: Vec<(f64, f64)> = poly.chunks_exact(2).map(|c| (c[0], c[1])).collect();
-        for y in 0..height {
-            let cy = y as f64 + 0.5;
-            let mut xs = Vec::new();
-            for k in 0..pts.len() {
-                let (a, b) = (pts[k], pts[(k + 1) % pts.len()]);
-                if (a.1 <= cy) != (b.1 <= cy) {
-                    xs.push(a.0 + (cy - a.1) * (b.0 - a.0) / (b.1 - a.1));
-                }
-            }
-            xs.sort_by(f64::total_cmp);
-            for pair in xs.chunks_exact(2) {
-                let x0 = (pair[0] - 0.5).ceil().max(0.0) as usize;
-                // Centres in [left, right): the even-odd rule counting crossings to the right.
-                let x1 = (pair[1] - 0.5).ceil() - 1.0;
-                if x1 < 0.0 {
-                    continue;
-                }
-                for x in x0..=(x1 as usize).min(width.saturating_sub(1)) {
-                    mask[y * width + x] = 1;
-                }
-            }
-        }
-    }
-    mask
-}
-
-/// Decodes the images of one COCO group and rasterises their polygons.
-pub fn read_coco(name: &str, images: &[CocoImage]) -> Result<RawVolume> {
-    let mut vol = RawVolume::empty(name);
-    for im in images {
-        let img = read_image2d(&im.path)?;
-        if (img.height, img.width) != (im.height, im.width) {
-            return Err(Error::format(
-                &im.path,
-                "image size differs from the COCO entry",
-            ));
-        }
-        let mask = rasterize(&im.polygons, img.height, img.width);
-        vol.push_slice(&im.path, &img, mask)?;
     }
     Ok(vol)
 }

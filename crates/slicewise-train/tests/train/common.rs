@@ -3,8 +3,9 @@
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Distribution, Tensor};
+use slicewise_train::loss::loss;
+use slicewise_train::model::libtorch_device;
 use slicewise_train::model::{UNet, UNetConfig};
-use slicewise_train::training::{libtorch_device, loss};
 use slicewise_train::LossKind;
 
 /// A model with non-trivial BatchNorm statistics and weights: a few Adam steps on random data

@@ -5,8 +5,8 @@ use slicewise::infer::Normalization;
 use slicewise_train::augment::AugmentConfig;
 use slicewise_train::export::{contract, model_bytes, ExportOptions};
 use slicewise_train::inference::predict;
+use slicewise_train::model::libtorch_device;
 use slicewise_train::model::{OutputActivation, UNet, UNetConfig};
-use slicewise_train::training::libtorch_device;
 use slicewise_train::{DataConfig, TrainingConfig};
 
 use crate::common::{inputs, warmed_model};

@@ -12,10 +12,12 @@ use slicewise::infer::{
 use slicewise::Volume;
 use slicewise_train::augment::AugmentConfig;
 use slicewise_train::data;
+use slicewise_train::evaluation::evaluate;
 use slicewise_train::export::{export, ExportOptions};
 use slicewise_train::inference::{load_run, predict, Trained};
 use slicewise_train::metrics::Confusion;
-use slicewise_train::training::{evaluate, libtorch_device, RunOptions};
+use slicewise_train::model::libtorch_device;
+use slicewise_train::training::RunOptions;
 use slicewise_train::{train, DataConfig, TrainingConfig, UNetConfig};
 
 use crate::harness;

@@ -16,9 +16,15 @@ pub struct SlicePair {
     pub mask: Option<PathBuf>,
 }
 
-fn is_tiff_name(name: &str) -> bool {
+/// The extensions of TIFF slices (compared in any case).
+const TIFF_EXTENSIONS: [&str; 2] = ["tif", "tiff"];
+
+/// True for a visible file named `*.<ext>` with `ext` one of `extensions` (any case).
+fn has_extension(name: &str, extensions: &[&str]) -> bool {
     let l = name.to_lowercase();
-    !l.starts_with('.') && (l.ends_with(".tif") || l.ends_with(".tiff"))
+    !l.starts_with('.')
+        && l.rsplit_once('.')
+            .is_some_and(|(_, e)| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 /// File stem without the `.tif`/`.tiff` extension.
@@ -56,11 +62,17 @@ fn numeric_key(digits: &str) -> SortKey {
 
 /// Lists the `.tif`/`.tiff` files directly in `dir` as (file name, path), unsorted.
 pub(crate) fn tiff_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    files_with_extensions(dir, &TIFF_EXTENSIONS)
+}
+
+/// Lists the files directly in `dir` named `*.<ext>` for an `ext` of `extensions` (any case) as
+/// (file name, path), unsorted.
+fn files_with_extensions(dir: &Path, extensions: &[&str]) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io("list folder", dir, e))? {
         let entry = entry.map_err(|e| Error::io("list folder", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !is_tiff_name(&name) {
+        if !has_extension(&name, extensions) {
             continue;
         }
         let path = entry.path();
@@ -77,21 +89,33 @@ pub(crate) fn tiff_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 /// for `TCGA_CS_4941_19960909_12.tif` the number is 12), ties and files without digits by name.
 /// `*_mask.tif` files are never images. Fails naming `dir` when it holds no image slices.
 pub fn slice_pairs(dir: &Path) -> Result<Vec<SlicePair>> {
-    let files = tiff_files(dir)?;
-    let (masks, images): (Vec<_>, Vec<_>) = files.into_iter().partition(|(n, _)| is_mask_name(n));
-    if images.is_empty() {
-        return Err(Error::format(
-            dir,
-            if masks.is_empty() {
-                "folder holds no TIFF slices".to_string()
-            } else {
-                format!(
-                    "folder holds only mask slices (*_mask.tif, e.g. {}), no images",
-                    masks[0].0
-                )
-            },
-        ));
+    let pairs = numbered_slices(dir, &TIFF_EXTENSIONS)?;
+    if !pairs.is_empty() {
+        return Ok(pairs);
     }
+    let masks: Vec<String> = tiff_files(dir)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| is_mask_name(n))
+        .collect();
+    Err(Error::format(
+        dir,
+        match masks.first() {
+            None => "folder holds no TIFF slices".to_string(),
+            Some(m) => format!("folder holds only mask slices (*_mask.tif, e.g. {m}), no images"),
+        },
+    ))
+}
+
+/// The numbered image slices of `dir` among the files with one of `extensions` (without the
+/// dot, any case), each with its `<image stem>_mask.<ext>` mask (any case, any of `extensions`)
+/// when there is one, in the order of [`slice_pairs`]; empty when `dir` holds no such image.
+///
+/// [`slice_pairs`] is this with the TIFF extensions. The trainer lists PNG slice pairs with it,
+/// so that every folder of slices pairs and orders its files by one rule.
+pub fn numbered_slices(dir: &Path, extensions: &[&str]) -> Result<Vec<SlicePair>> {
+    let files = files_with_extensions(dir, extensions)?;
+    let (masks, images): (Vec<_>, Vec<_>) = files.into_iter().partition(|(n, _)| is_mask_name(n));
     let mut pairs: Vec<(Option<SortKey>, String, SlicePair)> = images
         .into_iter()
         .map(|(name, image)| {
@@ -153,6 +177,35 @@ mod tests {
             .collect();
         assert_eq!(names, ["x_1.tif", "x_2.tif", "x_10.tif"]);
         assert!(p[1].mask.is_some() && p[0].mask.is_none());
+    }
+
+    #[test]
+    fn other_extensions_pair_and_sort_by_the_same_rule() {
+        let d = tempfile::tempdir().unwrap();
+        for n in [
+            "a_10.PNG",
+            "a_2.png",
+            "a_2_MASK.png",
+            "a_10_Mask.png",
+            "a_3.tif",
+            "notes.txt",
+        ] {
+            std::fs::write(d.path().join(n), b"").unwrap();
+        }
+        let p = numbered_slices(d.path(), &["png"]).unwrap();
+        let names: Vec<_> = p
+            .iter()
+            .map(|s| s.image.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a_2.png", "a_10.PNG"]);
+        assert!(p.iter().all(|s| s.mask.is_some()), "{p:?}");
+        assert_eq!(p[1].number, "10");
+        let tiff = slice_pairs(d.path()).unwrap();
+        assert_eq!(tiff.len(), 1, "{tiff:?}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(numbered_slices(empty.path(), &["png"]).unwrap().is_empty());
+        let e = slice_pairs(empty.path()).unwrap_err().to_string();
+        assert!(e.contains("no TIFF slices"), "{e}");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::path::Path;
 
 use ndarray::Array4;
 
-pub use folder::{slice_pairs, SlicePair};
+pub use folder::{numbered_slices, slice_pairs, SlicePair};
 pub use meta::unit_to_mm;
 
 use super::{Geometry, ReadOptions, SourceFormat, Volume, VolumeMeta};
