@@ -1,9 +1,9 @@
 //! TIFF compressions the `tiff` crate does not decode, which tifffile (through imagecodecs)
 //! reads: LZMA (34925, an xz stream per chunk, as libtiff writes it) and JPEG 2000 (34712, and
 //! Aperio's 33003 / 33005: a codestream per chunk). Each strip or tile is read raw and decoded
-//! here, bounded by the chunk size the tags declare: the xz decoder under a memory limit and
-//! with its output cut at the chunk's size, each JPEG 2000 codestream's SIZ checked against the
-//! chunk before openjp2 sees it.
+//! here (TIFF's horizontal predictor undone for integer samples), bounded by the chunk size the
+//! tags declare: the xz decoder under a memory limit and with its output cut at the chunk's
+//! size, each JPEG 2000 codestream's SIZ checked against the chunk before openjp2 sees it.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -57,8 +57,10 @@ pub(crate) fn read<R: Read + Seek>(
         .find_tag_unsigned::<u16>(Tag::Predictor)
         .map_err(|e| super::decode::tiff_error(path, e))?
         .unwrap_or(1);
-    if predictor != 1 || !p.bits.is_multiple_of(8) || matches!((p.dtype, p.bits), (DType::F32, 16))
-    {
+    let float = matches!(p.dtype, DType::F32 | DType::F64);
+    let horizontal = predictor == 2 && !float;
+    let bad_predictor = !(predictor == 1 || horizontal);
+    if bad_predictor || !p.bits.is_multiple_of(8) || (float && p.bits == 16) {
         return Err(Error::unsupported(
             path,
             format!(
@@ -101,10 +103,17 @@ pub(crate) fn read<R: Read + Seek>(
             elem,
             bits: p.bits,
         };
-        let (data, stride) = match p.compression {
+        let (mut data, stride) = match p.compression {
             34925 => (xz(&ctx, &raw)?, ctx.coded.0 * chunk_spp * elem),
             _ => j2k(&ctx, &raw)?,
         };
+        // xz output is in the file's byte order; openjp2's samples are written little-endian.
+        if big_endian && p.compression == 34925 && elem > 1 {
+            data.chunks_exact_mut(elem).for_each(|s| s.reverse());
+        }
+        if horizontal {
+            undo_horizontal_differencing(&mut data, stride, chunk_spp, elem);
+        }
         let n = dw * chunk_spp * elem;
         for r in 0..dh {
             let d0 = pl * plane + (y0 + r) * row + x0 * chunk_spp * elem;
@@ -114,11 +123,27 @@ pub(crate) fn read<R: Read + Seek>(
             }
         }
     }
-    if big_endian && p.compression == 34925 && elem > 1 {
-        image.chunks_exact_mut(elem).for_each(|s| s.reverse());
-    }
     *buf = typed(image, p.dtype);
     Ok((p.spp, row, plane))
+}
+
+/// TIFF predictor 2: each sample is stored as the difference from the same sample of the pixel
+/// to its left, row by row (within the chunk), modulo its width. `data` holds little-endian
+/// samples, `stride` bytes per row.
+fn undo_horizontal_differencing(data: &mut [u8], stride: usize, spp: usize, elem: usize) {
+    let step = spp * elem;
+    for row in data.chunks_mut(stride) {
+        for i in (step..row.len() - row.len() % elem).step_by(elem) {
+            let (left, here) = row.split_at_mut(i);
+            let prev = &left[i - step..i - step + elem];
+            let mut carry = 0u16;
+            for (b, &p) in here[..elem].iter_mut().zip(prev) {
+                let sum = u16::from(*b) + u16::from(p) + carry;
+                *b = sum as u8;
+                carry = sum >> 8;
+            }
+        }
+    }
 }
 
 fn name(compression: u16) -> &'static str {
