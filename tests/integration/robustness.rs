@@ -618,3 +618,27 @@ fn corrupt_jpeg2000_jpeg_and_rle_dicom_end_cleanly_within_bounded_memory() {
         );
     }
 }
+
+/// pydicom's UN_sequence.dcm (674 bytes; a private UN element of undefined length holding
+/// implicit-VR items) made the DICOM parser, which reads those items in explicit VR, allocate a
+/// garbage length: 3.6 GB peak and 49 s before "Could not read data set token". The length
+/// pre-flight now follows the parser's reading and refuses the file at once, naming the element
+/// and how to convert the file.
+#[test]
+fn undefined_length_un_with_implicit_items_is_refused_without_the_parsers_blow_up() {
+    let file = venv_file("pydicom/data/test_files/UN_sequence.dcm");
+    let bin = cli::bin(); // may build it: not part of the timing
+    let started = std::time::Instant::now();
+    let (code, stderr, peak) = info_with_peak(&bin, &file, 1 << 20);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("UN_sequence.dcm") && stderr.contains("(4453,100C)"),
+        "{stderr}"
+    );
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

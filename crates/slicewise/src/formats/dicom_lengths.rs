@@ -77,12 +77,15 @@ pub(crate) fn check(path: &Path) -> Result<Preflight> {
         .map_err(|e| match e {
             Stop::Io(e) => Error::io("read", path, e),
             Stop::Bad(why) => Error::format(path, format!("corrupt DICOM file: {why}")),
+            Stop::Unreadable(why) => Error::unsupported(path, why),
         })
 }
 
 enum Stop {
     Io(std::io::Error),
     Bad(String),
+    /// Valid DICOM that the parser would misread (and allocate for).
+    Unreadable(String),
 }
 
 impl From<std::io::Error> for Stop {
@@ -235,17 +238,27 @@ impl Walker {
         if (h.group, h.element) == (0x7FE0, 0x0010) {
             return self.fragments();
         }
-        let outer = self.enc;
         if h.vr == Some(*b"UN") {
-            // An undefined-length UN holds its items in implicit VR little endian (PS3.5 6.2.2).
-            self.enc = Encoding {
-                explicit_vr: false,
-                big_endian: false,
-            };
+            return self.undefined_un(h, depth);
         }
-        let walked = self.elements(None, depth + 1);
-        self.enc = outer;
-        walked.map(|_| ())
+        self.elements(None, depth + 1).map(|_| ())
+    }
+
+    /// An undefined-length UN element. PS3.5 6.2.2 puts its items in implicit VR little endian,
+    /// but the DICOM parser (dicom-rs 0.10) reads them in the data set's own encoding; where
+    /// that reading meets a length past the end of the file, the parser allocates it (pydicom's
+    /// 674-byte UN_sequence.dcm: 3.6 GB and 49 s, then "Could not read data set token").
+    /// So the walk follows the parser's reading, and a file it would misread is refused here.
+    fn undefined_un(&mut self, h: &Header, depth: usize) -> std::result::Result<(), Stop> {
+        match self.elements(None, depth + 1) {
+            Err(Stop::Bad(why)) => Err(Stop::Unreadable(format!(
+                "the undefined-length UN element ({:04X},{:04X}) at byte {} holds implicit-VR \
+                 items, which the DICOM parser reads in the file's explicit VR and cannot read \
+                 ({why}); convert the file (e.g. dcmconv +ti) to read it",
+                h.group, h.element, h.at
+            ))),
+            other => other.map(|_| ()),
+        }
     }
 
     /// Encapsulated pixel data: fragment items of defined length up to the sequence delimiter.
