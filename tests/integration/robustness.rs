@@ -459,6 +459,11 @@ fn codec_mutants(bytes: &[u8], seed: u64, count: usize) -> Vec<(String, Vec<u8>)
         .collect()
 }
 
+/// Whether a DICOM file's transfer syntax is RLE Lossless.
+fn is_rle(bytes: &[u8]) -> bool {
+    bytes.windows(19).any(|w| w == b"1.2.840.10008.1.2.5")
+}
+
 /// Mutants that change only the size a codestream declares: a JPEG 2000 SIZ marker's Xsiz and
 /// Ysiz (to the values that made openjp2 take 4.4 GB), its tile size (1x1 tiles), its component
 /// count; a JPEG frame header's height and width (65535). None for RLE.
@@ -488,6 +493,46 @@ fn declared_size_mutants(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
             (what.to_string(), m)
         })
         .collect()
+}
+
+/// Deterministic mutants of the DICOM header of `bytes` (after the preamble, before the pixel
+/// data): bit flips, random bytes and 0xFFFFFFFF words; and one whose first data-set UI
+/// element's VR is corrupted to "U!" (read as UN, the next four value bytes become a length of
+/// hundreds of MB: the issue's "Could not read data set token" after 1.67 GB).
+fn header_mutants(bytes: &[u8], seed: u64, count: usize) -> Vec<(String, Vec<u8>)> {
+    let end = pixel_data_start(bytes);
+    let r = harness::uniform(seed, 3 * count);
+    let mut out: Vec<(String, Vec<u8>)> = (0..count)
+        .map(|k| {
+            let pos = 132 + ((r[3 * k] as f64 * (end - 132) as f64) as usize).min(end - 133);
+            let v = (r[3 * k + 1] * 255.0) as u8;
+            let mut m = bytes.to_vec();
+            let what = match (r[3 * k + 2] * 3.0) as usize {
+                0 => {
+                    m[pos] ^= 1 << (v % 8);
+                    "hflip"
+                }
+                1 => {
+                    m[pos] = v;
+                    "hbyte"
+                }
+                _ => {
+                    m[pos..pos + 4].fill(0xFF);
+                    "hword"
+                }
+            };
+            (format!("{what}@{pos}"), m)
+        })
+        .collect();
+    // The first "UI" VR of the data set (group 0008, past the meta group's group 0002).
+    let ui =
+        (132..end - 6).find(|&i| bytes[i..i + 2] == [0x08, 0x00] && &bytes[i + 4..i + 6] == b"UI");
+    if let Some(i) = ui {
+        let mut m = bytes.to_vec();
+        m[i + 5] = b'!';
+        out.push((format!("vr@{}", i + 4), m));
+    }
+    out
 }
 
 /// `slicewise info` on `path` under an address-space limit of `limit_kb`; (exit code, stderr
@@ -559,8 +604,9 @@ fn codec_seeds(dir: &Path) -> Vec<PathBuf> {
 
 /// Issue 30: a 0.5 MB DICOM with a corrupted JPEG 2000 stream drove `slicewise info` to 1.67 GB
 /// (one flipped bit in the SIZ marker's Xsiz: 4.4 GB and 15 s here) before an error, and a
-/// declared width larger than the header's panicked in the codec adapter. Each mutant of the
-/// corpus (see [`codec_mutants`]) must now be read or refused naming the file, without
+/// declared width larger than the header's panicked in the codec adapter; a corrupted VR in the
+/// header made the parser allocate hundreds of MB. Each mutant of the corpus (see
+/// [`codec_mutants`], [`declared_size_mutants`], [`header_mutants`]) must now be read or refused naming the file, without
 /// "panicked" on stderr, within 60 s, and with a peak RSS under 48 MiB (the process itself)
 /// plus 4 × (the file + its declared volume as f32). A 1 GiB address-space limit turns any
 /// runaway allocation into a failed run instead of a burden on the machine.
@@ -577,6 +623,13 @@ fn corrupt_jpeg2000_jpeg_and_rle_dicom_end_cleanly_within_bounded_memory() {
         let bound_kb = 48 * 1024 + 4 * (bytes.len() as u64 + declared) / 1024;
         let mut mutants = declared_size_mutants(&bytes);
         mutants.extend(codec_mutants(&bytes, 3000 + i as u64, 24));
+        // Header mutants may declare a larger volume (Rows, NumberOfFrames); the compressed
+        // seeds refuse any that disagrees with their codestream, but RLE decodes to what the
+        // header says, which the seed's volume does not bound: those are left to the mutation
+        // loop above.
+        if !is_rle(&bytes) {
+            mutants.extend(header_mutants(&bytes, 4000 + i as u64, 12));
+        }
         for (what, m) in mutants {
             let p = dir.path().join(format!("codec{i}.{what}.dcm"));
             std::fs::write(&p, &m).unwrap();
@@ -606,7 +659,7 @@ fn corrupt_jpeg2000_jpeg_and_rle_dicom_end_cleanly_within_bounded_memory() {
         "{count} codec mutants; highest peak RSS {} KiB ({})",
         worst.0, worst.1
     );
-    assert!(count >= 160, "{count} mutants");
+    assert!(count >= 220, "{count} mutants");
     if !problems.is_empty() {
         let kept = dir.keep();
         panic!(
