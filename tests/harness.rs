@@ -77,7 +77,7 @@ pub fn python() -> PathBuf {
 /// installs them all).
 pub fn tool(name: &str) -> PathBuf {
     let package = match name {
-        "dcmdump" | "dcmconv" | "dcmcrle" | "dcmcjpeg" => "dcmtk",
+        "dcmdump" | "dcmconv" | "dcmcrle" | "dcmcjpeg" | "dcmdjpeg" => "dcmtk",
         "dciodvfy" => "dicom3tools",
         "cc" => "gcc",
         "sha256sum" | "timeout" => "coreutils",

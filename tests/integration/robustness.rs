@@ -2,7 +2,9 @@
 //! output, NaN/Inf voxels, stale temporaries of a killed run, unwritable output folders,
 //! corrupt compressed data, and a bounded mutation loop (truncations, bit flips, runs of 0xFF
 //! and 0x00 bytes) over real files of every format, each mutant read by the CLI under a memory
-//! limit: a panic, an abort (a failed allocation), a hang or an unclear error fails the test.
+//! limit: a panic, an abort (a failed allocation), a hang or an unclear error fails the test;
+//! and a corpus of corrupt JPEG 2000, JPEG and RLE DICOM files whose peak memory is measured
+//! against a bound of a few times the file plus its declared volume.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -403,5 +405,293 @@ fn absurd_voxel_spacing_is_warned_about() {
             .any(|w| w.contains("implausible")),
         "{:?}",
         normal.meta.warnings
+    );
+}
+
+/// Where the encapsulated pixel data of a DICOM file begins: just past the last PixelData tag
+/// (7FE0,0010). The mutants of the codec corpus land from there on, so the DICOM header, and the
+/// volume it declares, stay as they were.
+fn pixel_data_start(bytes: &[u8]) -> usize {
+    let tag = [0xE0, 0x7F, 0x10, 0x00];
+    bytes
+        .windows(4)
+        .rposition(|w| w == tag)
+        .expect("a PixelData element")
+        + 4
+}
+
+/// Deterministic mutants of the codestreams in `bytes`: single bit flips, random bytes, random
+/// 32-bit words (a JPEG 2000 SIZ field or a JPEG frame size turned absurd) and 16-byte runs of
+/// 0xFF and 0x00. Half land in the first 512 bytes of the pixel data (the codestream headers:
+/// SIZ/COD/QCD, SOF/DHT/DQT, the RLE segment table), half anywhere in it.
+fn codec_mutants(bytes: &[u8], seed: u64, count: usize) -> Vec<(String, Vec<u8>)> {
+    let start = pixel_data_start(bytes);
+    let span = bytes.len() - start;
+    let r = harness::uniform(seed, 3 * count);
+    (0..count)
+        .map(|k| {
+            let reach = if k % 2 == 0 { span.min(512) } else { span };
+            let pos = start + ((r[3 * k] as f64 * reach as f64) as usize).min(span - 1);
+            let v = (r[3 * k + 1] * 4_294_967_295.0) as u32;
+            let mut m = bytes.to_vec();
+            let what = match (r[3 * k + 2] * 5.0) as usize {
+                0 => {
+                    m[pos] ^= 1 << (v % 8);
+                    "flip"
+                }
+                1 => {
+                    m[pos] = v as u8;
+                    "byte"
+                }
+                2 => {
+                    let end = (pos + 4).min(m.len());
+                    m[pos..end].copy_from_slice(&v.to_be_bytes()[..end - pos]);
+                    "word"
+                }
+                k => {
+                    let end = (pos + 16).min(m.len());
+                    m[pos..end].fill(if k == 3 { 0xFF } else { 0 });
+                    "run"
+                }
+            };
+            (format!("{what}@{pos}"), m)
+        })
+        .collect()
+}
+
+/// Whether a DICOM file's transfer syntax is RLE Lossless.
+fn is_rle(bytes: &[u8]) -> bool {
+    bytes.windows(19).any(|w| w == b"1.2.840.10008.1.2.5")
+}
+
+/// Mutants that change only the size a codestream declares: a JPEG 2000 SIZ marker's Xsiz and
+/// Ysiz (to the values that made openjp2 take 4.4 GB), its tile size (1x1 tiles), its component
+/// count; a JPEG frame header's height and width (65535). None for RLE.
+fn declared_size_mutants(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let start = pixel_data_start(bytes);
+    let find = |pat: &[u8]| {
+        bytes[start..]
+            .windows(pat.len())
+            .position(|w| w == pat)
+            .map(|i| start + i)
+    };
+    let mut edits: Vec<(&str, usize, Vec<u8>)> = Vec::new();
+    if let Some(siz) = find(&[0xFF, 0x4F, 0xFF, 0x51]) {
+        edits.push(("xsiz", siz + 8, 0x0020_0200u32.to_be_bytes().to_vec()));
+        edits.push(("ysiz", siz + 12, 0x0100_0200u32.to_be_bytes().to_vec()));
+        edits.push(("tiles", siz + 24, [0, 0, 0, 1, 0, 0, 0, 1].to_vec()));
+        edits.push(("csiz", siz + 40, vec![0x01, 0x00]));
+    } else if let Some(sof) = (0xC0..=0xC3u8).find_map(|m| find(&[0xFF, m])) {
+        edits.push(("height", sof + 5, vec![0xFF, 0xFF]));
+        edits.push(("width", sof + 7, vec![0xFF, 0xFF]));
+    }
+    edits
+        .into_iter()
+        .map(|(what, at, with)| {
+            let mut m = bytes.to_vec();
+            m[at..at + with.len()].copy_from_slice(&with);
+            (what.to_string(), m)
+        })
+        .collect()
+}
+
+/// Deterministic mutants of the DICOM header of `bytes` (after the preamble, before the pixel
+/// data): bit flips, random bytes and 0xFFFFFFFF words; and one whose first data-set UI
+/// element's VR is corrupted to "U!" (read as UN, the next four value bytes become a length of
+/// hundreds of MB: the issue's "Could not read data set token" after 1.67 GB).
+fn header_mutants(bytes: &[u8], seed: u64, count: usize) -> Vec<(String, Vec<u8>)> {
+    let end = pixel_data_start(bytes);
+    let r = harness::uniform(seed, 3 * count);
+    let mut out: Vec<(String, Vec<u8>)> = (0..count)
+        .map(|k| {
+            let pos = 132 + ((r[3 * k] as f64 * (end - 132) as f64) as usize).min(end - 133);
+            let v = (r[3 * k + 1] * 255.0) as u8;
+            let mut m = bytes.to_vec();
+            let what = match (r[3 * k + 2] * 3.0) as usize {
+                0 => {
+                    m[pos] ^= 1 << (v % 8);
+                    "hflip"
+                }
+                1 => {
+                    m[pos] = v;
+                    "hbyte"
+                }
+                _ => {
+                    m[pos..pos + 4].fill(0xFF);
+                    "hword"
+                }
+            };
+            (format!("{what}@{pos}"), m)
+        })
+        .collect();
+    // The first "UI" VR of the data set (group 0008, past the meta group's group 0002).
+    let ui =
+        (132..end - 6).find(|&i| bytes[i..i + 2] == [0x08, 0x00] && &bytes[i + 4..i + 6] == b"UI");
+    if let Some(i) = ui {
+        let mut m = bytes.to_vec();
+        m[i + 5] = b'!';
+        out.push((format!("vr@{}", i + 4), m));
+    }
+    out
+}
+
+/// `slicewise info` on `path` under an address-space limit of `limit_kb`; (exit code, stderr
+/// without the last line, peak RSS in KiB from GNU time's last line).
+fn info_with_peak(bin: &Path, path: &Path, limit_kb: u64) -> (Option<i32>, String, u64) {
+    let script = format!(
+        "ulimit -v {limit_kb}; exec /usr/bin/time -f 'peak-rss-kb %M' timeout 60 \"$0\" info \"$1\""
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .arg(bin)
+        .arg(path)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run bash");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (rest, last) = stderr
+        .trim_end()
+        .rsplit_once('\n')
+        .unwrap_or(("", stderr.trim_end()));
+    let peak = last
+        .strip_prefix("peak-rss-kb ")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time: {stderr}"));
+    (out.status.code(), rest.to_string(), peak)
+}
+
+/// The seeds of the codec corpus: real JPEG 2000 (a 512x512 CT slice, the totalseg series'
+/// first file, and pydicom's MR), JPEG (baseline RGB; lossless and 12-bit extended written by
+/// dcmtk from real CT and MR slices) and RLE (pydicom's MR; dcmtk's of the CT slice) files.
+fn codec_seeds(dir: &Path) -> Vec<PathBuf> {
+    let pyd = "pydicom/data/test_files/";
+    let totalseg = harness::data("totalseg-ref/tests/reference_files/example_ct_dicom");
+    let mut j2k_ct: Vec<PathBuf> = std::fs::read_dir(&totalseg)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    j2k_ct.sort();
+    let mr12 = harness::data("mr-dicom-series/Study3/11-T1post-18670/000000.dcm");
+    let mut seeds = vec![
+        j2k_ct.swap_remove(0),
+        venv_file(&format!("{pyd}MR_small_jp2klossless.dcm")),
+        venv_file(&format!("{pyd}SC_rgb_jpeg_dcmtk.dcm")),
+        venv_file(&format!("{pyd}MR_small_RLE.dcm")),
+    ];
+    for (tool, opt, src, name) in [
+        (
+            "dcmcjpeg",
+            "+el",
+            harness::data(CT3),
+            "jpeg_lossless_ct.dcm",
+        ),
+        ("dcmcjpeg", "+ee", mr12, "jpeg_extended12_mr.dcm"),
+        ("dcmcrle", "+cd", harness::data(CT3), "rle_ct.dcm"),
+    ] {
+        let dst = dir.join(name);
+        let st = Command::new(harness::tool(tool))
+            .arg(opt)
+            .arg(&src)
+            .arg(&dst)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{tool} {opt} {}", src.display());
+        seeds.push(dst);
+    }
+    seeds
+}
+
+/// Issue 30: a 0.5 MB DICOM with a corrupted JPEG 2000 stream drove `slicewise info` to 1.67 GB
+/// (one flipped bit in the SIZ marker's Xsiz: 4.4 GB and 15 s here) before an error, and a
+/// declared width larger than the header's panicked in the codec adapter; a corrupted VR in the
+/// header made the parser allocate hundreds of MB. Each mutant of the corpus (see
+/// [`codec_mutants`], [`declared_size_mutants`], [`header_mutants`]) must now be read or refused naming the file, without
+/// "panicked" on stderr, within 60 s, and with a peak RSS under 48 MiB (the process itself)
+/// plus 4 × (the file + its declared volume as f32). A 1 GiB address-space limit turns any
+/// runaway allocation into a failed run instead of a burden on the machine.
+#[test]
+fn corrupt_jpeg2000_jpeg_and_rle_dicom_end_cleanly_within_bounded_memory() {
+    let dir = harness::tmpdir();
+    let bin = cli::bin();
+    harness::tool("time");
+    let (mut problems, mut count, mut worst) = (Vec::new(), 0usize, (0u64, String::new()));
+    for (i, seed) in codec_seeds(dir.path()).iter().enumerate() {
+        let bytes = std::fs::read(seed).unwrap();
+        let volume = Volume::open(seed).expect("the seed reads");
+        let declared = volume.data.len() as u64 * 4;
+        let bound_kb = 48 * 1024 + 4 * (bytes.len() as u64 + declared) / 1024;
+        let mut mutants = declared_size_mutants(&bytes);
+        mutants.extend(codec_mutants(&bytes, 3000 + i as u64, 24));
+        // Header mutants may declare a larger volume (Rows, NumberOfFrames); the compressed
+        // seeds refuse any that disagrees with their codestream, but RLE decodes to what the
+        // header says, which the seed's volume does not bound: those are left to the mutation
+        // loop above.
+        if !is_rle(&bytes) {
+            mutants.extend(header_mutants(&bytes, 4000 + i as u64, 12));
+        }
+        for (what, m) in mutants {
+            let p = dir.path().join(format!("codec{i}.{what}.dcm"));
+            std::fs::write(&p, &m).unwrap();
+            count += 1;
+            let (code, stderr, peak) = info_with_peak(&bin, &p, 1 << 20);
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let clean = match code {
+                Some(0) => true,
+                Some(1) => stderr.contains(&name),
+                _ => false,
+            };
+            if !clean || stderr.contains("panicked") || peak > bound_kb {
+                problems.push(format!(
+                    "{name} (seed {}): exit {code:?}, peak {peak} KiB (bound {bound_kb}): {}",
+                    seed.display(),
+                    stderr.trim()
+                ));
+            } else {
+                std::fs::remove_file(&p).unwrap();
+            }
+            if peak > worst.0 {
+                worst = (peak, name);
+            }
+        }
+    }
+    eprintln!(
+        "{count} codec mutants; highest peak RSS {} KiB ({})",
+        worst.0, worst.1
+    );
+    assert!(count >= 220, "{count} mutants");
+    if !problems.is_empty() {
+        let kept = dir.keep();
+        panic!(
+            "{} of {count} corrupt codec files crashed, hung, gave an unclear error or exceeded \
+             the memory bound (kept in {}):\n{}",
+            problems.len(),
+            kept.display(),
+            problems.join("\n")
+        );
+    }
+}
+
+/// pydicom's UN_sequence.dcm (674 bytes; a private UN element of undefined length holding
+/// implicit-VR items) made the DICOM parser, which reads those items in explicit VR, allocate a
+/// garbage length: 3.6 GB peak and 49 s before "Could not read data set token". The length
+/// pre-flight now follows the parser's reading and refuses the file at once, naming the element
+/// and how to convert the file.
+#[test]
+fn undefined_length_un_with_implicit_items_is_refused_without_the_parsers_blow_up() {
+    let file = venv_file("pydicom/data/test_files/UN_sequence.dcm");
+    let bin = cli::bin(); // may build it: not part of the timing
+    let started = std::time::Instant::now();
+    let (code, stderr, peak) = info_with_peak(&bin, &file, 1 << 20);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("UN_sequence.dcm") && stderr.contains("(4453,100C)"),
+        "{stderr}"
+    );
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
     );
 }

@@ -4,8 +4,10 @@ nicom DICOMs), plus files written by other tools (dcmtk's dcmconv, nibabel, tiff
 imagecodecs) for cases the packages do not ship (big-endian 32-bit, multi-frame RT dose with
 absolute offsets, native YBR and palette colour, sheared affines, ANALYZE pairs, TIFF codecs).
 
-usage: conformance_ref.py OUTDIR CT_FILE   ->   {"files": [...]}
-(CT_FILE: a real CT slice for dcmtk's JPEG lossless codec, from ../shared/data.)
+usage: conformance_ref.py OUTDIR CT_FILE MR_FILE RGB_TIFF   ->   {"files": [...]}
+(From ../shared/data: CT_FILE a real 16-bit CT slice for dcmtk's JPEG codecs and the TIFF codecs,
+MR_FILE a real 12-bit MR slice for dcmtk's 12-bit JPEG Extended codec, RGB_TIFF a real 8-bit RGB
+MR slice for the TIFF codecs.)
 
 Each entry: path, format (dicom | nifti | tiff), source, and either the reference reading
 ("ref": true, "data": raw float32 voxels [c, z, y, x] written to OUTDIR, "shape",
@@ -39,6 +41,8 @@ from pydicom.pixels import apply_color_lut  # noqa: E402
 
 OUT = sys.argv[1]
 CT3_FILE = sys.argv[2]
+MR12_FILE = sys.argv[3]
+RGB_TIFF = sys.argv[4]
 GEN = os.path.join(OUT, "generated")
 os.makedirs(GEN, exist_ok=True)
 entries = []
@@ -53,6 +57,11 @@ LOSSY_TS = {
     "1.2.840.10008.1.2.4.203": "HTJ2K",
 }
 LOSSY_FRACTION = 0.02
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
+# 12-bit JPEG Extended: two IDCTs (pylibjpeg's libjpeg, libjpeg-6b's accurate integer one that
+# slicewise and dcmtk use) round differently by one stored value at most; dcmdjpeg's decode is
+# the exact reference (see dcmdjpeg_entries).
+JPEG12_STORED_TOL = 1
 
 
 def lps_from_ras(a):
@@ -165,8 +174,12 @@ def dicom_entry(path, source):
     vol = vol.transpose(3, 0, 1, 2)
     ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
     bs = int(ds.BitsStored)
-    if ts in LOSSY_TS:
-        slope = abs(float(ds.get("RescaleSlope", 1) or 1))
+    slope = abs(float(ds.get("RescaleSlope", 1) or 1))
+    if ts == JPEG_EXTENDED and bs == 12:
+        tol = JPEG12_STORED_TOL * slope + 1e-6 * max(1.0, float(np.max(np.abs(vol))))
+        why = (f"12-bit JPEG: pylibjpeg's libjpeg and libjpeg-6b's islow IDCT (slicewise's) "
+               f"differ by up to {JPEG12_STORED_TOL} stored value")
+    elif ts in LOSSY_TS:
         tol = LOSSY_FRACTION * (2 ** bs) * slope
         why = f"lossy {LOSSY_TS[ts]}: {LOSSY_FRACTION:.0%} of the {bs}-bit range"
     else:
@@ -273,6 +286,10 @@ def gen_dicom():
         ("dcmcjpeg", ["+el"], pydicom_file("MR_small.dcm"), "dcmtk_jpeg_lossless_mr.dcm"),
         ("dcmcjpeg", ["+eb"], pydicom_file("SC_rgb_small_odd.dcm"), "dcmtk_jpeg_baseline_rgb.dcm"),
         ("dcmcjpeg", ["+el"], pydicom_file("SC_rgb_small_odd.dcm"), "dcmtk_jpeg_lossless_rgb.dcm"),
+        # JPEG Extended (process 4) at 12 bits: a real 12-bit MR slice, and the 16-bit CT slice,
+        # which dcmtk rescales into 12 bits (it writes the matching RescaleSlope/Intercept).
+        ("dcmcjpeg", ["+ee"], MR12_FILE, "dcmtk_jpeg_extended12_mr.dcm"),
+        ("dcmcjpeg", ["+ee"], CT3_FILE, "dcmtk_jpeg_extended12_ct.dcm"),
         ("dcmcjpeg", ["+e1"], pydicom_file("SC_rgb_small_odd.dcm"), "dcmtk_jpeg_lossless_sv1_rgb.dcm"),
     ]:
         dst = os.path.join(GEN, name)
@@ -352,6 +369,23 @@ def gen_dicom():
     return made
 
 
+def dcmdjpeg_entries(paths):
+    """12-bit JPEG files with a second reference: dcmtk's dcmdjpeg decompresses them (libjpeg-6b,
+    the accurate integer IDCT slicewise's decoder implements), pydicom reads the result, and
+    slicewise's reading of the compressed file must equal it exactly."""
+    out = []
+    for src in paths:
+        dst = os.path.join(GEN, os.path.basename(src)[:-4] + "_dcmdjpeg.dcm")
+        subprocess.run(["dcmdjpeg", src, dst], check=True, capture_output=True)
+        e = dicom_entry(dst, "dcmdjpeg")
+        if e.get("ref"):
+            top = float(np.max(np.abs(e["_vol"]))) if e["_vol"].size else 1.0
+            e.update(path=src, tol=1e-6 * max(1.0, top),
+                     tol_why="exact: dcmdjpeg's libjpeg-6b decode, float32 rounding of the rescale")
+        out.append(e)
+    return out
+
+
 # --- generated NIfTI: nibabel with shear, ANALYZE ------------------------------------------------
 def gen_nifti():
     made = []
@@ -398,6 +432,26 @@ def gen_tiff():
         ("png_u8", gray[0], {"compression": "png"}, 0.0),
         ("lerc_f32", gray.astype(np.float32), {"compression": "lerc"}, 0.0),
     ]
+    # Real data through the codecs the tiff crate lacks (LZMA, JPEG 2000) or has behind a
+    # feature (zstd): a signed 16-bit CT slice, an RGB MR slice; strips, tiles, planar, big endian.
+    ct = pydicom.dcmread(CT3_FILE).pixel_array.astype(np.int16)
+    ct_stack = np.stack([ct, ct[::-1], ct[:, ::-1]])
+    mr_rgb = tifffile.imread(RGB_TIFF)
+    cases += [
+        ("zstd_ct_i16", ct, {"compression": "zstd"}, 0.0),
+        ("zstd_ct_predictor_i16", ct, {"compression": "zstd", "predictor": True}, 0.0),
+        ("lzma_ct_i16", ct, {"compression": "lzma"}, 0.0),
+        ("lzma_ct_strips_i16", ct_stack, {"compression": "lzma", "rowsperstrip": 100}, 0.0),
+        ("lzma_ct_tiled_big_endian_i16", ct_stack,
+         {"compression": "lzma", "tile": (192, 128), "byteorder": ">"}, 0.0),
+        ("lzma_mr_rgb_planar_u8", mr_rgb,
+         {"compression": "lzma", "photometric": "rgb", "planarconfig": "separate"}, 0.0),
+        ("jpeg2000_ct_i16", ct, {"compression": "jpeg2000"}, 0.0),
+        ("jpeg2000_ct_tiled_i16", ct_stack, {"compression": "jpeg2000", "tile": (256, 256)}, 0.0),
+        ("jpeg2000_mr_rgb_u8", mr_rgb, {"compression": "jpeg2000", "photometric": "rgb"}, 0.0),
+        ("zstd_mr_rgb_tiled_u8", mr_rgb,
+         {"compression": "zstd", "photometric": "rgb", "tile": (128, 128)}, 0.0),
+    ]
     for name, data, kw, tol in cases:
         p = os.path.join(GEN, name + ".tif")
         kw = dict(kw)
@@ -430,6 +484,10 @@ def main():
     niftis += [(p, "generated") for p in gen_nifti()]
     for p, source in dicoms:
         entries.append(dicom_entry(p, source))
+    twelve_bit_jpeg = ("JPGExtended.dcm", "JPEG-lossy.dcm", "dcmtk_jpeg_extended12_mr.dcm",
+                       "dcmtk_jpeg_extended12_ct.dcm")
+    twelve = [p for p, _ in dicoms if os.path.basename(p) in twelve_bit_jpeg]
+    entries.extend(dcmdjpeg_entries(twelve))
     for p, source in niftis:
         entries.append(nifti_entry(p, source))
     for p, tol, why in gen_tiff():

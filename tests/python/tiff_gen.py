@@ -112,6 +112,41 @@ case("mixed_sizes", rand("uint8", (23, 37)), "YX", {})
 tifffile.imwrite(cases[-1]["file"], rand("uint8", (11, 7)), append=True)
 cases[-1]["error"] = "format"
 
+# Codecs the tiff crate lacks (slicewise decodes LZMA and JPEG 2000 chunks itself): with the
+# horizontal predictor, in strips; then damaged copies, which must be format errors naming the file.
+case("lzma_predictor_u16", rand("uint16", (2, 23, 37)), "ZYX",
+     {"compression": "lzma", "predictor": True, "rowsperstrip": 5})
+case("lzma_predictor_rgb_u8", rand("uint8", (23, 37, 3)), "YXC",
+     {"compression": "lzma", "predictor": True, "photometric": "rgb"})
+case("jpeg2000_strips_u16", rand("uint16", (23, 37)) >> 4, "YX",
+     {"compression": "jpeg2000", "rowsperstrip": 8})
+
+
+def damaged(src, name, edit):
+    """A copy of case src's file with its first chunk's bytes changed by edit(bytes, start)."""
+    with tifffile.TiffFile(src) as tf:
+        start = tf.pages[0].dataoffsets[0]
+    data = bytearray(open(src, "rb").read())
+    edit(data, start)
+    path = os.path.join(out, name + ".tif")
+    open(path, "wb").write(data)
+    cases.append({"name": name, "file": path, "spacing": None, "error": "format"})
+
+
+def ff_run(d, s):
+    d[s + 20:s + 36] = b"\xff" * 16
+
+
+def siz_width(d, s):
+    d[s + 8:s + 12] = (0x00200200).to_bytes(4, "big")  # Xsiz: 2097664
+
+
+lzma_src = next(c["file"] for c in cases if c["name"] == "lzma_predictor_u16")
+j2k_src = next(c["file"] for c in cases if c["name"] == "jpeg2000_strips_u16")
+damaged(lzma_src, "lzma_corrupt", ff_run)
+damaged(j2k_src, "jpeg2000_corrupt_siz", siz_width)
+damaged(j2k_src, "jpeg2000_corrupt_data", ff_run)
+
 # tifffile's own view of what it wrote, for the spacing cases (independent of our expectations).
 for c in cases:
     if c["name"].startswith("imagej"):

@@ -77,12 +77,15 @@ pub(crate) fn check(path: &Path) -> Result<Preflight> {
         .map_err(|e| match e {
             Stop::Io(e) => Error::io("read", path, e),
             Stop::Bad(why) => Error::format(path, format!("corrupt DICOM file: {why}")),
+            Stop::Unreadable(why) => Error::unsupported(path, why),
         })
 }
 
 enum Stop {
     Io(std::io::Error),
     Bad(String),
+    /// Valid DICOM that the parser would misread (and allocate for).
+    Unreadable(String),
 }
 
 impl From<std::io::Error> for Stop {
@@ -235,17 +238,27 @@ impl Walker {
         if (h.group, h.element) == (0x7FE0, 0x0010) {
             return self.fragments();
         }
-        let outer = self.enc;
         if h.vr == Some(*b"UN") {
-            // An undefined-length UN holds its items in implicit VR little endian (PS3.5 6.2.2).
-            self.enc = Encoding {
-                explicit_vr: false,
-                big_endian: false,
-            };
+            return self.undefined_un(h, depth);
         }
-        let walked = self.elements(None, depth + 1);
-        self.enc = outer;
-        walked.map(|_| ())
+        self.elements(None, depth + 1).map(|_| ())
+    }
+
+    /// An undefined-length UN element. PS3.5 6.2.2 puts its items in implicit VR little endian,
+    /// but the DICOM parser (dicom-rs 0.10) reads them in the data set's own encoding; where
+    /// that reading meets a length past the end of the file, the parser allocates it (pydicom's
+    /// 674-byte UN_sequence.dcm: 3.6 GB and 49 s, then "Could not read data set token").
+    /// So the walk follows the parser's reading, and a file it would misread is refused here.
+    fn undefined_un(&mut self, h: &Header, depth: usize) -> std::result::Result<(), Stop> {
+        match self.elements(None, depth + 1) {
+            Err(Stop::Bad(why)) => Err(Stop::Unreadable(format!(
+                "the undefined-length UN element ({:04X},{:04X}) at byte {} holds implicit-VR \
+                 items, which the DICOM parser reads in the file's explicit VR and cannot read \
+                 ({why}); convert the file (e.g. dcmconv +ti) to read it",
+                h.group, h.element, h.at
+            ))),
+            other => other.map(|_| ()),
+        }
     }
 
     /// Encapsulated pixel data: fragment items of defined length up to the sequence delimiter.
@@ -291,6 +304,12 @@ impl Walker {
         }
         let mut vr = [0u8; 2];
         self.read_exact(&mut vr)?;
+        // The parser reads a VR it does not know as UN, with UN's 4-byte length: so must we, or
+        // a corrupted VR byte ("UI" -> "U!") hides from this walk the 775 MB length the parser
+        // then allocates from the next four value bytes.
+        if !known_vr(&vr) {
+            vr = *b"UN";
+        }
         let len = if long_length(&vr) {
             self.skip(2)?;
             self.read_u32()?
@@ -394,6 +413,35 @@ fn long_length(vr: &[u8; 2]) -> bool {
     )
 }
 
+/// The VRs of PS3.5 6.2, which the parser knows; any other two bytes it reads as UN.
+fn known_vr(vr: &[u8; 2]) -> bool {
+    long_length(vr)
+        || matches!(
+            vr,
+            b"AE"
+                | b"AS"
+                | b"AT"
+                | b"CS"
+                | b"DA"
+                | b"DS"
+                | b"DT"
+                | b"FD"
+                | b"FL"
+                | b"IS"
+                | b"LO"
+                | b"LT"
+                | b"PN"
+                | b"SH"
+                | b"SL"
+                | b"SS"
+                | b"ST"
+                | b"TM"
+                | b"UI"
+                | b"UL"
+                | b"US"
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,6 +502,49 @@ mod tests {
         let (_d, p) = file_with(&ds);
         let e = check(&p).unwrap_err().to_string();
         assert!(e.contains("(FFFE,E000)"), "{e}");
+    }
+
+    /// A corrupted VR ("UI" -> "U!") is read as UN, with a 4-byte length from the value bytes,
+    /// as the parser reads it: the walk sees the 775 MB length the parser would allocate.
+    #[test]
+    fn an_unknown_vr_is_walked_as_un_with_a_long_length() {
+        // Not the first element, whose VR decides whether the data set is explicit at all.
+        let mut ds = explicit_le((0x0008, 0x0060), b"CS", b"CT");
+        let vr_at = ds.len() + 5;
+        ds.extend(explicit_le(
+            (0x0008, 0x3010),
+            b"UI",
+            b"1.3.12.2.1107.5.1.4.60064.3",
+        ));
+        let (_d, ok) = file_with(&ds);
+        check(&ok).expect("a well-formed file passes");
+        ds[vr_at] = b'!';
+        let (_d, p) = file_with(&ds);
+        let e = check(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("(0008,3010)") && e.contains("declares 775106097 bytes"),
+            "{e}"
+        );
+    }
+
+    /// An undefined-length UN holding implicit-VR items (PS3.5 6.2.2): the parser reads them in
+    /// explicit VR, so the file is refused as unsupported instead of misread.
+    #[test]
+    fn an_undefined_length_un_with_implicit_items_is_refused_as_unsupported() {
+        let mut item = vec![0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF];
+        item.extend_from_slice(&[0x08, 0x00, 0x50, 0x11]); // (0008,1150), implicit VR
+        item.extend_from_slice(&26u32.to_le_bytes());
+        item.extend_from_slice(b"1.2.840.10008.5.1.4.1.1.2\0");
+        item.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        item.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        let mut ds = vec![
+            0x53, 0x44, 0x0C, 0x10, b'U', b'N', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ];
+        ds.extend(item);
+        let (_d, p) = file_with(&ds);
+        let e = check(&p).unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+        assert!(e.to_string().contains("(4453,100C)"), "{e}");
     }
 
     /// A data set in implicit VR behind a meta group declaring explicit VR (pydicom's

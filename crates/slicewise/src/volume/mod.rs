@@ -4,6 +4,7 @@
 //! [`Geometry`] (LPS, see [`geometry`]) and [`VolumeMeta`] (original dtype, modality, source
 //! identifiers, warnings). [`Volume::open`] picks the reader from the path.
 
+mod codestream;
 pub mod dicom;
 pub mod geometry;
 pub mod nifti;

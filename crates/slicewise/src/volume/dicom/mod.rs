@@ -19,6 +19,7 @@
 
 mod assemble;
 mod colour;
+mod jpeg12;
 mod pixels;
 mod plane;
 mod rle;

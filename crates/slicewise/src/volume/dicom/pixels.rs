@@ -9,6 +9,7 @@ use std::path::Path;
 
 use dicom_core::value::{PrimitiveValue, Value};
 use dicom_dictionary_std::tags;
+use dicom_encoding::adapters::PixelDataObject;
 use dicom_encoding::{TransferSyntax, TransferSyntaxIndex};
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::{DecodedPixelData, PixelDecoder};
@@ -17,11 +18,30 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use super::colour::Palette;
 use super::scan::Header;
 use crate::error::{Error, Result};
+use crate::volume::codestream;
 
 /// RLE Lossless, decoded by our own [`super::rle`].
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
-/// JPEG Extended (process 2 & 4): its 12-bit variant has no Rust decoder.
+/// JPEG Extended (process 2 & 4): its 12-bit variant is decoded by our own [`super::jpeg12`].
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+/// The JPEG (ISO 10918-1) transfer syntaxes: baseline, extended, lossless (process 14, SV1).
+const JPEG_FAMILY: [&str; 4] = [
+    "1.2.840.10008.1.2.4.50",
+    JPEG_EXTENDED,
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+];
+/// The JPEG 2000 transfer syntaxes (Part 1 and Part 2 multi-component, and HTJ2K), whose
+/// codestreams all begin with a SIZ marker.
+const J2K_FAMILY: [&str; 7] = [
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.92",
+    "1.2.840.10008.1.2.4.93",
+    "1.2.840.10008.1.2.4.201",
+    "1.2.840.10008.1.2.4.202",
+    "1.2.840.10008.1.2.4.203",
+];
 
 /// How the stored samples of a file are laid out and turned into values.
 struct Layout {
@@ -182,6 +202,12 @@ fn samples<'a>(
         return Ok(Samples::Bytes(Cow::Owned(rle)));
     }
     if ts.is_encapsulated_pixel_data() {
+        let twelve_bit = check_codestreams(h, obj)?;
+        if twelve_bit {
+            layout.bits_allocated = 16;
+            layout.planar = false;
+            return decode_jpeg12(h, obj).map(|b| Samples::Bytes(Cow::Owned(b)));
+        }
         let decoded = decode_encapsulated(path, obj, ts)?;
         // The codecs' output is interleaved, at the depth they decoded to.
         layout.bits_allocated = decoded.bits_allocated();
@@ -344,8 +370,8 @@ fn unsupported_ts(h: &Header, ts: &TransferSyntax) -> Error {
 }
 
 /// Refuses, before the pixel data is read, what we cannot turn into values: colour models other
-/// than grayscale and RGB in native data, and encapsulated data without a working codec (12-bit
-/// JPEG Extended, 1-bit samples).
+/// than grayscale and RGB in native data, and encapsulated data without a working codec (1-bit
+/// samples).
 fn check_decodable(h: &Header, ts: &TransferSyntax) -> Result<()> {
     let photometric = h.photometric.as_str();
     let encapsulated = ts.is_encapsulated_pixel_data();
@@ -360,11 +386,7 @@ fn check_decodable(h: &Header, ts: &TransferSyntax) -> Result<()> {
         ));
     }
     check_colour(h)?;
-    if encapsulated
-        && (!ts.can_decode_all()
-            || (h.ts_uid == JPEG_EXTENDED && h.bits_stored > 8)
-            || h.bits_allocated == 1)
-    {
+    if encapsulated && (!ts.can_decode_all() || h.bits_allocated == 1) {
         return Err(unsupported_ts(h, ts));
     }
     Ok(())
@@ -412,6 +434,74 @@ fn decode_rle(
         layout.spp,
         (layout.bits_allocated / 8).max(1) as usize,
     )
+}
+
+/// Checks the size every frame's JPEG or JPEG 2000 codestream declares against the header's
+/// Rows × Columns × SamplesPerPixel (and its precision against BitsAllocated) before a codec
+/// allocates what a corrupt header says. True when the frames are 12-bit JPEG, which
+/// [`decode_jpeg12`] decodes.
+fn check_codestreams(h: &Header, obj: &DefaultDicomObject) -> Result<bool> {
+    let ts = h.ts_uid.as_str();
+    let (is_jpeg, is_j2k) = (JPEG_FAMILY.contains(&ts), J2K_FAMILY.contains(&ts));
+    if !is_jpeg && !is_j2k {
+        return Ok(false);
+    }
+    let want = (
+        u64::from(h.cols),
+        u64::from(h.rows),
+        u32::from(h.samples_per_pixel),
+    );
+    let mut twelve_bit = false;
+    for f in 0..h.number_of_frames {
+        let data = frame_data(h, obj, f)?;
+        let (kind, declared) = if is_jpeg {
+            ("JPEG", codestream::jpeg_declared(&data))
+        } else {
+            ("JPEG 2000", codestream::j2k_declared(&data))
+        };
+        if let Ok(d) = declared {
+            twelve_bit |= ts == JPEG_EXTENDED && d.precision == 12;
+        }
+        let what = format!("the {kind} codestream of frame {}", f + 1);
+        codestream::check(&h.path, &what, declared, want, u32::from(h.bits_allocated))?;
+    }
+    if twelve_bit && h.samples_per_pixel != 1 {
+        return Err(Error::unsupported(
+            &h.path,
+            "12-bit JPEG Extended with more than one sample per pixel",
+        ));
+    }
+    Ok(twelve_bit)
+}
+
+/// The encapsulated data of frame `f` (0-based), its fragments joined as the codecs join them.
+fn frame_data<'a>(h: &Header, obj: &'a DefaultDicomObject, f: u32) -> Result<Cow<'a, [u8]>> {
+    obj.frame_pixel_data(f).ok_or_else(|| {
+        Error::format(
+            &h.path,
+            format!(
+                "no encapsulated data for frame {} of {}",
+                f + 1,
+                h.number_of_frames
+            ),
+        )
+    })
+}
+
+/// 12-bit JPEG Extended frames through our own decoder: 16-bit little-endian samples.
+fn decode_jpeg12(h: &Header, obj: &DefaultDicomObject) -> Result<Vec<u8>> {
+    let want = super::jpeg12::Expected {
+        cols: h.cols as usize,
+        rows: h.rows as usize,
+        components: usize::from(h.samples_per_pixel),
+    };
+    let mut out = Vec::with_capacity(want.cols * want.rows * 2 * h.number_of_frames as usize);
+    for f in 0..h.number_of_frames {
+        let data = frame_data(h, obj, f)?;
+        let frame = super::jpeg12::decode(&h.path, &data, want)?;
+        out.extend(frame.samples.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    Ok(out)
 }
 
 /// Encapsulated PixelData through dicom-pixeldata's codecs. Third-party codecs may panic on

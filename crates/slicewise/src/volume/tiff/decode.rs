@@ -1,7 +1,7 @@
 //! Decoding one TIFF file (single image or multi-page stack) into `f32` pages.
 //!
-//! Every page becomes one z slice. The `tiff` crate does the decompression and predictors; this
-//! module adds what it leaves to the caller: all planes of planar-separate images, unpacking of
+//! Every page becomes one z slice. The `tiff` crate does the decompression and predictors (LZMA
+//! and JPEG 2000 chunks go through [`super::codecs`] instead); this module adds what it leaves to the caller: all planes of planar-separate images, unpacking of
 //! sub-byte samples, dropping alpha, page-to-page consistency and the size limit.
 
 use std::fs::File;
@@ -338,20 +338,18 @@ fn refuse_unsupported<R: std::io::Read + std::io::Seek>(
     Ok(())
 }
 
-/// The name of a TIFF compression the `tiff` crate (as built here) cannot decode.
+/// The name of a TIFF compression neither the `tiff` crate (as built here, with zstd) nor our
+/// [`super::codecs`] (LZMA, JPEG 2000) decodes.
 fn undecodable_compression(code: u16) -> Option<&'static str> {
     Some(match code {
         2 => "CCITT modified Huffman",
         3 => "CCITT Group 3 fax",
         6 => "old-style JPEG",
-        33003 | 33005 | 34712 => "JPEG 2000",
         34887 => "LERC",
         34892 => "lossy JPEG (DNG)",
-        34925 => "LZMA",
         34927 | 50001 => "WebP",
         34933 => "PNG",
         34934 => "JPEG XR",
-        50000 => "Zstandard",
         50002 => "JPEG XL",
         _ => return None,
     })
@@ -371,6 +369,8 @@ struct PageTags {
     extra: usize,
     /// PlanarConfiguration 2: each sample in its own plane.
     planar: bool,
+    /// The Compression tag (1 when absent).
+    compression: u16,
 }
 
 /// Reads the shape and sample tags of the current page and checks the page, and the stack of
@@ -403,6 +403,7 @@ fn read_page_tags<R: std::io::Read + std::io::Seek>(
         .map_err(|e| tiff_error(path, e))?
         .map_or(0, |v| v.len());
     let planar = tag_u16(dec, path, Tag::PlanarConfiguration)?.unwrap_or(1) == 2;
+    let compression = tag_u16(dec, path, Tag::Compression)?.unwrap_or(1);
     let (w, h) = (w as usize, h as usize);
     // The raw samples of the page and our output for the whole stack so far must fit the limit.
     options.check_size(path, &[spp as u64, h as u64, w as u64])?;
@@ -416,6 +417,7 @@ fn read_page_tags<R: std::io::Read + std::io::Seek>(
         spp,
         extra,
         planar,
+        compression,
     })
 }
 
@@ -427,6 +429,18 @@ fn read_samples<R: std::io::Read + std::io::Seek>(
     buf: &mut DecodingResult,
     t: &PageTags,
 ) -> Result<(usize, usize, usize)> {
+    if super::codecs::decodes(t.compression) {
+        let page = super::codecs::Page {
+            w: t.w,
+            h: t.h,
+            spp: t.spp,
+            bits: t.bits,
+            dtype: t.dtype,
+            planar: t.planar,
+            compression: t.compression,
+        };
+        return super::codecs::read(dec, path, buf, &page);
+    }
     // `read_tiles` copies whole bytes, so packed sub-byte tiles take the whole-image read.
     let tiled = dec.get_chunk_type() == ChunkType::Tile && t.bits >= 8;
     if tiled {

@@ -23,6 +23,7 @@
 //! * LGG folders (`<PATIENT>_<n>.tif` RGB slices): the three channels are pre-contrast, FLAIR and
 //!   post-contrast MR (per the data set's README); they are still named `R`, `G`, `B`.
 
+mod codecs;
 mod decode;
 mod folder;
 mod meta;
