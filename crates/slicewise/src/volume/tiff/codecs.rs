@@ -10,6 +10,7 @@ use std::path::Path;
 
 use ::tiff::decoder::{ChunkType, Decoder, DecodingResult};
 use ::tiff::tags::{ByteOrder, Tag};
+use ::tiff::TiffError;
 
 use crate::error::{Error, Result};
 use crate::volume::{codestream, DType};
@@ -55,7 +56,7 @@ pub(crate) fn read<R: Read + Seek>(
 ) -> Result<(usize, usize, usize)> {
     let predictor = dec
         .find_tag_unsigned::<u16>(Tag::Predictor)
-        .map_err(|e| super::decode::tiff_error(path, e))?
+        .map_err(|e| tiff_error(path, e))?
         .unwrap_or(1);
     let float = matches!(p.dtype, DType::F32 | DType::F64);
     let horizontal = predictor == 2 && !float;
@@ -164,7 +165,7 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, path: &Path, p: &Page) -> Result
     };
     let mut vec_tag = |tag| {
         dec.find_tag_unsigned_vec::<u64>(tag)
-            .map_err(|e| super::decode::tiff_error(path, e))?
+            .map_err(|e| tiff_error(path, e))?
             .ok_or_else(|| Error::format(path, format!("no {tag:?} tag")))
     };
     let offsets = vec_tag(off_tag)?;
@@ -172,7 +173,7 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, path: &Path, p: &Page) -> Result
     let (cw, ch) = if tiled {
         let mut t = |tag| -> Result<usize> {
             dec.find_tag_unsigned::<u32>(tag)
-                .map_err(|e| super::decode::tiff_error(path, e))?
+                .map_err(|e| tiff_error(path, e))?
                 .map(|v| v as usize)
                 .ok_or_else(|| Error::format(path, format!("no {tag:?} tag")))
         };
@@ -180,7 +181,7 @@ fn layout<R: Read + Seek>(dec: &mut Decoder<R>, path: &Path, p: &Page) -> Result
     } else {
         let rps = dec
             .find_tag_unsigned::<u32>(Tag::RowsPerStrip)
-            .map_err(|e| super::decode::tiff_error(path, e))?
+            .map_err(|e| tiff_error(path, e))?
             .map_or(p.h, |v| v as usize);
         (p.w, rps.clamp(1, p.h))
     };
@@ -317,5 +318,29 @@ fn typed(bytes: Vec<u8>, dtype: DType) -> DecodingResult {
         DType::F64 => DecodingResult::F64(words(&bytes, f64::from_le_bytes)),
         DType::I8 => DecodingResult::I8(bytes.into_iter().map(|b| b as i8).collect()),
         _ => DecodingResult::U8(bytes),
+    }
+}
+
+/// Maps a `tiff` crate error to ours, naming the file.
+pub(crate) fn tiff_error(path: &Path, e: TiffError) -> Error {
+    match e {
+        TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::format(path, format!("truncated TIFF ({io})"))
+        }
+        // The codecs (LZW, deflate, JPEG) report corrupt data as I/O errors of these kinds: the
+        // file is bad, not the disk.
+        TiffError::IoError(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            ) =>
+        {
+            Error::format(path, format!("corrupt compressed TIFF data ({io})"))
+        }
+        TiffError::IoError(io) => Error::io("read", path, io),
+        TiffError::FormatError(f) => Error::format(path, format!("invalid TIFF: {f}")),
+        TiffError::UnsupportedError(u) => Error::unsupported(path, format!("TIFF feature: {u}")),
+        TiffError::LimitsExceeded => Error::too_large(path, "TIFF exceeds the decoding limits"),
+        other => Error::format(path, format!("invalid TIFF: {other}")),
     }
 }

@@ -13,6 +13,7 @@ use ::tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
 use ::tiff::tags::Tag;
 use ::tiff::{ColorType, TiffError};
 
+use super::codecs::tiff_error;
 use crate::error::{Error, Result};
 use crate::volume::{DType, ReadOptions};
 
@@ -45,30 +46,6 @@ struct PageKind {
     channels: usize,
     dtype: DType,
     rgb: bool,
-}
-
-/// Maps a `tiff` crate error to ours, naming the file.
-pub(crate) fn tiff_error(path: &Path, e: TiffError) -> Error {
-    match e {
-        TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Error::format(path, format!("truncated TIFF ({io})"))
-        }
-        // The codecs (LZW, deflate, JPEG) report corrupt data as I/O errors of these kinds: the
-        // file is bad, not the disk.
-        TiffError::IoError(io)
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
-            ) =>
-        {
-            Error::format(path, format!("corrupt compressed TIFF data ({io})"))
-        }
-        TiffError::IoError(io) => Error::io("read", path, io),
-        TiffError::FormatError(f) => Error::format(path, format!("invalid TIFF: {f}")),
-        TiffError::UnsupportedError(u) => Error::unsupported(path, format!("TIFF feature: {u}")),
-        TiffError::LimitsExceeded => Error::too_large(path, "TIFF exceeds the decoding limits"),
-        other => Error::format(path, format!("invalid TIFF: {other}")),
-    }
 }
 
 /// Decodes every full-resolution page of `path`.
