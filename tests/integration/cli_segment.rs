@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{cmd, read_json, run, test_model};
 use crate::harness::{data, py, tmpdir};
+use tempfile::TempDir;
 
 fn jobs(report: &Value) -> &Vec<Value> {
     report["jobs"].as_array().expect("jobs")
@@ -27,6 +28,15 @@ fn assert_masks_decode(dir: &Path) {
             py("cli_fixtures.py", &[&"count", &p]);
         }
     }
+}
+
+/// Segments `input` with `model` once per format, each run into a folder of its own.
+fn segment_as<const N: usize>(input: &Path, model: &Path, formats: [&str; N]) -> [TempDir; N] {
+    formats.map(|format| {
+        let dir = tmpdir();
+        super::segment_ok(input, model, dir.path(), &[&"--format", &format]);
+        dir
+    })
 }
 
 #[test]
@@ -300,20 +310,7 @@ fn out_folder_inside_an_input_folder_is_refused_before_writing() {
 fn dicom_seg_format_writes_a_seg_equal_to_the_nifti_mask_and_refuses_non_dicom_input() {
     let model = test_model();
     let series = data("mr-dicom-series/Study3/11-T1post-18670");
-    let (seg_dir, nii_dir) = (tmpdir(), tmpdir());
-    for (dir, format) in [(&seg_dir, "dicom-seg"), (&nii_dir, "nifti")] {
-        let r = run(&[
-            &"segment",
-            &series,
-            &"--model",
-            &model,
-            &"--out",
-            &dir.path(),
-            &"--format",
-            &format,
-        ]);
-        assert_eq!(r.code, 0, "{format}: {}", r.stderr);
-    }
+    let [seg_dir, nii_dir] = segment_as(&series, &model, ["dicom-seg", "nifti"]);
     let find = |dir: &Path, ext: &str| {
         std::fs::read_dir(dir)
             .unwrap()
@@ -364,20 +361,7 @@ fn dicom_seg_format_writes_a_seg_equal_to_the_nifti_mask_and_refuses_non_dicom_i
 fn nrrd_format_writes_the_labels_of_the_nifti_mask() {
     let model = test_model();
     let nifti = data("msd-hippocampus/images/hippocampus_001.nii.gz");
-    let (nrrd_dir, nii_dir) = (tmpdir(), tmpdir());
-    for (dir, format) in [(&nrrd_dir, "nrrd"), (&nii_dir, "nifti")] {
-        let r = run(&[
-            &"segment",
-            &nifti,
-            &"--model",
-            &model,
-            &"--out",
-            &dir.path(),
-            &"--format",
-            &format,
-        ]);
-        assert_eq!(r.code, 0, "{format}: {}", r.stderr);
-    }
+    let [nrrd_dir, nii_dir] = segment_as(&nifti, &model, ["nrrd", "nifti"]);
     let bytes = std::fs::read(nrrd_dir.path().join("hippocampus_001_mask.nrrd")).unwrap();
     let end = bytes
         .windows(2)
@@ -600,23 +584,11 @@ fn second_run_with_a_same_named_input_keeps_the_first_inputs_result() {
     let model = test_model();
     let segment = |input: &Path, extra: &[&str]| {
         let report = dir.path().join("report.json");
-        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
-            &"segment",
-            &input,
-            &"--model",
-            &model,
-            &"--out",
-            &out,
-            &"--device",
-            &"cpu",
-            &"--report",
-            &report,
-        ];
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--report", &report];
         for e in extra {
             args.push(e);
         }
-        let r = run(&args);
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        super::segment_ok(input, &model, &out, &args);
         jobs(&read_json(&report))[0].clone()
     };
     let first = segment(&a, &[]);
