@@ -256,6 +256,11 @@ struct ExportArgs {
     /// mirror) or `hv` (both mirrors, four passes), e.g. as chosen on the validation patients.
     #[arg(long, default_value = "h", value_parser = str::parse::<TtaFlips>)]
     tta_flips: TtaFlips,
+    /// A JSON file of the labels' coded meanings for DICOM SEG (an array of {"value",
+    /// "category", "property_type", optional "property_type_modifier", "anatomic_region"}; each
+    /// code {"value","scheme","meaning"}, SNOMED CT as DICOM PS3.16 lists them).
+    #[arg(long)]
+    label_codes: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -497,6 +502,9 @@ fn run(cli: Cli) -> Result<serde_json::Value, Error> {
             };
             if !a.labels.is_empty() {
                 opts.labels = Some(label_infos(&a.labels)?);
+            }
+            if let Some(path) = &a.label_codes {
+                opts.label_codes = slicewise_train::export::read_label_codes(path)?;
             }
             let card = export(&t.model, &t.config, Some(&a.run), &a.out, &opts)?;
             Ok(serde_json::to_value(&card).unwrap_or_default())
