@@ -85,6 +85,14 @@ fn check_file_against_card(name: &str, max_bytes: usize) -> Model {
         .starts_with("percentile"));
     let labels = serde_json::to_value(&c.labels).unwrap();
     assert_eq!(labels, card["contract"]["labels"]);
+    // Every label coded (DICOM SEG segments say what they are), as the card says.
+    assert_eq!(
+        c.label_codes.len(),
+        c.labels.len(),
+        "{name}: labels without codes"
+    );
+    let codes = serde_json::to_value(&c.label_codes).unwrap();
+    assert_eq!(codes, card["contract"]["label_codes"]);
     m
 }
 

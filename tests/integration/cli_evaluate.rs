@@ -1,6 +1,8 @@
 //! `slicewise evaluate` against tests/python/metrics_ref.py (numpy/scipy, MONAI-style formulas)
 //! on real masks, and exact values on synthetic shapes.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
 
 use super::run;
@@ -296,4 +298,120 @@ fn evaluate_refuses_masks_of_different_grids_naming_both_files() {
         r.stderr
     );
     let _ = harness::repo();
+}
+
+/// Asserts that two `evaluate --json` runs give the same figures for case 0: the same labels,
+/// each with the same volume and per-slice metrics.
+fn assert_same_figures(a: &Value, b: &Value, what: &str) {
+    let (la, lb) = (
+        a["cases"][0]["labels"].as_array().expect("labels"),
+        b["cases"][0]["labels"].as_array().expect("labels"),
+    );
+    assert_eq!(la.len(), lb.len(), "{what}: label sets differ");
+    for (x, y) in la.iter().zip(lb) {
+        let l = format!("{what}: label {}", x["label"]);
+        assert_eq!(x["label"], y["label"], "{l}");
+        assert_metrics(&x["volume"], &y["volume"], &l);
+        let (sx, sy) = (
+            x["slices"].as_array().unwrap(),
+            y["slices"].as_array().unwrap(),
+        );
+        assert_eq!(sx.len(), sy.len(), "{l}");
+        for (z, (p, q)) in sx.iter().zip(sy).enumerate() {
+            assert_metrics(p, q, &format!("{l} slice {z}"));
+        }
+    }
+}
+
+/// `evaluate --json --pred PRED --truth TRUTH EXTRA...`, asserting it succeeds.
+fn evaluate_json(pred: &Path, truth: &Path, extra: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+        vec![&"evaluate", &"--json", &"--pred", &pred, &"--truth", &truth];
+    args.extend_from_slice(extra);
+    let r = run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.json()
+}
+
+/// The one mask `slicewise segment` wrote into `dir`.
+fn only_mask(dir: &Path) -> PathBuf {
+    let masks: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("_mask."))
+        .collect();
+    assert_eq!(masks.len(), 1, "{masks:?}");
+    masks[0].clone()
+}
+
+/// A DICOM SEG scores as the NIfTI mask it encodes, as prediction and as truth: the bundled
+/// sample made a DICOM series, segmented by the bundled 2-label model into a SEG and into a
+/// NIfTI; its expert labels made a NIfTI on the series' grid and, by highdicom (a foreign tool),
+/// a SEG of the series. Each SEG is placed on the other mask's grid, or on the series' with
+/// `--series` (two SEGs); both labels' figures equal the NIfTI ones, slice by slice.
+#[test]
+fn evaluate_reads_dicom_seg_as_prediction_or_truth_with_the_nifti_figures() {
+    let dir = tmpdir();
+    let h = harness::bundled_hippocampus();
+    let (series, label_series) = (dir.path().join("series"), dir.path().join("labels"));
+    py("seg_multilabel.py", &[&"dicom-series", &h.image, &series]);
+    py(
+        "seg_multilabel.py",
+        &[&"dicom-series", &h.truth, &label_series],
+    );
+    // The expert labels on the series' grid, as slicewise reads a DICOM series.
+    let truth = dir.path().join("truth.nii.gz");
+    let r = run(&[&"convert", &label_series, &truth]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    super::segment_ok(
+        &series,
+        &h.model,
+        &dir.path().join("seg"),
+        &[&"--format", &"dicom-seg"],
+    );
+    super::segment_ok(
+        &series,
+        &h.model,
+        &dir.path().join("nii"),
+        &[&"--format", &"nifti"],
+    );
+    let (seg, nii) = (
+        only_mask(&dir.path().join("seg")),
+        only_mask(&dir.path().join("nii")),
+    );
+    let foreign = dir.path().join("highdicom.dcm");
+    let made = py(
+        "seg_multilabel.py",
+        &[&"highdicom-seg", &series, &truth, &foreign],
+    );
+    assert_eq!(made["segments"], serde_json::json!([1, 2]), "{made}");
+
+    let want = evaluate_json(&nii, &truth, &[]);
+    assert_eq!(want["cases"][0]["labels"].as_array().unwrap().len(), 2);
+    let seg_pred = evaluate_json(&seg, &truth, &[]);
+    assert_same_figures(&seg_pred, &want, "SEG as prediction");
+    // The SEG names its segments as the card names the labels.
+    assert_eq!(
+        seg_pred["cases"][0]["labels"][1]["name"],
+        "posterior hippocampus"
+    );
+    assert_same_figures(
+        &evaluate_json(&nii, &foreign, &[]),
+        &want,
+        "highdicom's SEG as truth",
+    );
+    assert_same_figures(
+        &evaluate_json(&seg, &foreign, &[&"--series", &series]),
+        &want,
+        "two SEGs on --series",
+    );
+    assert_same_figures(
+        &evaluate_json(&truth, &seg, &[]),
+        &evaluate_json(&truth, &nii, &[]),
+        "SEG as truth",
+    );
+    // Two SEGs without the series they reference: refused, saying what to give.
+    let r = run(&[&"evaluate", &"--pred", &seg, &"--truth", &foreign]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--series"), "{}", r.stderr);
 }

@@ -441,6 +441,85 @@ fn assert_segments_match_card(check: &Value, labels: &[Value], what: &str) {
     }
 }
 
+/// Asserts that every segment of the SEG (`check`, from seg_multilabel.py: highdicom's segment
+/// descriptions, the modifier from pydicom) carries the codes the card gives its label, and that
+/// the card codes every label: each bundled model states what its labels mean.
+fn assert_codes_match_card(check: &Value, card: &Value, what: &str) {
+    let codes = card["contract"]["label_codes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: the card codes no label"));
+    let segments = check["segments"].as_array().unwrap();
+    assert_eq!(codes.len(), segments.len(), "{what}: {codes:?}");
+    for s in segments {
+        let mut want = codes
+            .iter()
+            .find(|c| c["value"] == s["number"])
+            .unwrap_or_else(|| panic!("{what}: segment {} has no card codes", s["number"]))
+            .clone();
+        want.as_object_mut().unwrap().remove("value");
+        assert_eq!(s["codes"], want, "{what}: segment {}", s["number"]);
+    }
+}
+
+/// Asserts that dciodvfy reports no error and dcmdump reads `seg`, a BINARY SEG of `series`.
+fn assert_dciodvfy_accepts(seg: &Path, series: &Path, out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    let check = harness::py("seg_check.py", &[&seg, &series, &out]);
+    assert_eq!(check["dcmdump_status"], 0, "{}", check["dcmdump_stderr"]);
+    let errors = check["dciodvfy_errors"].as_array().unwrap();
+    assert!(errors.is_empty(), "dciodvfy errors: {errors:#?}");
+    for w in check["dciodvfy_warnings"].as_array().unwrap() {
+        eprintln!(
+            "{}: dciodvfy {}",
+            seg.display(),
+            w.as_str().unwrap_or_default()
+        );
+    }
+}
+
+/// The bundled tumour model's SEG: an LGG test patient's FLAIR slices made a DICOM series
+/// (`slicewise convert` to NIfTI, then pydicom), segmented by `models/lgg-flair-small.onnx`: its
+/// one segment carries the card's codes (Morphologically Abnormal Structure / Neoplasm, region
+/// Brain) as highdicom reads them, holds the NIfTI mask's voxels, and dciodvfy reports no error.
+#[test]
+fn tumour_model_seg_carries_the_card_codes() {
+    let tmp = harness::tmpdir();
+    let patient = harness::data("lgg-flair/TCGA_CS_4942_19970222");
+    let nii = tmp.path().join("flair.nii.gz");
+    let r = crate::cli::run(&[&"convert", &patient, &nii]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let series = tmp.path().join("series");
+    harness::py("seg_multilabel.py", &[&"dicom-series", &nii, &series]);
+    let model = harness::repo().join("models/lgg-flair-small.onnx");
+    let card_path = harness::repo().join("models/lgg-flair-small.card.json");
+    let seg = tmp.path().join("seg");
+    crate::cli::segment_ok(&series, &model, &seg, &[&"--format", &"dicom-seg"]);
+    let mask_nii = tmp.path().join("nii");
+    crate::cli::segment_ok(&series, &model, &mask_nii, &[&"--format", &"nifti"]);
+    let only = |dir: &Path| {
+        let masks: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("_mask."))
+            .collect();
+        assert_eq!(masks.len(), 1, "{masks:?}");
+        masks[0].clone()
+    };
+    let (seg, mask_nii) = (only(&seg), only(&mask_nii));
+    let card = crate::cli::read_json(&card_path);
+    let check = harness::py(
+        "seg_multilabel.py",
+        &[&"check", &seg, &mask_nii, &card_path],
+    );
+    assert_segments_match_card(
+        &check,
+        card["contract"]["labels"].as_array().unwrap(),
+        "LGG",
+    );
+    assert_codes_match_card(&check, &card, "LGG");
+    assert_dciodvfy_accepts(&seg, &series, &tmp.path().join("check"));
+}
+
 /// The whole multi-label path: the bundled sample as a DICOM series (pydicom, lossless), segmented
 /// by the bundled 2-label model into a BINARY SEG. highdicom and pydicom read segments 1 and 2
 /// named and coloured (CIELab) as the card says, each segment's frames exactly the voxels of its
@@ -465,7 +544,9 @@ fn two_label_model_seg_has_card_names_colours_and_the_nifti_masks_label_voxels()
     for (nii, what) in [(&of_series, "series NIfTI"), (&of_sample, "sample NIfTI")] {
         let check = harness::py("seg_multilabel.py", &[&"check", &seg, nii, &card_path]);
         assert_segments_match_card(&check, labels, what);
+        assert_codes_match_card(&check, &card, what);
     }
+    assert_dciodvfy_accepts(&seg, &series, &tmp.path().join("check"));
 
     let vol = slicewise::Volume::open(&series).unwrap();
     let back = slicewise::mask::dicom_seg::read_seg(&seg, Some(&vol))

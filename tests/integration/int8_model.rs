@@ -81,6 +81,7 @@ fn check_variant(fp32: &str, int8: &str) {
         json(serde_json::to_value(&c8.labels)),
         json(serde_json::to_value(&c32.labels))
     );
+    assert_eq!(c8.label_codes, c32.label_codes);
     assert_eq!(c8.crop_foreground, c32.crop_foreground);
     assert_eq!(c8.tta_flips, c32.tta_flips);
     assert_eq!(m8.classes(), m32.classes());

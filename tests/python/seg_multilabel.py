@@ -10,8 +10,15 @@ usage:
       For every segment of SEG: pydicom's SegmentSequence item (number, label, CIELab value) and
       frame count; highdicom's per-segment volume (get_volume(segment_numbers=[n])) sampled at
       every NIfTI voxel centre through the affines, compared with NIfTI == v for each label value
-      v of the card. Also highdicom's CIELab for each card colour (CIELabColor.from_rgb). Prints
-      {segments: [...], card_cielab: {value: [L, a, b]}, voxels}.
+      v of the card; the segment's codes as highdicom's segment description gives them (category,
+      type, anatomic region) and its type modifier (pydicom, inside the type's item), shaped like
+      the card's `label_codes` entries. Also highdicom's CIELab for each card colour
+      (CIELabColor.from_rgb). Prints {segments: [...], card_cielab: {value: [L, a, b]}, voxels}.
+  seg_multilabel.py highdicom-seg SERIES_DIR MASK.nii.gz OUT.dcm
+      A foreign tool's SEG: highdicom's BINARY Segmentation of the series SERIES_DIR (as
+      `dicom-series` wrote it from a NIfTI of MASK's grid: file k is slice k, pixel (row j,
+      column i) voxel (i, j, k)), one segment per label value v of MASK numbered v (the values
+      must be 1..n), coded Tissue. Prints {segments, frames}.
 """
 import json
 import os
@@ -22,6 +29,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from common import emit
@@ -134,6 +142,24 @@ def on_nifti_voxels(vol, img):
     return out, float(np.abs(idx[:3] - rounded).max())
 
 
+def code(c):
+    """A highdicom/pydicom coded concept as the card writes a code."""
+    return {"value": c.CodeValue, "scheme": c.CodingSchemeDesignator, "meaning": c.CodeMeaning}
+
+
+def segment_codes(desc, item):
+    """The segment's codes: highdicom's description, the modifier from pydicom."""
+    out = {"category": code(desc.segmented_property_category),
+           "property_type": code(desc.segmented_property_type)}
+    modifiers = item.SegmentedPropertyTypeCodeSequence[0].get(
+        "SegmentedPropertyTypeModifierCodeSequence", [])
+    if modifiers:
+        out["property_type_modifier"] = code(modifiers[0])
+    if desc.anatomic_regions:
+        out["anatomic_region"] = code(desc.anatomic_regions[0])
+    return out
+
+
 def check(seg_path, nifti, card_path):
     raw = pydicom.dcmread(seg_path)
     seg = hd.seg.segread(seg_path)
@@ -158,6 +184,7 @@ def check(seg_path, nifti, card_path):
             "hd_label": desc.segment_label,
             "cielab": [int(v) for v in item.RecommendedDisplayCIELabValue],
             "property_type": item.SegmentedPropertyTypeCodeSequence[0].CodeMeaning,
+            "codes": segment_codes(desc, item),
             "frames": frames.get(n, 0),
             "seg_voxels": int((vol.array != 0).sum()),
             "sampled_voxels": int((sampled != 0).sum()),
@@ -176,12 +203,40 @@ def check(seg_path, nifti, card_path):
     })
 
 
+def highdicom_seg(folder, mask_path, out):
+    src = [pydicom.dcmread(os.path.join(folder, f)) for f in sorted(os.listdir(folder))]
+    labels = np.rint(np.asarray(nib.load(mask_path).dataobj)).astype(np.uint8)
+    frames = np.stack([labels[:, :, k].T for k in range(labels.shape[2])])
+    values = sorted(int(v) for v in np.unique(frames) if v)
+    if values != list(range(1, len(values) + 1)):
+        raise SystemExit(f"{mask_path}: label values {values} are not 1..n")
+    tissue = codes.SCT.Tissue
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=v, segment_label=f"label {v}",
+            segmented_property_category=tissue, segmented_property_type=tissue,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
+        for v in values
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=src, pixel_array=frames,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=2,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="highdicom (test)",
+        manufacturer_model_name="seg_multilabel.py", software_versions=hd.__version__,
+        device_serial_number="1")
+    seg.save_as(out)
+    emit({"segments": values, "frames": int(seg.NumberOfFrames)})
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "dicom-series":
         dicom_series(sys.argv[2], sys.argv[3])
     elif cmd == "check":
         check(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "highdicom-seg":
+        highdicom_seg(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         raise SystemExit(f"unknown command {cmd}")
 

@@ -571,8 +571,7 @@ fn write_outputs(
 ) -> Result<()> {
     let c = model.contract();
     if out.mask.extension().is_some_and(|e| e == "dcm") {
-        let opts = slicewise::output::dicom_seg::DicomSegOptions::default()
-            .with_model(&c.name, &c.version);
+        let opts = slicewise::output::dicom_seg::DicomSegOptions::default().with_contract(c);
         slicewise::output::dicom_seg::write_mask_with(&out.mask, mask, &opts)?;
     } else {
         slicewise::output::write_mask(&out.mask, mask)?;

@@ -7,7 +7,12 @@
 //! matches `h_001.nii.gz`).
 //!
 //! Label names come from the prediction (else the truth) when it is a `slicewise segment` mask:
-//! the job's sidecar `<base>.slicewise.json` next to `<base>_mask.<ext>` lists the model's labels.
+//! the job's sidecar `<base>.slicewise.json` next to `<base>_mask.<ext>` lists the model's labels;
+//! a DICOM SEG names its segments itself.
+//!
+//! A DICOM SEG (`.dcm`, ours or another tool's) is read as a label mask: each segment becomes its
+//! segment number on the grid of the series it references, given with `--series`, else on the
+//! other mask's grid (a NIfTI of that series has it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +42,10 @@ pub struct EvaluateArgs {
     /// Treat every value > 0 as foreground even when the masks hold several labels.
     #[arg(long)]
     pub binary: bool,
+    /// The DICOM series a DICOM SEG prediction or truth references: its segments are placed on
+    /// that series' grid (default: on the other mask's grid; needed when both are SEGs).
+    #[arg(long)]
+    pub series: Option<PathBuf>,
 }
 
 /// Metrics of one label of one case.
@@ -106,7 +115,7 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
     let mut cases = Vec::new();
     let mut errors = Vec::new();
     for (name, p, t) in pairs {
-        match evaluate_pair(&name, &p, &t, args.binary) {
+        match evaluate_pair(&name, &p, &t, args.binary, args.series.as_deref()) {
             Ok(c) => cases.push(c),
             Err(e) => {
                 eprintln!("slicewise: {name}: {e}");
@@ -137,13 +146,21 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
     })
 }
 
-/// Evaluates one prediction against one truth.
-pub fn evaluate_pair(name: &str, pred: &Path, truth: &Path, binary: bool) -> Result<CaseResult> {
-    let p = masks::read(pred)?;
-    let t = masks::read(truth)?;
+/// Evaluates one prediction against one truth (`series`: the DICOM series a SEG among them
+/// references).
+pub fn evaluate_pair(
+    name: &str,
+    pred: &Path,
+    truth: &Path,
+    binary: bool,
+    series: Option<&Path>,
+) -> Result<CaseResult> {
+    let (p, t) = masks::read_pair(pred, truth, series)?;
     check_geometry(&p, &t)?;
     let labels = if binary { vec![0] } else { label_set(&p, &t)? };
-    let names = label_names(pred, truth);
+    let mut names = t.names.clone();
+    names.extend(p.names.clone());
+    names.extend(label_names(pred, truth));
     let spacing = t.geometry.spacing;
     let results = labels
         .into_iter()

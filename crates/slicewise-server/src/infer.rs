@@ -229,8 +229,9 @@ fn encode(mask: &Mask, file: LabelFile, model: &Model) -> Result<Vec<u8>, ApiErr
     let c = model.contract();
     let options = EncodeOptions {
         gzip: file.gzip,
-        // Named after the model, as `slicewise segment` names its SEG files.
-        dicom_seg: DicomSegOptions::default().with_model(&c.name, &c.version),
+        // Named after the model, its labels coded as its card codes them, as `slicewise segment`
+        // writes its SEG files.
+        dicom_seg: DicomSegOptions::default().with_contract(c),
     };
     let mut out = Cursor::new(Vec::new());
     match write_mask_to(mask, file.format, &options, &mut out) {

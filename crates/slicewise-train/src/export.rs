@@ -22,7 +22,9 @@ use super::config::TrainingConfig;
 use super::model::{ConvBlock, OutputActivation, UNet, UNetConfig};
 use super::onnx::*;
 use slicewise::error::{Error, Result};
+use slicewise::infer::contract::check_label_codes;
 use slicewise::infer::{ModelContract, OutputKind, TtaFlips};
+use slicewise::mask::coding::LabelCodes;
 use slicewise::mask::LabelInfo;
 
 /// ONNX opset written.
@@ -45,6 +47,9 @@ pub struct ExportOptions {
     pub threshold: Option<f32>,
     /// The flips test-time augmentation averages for this model (chosen on validation).
     pub tta_flips: TtaFlips,
+    /// Each label's coded meaning (`slicewise.label_codes`; see [`read_label_codes`]); empty:
+    /// none, and a DICOM SEG codes every label Morphologically Abnormal Structure / Neoplasm.
+    pub label_codes: Vec<LabelCodes>,
 }
 
 impl Default for ExportOptions {
@@ -56,8 +61,23 @@ impl Default for ExportOptions {
             training_data: None,
             threshold: None,
             tta_flips: TtaFlips::H,
+            label_codes: Vec::new(),
         }
     }
+}
+
+/// Reads a JSON file of label codes: an array of `{"value":1,"category":CODE,
+/// "property_type":CODE}` with optional `"property_type_modifier"` and `"anatomic_region"`, each
+/// CODE `{"value":"5366008","scheme":"SCT","meaning":"Hippocampus"}` (what the card's
+/// `slicewise.label_codes` holds). Whether they fit the labels is checked at export.
+pub fn read_label_codes(path: &Path) -> Result<Vec<LabelCodes>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::format(
+            path,
+            format!("not a JSON array of label codes ({{\"value\",\"category\",\"property_type\",...}}): {e}"),
+        )
+    })
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -335,6 +355,7 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
             })
             .collect(),
     };
+    check_label_codes(&opts.label_codes, &labels).map_err(Error::InvalidArgument)?;
     Ok(ModelContract {
         name: tc.name.clone(),
         version: opts.version.clone(),
@@ -358,6 +379,7 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
                 .clone()
                 .unwrap_or_else(|| format!("{:?} data from {}", tc.data.kind, data_roots(tc))),
         ),
+        label_codes: opts.label_codes.clone(),
     })
 }
 

@@ -13,10 +13,11 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use ndarray::Array3;
 
+use super::coding::Code;
 use super::{LabelInfo, Mask};
 use crate::error::{Error, Result};
 use crate::formats::dicom_seg::{
-    dicom_lab_to_srgb, frames, Code, SegKind, LABEL_MAP_SEGMENTATION_STORAGE, SEGMENTATION_STORAGE,
+    dicom_lab_to_srgb, frames, SegKind, LABEL_MAP_SEGMENTATION_STORAGE, SEGMENTATION_STORAGE,
 };
 use crate::volume::{Geometry, ReadOptions, Volume};
 
@@ -31,6 +32,10 @@ pub struct SegmentInfo {
     pub category: Option<Code>,
     /// SegmentedPropertyTypeCodeSequence.
     pub property_type: Option<Code>,
+    /// SegmentedPropertyTypeModifierCodeSequence (inside the type's item).
+    pub property_type_modifier: Option<Code>,
+    /// AnatomicRegionSequence.
+    pub anatomic_region: Option<Code>,
     /// SegmentAlgorithmType (AUTOMATIC, SEMIAUTOMATIC, MANUAL).
     pub algorithm_type: String,
     /// SegmentAlgorithmName, when present.
@@ -136,6 +141,30 @@ impl Segmentation {
             source: None,
         })
     }
+}
+
+/// True when `path` is a DICOM file whose file meta names a Segmentation SOP class (BINARY,
+/// FRACTIONAL or LABELMAP): reads the 128-byte preamble and the file meta group only, so it is
+/// cheap to ask of any file. Unreadable or non-DICOM files are simply not SEGs.
+pub fn is_seg(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut magic = [0u8; 4];
+    let is_dicom = f.seek(SeekFrom::Start(128)).is_ok()
+        && f.read_exact(&mut magic).is_ok()
+        && &magic == b"DICM"
+        && f.seek(SeekFrom::Start(128)).is_ok();
+    if !is_dicom {
+        return false;
+    }
+    let Ok(meta) = dicom_object::meta::FileMetaTable::from_reader(std::io::BufReader::new(f))
+    else {
+        return false;
+    };
+    let class = meta.media_storage_sop_class_uid();
+    class == SEGMENTATION_STORAGE || class == LABEL_MAP_SEGMENTATION_STORAGE
 }
 
 /// Reads a DICOM SEG file. With `referenced_series`, frames are placed on that volume's grid
@@ -346,6 +375,10 @@ fn segment_infos(path: &Path, file: &InMemDicomObject, kind: SegKind) -> Result<
             label: get_str(item, tags::SEGMENT_LABEL).unwrap_or_default(),
             category: code(item, tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE),
             property_type: code(item, tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE),
+            property_type_modifier: items(item, tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE)
+                .first()
+                .and_then(|t| code(t, tags::SEGMENTED_PROPERTY_TYPE_MODIFIER_CODE_SEQUENCE)),
+            anatomic_region: code(item, tags::ANATOMIC_REGION_SEQUENCE),
             algorithm_type: get_str(item, tags::SEGMENT_ALGORITHM_TYPE).unwrap_or_default(),
             algorithm_name: get_str(item, tags::SEGMENT_ALGORITHM_NAME),
             cielab: lab,

@@ -1,9 +1,11 @@
-//! Label masks: `u8` labels on the grid of the volume they were computed for, and
-//! [`dicom_seg`], which reads DICOM Segmentation objects back into masks.
+//! Label masks: `u8` labels on the grid of the volume they were computed for, what a label means
+//! as coded concepts ([`coding`]), and [`dicom_seg`], which reads DICOM Segmentation objects back
+//! into masks.
 //!
 //! Masks sit above volumes: this module uses [`volume`](crate::volume)'s geometry and metadata,
 //! never the other way round.
 
+pub mod coding;
 pub mod dicom_seg;
 
 use ndarray::Array3;

@@ -427,6 +427,11 @@ pub struct ExportArgs {
     /// mirror) or `hv` (both mirrors, four passes), e.g. as chosen on the validation patients.
     #[arg(long, default_value = ExportOptions::default().tta_flips.as_str(), value_parser = str::parse::<TtaFlips>)]
     tta_flips: TtaFlips,
+    /// A JSON file of the labels' coded meanings for DICOM SEG (an array of {"value",
+    /// "category", "property_type", optional "property_type_modifier", "anatomic_region"}; each
+    /// code {"value","scheme","meaning"}, SNOMED CT as DICOM PS3.16 lists them).
+    #[arg(long)]
+    label_codes: Option<PathBuf>,
 }
 
 impl ExportArgs {
@@ -442,6 +447,9 @@ impl ExportArgs {
         };
         if !self.labels.is_empty() {
             opts.labels = Some(label_infos(&self.labels)?);
+        }
+        if let Some(path) = &self.label_codes {
+            opts.label_codes = slicewise_train::export::read_label_codes(path)?;
         }
         Ok(opts)
     }

@@ -1,13 +1,13 @@
 //! DICOM Segmentation vocabulary shared by the SEG reader
 //! ([`mask::dicom_seg`](crate::mask::dicom_seg)) and the SEG writer
 //! ([`output::dicom_seg`](crate::output::dicom_seg)): the SOP classes, the encodings
-//! ([`SegKind`]), coded concepts and CIELab colours ([`codes`]) and 1-bit frame packing
-//! ([`frames`]).
+//! ([`SegKind`]), CIELab colours ([`codes`]) and 1-bit frame packing ([`frames`]). The coded
+//! concepts are [`mask::coding`](crate::mask::coding)'s.
 
 pub mod codes;
 pub mod frames;
 
-pub use codes::{dicom_lab_to_srgb, srgb_to_dicom_lab, Code, SegmentCoding};
+pub use codes::{dicom_lab_to_srgb, srgb_to_dicom_lab};
 
 /// Segmentation Storage SOP class (BINARY and FRACTIONAL).
 pub const SEGMENTATION_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.66.4";

@@ -27,6 +27,7 @@
 //! | `slicewise.crop_foreground` | no | a threshold T in normalised units: crop every slice to the volume's foreground box (normalised values above T; see [`super::crop`]) before resizing, and write the mask back into that box. Absent: no crop |
 //! | `slicewise.tta_flips` | no | the flips test-time augmentation averages when a run asks for it: `h` (default: the slice and its left-right mirror) or `hv` (also the front-back mirror and both: four passes) |
 //! | `slicewise.threshold` | no | sigmoid threshold, default `0.5`; a voxel is foreground when p > threshold |
+//! | `slicewise.label_codes` | no | JSON array of each label's coded meaning, `{"value":1,"category":CODE,"property_type":CODE}` plus optional `"property_type_modifier"` and `"anatomic_region"`, each CODE `{"value":"5366008","scheme":"SCT","meaning":"Hippocampus"}` (DICOM PS3.16: category CID 7150, type CID 7151, modifier CID 2, region CID 4); DICOM SEG segments carry them. Labels without codes are coded Morphologically Abnormal Structure / Neoplasm |
 //! | `slicewise.training_data` | no | free text on the training data |
 //! | `slicewise.format_version` | no | `1` |
 //!
@@ -44,6 +45,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::mask::coding::LabelCodes;
 use crate::mask::LabelInfo;
 use graph::check_graph;
 pub use graph::{GraphFacts, GraphIo};
@@ -253,6 +255,10 @@ pub struct ModelContract {
     pub labels: Vec<LabelInfo>,
     /// Free-text note on the training data.
     pub training_data: Option<String>,
+    /// The coded meaning of the labels that declare one (at most one entry per label value);
+    /// empty when the card codes none. Absent from a card's JSON when empty, so older cards read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub label_codes: Vec<LabelCodes>,
 }
 
 impl ModelContract {
@@ -287,6 +293,12 @@ impl ModelContract {
         }
         if let Some(t) = &self.training_data {
             kv.push(("training_data", t.clone()));
+        }
+        if !self.label_codes.is_empty() {
+            kv.push((
+                "label_codes",
+                serde_json::to_string(&self.label_codes).unwrap_or_default(),
+            ));
         }
         kv.into_iter()
             .map(|(k, v)| (format!("{KEY_PREFIX}{k}"), v))
@@ -391,6 +403,7 @@ struct Declared {
     normalization: Normalization,
     output: OutputKind,
     labels: Vec<LabelInfo>,
+    label_codes: Vec<LabelCodes>,
     threshold: f32,
     keep_aspect: bool,
     crop_foreground: Option<f32>,
@@ -408,12 +421,17 @@ impl Declared {
             normalization_from_text(keys.require("normalization")?).map_err(|r| keys.refused(r))?;
         let output = output_kind(keys)?;
         let labels = parse_labels(keys.require("labels")?).map_err(|r| keys.refused(r))?;
+        let label_codes = match keys.get("label_codes") {
+            Some(s) => parse_label_codes(s, &labels).map_err(|r| keys.refused(r))?,
+            None => Vec::new(),
+        };
         Ok(Declared {
             name,
             version,
             normalization,
             output,
             labels,
+            label_codes,
             threshold: threshold(keys)?,
             keep_aspect: keep_aspect(keys)?,
             crop_foreground: crop_foreground(keys)?,
@@ -463,6 +481,7 @@ pub fn parse_contract(
         threshold: d.threshold,
         labels: d.labels,
         training_data: keys.get("training_data").map(str::to_string),
+        label_codes: d.label_codes,
     };
     Ok((contract, g.facts))
 }
@@ -682,6 +701,41 @@ fn parse_labels(s: &str) -> Parsed<Vec<LabelInfo>> {
     Ok(labels)
 }
 
+/// Reads `slicewise.label_codes`: every entry codes a declared label, once, with codes that fit
+/// a DICOM code item.
+fn parse_label_codes(s: &str, labels: &[LabelInfo]) -> Parsed<Vec<LabelCodes>> {
+    let codes: Vec<LabelCodes> = serde_json::from_str(s).map_err(|e| {
+        Refusal::json(
+            format!("label_codes must be a JSON array of {{\"value\",\"category\",\"property_type\"[,\"property_type_modifier\",\"anatomic_region\"]}}, each code {{\"value\",\"scheme\",\"meaning\"}}: {e}"),
+            e,
+        )
+    })?;
+    check_label_codes(&codes, labels)?;
+    Ok(codes)
+}
+
+/// Checks label codes against the labels they code: every entry names a declared label, once,
+/// and its codes fit a DICOM code item. The parser and the trainer's exporter both apply it.
+pub fn check_label_codes(
+    codes: &[LabelCodes],
+    labels: &[LabelInfo],
+) -> std::result::Result<(), String> {
+    let mut seen = [false; 256];
+    for c in codes {
+        if !labels.iter().any(|l| l.value == c.value) {
+            return Err(format!(
+                "label_codes codes label value {}, which labels does not declare",
+                c.value
+            ));
+        }
+        if std::mem::replace(&mut seen[c.value as usize], true) {
+            return Err(format!("label_codes codes label value {} twice", c.value));
+        }
+        c.check().map_err(|m| format!("label_codes: {m}"))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,6 +747,7 @@ mod tests {
         assert_eq!(argmax_class([0.1, 0.45, 0.45]), 1);
         assert_eq!(argmax_class(std::iter::empty()), 0);
     }
+    use crate::mask::coding::Code;
     use std::error::Error as _;
 
     fn props() -> BTreeMap<String, String> {
@@ -764,6 +819,40 @@ mod tests {
         let e =
             parse_contract(p, &props(), &io(vec![-1, 1, 64, 64], vec![-1, 1, 32, 32])).unwrap_err();
         assert!(e.to_string().contains("does not match"), "{e}");
+    }
+
+    #[test]
+    fn label_codes_are_optional_and_checked() {
+        let p = Path::new("m.onnx");
+        let graph = io(vec![-1, 1, 64, 64], vec![-1, 1, 64, 64]);
+        let (c, _) = parse_contract(p, &props(), &graph).unwrap();
+        assert!(c.label_codes.is_empty(), "a card without codes still reads");
+        let code = r#"{"value":"108369006","scheme":"SCT","meaning":"Neoplasm"}"#;
+        let entry = |value: u32, type_code: &str| {
+            format!(r#"{{"value":{value},"category":{code},"property_type":{type_code}}}"#)
+        };
+        let with = |codes: String| {
+            let mut m = props();
+            m.insert("slicewise.label_codes".into(), codes);
+            parse_contract(p, &m, &graph)
+        };
+        let (c, _) = with(format!("[{}]", entry(1, code))).unwrap();
+        assert_eq!(c.label_codes[0].property_type, Code::neoplasm());
+        for (codes, want) in [
+            (format!("[{}]", entry(2, code)), "labels does not declare"),
+            (format!("[{},{}]", entry(1, code), entry(1, code)), "twice"),
+            (
+                format!(
+                    "[{}]",
+                    entry(1, r#"{"value":"","scheme":"SCT","meaning":"x"}"#)
+                ),
+                "1 to 16 characters",
+            ),
+            (r#"[{"value":1}]"#.to_string(), "missing field"),
+        ] {
+            let e = with(codes).unwrap_err();
+            assert!(e.to_string().contains(want), "{want}: {e}");
+        }
     }
 
     #[test]
@@ -913,6 +1002,13 @@ mod tests {
             threshold: 0.35,
             labels: vec![label(7, "tumour", [255, 64, 0])],
             training_data: Some("LGG FLAIR, 110 patients".into()),
+            label_codes: vec![LabelCodes {
+                value: 7,
+                category: Code::morphologically_abnormal_structure(),
+                property_type: Code::neoplasm(),
+                property_type_modifier: None,
+                anatomic_region: Some(Code::new("12738006", "SCT", "Brain")),
+            }],
         };
         let (back, facts) = round_trip(&c);
         assert_eq!(back, c);
@@ -937,6 +1033,23 @@ mod tests {
             label(1, "necrosis", [255, 0, 0]),
             label(2, "oedema", [0, 255, 0]),
             label(4, "enhancing \"core\"", [0, 0, 255]),
+        ];
+        // Two of the three labels coded, one with a modifier: the third keeps the default.
+        let codes = vec![
+            LabelCodes {
+                value: 1,
+                category: Code::new("91723000", "SCT", "Anatomical Structure"),
+                property_type: Code::new("5366008", "SCT", "Hippocampus"),
+                property_type_modifier: Some(Code::new("255549009", "SCT", "Anterior")),
+                anatomic_region: None,
+            },
+            LabelCodes {
+                value: 4,
+                category: Code::morphologically_abnormal_structure(),
+                property_type: Code::new("79654002", "SCT", "Edema"),
+                property_type_modifier: None,
+                anatomic_region: Some(Code::new("12738006", "SCT", "Brain")),
+            },
         ];
         for normalization in [
             Normalization::None,
@@ -972,6 +1085,7 @@ mod tests {
                 threshold: 0.5,
                 labels: labels.clone(),
                 training_data: None,
+                label_codes: codes.clone(),
             };
             let (back, facts) = round_trip(&c);
             assert_eq!(back, c);

@@ -5,7 +5,7 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use crate::formats::dicom_seg::Code;
+use crate::mask::coding::Code;
 
 /// Puts a string element (empty string gives an empty, zero-length value: a present type-2
 /// attribute).

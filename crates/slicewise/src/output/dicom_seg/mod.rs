@@ -25,10 +25,10 @@ use dicom_object::InMemDicomObject;
 
 // The vocabulary shared with the SEG reader, re-exported where the writer's API always had it.
 pub use crate::formats::dicom_seg::{
-    codes, frames, srgb_to_dicom_lab, Code, SegKind, SegmentCoding, LABEL_MAP_SEGMENTATION_STORAGE,
-    SEGMENTATION_STORAGE,
+    codes, frames, srgb_to_dicom_lab, SegKind, LABEL_MAP_SEGMENTATION_STORAGE, SEGMENTATION_STORAGE,
 };
-use dataset::{clip, put_code_seq, put_ds, put_seq, put_str, put_strs, put_u16, to_cs};
+pub use crate::mask::coding::{Code, LabelCodes, SegmentCoding};
+use dataset::{clip, code_item, put_code_seq, put_ds, put_seq, put_str, put_strs, put_u16, to_cs};
 
 use crate::error::{Error, Result};
 use crate::mask::Mask;
@@ -90,6 +90,20 @@ impl DicomSegOptions {
         self.algorithm_name = format!("slicewise {name}");
         self.algorithm_version = format!("{version} (slicewise {})", env!("CARGO_PKG_VERSION"));
         self
+    }
+
+    /// Codes each label the model card codes (`slicewise.label_codes`); the others keep
+    /// `default_coding`.
+    pub fn with_label_codes(mut self, codes: &[LabelCodes]) -> Self {
+        self.codings = codes.iter().map(|c| (c.value, c.coding())).collect();
+        self
+    }
+
+    /// Names the model and codes its labels, from its contract: [`with_model`](Self::with_model)
+    /// and [`with_label_codes`](Self::with_label_codes).
+    pub fn with_contract(self, contract: &crate::infer::ModelContract) -> Self {
+        self.with_model(&contract.name, &contract.version)
+            .with_label_codes(&contract.label_codes)
     }
 
     /// Selects BINARY or LABELMAP.
@@ -710,10 +724,10 @@ fn segment_item(s: &Segment, options: &DicomSegOptions) -> InMemDicomObject {
         tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
         &s.coding.category,
     );
-    put_code_seq(
+    put_seq(
         &mut it,
         tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
-        &s.coding.property_type,
+        vec![property_type_item(&s.coding)],
     );
     if let Some(region) = &s.coding.anatomic_region {
         put_code_seq(&mut it, tags::ANATOMIC_REGION_SEQUENCE, region);
@@ -738,6 +752,20 @@ fn segment_item(s: &Segment, options: &DicomSegOptions) -> InMemDicomObject {
         );
     }
     it
+}
+
+/// The SegmentedPropertyTypeCodeSequence item: the type's code, with its modifier nested in it
+/// (PS3.3 Table 10-25 puts SegmentedPropertyTypeModifierCodeSequence inside the type's item).
+fn property_type_item(coding: &SegmentCoding) -> InMemDicomObject {
+    let mut item = code_item(&coding.property_type);
+    if let Some(modifier) = &coding.property_type_modifier {
+        put_code_seq(
+            &mut item,
+            tags::SEGMENTED_PROPERTY_TYPE_MODIFIER_CODE_SEQUENCE,
+            modifier,
+        );
+    }
+    item
 }
 
 /// The SegmentationAlgorithmIdentificationSequence item: an AI algorithm, its name and version.

@@ -249,3 +249,43 @@ fn encoder_and_path_writer_write_the_same_seg() {
     assert_eq!(a.label_map().unwrap(), mask.labels);
     assert_eq!(a.geometry, b.geometry);
 }
+
+/// The card's codes reach the segment descriptions (the modifier inside the type's item, as the
+/// reader looks for it), a label the card does not code keeps the default, and both kinds agree.
+#[test]
+fn label_codes_code_their_segments_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mask = sample_mask(Geometry::identity());
+    let hippocampus = LabelCodes {
+        value: 2,
+        category: Code::new("91723000", "SCT", "Anatomical Structure"),
+        property_type: Code::new("5366008", "SCT", "Hippocampus"),
+        property_type_modifier: Some(Code::new("255551008", "SCT", "Posterior")),
+        anatomic_region: Some(Code::new("12738006", "SCT", "Brain")),
+    };
+    for kind in [SegKind::Binary, SegKind::Labelmap] {
+        let opts = DicomSegOptions::default()
+            .kind(kind)
+            .with_label_codes(std::slice::from_ref(&hippocampus));
+        let p = dir.path().join("coded.dcm");
+        write_mask_with(&p, &mask, &opts).unwrap();
+        let seg = crate::mask::dicom_seg::read_seg(&p, None).unwrap();
+        let (one, two) = (&seg.segments[0], &seg.segments[1]);
+        assert_eq!(
+            one.category,
+            Some(Code::morphologically_abnormal_structure())
+        );
+        assert_eq!(one.property_type, Some(Code::neoplasm()));
+        assert_eq!(
+            (&one.property_type_modifier, &one.anatomic_region),
+            (&None, &None)
+        );
+        assert_eq!(two.category.as_ref(), Some(&hippocampus.category));
+        assert_eq!(two.property_type.as_ref(), Some(&hippocampus.property_type));
+        assert_eq!(
+            two.property_type_modifier,
+            hippocampus.property_type_modifier
+        );
+        assert_eq!(two.anatomic_region, hippocampus.anatomic_region);
+    }
+}
