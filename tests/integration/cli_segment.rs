@@ -650,3 +650,54 @@ fn second_run_with_a_same_named_input_keeps_the_first_inputs_result() {
     assert_eq!(mask_path(&replaced), first_mask);
     assert_ne!(std::fs::read(&first_mask).unwrap(), first_bytes);
 }
+
+/// A panic inside a job (here injected by the debug build on one input; in the wild a decoder's
+/// on a corrupt file) fails that job alone with an error naming what panicked and where, and
+/// no Rust panic report reaches stderr: the front end installs the engine's quiet hook.
+#[test]
+fn a_panic_in_a_job_is_its_error_with_its_place_and_stderr_has_no_panic_report() {
+    let dir = tmpdir();
+    let out = dir.path().join("out");
+    let report = dir.path().join("r.json");
+    let (a, b) = (
+        dir.path().join("boom.nii.gz"),
+        dir.path().join("fine.nii.gz"),
+    );
+    let src = data("msd-hippocampus/images/hippocampus_001.nii.gz");
+    for p in [&a, &b] {
+        std::fs::copy(&src, p).unwrap();
+    }
+    let model = test_model();
+    let r = cmd(&[
+        &"segment",
+        &a,
+        &b,
+        &"--model",
+        &model,
+        &"--out",
+        &out,
+        &"--device",
+        &"cpu",
+        &"--report",
+        &report,
+    ])
+    .env("SLICEWISE_DEBUG_PANIC", "boom.nii.gz")
+    .env("RUST_BACKTRACE", "1")
+    .output()
+    .expect("start slicewise");
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+    let rep = read_json(&report);
+    let err = jobs(&rep)[0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(err.contains("injected panic"), "{err}");
+    assert!(
+        err.contains("(at crates/slicewise-batch/src/batch.rs:"),
+        "{err}"
+    );
+    assert_eq!(jobs(&rep)[1]["status"], "ok");
+}

@@ -38,6 +38,15 @@ impl Server {
     /// Starts the server on port 0 with a fresh datastore (after `prepare` fills it) and
     /// waits for its "listening on" line.
     pub(crate) fn start_with(extra: &[&str], prepare: impl FnOnce(&Path)) -> Server {
+        Self::start_env(extra, &[], prepare)
+    }
+
+    /// [`Server::start_with`] with more environment variables for the server process.
+    pub(crate) fn start_env(
+        extra: &[&str],
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&Path),
+    ) -> Server {
         let dir = tmpdir();
         let datastore = dir.path().join("datastore");
         prepare(&datastore);
@@ -57,6 +66,7 @@ impl Server {
             .args(extra)
             .env("SLICEWISE_ORT_LIB", cli::ort_lib())
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -334,6 +344,43 @@ fn bad_requests_get_json_4xx_and_the_server_keeps_serving() {
             .count(),
         0
     );
+}
+
+/// A job that panics (injected by the debug build on the image stored as `boom.nii.gz`) answers
+/// a JSON 500 naming what panicked and where, the server keeps serving, and its stderr carries
+/// no Rust panic report.
+#[test]
+fn a_panicking_job_answers_500_with_its_place_and_stderr_has_no_panic_report() {
+    let env = [
+        ("SLICEWISE_DEBUG_PANIC", "boom.nii.gz"),
+        ("RUST_BACKTRACE", "1"),
+    ];
+    let s = Server::start_env(&[], &env, |_| {});
+    let img = hippocampus_image();
+    let upload = |id: &str| {
+        json!({"method": "PUT", "path": format!("/datastore/?image={id}"),
+               "multipart": {"fields": {"params": "{}"}, "files": {"file": img.to_str().unwrap()}}})
+    };
+    let infer = |id: &str| {
+        json!({"method": "POST", "path": format!("/infer/{HIPPOCAMPUS_MODEL}?image={id}&output=json"),
+               "multipart": {"fields": {"params": "{}"}}})
+    };
+    let r = s.requests(json!([
+        upload("boom"),
+        upload("fine"),
+        infer("boom"),
+        infer("fine")
+    ]));
+    assert_eq!(r[2]["status"], 500, "{}", r[2]);
+    let detail = r[2]["json"]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("injected panic"), "{detail}");
+    assert!(
+        detail.contains("(at crates/slicewise-batch/src/batch.rs:"),
+        "{detail}"
+    );
+    assert_eq!(r[3]["status"], 200, "{}", r[3]);
+    let stderr = std::fs::read_to_string(s.dir.path().join("stderr.txt")).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]

@@ -523,6 +523,7 @@ fn read_volume(
 /// time, dims, spacing and the reader's warnings in `rec`: a job's first step, also for front
 /// ends that answer with the mask themselves (the server).
 pub fn read_input(input: &Path, series_uid: Option<&str>, rec: &mut JobRecord) -> Result<Volume> {
+    injected_panic(input);
     let t = Instant::now();
     let mut ropts = ReadOptions::default();
     if let Some(uid) = series_uid {
@@ -534,6 +535,21 @@ pub fn read_input(input: &Path, series_uid: Option<&str>, rec: &mut JobRecord) -
     rec.spacing = Some(volume.geometry.spacing);
     rec.warnings.extend(volume.meta.warnings.iter().cloned());
     Ok(volume)
+}
+
+/// The variable that names an input file on which a debug build panics while reading it.
+pub const DEBUG_PANIC_VAR: &str = "SLICEWISE_DEBUG_PANIC";
+
+/// Debug builds only (tests): panics when [`DEBUG_PANIC_VAR`] names `input`'s file name, so the
+/// tests can prove, front end by front end, that a panic inside a job becomes that job's error
+/// with its place and that no Rust panic report reaches stderr. Release builds have no such hook.
+fn injected_panic(input: &Path) {
+    if cfg!(debug_assertions) {
+        let name = std::env::var_os(DEBUG_PANIC_VAR);
+        if name.is_some() && input.file_name() == name.as_deref() {
+            panic!("injected panic ({DEBUG_PANIC_VAR})");
+        }
+    }
 }
 
 /// Segments `volume` with `options`, recording the provider that ran, the stage timings, the
