@@ -71,8 +71,7 @@ impl JobSettings {
     /// front end refuses those it does not offer).
     pub fn from_json(value: &serde_json::Value) -> Result<JobSettings> {
         let options = SegmentOptions::from_json(value)?;
-        let keys: JobKeys = serde_path_to_error::deserialize(value)
-            .map_err(|e| Error::InvalidArgument(format!("option {}: {}", e.path(), e.inner())))?;
+        let keys: JobKeys = infer::from_json_named(value)?;
         let out = keys
             .out
             .ok_or_else(|| Error::InvalidArgument("the output folder (`out`) is missing".into()))?;
@@ -444,27 +443,33 @@ fn output_paths(job: &Job, settings: &JobSettings, base: &str) -> Outputs {
 /// The input recorded by the sidecar at `sidecar` when it is not this job's (another input, or
 /// another series of it); `None` when there is none, it is unreadable, or it is this job's.
 fn other_owner(job: &Job, sidecar: &Path) -> Option<PathBuf> {
-    let bytes = std::fs::read(sidecar).ok()?;
-    let rec: JobRecord = serde_json::from_slice(&bytes).ok()?;
-    let same = same_path(&rec.input, &job.input) && rec.series_uid == job.series_uid;
-    (!same).then_some(rec.input)
+    let rec = read_sidecar(sidecar)?;
+    (!records_job(&rec, job)).then_some(rec.input)
 }
 
-/// Whether two recorded input paths name one input: canonically when both resolve, else as
-/// written (an earlier input since moved is another input unless written alike).
-fn same_path(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
+/// The record a sidecar holds, if it reads as one.
+fn read_sidecar(sidecar: &Path) -> Option<JobRecord> {
+    let bytes = std::fs::read(sidecar).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether `rec` is a record of `job`: the same input (canonically when both paths resolve,
+/// else as written: an earlier input since moved is another input unless written alike) and the
+/// same series.
+fn records_job(rec: &JobRecord, job: &Job) -> bool {
+    let same_input = match (rec.input.canonicalize(), job.input.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
+        _ => rec.input == job.input,
+    };
+    same_input && rec.series_uid == job.series_uid
 }
 
-/// The earlier record when the job's outputs are complete.
+/// The earlier record when the job's outputs are complete. An input that no longer exists is
+/// never complete: its job fails naming it.
 fn complete(job: &Job, sidecar: &Path) -> Option<JobRecord> {
-    let bytes = std::fs::read(sidecar).ok()?;
-    let rec: JobRecord = serde_json::from_slice(&bytes).ok()?;
-    let same_input = rec.input.canonicalize().ok()? == job.input.canonicalize().ok()?;
-    if rec.status != JobStatus::Ok || !same_input || rec.series_uid != job.series_uid {
+    job.input.canonicalize().ok()?;
+    let rec = read_sidecar(sidecar)?;
+    if rec.status != JobStatus::Ok || !records_job(&rec, job) {
         return None;
     }
     let files_ok = rec.mask.iter().chain(rec.previews.iter()).all(|f| {

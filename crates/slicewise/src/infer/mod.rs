@@ -35,7 +35,7 @@ use crate::volume::Volume;
 
 pub use contract::{ModelContract, Normalization, OutputKind, TtaFlips};
 pub use model::Model;
-pub use options::{CancelToken, SegmentOptions};
+pub use options::{from_json_named, CancelToken, SegmentOptions};
 
 /// Facts about the loaded ONNX Runtime library.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -96,8 +96,7 @@ impl SegmentOptions {
             .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let options: SegmentOptions = serde_path_to_error::deserialize(Value::Object(given))
-            .map_err(|e| Error::InvalidArgument(format!("option {}: {}", e.path(), e.inner())))?;
+        let options: SegmentOptions = from_json_named(&Value::Object(given))?;
         options.validate()?;
         Ok(options)
     }
@@ -160,6 +159,14 @@ impl SegmentOptions {
         self.cancel = Some(token);
         self
     }
+}
+
+/// `T` from a JSON object of options, a value of the wrong type an `InvalidArgument` error
+/// naming its key (`option tta: invalid type: string "yes", expected a boolean`): how every
+/// front end's option objects are read, the engine's [`SegmentOptions`] and the job layer's own.
+pub fn from_json_named<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| Error::InvalidArgument(format!("option {}: {}", e.path(), e.inner())))
 }
 
 #[cfg(test)]
