@@ -66,7 +66,8 @@ impl JobSettings {
     }
 
     /// Settings from one JSON object with the names users see (Python's keyword arguments):
-    /// `out` (required), `format` (`nifti`, `tiff`, `dicom-seg`, `nrrd`; null: by input), `preview`,
+    /// `out` (required), `format` (`nifti`, `tiff`, `dicom-seg`, `rtstruct`, `nrrd`; null: by
+    /// input), `preview`,
     /// `overwrite`, and every [`SegmentOptions`] key. Keys it does not know are ignored (the
     /// front end refuses those it does not offer).
     pub fn from_json(value: &serde_json::Value) -> Result<JobSettings> {
@@ -104,8 +105,9 @@ pub fn parse_format(name: &str) -> Result<OutputFormat> {
         "tiff" => Ok(OutputFormat::Tiff),
         "dicom-seg" => Ok(OutputFormat::DicomSeg),
         "nrrd" => Ok(OutputFormat::Nrrd),
+        "rtstruct" => Ok(OutputFormat::Rtstruct),
         other => Err(Error::InvalidArgument(format!(
-            "format `{other}` is not one of nifti, tiff, dicom-seg, nrrd"
+            "format `{other}` is not one of nifti, tiff, dicom-seg, rtstruct, nrrd"
         ))),
     }
 }
@@ -117,6 +119,7 @@ fn format_name(f: OutputFormat) -> &'static str {
         OutputFormat::Tiff => "tiff",
         OutputFormat::DicomSeg => "dicomseg",
         OutputFormat::Nrrd => "nrrd",
+        OutputFormat::Rtstruct => "rtstruct",
     }
 }
 
@@ -379,6 +382,7 @@ pub(crate) fn write_stage(
 /// Output paths of a job, under the base name it writes with.
 pub(crate) struct Outputs {
     base: String,
+    format: OutputFormat,
     mask: PathBuf,
     sidecar: PathBuf,
 }
@@ -430,12 +434,18 @@ fn output_paths(job: &Job, settings: &JobSettings, base: &str) -> Outputs {
     let ext = match fmt {
         OutputFormat::Tiff => "tif",
         OutputFormat::Nifti => "nii.gz",
-        OutputFormat::DicomSeg => "dcm",
+        OutputFormat::DicomSeg | OutputFormat::Rtstruct => "dcm",
         OutputFormat::Nrrd => "nrrd",
+    };
+    // An RT structure set is named for what it is, so that it is not taken for the SEG.
+    let kind = match fmt {
+        OutputFormat::Rtstruct => "rtstruct",
+        _ => "mask",
     };
     Outputs {
         base: base.to_string(),
-        mask: settings.out.join(format!("{base}_mask.{ext}")),
+        format: fmt,
+        mask: settings.out.join(format!("{base}_{kind}.{ext}")),
         sidecar: settings.out.join(format!("{base}.slicewise.json")),
     }
 }
@@ -591,11 +601,16 @@ fn write_outputs(
     rec: &mut JobRecord,
 ) -> Result<()> {
     let c = model.contract();
-    if out.mask.extension().is_some_and(|e| e == "dcm") {
-        let opts = slicewise::output::dicom_seg::DicomSegOptions::default().with_contract(c);
-        slicewise::output::dicom_seg::write_mask_with(&out.mask, mask, &opts)?;
-    } else {
-        slicewise::output::write_mask(&out.mask, mask)?;
+    match out.format {
+        OutputFormat::DicomSeg => {
+            let opts = slicewise::output::dicom_seg::DicomSegOptions::default().with_contract(c);
+            slicewise::output::dicom_seg::write_mask_with(&out.mask, mask, &opts)?;
+        }
+        OutputFormat::Rtstruct => {
+            let opts = slicewise::output::rtstruct::RtstructOptions::default().with_contract(c);
+            slicewise::output::rtstruct::write_mask_with(&out.mask, mask, &opts)?;
+        }
+        _ => slicewise::output::write_mask(&out.mask, mask)?,
     }
     rec.mask = Some(output_file(&out.mask)?);
     if let (true, Some(volume)) = (settings.preview, volume) {

@@ -36,6 +36,9 @@ pub enum FormatArg {
     DicomSeg,
     /// NRRD, uint8 labels in LPS with gzip encoding, `.nrrd`.
     Nrrd,
+    /// DICOM RT Structure Set: contours per label and slice referencing the source series,
+    /// `_rtstruct.dcm` (DICOM input only).
+    Rtstruct,
 }
 
 /// Execution providers.
@@ -58,6 +61,7 @@ impl From<FormatArg> for OutputFormat {
             FormatArg::Tiff => OutputFormat::Tiff,
             FormatArg::DicomSeg => OutputFormat::DicomSeg,
             FormatArg::Nrrd => OutputFormat::Nrrd,
+            FormatArg::Rtstruct => OutputFormat::Rtstruct,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! never the other way round.
 
 pub mod coding;
+pub mod contours;
 pub mod dicom_seg;
 
 use ndarray::Array3;

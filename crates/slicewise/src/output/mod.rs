@@ -11,9 +11,11 @@
 //! [`atomic_write`] is the one place that rule is implemented; every path writer here, and the
 //! other files slicewise writes (reports, sidecars, checkpoints), go through it.
 
+pub mod dicom;
 pub mod dicom_seg;
 pub mod nifti;
 pub mod nrrd;
+pub mod rtstruct;
 pub mod tiff;
 
 use std::io::{BufWriter, Seek, Write};
@@ -25,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::mask::Mask;
 use crate::volume::Volume;
 use dicom_seg::DicomSegOptions;
+use rtstruct::RtstructOptions;
 
 /// Output file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,6 +41,9 @@ pub enum OutputFormat {
     DicomSeg,
     /// NRRD (`.nrrd`), uint8 labels in LPS; masks only.
     Nrrd,
+    /// DICOM RT Structure Set (`.dcm`): contours per label and slice, masks from DICOM series
+    /// only. Never told by the extension (`.dcm` is a SEG): asked for by name.
+    Rtstruct,
 }
 
 impl OutputFormat {
@@ -68,10 +74,12 @@ impl OutputFormat {
 #[derive(Debug, Clone, Default)]
 pub struct EncodeOptions {
     /// gzip: a `.nii.gz` rather than a `.nii` NIfTI file, NRRD's `gzip` rather than `raw`
-    /// encoding. TIFF (always LZW) and DICOM SEG ignore it.
+    /// encoding. TIFF (always LZW), DICOM SEG and RTSTRUCT ignore it.
     pub gzip: bool,
     /// DICOM SEG's options.
     pub dicom_seg: DicomSegOptions,
+    /// RTSTRUCT's options.
+    pub rtstruct: RtstructOptions,
 }
 
 /// Encodes `mask` as a `format` file into `w` (the bytes [`write_mask`] writes to a file of that
@@ -87,6 +95,7 @@ pub fn write_mask_to<W: Write + Seek>(
         OutputFormat::Tiff => tiff::write_mask_to(mask, w),
         OutputFormat::DicomSeg => dicom_seg::write_mask_to(mask, &options.dicom_seg, w),
         OutputFormat::Nrrd => nrrd::write_mask_to(mask, options.gzip, w),
+        OutputFormat::Rtstruct => rtstruct::write_mask_to(mask, &options.rtstruct, w),
     }
 }
 
@@ -99,6 +108,7 @@ pub fn write_mask(path: &Path, mask: &Mask) -> Result<()> {
         OutputFormat::Tiff => tiff::write_mask(path, mask),
         OutputFormat::DicomSeg => dicom_seg::write_mask(path, mask),
         OutputFormat::Nrrd => nrrd::write_mask(path, mask, true),
+        OutputFormat::Rtstruct => rtstruct::write_mask(path, mask),
     }
 }
 
@@ -113,6 +123,10 @@ pub fn write_volume(path: &Path, volume: &Volume) -> Result<()> {
         ))),
         OutputFormat::Nrrd => Err(Error::InvalidArgument(format!(
             "{}: slicewise writes masks as NRRD, not volumes (write .nii.gz or .tif)",
+            path.display()
+        ))),
+        OutputFormat::Rtstruct => Err(Error::InvalidArgument(format!(
+            "{}: an RT Structure Set holds contours, not volumes",
             path.display()
         ))),
     }

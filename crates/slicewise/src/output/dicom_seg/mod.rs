@@ -11,15 +11,15 @@
 //! [`DicomRefs`](crate::volume::DicomRefs). Omitting empty frames never loses geometry, since
 //! every frame carries its own position.
 
-pub mod dataset;
-pub mod uid;
+// Where the element builders and UIDs always were for the SEG writer's users.
+pub use crate::output::dicom::{dataset, uid};
 
 use std::io::Write;
 use std::path::Path;
 
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
-use dicom_dictionary_std::{tags, uids, StandardDataDictionary};
+use dicom_dictionary_std::{tags, uids};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::InMemDicomObject;
 
@@ -32,6 +32,10 @@ use dataset::{clip, code_item, put_code_seq, put_ds, put_seq, put_str, put_strs,
 
 use crate::error::{Error, Result};
 use crate::mask::Mask;
+use crate::output::dicom::{
+    copy_attributes, frame_of_reference_uid, put_new_series, put_patient_study, usable_references,
+    NewSeries,
+};
 use crate::volume::{DicomRefs, SliceRef};
 
 /// Options of the DICOM SEG writer.
@@ -193,7 +197,7 @@ pub fn build(
     mask: &Mask,
     options: &DicomSegOptions,
 ) -> Result<dicom_object::FileDicomObject<InMemDicomObject>> {
-    let refs = dicom_source(mask)?;
+    let refs = crate::output::dicom::dicom_source(mask, "DICOM SEG")?;
     let segs = checked_segments(mask, refs, options)?;
     let usable = usable_references(refs);
     let sop_class = match options.kind {
@@ -240,20 +244,6 @@ pub fn build(
     .map_err(|e| Error::InvalidArgument(format!("DICOM SEG: building file meta: {e}")))
 }
 
-/// The DICOM references of the mask's source series; a SEG cannot be written without them.
-fn dicom_source(mask: &Mask) -> Result<&DicomRefs> {
-    mask.source
-        .as_ref()
-        .and_then(|m| m.dicom.as_ref())
-        .ok_or_else(|| {
-            Error::InvalidArgument(
-                "DICOM SEG output needs a mask computed from a DICOM series (its source has no \
-                 DICOM references); write NIfTI or TIFF instead"
-                    .into(),
-            )
-        })
-}
-
 /// The segments to write, after checking that the mask's grid fits a SEG of its source: one
 /// referenced slice per mask slice, non-empty, at most 65535 rows and columns.
 fn checked_segments(
@@ -290,31 +280,13 @@ fn checked_segments(
 /// SOP Common, the image type and the type-2 Patient and General Study attributes the source
 /// did not provide.
 fn put_sop_and_patient_study(obj: &mut InMemDicomObject, sop_class: &str, sop_instance_uid: &str) {
-    put_str(obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
+    put_patient_study(obj, sop_class, sop_instance_uid);
     put_strs(
         obj,
         tags::IMAGE_TYPE,
         VR::CS,
         &["DERIVED".into(), "PRIMARY".into()],
     );
-    put_str(obj, tags::SOP_CLASS_UID, VR::UI, sop_class);
-    put_str(obj, tags::SOP_INSTANCE_UID, VR::UI, sop_instance_uid);
-    for (tag, vr) in [
-        (tags::STUDY_DATE, VR::DA),
-        (tags::STUDY_TIME, VR::TM),
-        (tags::ACCESSION_NUMBER, VR::SH),
-        (tags::REFERRING_PHYSICIAN_NAME, VR::PN),
-        (tags::PATIENT_NAME, VR::PN),
-        (tags::PATIENT_ID, VR::LO),
-        (tags::PATIENT_BIRTH_DATE, VR::DA),
-        (tags::PATIENT_SEX, VR::CS),
-        (tags::STUDY_ID, VR::SH),
-    ] {
-        // Type 2: present, empty when the source had none.
-        if obj.get(tag).is_none() {
-            put_str(obj, tag, vr, "");
-        }
-    }
 }
 
 /// The new series (General Series, General Equipment, content date and time) in the source's
@@ -324,60 +296,25 @@ fn put_series_and_equipment(
     refs: &DicomRefs,
     options: &DicomSegOptions,
 ) {
-    let now = chrono::Local::now();
-    let date = now.format("%Y%m%d").to_string();
-    let time = now.format("%H%M%S%.6f").to_string();
-    put_str(obj, tags::SERIES_DATE, VR::DA, &date);
-    put_str(obj, tags::SERIES_TIME, VR::TM, &time);
-    put_str(obj, tags::CONTENT_DATE, VR::DA, &date);
-    put_str(obj, tags::CONTENT_TIME, VR::TM, &time);
-    put_str(obj, tags::MODALITY, VR::CS, "SEG");
-    put_str(obj, tags::MANUFACTURER, VR::LO, "slicewise");
+    let stamp = put_new_series(
+        obj,
+        refs,
+        &NewSeries {
+            modality: "SEG",
+            description: &options.series_description,
+            number: options.series_number,
+            instance_number: options.instance_number,
+            algorithm_name: &options.algorithm_name,
+        },
+    );
+    put_str(obj, tags::CONTENT_DATE, VR::DA, &stamp.date);
+    put_str(obj, tags::CONTENT_TIME, VR::TM, &stamp.time);
     put_str(
         obj,
-        tags::MANUFACTURER_MODEL_NAME,
-        VR::LO,
-        &clip(&options.algorithm_name, 64),
+        tags::FRAME_OF_REFERENCE_UID,
+        VR::UI,
+        &frame_of_reference_uid(refs),
     );
-    put_str(obj, tags::DEVICE_SERIAL_NUMBER, VR::LO, "0");
-    put_str(
-        obj,
-        tags::SOFTWARE_VERSIONS,
-        VR::LO,
-        env!("CARGO_PKG_VERSION"),
-    );
-    put_str(
-        obj,
-        tags::SERIES_DESCRIPTION,
-        VR::LO,
-        &clip(&options.series_description, 64),
-    );
-    // An anonymised source may lack its study UID; the SEG then opens a study of its own.
-    let study_uid = if refs.study_uid.is_empty() {
-        uid::new_uid()
-    } else {
-        refs.study_uid.clone()
-    };
-    put_str(obj, tags::STUDY_INSTANCE_UID, VR::UI, &study_uid);
-    put_str(obj, tags::SERIES_INSTANCE_UID, VR::UI, &uid::new_uid());
-    put_str(
-        obj,
-        tags::SERIES_NUMBER,
-        VR::IS,
-        &options.series_number.to_string(),
-    );
-    put_str(
-        obj,
-        tags::INSTANCE_NUMBER,
-        VR::IS,
-        &options.instance_number.to_string(),
-    );
-    let for_uid = refs
-        .frame_of_reference_uid
-        .clone()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(uid::new_uid);
-    put_str(obj, tags::FRAME_OF_REFERENCE_UID, VR::UI, &for_uid);
     put_str(obj, tags::POSITION_REFERENCE_INDICATOR, VR::LO, "");
 }
 
@@ -623,53 +560,6 @@ impl FrameSource<'_> {
     }
 }
 
-/// Copies `(keyword, value)` attributes with their dictionary VR. Only textual VRs are copied
-/// (values arrive as strings); unknown keywords and sequences are skipped.
-fn copy_attributes(obj: &mut InMemDicomObject, refs: &DicomRefs) {
-    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
-    let dict = StandardDataDictionary;
-    for (keyword, value) in &refs.copied_attributes {
-        let Some(entry) = dict.by_name(keyword) else {
-            log::warn!("DICOM SEG: not copying unknown attribute {keyword}");
-            continue;
-        };
-        let VirtualVr::Exact(vr) = entry.vr() else {
-            continue;
-        };
-        let textual = matches!(
-            vr,
-            VR::AE
-                | VR::AS
-                | VR::CS
-                | VR::DA
-                | VR::DS
-                | VR::DT
-                | VR::IS
-                | VR::LO
-                | VR::LT
-                | VR::PN
-                | VR::SH
-                | VR::ST
-                | VR::TM
-                | VR::UC
-                | VR::UI
-                | VR::UR
-                | VR::UT
-        );
-        if !textual {
-            log::warn!("DICOM SEG: not copying {keyword} (VR {vr:?} is not textual)");
-            continue;
-        }
-        let tag: Tag = entry.tag();
-        if value.contains('\\') {
-            let parts: Vec<String> = value.split('\\').map(str::to_string).collect();
-            put_strs(obj, tag, vr, &parts);
-        } else {
-            put_str(obj, tag, vr, value);
-        }
-    }
-}
-
 /// The SegmentSequence items: for label maps the background first, then one per segment.
 fn segment_items(segs: &[Segment], options: &DicomSegOptions) -> Vec<InMemDicomObject> {
     let mut items = Vec::new();
@@ -904,26 +794,6 @@ fn derivation_item(src: &SliceRef) -> DataElement<InMemDicomObject> {
         VR::SQ,
         dicom_core::value::DataSetSequence::from(vec![derivation]),
     )
-}
-
-/// Which slices can be referenced: SOP class and instance UIDs present, and the (instance,
-/// frame) pair not shared with another slice (anonymisers sometimes blank or repeat UIDs, and a
-/// reference to them would be ambiguous).
-fn usable_references(refs: &DicomRefs) -> Vec<bool> {
-    let mut count = std::collections::HashMap::new();
-    for s in &refs.slices {
-        *count
-            .entry((s.sop_instance_uid.as_str(), s.frame))
-            .or_insert(0usize) += 1;
-    }
-    refs.slices
-        .iter()
-        .map(|s| {
-            !s.sop_class_uid.is_empty()
-                && !s.sop_instance_uid.is_empty()
-                && count[&(s.sop_instance_uid.as_str(), s.frame)] == 1
-        })
-        .collect()
 }
 
 #[cfg(test)]
