@@ -18,6 +18,7 @@ mod gpu_runtime;
 mod int8_model;
 mod python_pkg;
 mod robustness;
+mod rtstruct;
 mod server;
 mod server_pacs;
 mod slicer;

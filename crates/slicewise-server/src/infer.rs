@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use slicewise::error::ErrorKind;
 use slicewise::infer::{CancelToken, Model, Progress, SegmentOptions};
 use slicewise::output::dicom_seg::DicomSegOptions;
+use slicewise::output::rtstruct::RtstructOptions;
 use slicewise::output::{write_mask_to, EncodeOptions, OutputFormat};
 use slicewise::volume::SourceFormat;
 use slicewise::Mask;
@@ -43,6 +44,8 @@ impl LabelFile {
     pub const NIFTI: LabelFile = LabelFile::new(OutputFormat::Nifti, false, ".nii");
     /// DICOM SEG (`.dcm`), for DICOM images only; asked for with `output=dicom_seg`.
     pub const DICOM_SEG: LabelFile = LabelFile::new(OutputFormat::DicomSeg, false, ".dcm");
+    /// DICOM RT Structure Set (`.dcm`), for DICOM images only; asked for with `output=rtstruct`.
+    pub const RTSTRUCT: LabelFile = LabelFile::new(OutputFormat::Rtstruct, false, ".dcm");
 
     const fn new(format: OutputFormat, gzip: bool, extension: &'static str) -> Self {
         LabelFile {
@@ -171,12 +174,22 @@ pub fn run(
     // file itself rather than written beside a sidecar.
     let mut rec = JobRecord::new(&job.image, None);
     let volume = batch::read_input(&job.image, None, &mut rec)?;
-    if job.params.file.format == OutputFormat::DicomSeg && volume.meta.format != SourceFormat::Dicom
-    {
-        return Err(ApiError::bad_request(
-            "dicom_seg_needs_dicom",
-            "output=dicom_seg needs an image uploaded as DICOM; this one is not",
-        ));
+    if volume.meta.format != SourceFormat::Dicom {
+        match job.params.file.format {
+            OutputFormat::DicomSeg => {
+                return Err(ApiError::bad_request(
+                    "dicom_seg_needs_dicom",
+                    "output=dicom_seg needs an image uploaded as DICOM; this one is not",
+                ))
+            }
+            OutputFormat::Rtstruct => {
+                return Err(ApiError::bad_request(
+                    "rtstruct_needs_dicom",
+                    "output=rtstruct needs an image uploaded as DICOM; this one is not",
+                ))
+            }
+            _ => {}
+        }
     }
     let read_s = t0.elapsed().as_secs_f64();
     let options = segment_options(job, cancel);
@@ -232,6 +245,7 @@ fn encode(mask: &Mask, file: LabelFile, model: &Model) -> Result<Vec<u8>, ApiErr
         // Named after the model, its labels coded as its card codes them, as `slicewise segment`
         // writes its SEG files.
         dicom_seg: DicomSegOptions::default().with_contract(c),
+        rtstruct: RtstructOptions::default().with_contract(c),
     };
     let mut out = Cursor::new(Vec::new());
     match write_mask_to(mask, file.format, &options, &mut out) {

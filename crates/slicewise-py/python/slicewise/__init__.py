@@ -235,7 +235,7 @@ class Model:
         Writes the same files (mask, previews, ``<base>.slicewise.json`` sidecar) and skips
         jobs whose outputs are complete from an earlier run. A DICOM folder gives one job per
         series. Options: those of :meth:`segment` plus ``format`` (``"nifti"``, ``"tiff"``,
-        ``"dicom-seg"``, ``"nrrd"``), ``preview`` and ``overwrite``.
+        ``"dicom-seg"``, ``"rtstruct"``, ``"nrrd"``), ``preview`` and ``overwrite``.
 
         Returns:
             The job records (as in the CLI's report); a failed job has ``status == "failed"``

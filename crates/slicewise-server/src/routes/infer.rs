@@ -37,6 +37,18 @@ enum Output {
     Image,
     Json,
     DicomSeg,
+    Rtstruct,
+}
+
+impl Output {
+    /// The DICOM object this output answers with (and stores back in a PACS), if it is one.
+    fn dicom_file(self) -> Option<LabelFile> {
+        match self {
+            Output::DicomSeg => Some(LabelFile::DICOM_SEG),
+            Output::Rtstruct => Some(LabelFile::RTSTRUCT),
+            _ => None,
+        }
+    }
 }
 
 fn parse_output(o: Option<&str>) -> Result<Output, ApiError> {
@@ -45,9 +57,10 @@ fn parse_output(o: Option<&str>) -> Result<Output, ApiError> {
         Some("image") => Ok(Output::Image),
         Some("json") => Ok(Output::Json),
         Some("dicom_seg") => Ok(Output::DicomSeg),
+        Some("rtstruct") => Ok(Output::Rtstruct),
         Some(o) => Err(ApiError::bad_request(
             "bad_query",
-            format!("output={o:?}: use image, json, all or dicom_seg"),
+            format!("output={o:?}: use image, json, all, dicom_seg or rtstruct"),
         )),
     }
 }
@@ -72,8 +85,8 @@ pub async fn infer(
     let output = parse_output(q.output.as_deref())?;
     let mut form = body.read(&app).await?;
     let mut params = parse_params(form.fields.get("params").map(String::as_str))?;
-    if output == Output::DicomSeg {
-        params.file = LabelFile::DICOM_SEG;
+    if let Some(file) = output.dicom_file() {
+        params.file = file;
     }
     let source = resolve_image(&app, q, &mut form).await?;
     let ticket = app.jobs.admit(&model_name, &source.label)?;
@@ -98,9 +111,9 @@ pub async fn infer(
             infer::run(&job, cancel, progress)
         })
         .await?;
-    // A SEG of a PACS series goes back to the PACS, whole, before it is answered.
+    // A SEG or RTSTRUCT of a PACS series goes back to the PACS, whole, before it is answered.
     let stored = match pacs {
-        Some(pacs) if output == Output::DicomSeg => Some(pacs.store(&result.label).await?),
+        Some(pacs) if output.dicom_file().is_some() => Some(pacs.store(&result.label).await?),
         _ => None,
     };
     Ok(answer(output, result, stored))
@@ -178,7 +191,7 @@ fn answer(output: Output, r: InferResult, stored: Option<Stored>) -> Response {
     match output {
         Output::Json => Json(r.params).into_response(),
         Output::Image => respond::file(r.label, &r.file_name, "application/octet-stream"),
-        Output::DicomSeg => {
+        Output::DicomSeg | Output::Rtstruct => {
             let mut resp = respond::file(r.label, &r.file_name, "application/dicom");
             let location = stored.and_then(|s| s.retrieve_url);
             if let Some(v) = location.and_then(|u| HeaderValue::from_str(&u).ok()) {

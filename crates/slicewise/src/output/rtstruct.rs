@@ -4,8 +4,8 @@
 //!
 //! * **ROIs**: every label of the mask's `label_info` and any other value present, in value
 //!   order; the ROI number is the label value, the name and display colour the label's. A label
-//!   with no voxels is still listed (a structure set names every structure the model delivers),
-//!   with an empty ContourSequence.
+//!   with no voxels is still listed (a structure set names every structure the model delivers,
+//!   as a planning system lists an empty structure), without a ContourSequence.
 //! * **Codes**: where the model card codes a label (`slicewise.label_codes`), its RT ROI
 //!   observation carries them as PS3.3 C.8.8.8 lays out (as a SEG segment carries the same
 //!   codes): SegmentedPropertyCategoryCodeSequence (the category), RTROIIdentificationCodeSequence
@@ -460,9 +460,11 @@ fn roi_contour(mask: &Mask, refs: &DicomRefs, usable: &[bool], roi: &Roi) -> InM
             items.push(contour_item(mask, k, &c, image, items.len() + 1));
         }
     }
-    // Present and empty for a label without voxels: readers that look up an ROI's contours
-    // find none rather than fail.
-    put_seq(&mut item, tags::CONTOUR_SEQUENCE, items);
+    // A label without voxels has no ContourSequence at all: the attribute is optional, and an
+    // empty one is not allowed (PS3.3 C.8.8.6: one or more items when present).
+    if !items.is_empty() {
+        put_seq(&mut item, tags::CONTOUR_SEQUENCE, items);
+    }
     item
 }
 
