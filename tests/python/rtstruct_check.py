@@ -6,8 +6,9 @@ Usage: rtstruct_check.py RTSTRUCT SERIES_DIR MASK.nii[.gz]
   series (pydicom's ImagePositionPatient, ImageOrientationPatient and PixelSpacing), so the
   comparison is on the DICOM images' own grid, whatever order or orientation the NIfTI has.
 - rt-utils (RTStructBuilder.create_from, get_roi_mask_by_name) rasterises each ROI, for square
-  images only: rt-utils 1.2.7 allocates its slices Columns x Rows and fills them [row, column],
-  which cuts non-square images.
+  images whose data sets carry their SOPInstanceUID only: rt-utils 1.2.7 allocates its slices
+  Columns x Rows and fills them [row, column], which cuts non-square images, and finds a
+  contour's image by the data set's SOPInstanceUID.
 - Our own rasterisation, on every image: the ROI's contours on a slice, put in pixel
   coordinates from pydicom's geometry, filled by the even-odd rule at pixel centres (how RT
   readers treat holes: a contour inside another is a hole).
@@ -39,6 +40,12 @@ def load_series(folder):
     normal = np.cross(*np.reshape(np.array(images[0].ImageOrientationPatient, float), (2, 3)))
     images.sort(key=lambda d: float(np.dot(normal, np.array(d.ImagePositionPatient, float))))
     return images
+
+
+def instance_uid(ds):
+    """The image's SOPInstanceUID, or its file meta's when an anonymiser blanked it (as
+    TotalSegmentator's example series has, and as slicewise's reader falls back to)."""
+    return ds.get("SOPInstanceUID", "") or ds.file_meta.MediaStorageSOPInstanceUID
 
 
 def frame(ds):
@@ -129,30 +136,40 @@ def main():
     rt_path, folder, mask_path = sys.argv[1:4]
     rt = pydicom.dcmread(rt_path)
     images = load_series(folder)
-    by_uid = {d.SOPInstanceUID: d for d in images}
+    by_uid = {instance_uid(d): d for d in images}
     nii = nib.load(mask_path)
     labels = np.asarray(nii.dataobj).astype(np.uint8)
-    truth = {d.SOPInstanceUID: truth_slice(d, nii, labels) for d in images}
+    truth = {instance_uid(d): truth_slice(d, nii, labels) for d in images}
     square = all(int(d.Rows) == int(d.Columns) for d in images)
+    # rt-utils finds a contour's image by the data set's SOPInstanceUID only.
+    rt_utils_can = square and all(d.get("SOPInstanceUID", "") for d in images)
 
     first = images[0]
     ref_for = rt.ReferencedFrameOfReferenceSequence[0]
-    study = ref_for.RTReferencedStudySequence[0]
-    series = study.RTReferencedSeriesSequence[0]
-    listed = [i.ReferencedSOPInstanceUID for i in series.ContourImageSequence]
+    source_for = first.get("FrameOfReferenceUID", "")
     references = {
-        "frame_of_reference_ok": ref_for.FrameOfReferenceUID == first.FrameOfReferenceUID,
-        "study_ok": study.ReferencedSOPInstanceUID == first.StudyInstanceUID
-        and rt.StudyInstanceUID == first.StudyInstanceUID,
-        "series_ok": series.SeriesInstanceUID == first.SeriesInstanceUID,
-        "listed_instances": len(listed),
-        "listed_missing": [u for u in listed if u not in by_uid],
+        # An anonymised series without UIDs gets new ones, and no study/series listing.
+        "source_has_uids": bool(first.get("SeriesInstanceUID", "")),
+        "frame_of_reference_ok": ref_for.FrameOfReferenceUID == source_for
+        if source_for else bool(ref_for.FrameOfReferenceUID),
+        "study_listed": "RTReferencedStudySequence" in ref_for,
         "series_instances": len(images),
     }
+    if references["study_listed"]:
+        study = ref_for.RTReferencedStudySequence[0]
+        series = study.RTReferencedSeriesSequence[0]
+        listed = [i.ReferencedSOPInstanceUID for i in series.ContourImageSequence]
+        references.update({
+            "study_ok": study.ReferencedSOPInstanceUID == first.StudyInstanceUID
+            and rt.StudyInstanceUID == first.StudyInstanceUID,
+            "series_ok": series.SeriesInstanceUID == first.SeriesInstanceUID,
+            "listed_instances": len(listed),
+            "listed_missing": [u for u in listed if u not in by_uid],
+        })
 
     names = {int(r.ROINumber): r.ROIName for r in rt.StructureSetROISequence}
     observations = {int(o.ReferencedROINumber): o for o in rt.RTROIObservationsSequence}
-    ru = rt_utils_masks(rt_path, folder, list(names.values()), square)
+    ru = rt_utils_masks(rt_path, folder, list(names.values()), rt_utils_can)
     rois = []
     worst_plane = 0.0
     missing_refs = []
@@ -173,7 +190,7 @@ def main():
             per_uid.setdefault(uid, []).append(px)
         slices = []
         for d in images:
-            uid = d.SOPInstanceUID
+            uid = instance_uid(d)
             want = truth[uid] == value
             ours = fill_even_odd(per_uid.get(uid, []), int(d.Rows), int(d.Columns))
             s = {
@@ -215,11 +232,12 @@ def main():
         "transfer_syntax": str(rt.file_meta.TransferSyntaxUID),
         "patient_name": str(rt.get("PatientName", "")),
         "patient_id": str(rt.get("PatientID", "")),
-        "series_differs": rt.SeriesInstanceUID != first.SeriesInstanceUID,
+        "series_differs": rt.SeriesInstanceUID != first.get("SeriesInstanceUID", ""),
         "references": references,
         "contour_refs_missing": missing_refs,
         "max_off_plane_mm": worst_plane,
         "square": square,
+        "rt_utils_read": ru is not None,
         "rois": rois,
         "dciodvfy_errors": [l for l in lines if l.startswith("Error")],
         "dciodvfy_warnings": [l for l in lines if l.startswith("Warning")],

@@ -13,7 +13,7 @@
 //!   AnatomicRegionSequence; RTROIInterpretedType is ORGAN for an anatomical category and left
 //!   empty (unknown) otherwise: calling a model's output a GTV or CTV is a clinician's decision.
 //! * **Contours**: the outline of each island and each hole of a label in a slice, along the
-//!   voxel boundaries, offset inward by [`CONTOUR_INSET`] of a voxel (see
+//!   voxel boundaries, offset inward by [`CONTOUR_INSET`] of a voxel by default (see
 //!   [`contours`](crate::mask::contours) for why both), in patient coordinates (LPS mm, from the
 //!   mask's geometry). Holes are separate contours inside their island: RT readers fill a slice's
 //!   contours by the even-odd rule. Each contour references the SOP instance of its slice.
@@ -69,6 +69,9 @@ pub struct RtstructOptions {
     pub algorithm_version: String,
     /// Coded meaning per label value (from the model card); labels not listed carry no codes.
     pub codings: Vec<(u8, SegmentCoding)>,
+    /// How far inside the voxel boundaries contour vertices lie, in voxels (below 0.5):
+    /// [`CONTOUR_INSET`] unless a reader needs otherwise; 0 puts them on the boundaries.
+    pub contour_inset: f64,
 }
 
 impl Default for RtstructOptions {
@@ -81,6 +84,7 @@ impl Default for RtstructOptions {
             algorithm_name: "slicewise".into(),
             algorithm_version: env!("CARGO_PKG_VERSION").into(),
             codings: Vec::new(),
+            contour_inset: CONTOUR_INSET,
         }
     }
 }
@@ -212,7 +216,7 @@ pub fn build(
     );
     let contoured = rois
         .iter()
-        .map(|r| roi_contour(mask, refs, &usable, r))
+        .map(|r| roi_contour(mask, refs, &usable, r, options.contour_inset))
         .collect();
     put_seq(&mut obj, tags::ROI_CONTOUR_SEQUENCE, contoured);
     put_seq(
@@ -436,7 +440,13 @@ fn interpreted_type(roi: &Roi) -> &'static str {
 }
 
 /// The ROIContourSequence item of an ROI: its colour and its contours, slice by slice.
-fn roi_contour(mask: &Mask, refs: &DicomRefs, usable: &[bool], roi: &Roi) -> InMemDicomObject {
+fn roi_contour(
+    mask: &Mask,
+    refs: &DicomRefs,
+    usable: &[bool],
+    roi: &Roi,
+    inset: f64,
+) -> InMemDicomObject {
     let mut item = InMemDicomObject::new_empty();
     put_str(
         &mut item,
@@ -454,7 +464,7 @@ fn roi_contour(mask: &Mask, refs: &DicomRefs, usable: &[bool], roi: &Roi) -> InM
         if !slice.iter().any(|&v| v == roi.value) {
             continue;
         }
-        let traced = contours::trace(nx, ny, |x, y| slice[[y, x]] == roi.value, CONTOUR_INSET);
+        let traced = contours::trace(nx, ny, |x, y| slice[[y, x]] == roi.value, inset);
         for c in traced {
             let image = usable[k].then(|| &refs.slices[k]);
             items.push(contour_item(mask, k, &c, image, items.len() + 1));
