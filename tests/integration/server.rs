@@ -384,12 +384,13 @@ fn a_panicking_job_answers_500_with_its_place_and_stderr_has_no_panic_report() {
 }
 
 #[test]
-fn dicom_series_uploaded_as_files_infers_as_nrrd_and_as_dicom_seg_on_its_grid() {
+fn dicom_series_uploaded_as_files_infers_as_nrrd_dicom_seg_and_rtstruct_on_its_grid() {
     let series = harness::data(MR_SERIES);
     let s = Server::start(&[]);
     let mask = cli_mask(&series, LGG_MODEL, s.dir.path());
     let seg = s.dir.path().join("answer.dcm");
-    let out = s.py("dicom-series", &[&LGG_MODEL, &series, &mask, &seg]);
+    let rt = s.dir.path().join("answer-rtstruct.dcm");
+    let out = s.py("dicom-series", &[&LGG_MODEL, &series, &mask, &seg, &rt]);
     assert_eq!(out["upload_status"], 200, "{out}");
     assert_eq!(out["upload"], json!({"image": "mr"}));
     assert!(s.datastore().join("images/mr").is_dir());
@@ -422,6 +423,21 @@ fn dicom_series_uploaded_as_files_infers_as_nrrd_and_as_dicom_seg_on_its_grid() 
             .is_some_and(|u| !u.is_empty()),
         "{check}"
     );
+
+    // output=rtstruct: the structures of the same mask, as the CLI's `--format rtstruct`.
+    assert_eq!(out["rt_status"], 200, "{out}");
+    assert_eq!(out["rt_content_type"], "application/dicom");
+    let check = py("rtstruct_check.py", &[&rt, &series, &mask]);
+    assert_eq!(check["modality"], "RTSTRUCT", "{check}");
+    assert!(
+        check["dciodvfy_errors"].as_array().unwrap().is_empty(),
+        "{check}"
+    );
+    let tumour = &check["rois"][0];
+    assert!(tumour["contours"].as_u64().unwrap() > 0, "{check}");
+    for sl in tumour["slices"].as_array().unwrap() {
+        assert_eq!(sl["dice_even_odd"], 1.0, "{sl}");
+    }
 }
 
 #[test]

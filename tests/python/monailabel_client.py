@@ -13,10 +13,11 @@ usage:
   monailabel_client.py concurrent URL MODEL IMAGE_ID REF_MASK N
       N infer requests at once through MONAILabelClient; for each, the status and whether the
       label equals REF_MASK.
-  monailabel_client.py dicom-series URL MODEL SERIES_DIR REF_MASK OUT_SEG
+  monailabel_client.py dicom-series URL MODEL SERIES_DIR REF_MASK OUT_SEG [OUT_RTSTRUCT]
       uploads a DICOM series as several `file` parts (image id "mr"), infers it as NRRD through
-      MONAILabelClient (compared with REF_MASK) and as DICOM SEG (output=dicom_seg, saved to
-      OUT_SEG for seg_check.py).
+      MONAILabelClient (compared with REF_MASK), as DICOM SEG (output=dicom_seg, saved to
+      OUT_SEG for seg_check.py) and, when OUT_RTSTRUCT is given, as an RT Structure Set
+      (output=rtstruct, saved there for rtstruct_check.py).
   monailabel_client.py hold-and-drop URL MODEL IMAGE_ID
       starts an infer on a raw socket, waits for its job to run, sends a second infer (expected
       503 with Retry-After while workers and queue are full), closes the socket and waits for
@@ -180,7 +181,7 @@ def concurrent(url, model, image_id, ref_mask, n):
     emit({"results": results})
 
 
-def dicom_series(url, model, series_dir, ref_mask, out_seg):
+def dicom_series(url, model, series_dir, ref_mask, out_seg, out_rt=None):
     names = sorted(os.listdir(series_dir))
     handles = [open(os.path.join(series_dir, n), "rb") for n in names]
     try:
@@ -199,6 +200,13 @@ def dicom_series(url, model, series_dir, ref_mask, out_seg):
         f.write(seg.content)
     out["seg_status"] = seg.status_code
     out["seg_content_type"] = seg.headers.get("Content-Type")
+    if out_rt:
+        rt = requests.post(f"{url}/infer/{model}?image=mr&output=rtstruct",
+                           files={"params": (None, "{}")}, timeout=120)
+        with open(out_rt, "wb") as f:
+            f.write(rt.content)
+        out["rt_status"] = rt.status_code
+        out["rt_content_type"] = rt.headers.get("Content-Type")
     emit(out)
 
 
