@@ -301,7 +301,7 @@ fn resampled_labels(vol: &slicewise::Volume, seg: &slicewise::Volume) -> slicewi
         seg.data.shape()[2],
         seg.data.shape()[3],
     ];
-    let mut mask = slicewise::Mask::zeros(shape, vol.geometry.clone());
+    let mut mask = slicewise::Mask::zeros(shape, vol.geometry);
     for ((k, j, i), v) in mask.labels.indexed_iter_mut() {
         let p = vol.geometry.index_to_lps([i as f64, j as f64, k as f64]);
         let idx: Vec<i64> = (0..3)
@@ -334,7 +334,7 @@ fn a_mask_of_a_nifti_image_is_refused_naming_it() {
             vol.data.shape()[2],
             vol.data.shape()[3],
         ],
-        vol.geometry.clone(),
+        vol.geometry,
     );
     mask.source = Some(vol.meta.clone());
     let tmp = harness::tmpdir();
