@@ -522,3 +522,129 @@ fn contour_item(
 fn contour_coordinate(v: f64) -> String {
     format_ds((v * 1e4).round() / 1e4)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mask::LabelInfo;
+    use crate::output::dicom_seg::tests::sample_mask;
+    use crate::volume::Geometry;
+    use dicom_object::mem::InMemElement;
+
+    fn items(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Vec<InMemDicomObject> {
+        obj.element(tag)
+            .ok()
+            .and_then(|e: &InMemElement| e.items().map(|i| i.to_vec()))
+            .unwrap_or_default()
+    }
+
+    fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> String {
+        obj.element(tag)
+            .map(|e| e.to_str().unwrap_or_default().trim().to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn rois_contours_and_references() {
+        let mut m = sample_mask(Geometry::identity());
+        m.label_info.push(LabelInfo {
+            value: 7,
+            name: "nothing".into(),
+            color: [1, 2, 3],
+        });
+        let f = build(&m, &RtstructOptions::default()).unwrap();
+        assert_eq!(text(&f, tags::MODALITY), "RTSTRUCT");
+        assert_eq!(text(&f, tags::PATIENT_NAME), "Doe^Jane");
+        assert_eq!(text(&f, tags::STUDY_INSTANCE_UID), "1.2.3");
+        assert_eq!(
+            f.meta().transfer_syntax().trim_end_matches('\0'),
+            uids::IMPLICIT_VR_LITTLE_ENDIAN
+        );
+        let rois = items(&f, tags::STRUCTURE_SET_ROI_SEQUENCE);
+        let numbers: Vec<String> = rois.iter().map(|r| text(r, tags::ROI_NUMBER)).collect();
+        assert_eq!(numbers, ["1", "2", "7"]);
+        assert_eq!(text(&rois[0], tags::ROI_NAME), "tumour");
+        assert_eq!(text(&rois[0], tags::ROI_GENERATION_ALGORITHM), "AUTOMATIC");
+
+        let contours = items(&f, tags::ROI_CONTOUR_SEQUENCE);
+        assert_eq!(text(&contours[0], tags::ROI_DISPLAY_COLOR), "255\\0\\0");
+        // Label 1: one voxel on slice 0, one on slice 2: two squares, each on its slice.
+        let c1 = items(&contours[0], tags::CONTOUR_SEQUENCE);
+        assert_eq!(c1.len(), 2);
+        let image = &items(&c1[1], tags::CONTOUR_IMAGE_SEQUENCE)[0];
+        assert_eq!(text(image, tags::REFERENCED_SOP_INSTANCE_UID), "1.2.3.4.12");
+        assert_eq!(text(&c1[1], tags::NUMBER_OF_CONTOUR_POINTS), "4");
+        let data: Vec<f64> = text(&c1[1], tags::CONTOUR_DATA)
+            .split('\\')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert_eq!(data.len(), 12);
+        assert!(data.chunks(3).all(|p| p[2] == 2.0), "on slice 2: {data:?}");
+        // Voxel (0, 0)'s corners, 0.02 voxel inside.
+        assert!(
+            data.chunks(3)
+                .all(|p| p[0].abs() == 0.48 && p[1].abs() == 0.48),
+            "{data:?}"
+        );
+        // The empty label: listed, no ContourSequence.
+        assert!(contours[2].element(tags::CONTOUR_SEQUENCE).is_err());
+
+        let for_item = &items(&f, tags::REFERENCED_FRAME_OF_REFERENCE_SEQUENCE)[0];
+        assert_eq!(text(for_item, tags::FRAME_OF_REFERENCE_UID), "1.2.3.5");
+        let study = &items(for_item, tags::RT_REFERENCED_STUDY_SEQUENCE)[0];
+        let series = &items(study, tags::RT_REFERENCED_SERIES_SEQUENCE)[0];
+        assert_eq!(items(series, tags::CONTOUR_IMAGE_SEQUENCE).len(), 3);
+    }
+
+    #[test]
+    fn card_codes_go_into_the_observations() {
+        let m = sample_mask(Geometry::identity());
+        let codes = LabelCodes {
+            value: 2,
+            category: crate::mask::coding::Code::new("91723000", "SCT", "Anatomical Structure"),
+            property_type: crate::mask::coding::Code::new("5366008", "SCT", "Hippocampus"),
+            property_type_modifier: Some(crate::mask::coding::Code::new(
+                "255549009",
+                "SCT",
+                "Anterior",
+            )),
+            anatomic_region: None,
+        };
+        let opts = RtstructOptions::default().with_label_codes(&[codes]);
+        let f = build(&m, &opts).unwrap();
+        let obs = items(&f, tags::RTROI_OBSERVATIONS_SEQUENCE);
+        assert_eq!(text(&obs[0], tags::RTROI_INTERPRETED_TYPE), "");
+        assert!(obs[0]
+            .element(tags::RTROI_IDENTIFICATION_CODE_SEQUENCE)
+            .is_err());
+        assert_eq!(text(&obs[1], tags::RTROI_INTERPRETED_TYPE), "ORGAN");
+        let ident = &items(&obs[1], tags::RTROI_IDENTIFICATION_CODE_SEQUENCE)[0];
+        assert_eq!(text(ident, tags::CODE_MEANING), "Hippocampus");
+        let modifier = &items(ident, tags::SEGMENTED_PROPERTY_TYPE_MODIFIER_CODE_SEQUENCE)[0];
+        assert_eq!(text(modifier, tags::CODE_VALUE), "255549009");
+    }
+
+    #[test]
+    fn a_mask_without_dicom_source_is_refused_naming_it() {
+        let mut m = sample_mask(Geometry::identity());
+        m.source.as_mut().unwrap().dicom = None;
+        let e = build(&m, &RtstructOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+        assert!(e.to_string().contains("/nowhere"), "{e}");
+    }
+
+    #[test]
+    fn the_encoder_and_the_path_writer_agree() {
+        let m = sample_mask(Geometry::identity());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rt.dcm");
+        write_mask(&path, &m).unwrap();
+        let mut mem = Vec::new();
+        write_mask_to(&m, &RtstructOptions::default(), &mut mem).unwrap();
+        let file = std::fs::read(&path).unwrap();
+        // New UIDs and times each call: same size give or take those.
+        assert!((file.len() as i64 - mem.len() as i64).abs() < 64);
+        let back = dicom_object::open_file(&path).unwrap();
+        assert_eq!(text(&back, tags::SOP_CLASS_UID), RT_STRUCTURE_SET_STORAGE);
+    }
+}
