@@ -21,6 +21,7 @@ mod robustness;
 mod server;
 mod server_pacs;
 mod slicer;
+mod tiled_model;
 mod volume_dicom;
 mod volume_nifti;
 mod volume_tiff;
