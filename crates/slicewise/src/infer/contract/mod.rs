@@ -15,9 +15,13 @@
 //! | `slicewise.name` | yes | model name |
 //! | `slicewise.version` | yes | model version, e.g. `1.2.0` |
 //! | `slicewise.channels` | yes | number of model input channels C |
-//! | `slicewise.normalization` | yes | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `percentile-fg:LOW,HIGH` (percentiles of the voxels above the minimum; the minimum maps to 0), `percentile-tissue:LOW,HIGH,MEDIAN` (percentile-fg, then scaled so the median of the voxels it maps above 0.1 lands on MEDIAN), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
-//! | `slicewise.output_kind` | yes | `sigmoid` (1 output channel, foreground probability) or `softmax` (K ≥ 2 channels, class 0 = background) |
-//! | `slicewise.labels` | yes | JSON array of `{"value":1,"name":"tumour","color":[255,0,0]}`: one for sigmoid; K−1 for softmax (class k ↦ `labels[k-1].value`) |
+//! | `slicewise.preprocess` | no | the model family: `resize` (default: each slice normalised and resized to the model input, below) or `tiled` (nnU-Net 2d inference: see `slicewise.tiled`) |
+//! | `slicewise.tiled` | when preprocess = tiled | the JSON object below |
+//! | `slicewise.normalization` | yes (resize; a tiled model may omit it or say `none`) | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `percentile-fg:LOW,HIGH` (percentiles of the voxels above the minimum; the minimum maps to 0), `percentile-tissue:LOW,HIGH,MEDIAN` (percentile-fg, then scaled so the median of the voxels it maps above 0.1 lands on MEDIAN), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
+//! | `slicewise.output_kind` | yes | `sigmoid` (1 output channel, foreground probability), `softmax` (K ≥ 2 channels, class 0 = background), `logits` (K ≥ 2 channels of raw scores, argmax, ties to the lowest class) or `regions` (R channels of region logits: region i where its logit > 0, a later region overwriting an earlier one) — any family |
+//! | `slicewise.labels` | yes | JSON array of `{"value":1,"name":"tumour","color":[255,0,0]}`: one for sigmoid; K−1 for softmax and logits (class k ↦ `labels[k-1].value`); R for regions (region i writes `labels[i].value`) |
+//! | `slicewise.channel_names` | no | JSON array of one name per model input channel, e.g. `["FLAIR","T1c"]` (shown; named in errors) |
+//! | `slicewise.provenance` | no | a JSON object on where the model came from (e.g. nnU-Net version, dataset, trainer, folds, checkpoint digests): carried and shown, not interpreted |
 //! | `slicewise.input` | no | input tensor name (default: the graph's only input) |
 //! | `slicewise.output` | no | output tensor name (default: the graph's first output) |
 //! | `slicewise.layout` | no | `NCHW` (default; the only layout supported) |
@@ -26,10 +30,40 @@
 //! | `slicewise.keep_aspect` | no | `true`/`false` (default): pad to the model's aspect instead of stretching |
 //! | `slicewise.crop_foreground` | no | a threshold T in normalised units: crop every slice to the volume's foreground box (normalised values above T; see [`super::crop`]) before resizing, and write the mask back into that box. Absent: no crop |
 //! | `slicewise.tta_flips` | no | the flips test-time augmentation averages when a run asks for it: `h` (default: the slice and its left-right mirror) or `hv` (also the front-back mirror and both: four passes) |
-//! | `slicewise.threshold` | no | sigmoid threshold, default `0.5`; a voxel is foreground when p > threshold |
+//! | `slicewise.threshold` | no | sigmoid threshold, default `0.5`; a voxel is foreground when p > threshold (a run's threshold option on a logits or regions model is ignored with a warning) |
 //! | `slicewise.label_codes` | no | JSON array of each label's coded meaning, `{"value":1,"category":CODE,"property_type":CODE}` plus optional `"property_type_modifier"` and `"anatomic_region"`, each CODE `{"value":"5366008","scheme":"SCT","meaning":"Hippocampus"}` (DICOM PS3.16: category CID 7150, type CID 7151, modifier CID 2, region CID 4); DICOM SEG segments carry them. Labels without codes are coded Morphologically Abnormal Structure / Neoplasm |
 //! | `slicewise.training_data` | no | free text on the training data |
 //! | `slicewise.format_version` | no | `1` |
+//!
+//! ## The tiled family (`slicewise.tiled`)
+//!
+//! nnU-Net 2.8.1's inference for a `2d` configuration (docs/nnunet-2d-inference.md), for any
+//! model that declares it (parsed and checked in `contract/tiled.rs`, run by `infer::tiled`):
+//!
+//! ```json
+//! {"transpose": [0, 1, 2], "spacing": [1.0, 1.0], "patch": [56, 40], "step": 0.5,
+//!  "crop_nonzero": true, "mirror_axes": [0, 1],
+//!  "resample_data": {"order": 3, "order_z": 0, "force_separate_z": null},
+//!  "resample_logits": {"order": 1, "order_z": 0, "force_separate_z": null},
+//!  "anisotropy_threshold": 3.0,
+//!  "normalization": [{"scheme": "zscore", "use_mask": false}]}
+//! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `transpose` | nnU-Net's `transpose_forward` over the volume's array axes [z, y, x]; planes are taken along transposed axis 0 (a0), (a1, a2) are in-plane; the mask comes back through the inverse |
+//! | `spacing` | target spacing (mm) of a1, a2; a0 is never resampled |
+//! | `patch` | the tile (p1, p2): exactly 2 entries, equal to the model input (`slicewise.height`/`width` default to it) |
+//! | `step` | the largest tile step as a fraction of the patch, in (0, 1]; offsets evenly spaced, rounded half to even |
+//! | `crop_nonzero` | crop to the box of voxels non-zero in any channel; 0 outside it in the mask |
+//! | `mirror_axes` | in-plane axes TTA mirrors (0 = a1, 1 = a2; `[]`/null: none): the identity plus every combination, logits averaged |
+//! | `resample_data`, `resample_logits` | `order` and `order_z` (0, 1 or 3) and `force_separate_z` (null, true, false) of nnU-Net's `resample_data_or_seg_to_shape` |
+//! | `anisotropy_threshold` | the spacing ratio above which the separate-z rule applies (3) |
+//! | `normalization` | one per input channel: `{"scheme":"zscore","use_mask":bool}`, `{"scheme":"ct","lower","upper","mean","std"}`, `{"scheme":"none"}`, `{"scheme":"rescale01"}`, `{"scheme":"rgb01"}` |
+//!
+//! Unknown fields and schemes, orders other than 0, 1, 3, a 3-D patch, a transpose that is not a
+//! permutation, or a normalisation count other than the channel count are refused naming the
+//! field. A tiled model's channels are distinct images: a volume lacking one is refused.
 //!
 //! The graph must take a rank-4 float input `[N, C, H, W]` (N dynamic or fixed) and give a rank-4
 //! float output `[N, K, H, W]`. Anything else is refused with [`Error::Model`] naming the reason
