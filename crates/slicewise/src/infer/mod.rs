@@ -20,6 +20,7 @@ mod options;
 pub mod postprocess;
 pub mod preprocess;
 mod provider;
+pub mod resample;
 mod runtime;
 mod segment;
 
