@@ -17,6 +17,7 @@ mod engine;
 mod gpu_runtime;
 mod int8_model;
 mod python_pkg;
+mod resample;
 mod robustness;
 mod server;
 mod server_pacs;

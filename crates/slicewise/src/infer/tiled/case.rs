@@ -141,6 +141,6 @@ fn resampler(
     if !needed {
         return Ok(None);
     }
-    let order = |o: u8| Order::from_int(o).map_err(Error::InvalidArgument);
+    let order = |o: u8| Order::from_int(i64::from(o)).map_err(Error::InvalidArgument);
     build(order(spec.order)?, order(spec.order_z)?).map(Some)
 }
