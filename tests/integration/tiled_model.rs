@@ -100,6 +100,9 @@ fn tiled_logits_match_the_reference_at_the_native_spacing_with_and_without_tta()
         let (differ, n, present) = compare(&fixture("unet_tiled.onnx"), "hippo2ch.nii.gz", tta);
         assert!(present >= 2, "the test model labels both classes");
         assert!(differ * 1000 <= n, "{differ} of {n} voxels differ");
+        // Planes smaller than the patch: padded centred with zeros, cropped back.
+        let (_, _, present) = compare(&fixture("unet_tiled.onnx"), "hippo2ch_small.nii.gz", tta);
+        assert!(present >= 1);
     }
 }
 
@@ -122,7 +125,10 @@ fn tiled_resampling_matches_the_reference_at_other_spacings() {
         let (_, _, present) = compare(&fixture("unet_tiled.onnx"), input, true);
         assert!(present >= 2, "{input}");
     }
-    // 0.69 × 0.69 × 5 mm sliced along z: separate z, each plane clipped to its own range.
+    // 0.69 × 0.69 × 5 mm sliced along x: the coarse z is in-plane (a1), so it is resampled
+    // separately, nearest (order_z 0), after each plane orthogonal to it.
+    compare(&fixture("unet_tiled.onnx"), "hippo2ch_aniso.nii.gz", false);
+    // Sliced along z: separate along a0, each plane clipped to its own range.
     let dir = tmpdir();
     let along_z = tiled_of("unet_tiled.onnx", |t| t["transpose"] = json!([0, 1, 2]));
     let model = with_card(dir.path(), "unet_tiled.onnx", json!({ "tiled": along_z }));

@@ -4,7 +4,8 @@
 
 - hippo2ch*.nii.gz: MSD hippocampus_001 as two channels (the image, and the image mirrored
   left-right: distinct content), 4-D NIfTI, with its 1 mm header and rewritten to 0.7 mm,
-  1.6 mm and 0.69 x 0.69 x 5 mm (resampling, the separate-z rule).
+  1.6 mm and 0.69 x 0.69 x 5 mm (resampling, the separate-z rule), and a 25 x 18 x 17 window
+  (planes smaller than the patch: padding).
 - hippo2ch_padded.nii.gz: hippocampus_375 zero-padded unevenly with a zero cavity inside
   (crop to non-zero, the hole-filled ZScore mask).
 - ct.nii.gz: TotalSegmentator's small CT (int16 HU, 3 mm), a 60 x 50 x 30 window of it.
@@ -35,6 +36,9 @@ def main():
                    ("_aniso", (0.69, 0.69, 5.0))]:
         names["hippo2ch" + tag] = f"hippo2ch{tag}.nii.gz"
         save(two, z, os.path.join(out, names["hippo2ch" + tag]))
+    # Planes smaller than the 24 x 20 patch (17 x 18 after the transpose): centred zero padding.
+    names["hippo2ch_small"] = "hippo2ch_small.nii.gz"
+    save(np.ascontiguousarray(two[5:30, 10:28, 3:20]), (1.0, 1.0, 1.0), os.path.join(out, names["hippo2ch_small"]))
     b = np.asarray(nib.load(os.path.join(hip, "hippocampus_375.nii.gz")).dataobj).astype(np.float32)
     b = b + 1.0  # no zeros inside the anatomy: the cavity below is the only hole
     b[10:14, 20:26, 12:16] = 0.0

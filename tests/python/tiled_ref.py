@@ -132,7 +132,7 @@ def resample(vol, new_shape, current, new, kw):
         r = resize2d(src, [new_shape[k] for k in other], order)
         tmp[tuple(sl)] = np.clip(r, src.min(), src.max()) if order > 1 else r
     n_in, n_out = vol.shape[axis], new_shape[axis]
-    coords = np.meshgrid(*[np.arange(s, dtype=float) for s in new_shape], indexing="ij")
+    coords = list(np.meshgrid(*[np.arange(s, dtype=float) for s in new_shape], indexing="ij"))
     coords[axis] = (coords[axis] + 0.5) * n_in / n_out - 0.5
     return map_coordinates(tmp, coords, order=order_z, mode="nearest")
 
