@@ -23,7 +23,9 @@ def conv_w(rng, cout, cin, k):
 
 
 def unet(kind, size=64, cin=1, f=8, k_out=None, seed=0, batch="N", meta=None, name="unet"):
+    """`size` is a side or (height, width); kind `logits`/`regions` outputs the raw scores."""
     rng = np.random.default_rng(seed)
+    h, w = (size, size) if isinstance(size, int) else size
     if k_out is None:
         k_out = 1 if kind == "sigmoid" else 3
     inits, nodes = [], []
@@ -51,13 +53,16 @@ def unet(kind, size=64, cin=1, f=8, k_out=None, seed=0, batch="N", meta=None, na
     nodes.append(helper.make_node("Concat", ["up1", e1], ["cat1"], axis=1))
     d1 = conv("cat1", f, 2 * f, 3, "dec1")
     logits = conv(d1, k_out, f, 1, "logits", relu=False)
+    out = "prob"
     if kind == "sigmoid":
         nodes.append(helper.make_node("Sigmoid", [logits], ["prob"]))
-    else:
+    elif kind == "softmax":
         nodes.append(helper.make_node("Softmax", [logits], ["prob"], axis=1))
+    else:
+        out = logits
 
-    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, cin, size, size])
-    y = helper.make_tensor_value_info("prob", TensorProto.FLOAT, [batch, k_out, size, size])
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, cin, h, w])
+    y = helper.make_tensor_value_info(out, TensorProto.FLOAT, [batch, k_out, h, w])
     graph = helper.make_graph(nodes, name, [x], [y], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="slicewise-test")
     model.ir_version = 8
@@ -95,6 +100,70 @@ def meta_for(kind, size=64, channels=1, normalization="zscore"):
     }
 
 
+def tiled_spec(normalization, transpose=(2, 0, 1), spacing=(1.0, 1.0), patch=(24, 20)):
+    """A `slicewise.tiled` object as an nnU-Net 2d configuration would give it."""
+    return {
+        "transpose": list(transpose),
+        "spacing": list(spacing),
+        "patch": list(patch),
+        "step": 0.5,
+        "crop_nonzero": True,
+        "mirror_axes": [0, 1],
+        "resample_data": {"order": 3, "order_z": 0, "force_separate_z": None},
+        "resample_logits": {"order": 1, "order_z": 0, "force_separate_z": None},
+        "anisotropy_threshold": 3.0,
+        "normalization": normalization,
+    }
+
+
+def tiled_meta(name, spec, channel_names, kind="logits"):
+    labels = [
+        {"value": 1, "name": "anterior", "color": [255, 0, 0]},
+        {"value": 2, "name": "posterior", "color": [0, 255, 0]},
+    ]
+    return {
+        "slicewise.name": name,
+        "slicewise.version": "0.1.0",
+        "slicewise.preprocess": "tiled",
+        "slicewise.tiled": json.dumps(spec),
+        "slicewise.channels": str(len(channel_names)),
+        "slicewise.channel_names": json.dumps(channel_names),
+        "slicewise.output_kind": kind,
+        "slicewise.labels": json.dumps(labels),
+        "slicewise.provenance": json.dumps({"source": "tests/python/make_test_model.py", "weights": "random"}),
+        "slicewise.training_data": "none: fixed random weights for tests (tests/python/make_test_model.py)",
+    }
+
+
+def balanced(model, cin, seed):
+    """Random weights give one class almost everywhere: rescale and shift the last layer so that
+    on smooth random input every class wins somewhere (each class's logit mean 0, spread 3)."""
+    import onnxruntime as ort
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    x = gaussian_filter(rng.standard_normal((64, cin, 24, 20)), (0, 0, 2, 2)).astype(np.float32) * 3
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {"image": x})[0]
+    mean, std = y.mean((0, 2, 3)), y.std((0, 2, 3)) + 1e-6
+    inits = {i.name: i for i in model.graph.initializer}
+    w = numpy_helper.to_array(inits["logits_w"]) * (3.0 / std)[:, None, None, None]
+    b = (numpy_helper.to_array(inits["logits_b"]) - mean) * (3.0 / std)
+    inits["logits_w"].CopyFrom(numpy_helper.from_array(w.astype(np.float32), "logits_w"))
+    inits["logits_b"].CopyFrom(numpy_helper.from_array(b.astype(np.float32), "logits_b"))
+    return model
+
+
+def tiled_models(out):
+    """Tiled-family fixtures: random weights, raw scores, patch 24x20, dynamic batch."""
+    two = tiled_spec([{"scheme": "zscore", "use_mask": False}, {"scheme": "rescale01"}])
+    m = unet("logits", size=(24, 20), cin=2, k_out=3, seed=5, meta=tiled_meta("test-tiled-2ch", two, ["T1", "T1 mirrored"]))
+    save(balanced(m, 2, 5), os.path.join(out, "unet_tiled.onnx"))
+    ct = tiled_spec([{"scheme": "ct", "lower": -200.0, "upper": 300.0, "mean": 60.0, "std": 80.0}], transpose=(0, 1, 2), spacing=(2.0, 2.0))
+    m = unet("logits", size=(24, 20), cin=1, k_out=3, seed=6, meta=tiled_meta("test-tiled-ct", ct, ["CT"]))
+    save(balanced(m, 1, 6), os.path.join(out, "unet_tiled_ct.onnx"))
+
+
 def save(model, path):
     onnx.save(model, path)
     print(path, os.path.getsize(path), file=sys.stderr)
@@ -121,6 +190,7 @@ def main():
     nhwc = meta_for("sigmoid")
     nhwc["slicewise.layout"] = "NHWC"
     save(unet("sigmoid", seed=1, meta=nhwc), os.path.join(out, "unet_nhwc.onnx"))
+    tiled_models(out)
 
 
 if __name__ == "__main__":

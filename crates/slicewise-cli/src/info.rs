@@ -140,8 +140,22 @@ fn model_text(t: &mut String, model: &slicewise::infer::Model) -> std::fmt::Resu
         "output:       {} ({:?}, threshold {})",
         c.output_name, c.output, c.threshold
     )?;
-    writeln!(t, "normalise:    {:?}", c.normalization)?;
-    writeln!(t, "keep aspect:  {}", c.keep_aspect)?;
+    match &c.tiled {
+        Some(tiled) => {
+            let spec = serde_json::to_string(tiled).unwrap_or_default();
+            writeln!(t, "family:       tiled {spec}")?;
+        }
+        None => {
+            writeln!(t, "normalise:    {:?}", c.normalization)?;
+            writeln!(t, "keep aspect:  {}", c.keep_aspect)?;
+        }
+    }
+    if !c.channel_names.is_empty() {
+        writeln!(t, "channels:     {}", c.channel_names.join(", "))?;
+    }
+    if let Some(p) = &c.provenance {
+        writeln!(t, "provenance:   {p}")?;
+    }
     for l in &c.labels {
         writeln!(t, "label {:>3}:    {} {:?}", l.value, l.name, l.color)?;
     }

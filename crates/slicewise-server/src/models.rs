@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
-use slicewise::infer::{Model, ModelOptions, OutputKind};
+use slicewise::infer::{Model, ModelOptions};
 
 use crate::error::ServeError;
 
@@ -109,12 +109,14 @@ pub fn label_names(model: &Model) -> Value {
 /// One line on what the model does, from its contract.
 fn description(model: &Model) -> String {
     let c = model.contract();
-    let kind = match c.output {
-        OutputKind::Sigmoid => "sigmoid",
-        OutputKind::Softmax => "softmax",
+    let kind = c.output.as_str();
+    let family = if c.tiled.is_some() {
+        "tiled"
+    } else {
+        "slice-by-slice"
     };
     let mut d = format!(
-        "{} v{}: slice-by-slice {kind} U-Net on {}x{} slices, {} label(s)",
+        "{} v{}: {family} {kind} U-Net on {}x{} slices, {} label(s)",
         c.name,
         c.version,
         c.width,

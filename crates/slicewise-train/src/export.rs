@@ -380,6 +380,9 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
                 .unwrap_or_else(|| format!("{:?} data from {}", tc.data.kind, data_roots(tc))),
         ),
         label_codes: opts.label_codes.clone(),
+        tiled: None,
+        channel_names: Vec::new(),
+        provenance: None,
     })
 }
 

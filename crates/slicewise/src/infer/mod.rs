@@ -20,8 +20,10 @@ mod options;
 pub mod postprocess;
 pub mod preprocess;
 mod provider;
+pub mod resample;
 mod runtime;
 mod segment;
+mod tiled;
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::mask::Mask;
 use crate::volume::Volume;
 
-pub use contract::{ModelContract, Normalization, OutputKind, TtaFlips};
+pub use contract::{ModelContract, Normalization, OutputKind, TiledSpec, TtaFlips};
 pub use model::Model;
 pub use options::{from_json_named, CancelToken, SegmentOptions};
 
@@ -155,7 +157,10 @@ pub fn segment(
     options: &SegmentOptions,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<Segmentation> {
-    segment::segment(model, volume, options, progress)
+    match &model.contract.tiled {
+        Some(spec) => tiled::segment(model, spec, volume, options, progress),
+        None => segment::segment(model, volume, options, progress),
+    }
 }
 
 /// Runs the model on preprocessed slices `[N, C, H, W]` (C, H, W as the contract says) and
@@ -174,6 +179,11 @@ pub fn prepare_slices(
     start: usize,
     count: usize,
 ) -> Result<Array4<f32>> {
+    if model.contract.tiled.is_some() {
+        return Err(Error::InvalidArgument(
+            "prepare_slices builds the resize family's input; this model is tiled".into(),
+        ));
+    }
     let prep = segment::Prep::new(model, volume)?;
     if start.checked_add(count).is_none_or(|e| e > prep.n_slices) {
         return Err(Error::InvalidArgument(format!(

@@ -277,6 +277,7 @@ pub(crate) fn segment(
     let prep = Prep::new(model, volume)?;
     let stats_time = t0.elapsed().as_secs_f64();
     let mut warnings = prep.warnings.clone();
+    warnings.extend(threshold_warning(model, options));
     let batch = slices_per_batch(model, options, &mut warnings);
     let sh = volume.data.shape();
     let mut labels = Array3::<u8>::zeros((sh[1], sh[2], sh[3]));
@@ -420,7 +421,7 @@ impl Pipeline<'_> {
 }
 
 /// Terminates the batch in flight once `token` is cancelled; ends when `stop` is set.
-fn watch(token: CancelToken, run: Arc<RunOptions>, stop: &AtomicBool) {
+pub(crate) fn watch(token: CancelToken, run: Arc<RunOptions>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         if token.is_cancelled() {
             let _ = run.terminate();
@@ -505,31 +506,63 @@ impl WriteBack {
         }
     }
 
-    /// Labels one slice: sigmoid foreground above the threshold, or the softmax argmax (class 0
-    /// is background).
-    fn label(&self, probs: &[Array2<f32>], mut out: ArrayViewMut2<u8>) {
-        let label_values = &self.label_values;
-        match self.output {
-            OutputKind::Sigmoid => {
-                let (v, threshold) = (label_values[0], self.threshold);
-                ndarray::Zip::from(&mut out)
-                    .and(&probs[0])
-                    .for_each(|o, &p| {
-                        *o = if p > threshold { v } else { 0 };
-                    });
-            }
-            OutputKind::Softmax => {
-                ndarray::Zip::indexed(&mut out).for_each(|(r, cc), o| {
-                    let best = argmax_class(probs.iter().map(|pl| pl[[r, cc]]));
-                    *o = if best == 0 { 0 } else { label_values[best - 1] };
+    /// Labels one slice.
+    fn label(&self, probs: &[Array2<f32>], out: ArrayViewMut2<u8>) {
+        label_plane(self.output, self.threshold, &self.label_values, probs, out);
+    }
+}
+
+/// Labels one plane from the model's per-class planes: sigmoid foreground above the threshold;
+/// softmax or logits argmax (class 0 is background, ties to the lowest class); regions in order,
+/// each where its logit is above 0, a later one overwriting an earlier one.
+pub(crate) fn label_plane(
+    output: OutputKind,
+    threshold: f32,
+    label_values: &[u8],
+    probs: &[Array2<f32>],
+    mut out: ArrayViewMut2<u8>,
+) {
+    match output {
+        OutputKind::Sigmoid => {
+            let v = label_values[0];
+            ndarray::Zip::from(&mut out)
+                .and(&probs[0])
+                .for_each(|o, &p| {
+                    *o = if p > threshold { v } else { 0 };
+                });
+        }
+        OutputKind::Softmax | OutputKind::Logits => {
+            ndarray::Zip::indexed(&mut out).for_each(|(r, cc), o| {
+                let best = argmax_class(probs.iter().map(|pl| pl[[r, cc]]));
+                *o = if best == 0 { 0 } else { label_values[best - 1] };
+            });
+        }
+        OutputKind::Regions => {
+            out.fill(0);
+            for (plane, &v) in probs.iter().zip(label_values) {
+                ndarray::Zip::from(&mut out).and(plane).for_each(|o, &l| {
+                    if l > 0.0 {
+                        *o = v;
+                    }
                 });
             }
         }
     }
 }
 
+/// The warning for a threshold asked of a model whose output no threshold applies to.
+pub(crate) fn threshold_warning(model: &Model, options: &SegmentOptions) -> Option<String> {
+    let output = model.contract.output;
+    (options.threshold.is_some() && !output.thresholded()).then(|| {
+        format!(
+            "the threshold option does not apply to a {} model (argmax or region logits > 0); ignored",
+            output.as_str()
+        )
+    })
+}
+
 /// The 3-D cleanup, then the result.
-fn finish(
+pub(crate) fn finish(
     model: &Model,
     volume: &Volume,
     options: &SegmentOptions,

@@ -182,9 +182,18 @@ fn output_classes(keys: &Keys, name: &str, shape: &[i64], output: OutputKind) ->
         (OutputKind::Sigmoid, k) => Err(keys.err(format!(
             "sigmoid output must have 1 channel, the graph's `{name}` has {k}"
         ))),
-        (OutputKind::Softmax, k) if (2..=MAX_CLASSES as i64).contains(&k) => Ok(k as usize),
-        (OutputKind::Softmax, k) => Err(keys.err(format!(
-            "softmax output needs a fixed class dimension 2 <= K <= {MAX_CLASSES}, the graph's `{name}` has {k}"
+        (OutputKind::Softmax | OutputKind::Logits, k)
+            if (2..=MAX_CLASSES as i64).contains(&k) =>
+        {
+            Ok(k as usize)
+        }
+        (OutputKind::Regions, k) if (1..MAX_CLASSES as i64).contains(&k) => Ok(k as usize),
+        (OutputKind::Regions, k) => Err(keys.err(format!(
+            "regions output needs a fixed region dimension 1 <= R < {MAX_CLASSES}, the graph's `{name}` has {k}"
+        ))),
+        (kind, k) => Err(keys.err(format!(
+            "{} output needs a fixed class dimension 2 <= K <= {MAX_CLASSES}, the graph's `{name}` has {k}",
+            kind.as_str()
         ))),
     }
 }

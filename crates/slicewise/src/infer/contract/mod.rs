@@ -15,9 +15,13 @@
 //! | `slicewise.name` | yes | model name |
 //! | `slicewise.version` | yes | model version, e.g. `1.2.0` |
 //! | `slicewise.channels` | yes | number of model input channels C |
-//! | `slicewise.normalization` | yes | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `percentile-fg:LOW,HIGH` (percentiles of the voxels above the minimum; the minimum maps to 0), `percentile-tissue:LOW,HIGH,MEDIAN` (percentile-fg, then scaled so the median of the voxels it maps above 0.1 lands on MEDIAN), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
-//! | `slicewise.output_kind` | yes | `sigmoid` (1 output channel, foreground probability) or `softmax` (K ≥ 2 channels, class 0 = background) |
-//! | `slicewise.labels` | yes | JSON array of `{"value":1,"name":"tumour","color":[255,0,0]}`: one for sigmoid; K−1 for softmax (class k ↦ `labels[k-1].value`) |
+//! | `slicewise.preprocess` | no | the model family: `resize` (default: each slice normalised and resized to the model input, below) or `tiled` (nnU-Net 2d inference: see `slicewise.tiled`) |
+//! | `slicewise.tiled` | when preprocess = tiled | the JSON object below |
+//! | `slicewise.normalization` | yes (resize; a tiled model may omit it or say `none`) | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `percentile-fg:LOW,HIGH` (percentiles of the voxels above the minimum; the minimum maps to 0), `percentile-tissue:LOW,HIGH,MEDIAN` (percentile-fg, then scaled so the median of the voxels it maps above 0.1 lands on MEDIAN), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
+//! | `slicewise.output_kind` | yes | `sigmoid` (1 output channel, foreground probability), `softmax` (K ≥ 2 channels, class 0 = background), `logits` (K ≥ 2 channels of raw scores, argmax, ties to the lowest class) or `regions` (R channels of region logits: region i where its logit > 0, a later region overwriting an earlier one) — any family |
+//! | `slicewise.labels` | yes | JSON array of `{"value":1,"name":"tumour","color":[255,0,0]}`: one for sigmoid; K−1 for softmax and logits (class k ↦ `labels[k-1].value`); R for regions (region i writes `labels[i].value`) |
+//! | `slicewise.channel_names` | no | JSON array of one name per model input channel, e.g. `["FLAIR","T1c"]` (shown; named in errors) |
+//! | `slicewise.provenance` | no | a JSON object on where the model came from (e.g. nnU-Net version, dataset, trainer, folds, checkpoint digests): carried and shown, not interpreted |
 //! | `slicewise.input` | no | input tensor name (default: the graph's only input) |
 //! | `slicewise.output` | no | output tensor name (default: the graph's first output) |
 //! | `slicewise.layout` | no | `NCHW` (default; the only layout supported) |
@@ -26,16 +30,47 @@
 //! | `slicewise.keep_aspect` | no | `true`/`false` (default): pad to the model's aspect instead of stretching |
 //! | `slicewise.crop_foreground` | no | a threshold T in normalised units: crop every slice to the volume's foreground box (normalised values above T; see [`super::crop`]) before resizing, and write the mask back into that box. Absent: no crop |
 //! | `slicewise.tta_flips` | no | the flips test-time augmentation averages when a run asks for it: `h` (default: the slice and its left-right mirror) or `hv` (also the front-back mirror and both: four passes) |
-//! | `slicewise.threshold` | no | sigmoid threshold, default `0.5`; a voxel is foreground when p > threshold |
+//! | `slicewise.threshold` | no | sigmoid threshold, default `0.5`; a voxel is foreground when p > threshold (a run's threshold option on a logits or regions model is ignored with a warning) |
 //! | `slicewise.label_codes` | no | JSON array of each label's coded meaning, `{"value":1,"category":CODE,"property_type":CODE}` plus optional `"property_type_modifier"` and `"anatomic_region"`, each CODE `{"value":"5366008","scheme":"SCT","meaning":"Hippocampus"}` (DICOM PS3.16: category CID 7150, type CID 7151, modifier CID 2, region CID 4); DICOM SEG segments carry them. Labels without codes are coded Morphologically Abnormal Structure / Neoplasm |
 //! | `slicewise.training_data` | no | free text on the training data |
 //! | `slicewise.format_version` | no | `1` |
+//!
+//! ## The tiled family (`slicewise.tiled`)
+//!
+//! nnU-Net 2.8.1's inference for a `2d` configuration (docs/nnunet-2d-inference.md), for any
+//! model that declares it (parsed and checked in `contract/tiled.rs`, run by `infer::tiled`):
+//!
+//! ```json
+//! {"transpose": [0, 1, 2], "spacing": [1.0, 1.0], "patch": [56, 40], "step": 0.5,
+//!  "crop_nonzero": true, "mirror_axes": [0, 1],
+//!  "resample_data": {"order": 3, "order_z": 0, "force_separate_z": null},
+//!  "resample_logits": {"order": 1, "order_z": 0, "force_separate_z": null},
+//!  "anisotropy_threshold": 3.0,
+//!  "normalization": [{"scheme": "zscore", "use_mask": false}]}
+//! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `transpose` | nnU-Net's `transpose_forward` over the volume's array axes [z, y, x]; planes are taken along transposed axis 0 (a0), (a1, a2) are in-plane; the mask comes back through the inverse |
+//! | `spacing` | target spacing (mm) of a1, a2; a0 is never resampled |
+//! | `patch` | the tile (p1, p2): exactly 2 entries, equal to the model input (`slicewise.height`/`width` default to it) |
+//! | `step` | the largest tile step as a fraction of the patch, in (0, 1]; offsets evenly spaced, rounded half to even |
+//! | `crop_nonzero` | crop to the box of voxels non-zero in any channel; 0 outside it in the mask |
+//! | `mirror_axes` | in-plane axes TTA mirrors (0 = a1, 1 = a2; `[]`/null: none): the identity plus every combination, logits averaged |
+//! | `resample_data`, `resample_logits` | `order` and `order_z` (0, 1 or 3) and `force_separate_z` (null, true, false) of nnU-Net's `resample_data_or_seg_to_shape` |
+//! | `anisotropy_threshold` | the spacing ratio above which the separate-z rule applies (3) |
+//! | `normalization` | one per input channel: `{"scheme":"zscore","use_mask":bool}`, `{"scheme":"ct","lower","upper","mean","std"}`, `{"scheme":"none"}`, `{"scheme":"rescale01"}`, `{"scheme":"rgb01"}` |
+//!
+//! Unknown fields and schemes, orders other than 0, 1, 3, a 3-D patch, a transpose that is not a
+//! permutation, or a normalisation count other than the channel count are refused naming the
+//! field. A tiled model's channels are distinct images: a volume lacking one is refused.
 //!
 //! The graph must take a rank-4 float input `[N, C, H, W]` (N dynamic or fixed) and give a rank-4
 //! float output `[N, K, H, W]`. Anything else is refused with [`Error::Model`] naming the reason
 //! (the graph checks are `contract/graph.rs`'s).
 
 mod graph;
+mod tiled;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,6 +84,7 @@ use crate::mask::coding::LabelCodes;
 use crate::mask::LabelInfo;
 use graph::check_graph;
 pub use graph::{GraphFacts, GraphIo};
+pub use tiled::{ChannelScheme, ResampleSpec, TiledSpec};
 
 /// The prefix of every model-package key.
 pub const KEY_PREFIX: &str = "slicewise.";
@@ -146,6 +182,12 @@ pub enum OutputKind {
     Sigmoid,
     /// K channels of class probabilities (softmax in the model), argmax.
     Softmax,
+    /// K ≥ 2 channels of raw class scores (no softmax in the graph), argmax; class 0 is
+    /// background.
+    Logits,
+    /// R channels of region logits: region i is foreground where its logit > 0 and writes
+    /// `labels[i].value`; a later region overwrites an earlier one.
+    Regions,
 }
 
 impl OutputKind {
@@ -154,7 +196,24 @@ impl OutputKind {
         match self {
             OutputKind::Sigmoid => "sigmoid",
             OutputKind::Softmax => "softmax",
+            OutputKind::Logits => "logits",
+            OutputKind::Regions => "regions",
         }
+    }
+
+    /// The labels a graph with `classes` output channels declares: one for sigmoid, K−1 for
+    /// softmax and logits (class 0 is background), one per region.
+    pub fn label_count(self, classes: usize) -> usize {
+        match self {
+            OutputKind::Sigmoid => 1,
+            OutputKind::Softmax | OutputKind::Logits => classes.saturating_sub(1).max(1),
+            OutputKind::Regions => classes,
+        }
+    }
+
+    /// Whether a probability threshold applies (sigmoid only).
+    pub fn thresholded(self) -> bool {
+        self == OutputKind::Sigmoid
     }
 }
 
@@ -259,6 +318,18 @@ pub struct ModelContract {
     /// empty when the card codes none. Absent from a card's JSON when empty, so older cards read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub label_codes: Vec<LabelCodes>,
+    /// The tiled family's parameters (`slicewise.preprocess = tiled`); `None` for the resize
+    /// family. Its normalisation is per channel there, and [`ModelContract::normalization`] is
+    /// `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiled: Option<TiledSpec>,
+    /// A name per model input channel (`slicewise.channel_names`), or empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channel_names: Vec<String>,
+    /// Where the model came from (`slicewise.provenance`): a JSON object carried and shown,
+    /// not interpreted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<serde_json::Value>,
 }
 
 impl ModelContract {
@@ -299,6 +370,19 @@ impl ModelContract {
                 "label_codes",
                 serde_json::to_string(&self.label_codes).unwrap_or_default(),
             ));
+        }
+        if let Some(t) = &self.tiled {
+            kv.push(("preprocess", "tiled".into()));
+            kv.push(("tiled", serde_json::to_string(t).unwrap_or_default()));
+        }
+        if !self.channel_names.is_empty() {
+            kv.push((
+                "channel_names",
+                serde_json::to_string(&self.channel_names).unwrap_or_default(),
+            ));
+        }
+        if let Some(p) = &self.provenance {
+            kv.push(("provenance", p.to_string()));
         }
         kv.into_iter()
             .map(|(k, v)| (format!("{KEY_PREFIX}{k}"), v))
@@ -409,6 +493,9 @@ struct Declared {
     crop_foreground: Option<f32>,
     tta_flips: TtaFlips,
     source_channels: Vec<usize>,
+    tiled: Option<TiledSpec>,
+    channel_names: Vec<String>,
+    provenance: Option<serde_json::Value>,
 }
 
 impl Declared {
@@ -417,8 +504,8 @@ impl Declared {
         let name = keys.require("name")?.to_string();
         let version = keys.require("version")?.to_string();
         let channels = channels(keys)?;
-        let normalization =
-            normalization_from_text(keys.require("normalization")?).map_err(|r| keys.refused(r))?;
+        let tiled = tiled_spec(keys, channels)?;
+        let normalization = normalization(keys, tiled.is_some())?;
         let output = output_kind(keys)?;
         let labels = parse_labels(keys.require("labels")?).map_err(|r| keys.refused(r))?;
         let label_codes = match keys.get("label_codes") {
@@ -437,12 +524,16 @@ impl Declared {
             crop_foreground: crop_foreground(keys)?,
             tta_flips: tta_flips(keys)?,
             source_channels: source_channels(keys, channels)?,
+            tiled,
+            channel_names: channel_names(keys, channels)?,
+            provenance: provenance(keys)?,
         })
     }
 
-    /// The label count the graph's classes call for: one for sigmoid, K−1 for softmax.
+    /// The label count the graph's classes call for: one for sigmoid, K−1 for softmax and
+    /// logits, R for regions.
     fn check_label_count(&self, keys: &Keys, classes: usize) -> Result<()> {
-        let want_labels = classes.saturating_sub(1).max(1);
+        let want_labels = self.output.label_count(classes);
         if self.labels.len() != want_labels {
             return Err(keys.err(format!(
                 "{} labels declared; this {} model needs {want_labels}",
@@ -463,8 +554,27 @@ pub fn parse_contract(
     let keys = Keys { path, props };
     keys.check_package()?;
     let d = Declared::read(&keys)?;
+    let with_patch;
+    let keys = match &d.tiled {
+        Some(t) => {
+            with_patch = patch_as_size(props, t);
+            Keys {
+                path,
+                props: &with_patch,
+            }
+        }
+        None => keys,
+    };
     let g = check_graph(&keys, d.source_channels.len(), d.output, io)?;
     d.check_label_count(&keys, g.facts.classes)?;
+    if let Some(t) = &d.tiled {
+        if t.patch != [g.height, g.width] {
+            return Err(keys.err(format!(
+                "slicewise.tiled.patch {:?} differs from the model input {}x{}",
+                t.patch, g.height, g.width
+            )));
+        }
+    }
     let contract = ModelContract {
         name: d.name,
         version: d.version,
@@ -482,8 +592,97 @@ pub fn parse_contract(
         labels: d.labels,
         training_data: keys.get("training_data").map(str::to_string),
         label_codes: d.label_codes,
+        tiled: d.tiled,
+        channel_names: d.channel_names,
+        provenance: d.provenance,
     };
     Ok((contract, g.facts))
+}
+
+/// The metadata with `slicewise.height` / `.width` taken from the tiled patch where the keys do
+/// not state them (the patch is the model input size).
+fn patch_as_size(props: &BTreeMap<String, String>, t: &TiledSpec) -> BTreeMap<String, String> {
+    let mut p = props.clone();
+    for (k, v) in [("height", t.patch[0]), ("width", t.patch[1])] {
+        p.entry(format!("{KEY_PREFIX}{k}"))
+            .or_insert_with(|| v.to_string());
+    }
+    p
+}
+
+/// `slicewise.preprocess` (`resize`, the default, or `tiled`) and, for tiled, `slicewise.tiled`.
+fn tiled_spec(keys: &Keys, channels: usize) -> Result<Option<TiledSpec>> {
+    let family = keys
+        .get("preprocess")
+        .unwrap_or("resize")
+        .to_ascii_lowercase();
+    match family.as_str() {
+        "resize" => Ok(None),
+        "tiled" => {
+            let s = keys.require("tiled")?;
+            tiled::parse_tiled(s, channels)
+                .map(Some)
+                .map_err(|r| keys.refused(r))
+        }
+        other => Err(keys.err(format!(
+            "slicewise.preprocess `{other}` is not supported (resize or tiled)"
+        ))),
+    }
+}
+
+/// `slicewise.normalization`: required for the resize family; for the tiled family optional
+/// and, if present, `none` (its schemes are per channel in `slicewise.tiled`).
+fn normalization(keys: &Keys, tiled: bool) -> Result<Normalization> {
+    if !tiled {
+        return normalization_from_text(keys.require("normalization")?)
+            .map_err(|r| keys.refused(r));
+    }
+    match keys.get("normalization") {
+        None => Ok(Normalization::None),
+        Some(s) => match normalization_from_text(s).map_err(|r| keys.refused(r))? {
+            Normalization::None => Ok(Normalization::None),
+            n => Err(keys.err(format!(
+                "slicewise.normalization `{n}` does not apply to a tiled model (its schemes are slicewise.tiled.normalization); omit it or say none"
+            ))),
+        },
+    }
+}
+
+/// `slicewise.channel_names`: a JSON array of one name per input channel.
+fn channel_names(keys: &Keys, channels: usize) -> Result<Vec<String>> {
+    let Some(s) = keys.get("channel_names") else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = serde_json::from_str(s).map_err(|e| {
+        keys.refused(Refusal::json(
+            format!("slicewise.channel_names must be a JSON array of names: {e}"),
+            e,
+        ))
+    })?;
+    if names.len() != channels {
+        return Err(keys.err(format!(
+            "slicewise.channel_names lists {} names but the model has {channels} input channels",
+            names.len()
+        )));
+    }
+    Ok(names)
+}
+
+/// `slicewise.provenance`: any JSON object, carried.
+fn provenance(keys: &Keys) -> Result<Option<serde_json::Value>> {
+    let Some(s) = keys.get("provenance") else {
+        return Ok(None);
+    };
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| {
+        keys.refused(Refusal::json(
+            format!("slicewise.provenance must be a JSON object: {e}"),
+            e,
+        ))
+    })?;
+    if !v.is_object() {
+        return Err(keys.err("slicewise.provenance must be a JSON object"));
+    }
+    Ok(Some(v))
 }
 
 fn channels(keys: &Keys) -> Result<usize> {
@@ -498,8 +697,10 @@ fn output_kind(keys: &Keys) -> Result<OutputKind> {
     match keys.require("output_kind")?.to_ascii_lowercase().as_str() {
         "sigmoid" => Ok(OutputKind::Sigmoid),
         "softmax" => Ok(OutputKind::Softmax),
+        "logits" => Ok(OutputKind::Logits),
+        "regions" => Ok(OutputKind::Regions),
         o => Err(keys.err(format!(
-            "output_kind `{o}` is not supported (sigmoid or softmax)"
+            "output_kind `{o}` is not supported (sigmoid, softmax, logits or regions)"
         ))),
     }
 }
@@ -956,7 +1157,8 @@ mod tests {
     fn graph_of(c: &ModelContract) -> GraphIo {
         let classes = match c.output {
             OutputKind::Sigmoid => 1,
-            OutputKind::Softmax => c.labels.len() as i64 + 1,
+            OutputKind::Softmax | OutputKind::Logits => c.labels.len() as i64 + 1,
+            OutputKind::Regions => c.labels.len() as i64,
         };
         GraphIo {
             inputs: vec![(
@@ -1009,6 +1211,9 @@ mod tests {
                 property_type_modifier: None,
                 anatomic_region: Some(Code::new("12738006", "SCT", "Brain")),
             }],
+            tiled: None,
+            channel_names: Vec::new(),
+            provenance: None,
         };
         let (back, facts) = round_trip(&c);
         assert_eq!(back, c);
@@ -1086,10 +1291,177 @@ mod tests {
                 labels: labels.clone(),
                 training_data: None,
                 label_codes: codes.clone(),
+                tiled: None,
+                channel_names: Vec::new(),
+                provenance: None,
             };
             let (back, facts) = round_trip(&c);
             assert_eq!(back, c);
             assert_eq!(facts.classes, 4);
         }
+    }
+
+    fn tiled_spec(channels: usize) -> TiledSpec {
+        TiledSpec {
+            transpose: [2, 0, 1],
+            spacing: [0.7, 1.25],
+            patch: [56, 40],
+            step: 0.5,
+            crop_nonzero: true,
+            mirror_axes: vec![0, 1],
+            resample_data: ResampleSpec {
+                order: 3,
+                order_z: 0,
+                force_separate_z: None,
+            },
+            resample_logits: ResampleSpec {
+                order: 1,
+                order_z: 0,
+                force_separate_z: Some(false),
+            },
+            anisotropy_threshold: 3.0,
+            normalization: [
+                ChannelScheme::Zscore { use_mask: true },
+                ChannelScheme::Ct {
+                    lower: -1000.0,
+                    upper: 1500.5,
+                    mean: 40.25,
+                    std: 300.0,
+                },
+                ChannelScheme::None,
+                ChannelScheme::Rescale01,
+                ChannelScheme::Rgb01,
+            ][..channels]
+                .to_vec(),
+        }
+    }
+
+    #[test]
+    fn tiled_contracts_round_trip_for_logits_and_regions() {
+        for (output, labels) in [
+            (
+                OutputKind::Logits,
+                vec![
+                    label(1, "anterior", [1, 2, 3]),
+                    label(2, "posterior", [4, 5, 6]),
+                ],
+            ),
+            (
+                OutputKind::Regions,
+                vec![
+                    label(1, "whole", [1, 2, 3]),
+                    label(2, "core", [4, 5, 6]),
+                    label(3, "enh", [7, 8, 9]),
+                ],
+            ),
+        ] {
+            let c = ModelContract {
+                name: "Dataset004_Hippocampus".into(),
+                version: "2.8.1".into(),
+                input_name: "image".into(),
+                output_name: "logits".into(),
+                height: 56,
+                width: 40,
+                source_channels: vec![0, 1, 2, 3, 4],
+                normalization: Normalization::None,
+                keep_aspect: false,
+                crop_foreground: None,
+                tta_flips: TtaFlips::H,
+                output,
+                threshold: 0.5,
+                labels,
+                training_data: None,
+                label_codes: Vec::new(),
+                tiled: Some(tiled_spec(5)),
+                channel_names: ["T1", "CT", "raw", "x", "rgb"].map(String::from).to_vec(),
+                provenance: Some(serde_json::json!({"source": "nnU-Net", "folds": [0, 1]})),
+            };
+            let (back, facts) = round_trip(&c);
+            assert_eq!(back, c);
+            // Two labels plus background, or three regions.
+            assert_eq!(facts.classes, 3);
+            let meta: BTreeMap<_, _> = c.to_metadata().into_iter().collect();
+            assert_eq!(meta["slicewise.preprocess"], "tiled");
+            assert_eq!(meta["slicewise.output_kind"], output.as_str());
+        }
+    }
+
+    fn tiled_props(edit: impl FnOnce(&mut BTreeMap<String, String>)) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, String> = [
+            ("name", "n"),
+            ("version", "1"),
+            ("channels", "1"),
+            ("preprocess", "tiled"),
+            ("output_kind", "logits"),
+            ("labels", r#"[{"value":1,"name":"a","color":[1,2,3]}]"#),
+        ]
+        .iter()
+        .map(|(k, v)| (format!("slicewise.{k}"), v.to_string()))
+        .collect();
+        m.insert(
+            "slicewise.tiled".into(),
+            serde_json::to_string(&tiled_spec(1)).unwrap(),
+        );
+        edit(&mut m);
+        m
+    }
+
+    #[test]
+    fn tiled_refusals_name_the_key() {
+        let p = Path::new("m.onnx");
+        let graph = io(vec![-1, 1, -1, -1], vec![-1, 2, -1, -1]);
+        let (c, _) = parse_contract(p, &tiled_props(|_| {}), &graph).unwrap();
+        assert_eq!((c.height, c.width), (56, 40), "the patch is the input size");
+        let fixed = io(vec![-1, 1, 64, 40], vec![-1, 2, 64, 40]);
+        let e = parse_contract(p, &tiled_props(|_| {}), &fixed).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the contract declares height 56 but the graph's input is 64"),
+            "{e}"
+        );
+        let sized = |m: &mut BTreeMap<String, String>| {
+            m.insert("slicewise.height".into(), "64".into());
+        };
+        let e = parse_contract(p, &tiled_props(sized), &fixed).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("slicewise.tiled.patch [56, 40] differs"),
+            "{e}"
+        );
+        for (edit, want) in [
+            (
+                ("preprocess", "nnunet"),
+                "slicewise.preprocess `nnunet` is not supported",
+            ),
+            (
+                ("normalization", "zscore"),
+                "does not apply to a tiled model",
+            ),
+            (
+                ("channel_names", r#"["a","b"]"#),
+                "channel_names lists 2 names",
+            ),
+            (("provenance", "[1]"), "provenance must be a JSON object"),
+            (
+                ("channels", "2"),
+                "tiled.normalization has 1 entries but the model has 2",
+            ),
+            (
+                ("output_kind", "regions"),
+                "1 labels declared; this regions model needs 2",
+            ),
+        ] {
+            let props = tiled_props(|m| {
+                m.insert(format!("slicewise.{}", edit.0), edit.1.into());
+            });
+            let e = parse_contract(p, &props, &graph).unwrap_err();
+            assert!(e.to_string().contains(want), "{want}: {e}");
+        }
+        let none = tiled_props(|m| {
+            m.insert("slicewise.normalization".into(), "none".into());
+            m.remove("slicewise.tiled");
+        });
+        let e = parse_contract(p, &none, &graph).unwrap_err();
+        assert!(e.to_string().contains("slicewise.tiled"), "{e}");
     }
 }
