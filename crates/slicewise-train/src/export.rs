@@ -380,6 +380,9 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
                 .unwrap_or_else(|| format!("{:?} data from {}", tc.data.kind, data_roots(tc))),
         ),
         label_codes: opts.label_codes.clone(),
+        // The series a model is for are the deployer's call, set on the exported file with
+        // scripts/set-model-key series_selection.
+        series_selection: None,
     })
 }
 

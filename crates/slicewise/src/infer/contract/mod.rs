@@ -28,6 +28,7 @@
 //! | `slicewise.tta_flips` | no | the flips test-time augmentation averages when a run asks for it: `h` (default: the slice and its left-right mirror) or `hv` (also the front-back mirror and both: four passes) |
 //! | `slicewise.threshold` | no | sigmoid threshold, default `0.5`; a voxel is foreground when p > threshold |
 //! | `slicewise.label_codes` | no | JSON array of each label's coded meaning, `{"value":1,"category":CODE,"property_type":CODE}` plus optional `"property_type_modifier"` and `"anatomic_region"`, each CODE `{"value":"5366008","scheme":"SCT","meaning":"Hippocampus"}` (DICOM PS3.16: category CID 7150, type CID 7151, modifier CID 2, region CID 4); DICOM SEG segments carry them. Labels without codes are coded Morphologically Abnormal Structure / Neoplasm |
+//! | `slicewise.series_selection` | no | JSON object of the rules a DICOM series must meet for the model to take it (modality, image type, orientation, MR sequence attributes, SeriesDescription patterns, minimum slices; see [`selection`]). Absent: every series. NIfTI and TIFF inputs are always taken |
 //! | `slicewise.training_data` | no | free text on the training data |
 //! | `slicewise.format_version` | no | `1` |
 //!
@@ -36,6 +37,7 @@
 //! (the graph checks are `contract/graph.rs`'s).
 
 mod graph;
+pub mod selection;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,6 +51,7 @@ use crate::mask::coding::LabelCodes;
 use crate::mask::LabelInfo;
 use graph::check_graph;
 pub use graph::{GraphFacts, GraphIo};
+pub use selection::{select_series, Selection, SeriesRules, SeriesVerdict};
 
 /// The prefix of every model-package key.
 pub const KEY_PREFIX: &str = "slicewise.";
@@ -259,6 +262,9 @@ pub struct ModelContract {
     /// empty when the card codes none. Absent from a card's JSON when empty, so older cards read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub label_codes: Vec<LabelCodes>,
+    /// The rules a DICOM series must meet for the model to take it; `None`: every series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_selection: Option<SeriesRules>,
 }
 
 impl ModelContract {
@@ -299,6 +305,9 @@ impl ModelContract {
                 "label_codes",
                 serde_json::to_string(&self.label_codes).unwrap_or_default(),
             ));
+        }
+        if let Some(r) = &self.series_selection {
+            kv.push(("series_selection", r.to_json()));
         }
         kv.into_iter()
             .map(|(k, v)| (format!("{KEY_PREFIX}{k}"), v))
@@ -404,6 +413,7 @@ struct Declared {
     output: OutputKind,
     labels: Vec<LabelInfo>,
     label_codes: Vec<LabelCodes>,
+    series_selection: Option<SeriesRules>,
     threshold: f32,
     keep_aspect: bool,
     crop_foreground: Option<f32>,
@@ -425,6 +435,11 @@ impl Declared {
             Some(s) => parse_label_codes(s, &labels).map_err(|r| keys.refused(r))?,
             None => Vec::new(),
         };
+        let series_selection = keys
+            .get("series_selection")
+            .map(SeriesRules::from_json)
+            .transpose()
+            .map_err(|m| keys.err(m))?;
         Ok(Declared {
             name,
             version,
@@ -432,6 +447,7 @@ impl Declared {
             output,
             labels,
             label_codes,
+            series_selection,
             threshold: threshold(keys)?,
             keep_aspect: keep_aspect(keys)?,
             crop_foreground: crop_foreground(keys)?,
@@ -482,6 +498,7 @@ pub fn parse_contract(
         labels: d.labels,
         training_data: keys.get("training_data").map(str::to_string),
         label_codes: d.label_codes,
+        series_selection: d.series_selection,
     };
     Ok((contract, g.facts))
 }
@@ -1009,6 +1026,12 @@ mod tests {
                 property_type_modifier: None,
                 anatomic_region: Some(Code::new("12738006", "SCT", "Brain")),
             }],
+            series_selection: Some(
+                SeriesRules::from_json(
+                    r#"{"modality":["MR"],"any_of":[{"name":"FLAIR","description":{"include":["flair"]}}]}"#,
+                )
+                .unwrap(),
+            ),
         };
         let (back, facts) = round_trip(&c);
         assert_eq!(back, c);
@@ -1086,6 +1109,7 @@ mod tests {
                 labels: labels.clone(),
                 training_data: None,
                 label_codes: codes.clone(),
+                series_selection: None,
             };
             let (back, facts) = round_trip(&c);
             assert_eq!(back, c);
