@@ -219,7 +219,7 @@ impl SeriesRules {
         }
         for (what, r) in self.ranges() {
             if let (Some(lo), Some(hi)) = (r.min, r.max) {
-                if !(lo <= hi) {
+                if lo > hi {
                     return Err(format!(
                         "series_selection {what}: min {lo} exceeds max {hi}"
                     ));
