@@ -755,6 +755,34 @@ slicewise_status slicewise_volume_info(const struct slicewise_volume *volume,
  */
 void slicewise_volume_free(struct slicewise_volume *volume);
 
+/**
+ * Lists the DICOM series of a file, folder or folder tree (headers only: no pixel data is read)
+ * and says, for each, whether `model`'s series selection (`slicewise.series_selection` in its
+ * card) takes it. `json_out` receives a NUL-terminated UTF-8 JSON array, one object per series
+ * in the order found: `{"uid", "description", "modality", "number", "slices", "files", "dims",
+ * "first_file", "image_type", "orientation", "sequence": {"scanning_sequence",
+ * "sequence_variant", "repetition_time", "echo_time", "inversion_time"}, "selected": bool,
+ * "reason": null | "the rule it failed, in words"}`. A model without rules takes every series.
+ * The string is owned by the caller: release it with `slicewise_string_free`. Written only on
+ * success.
+ *
+ * # Safety
+ * `model` is NULL or a live model; `path` is NULL or NUL-terminated; `json_out` is NULL or
+ * valid for writing.
+ */
+slicewise_status slicewise_select_series(const struct slicewise_model *model,
+                                         const char *path,
+                                         char **json_out);
+
+/**
+ * Releases a string the library allocated for the caller (`slicewise_select_series`). NULL
+ * is a no-op.
+ *
+ * # Safety
+ * `s` is NULL or a string from this library not yet freed.
+ */
+void slicewise_string_free(char *s);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -142,6 +142,8 @@ api! {
     mask_label_stats: unsafe extern "C" fn(H, usize, *mut LabelStats) -> i32;
     mask_save: unsafe extern "C" fn(H, *const c_char) -> i32;
     mask_free: unsafe extern "C" fn(H);
+    select_series: unsafe extern "C" fn(H, *const c_char, *mut *mut c_char) -> i32;
+    string_free: unsafe extern "C" fn(*mut c_char);
 }
 
 /// The folder of the pinned cdylib (see `harness::cdylib`).
@@ -825,11 +827,11 @@ fn mirror_check(header: &Path) -> serde_json::Value {
 #[test]
 fn header_mirrors_match_the_header() {
     let r = mirror_check(&harness::repo().join("include/slicewise.h"));
-    assert_eq!(r["header"]["functions"], 23, "{}", r["header"]);
+    assert_eq!(r["header"]["functions"], 25, "{}", r["header"]);
     assert_eq!(r["header"]["structs"], 5, "{}", r["header"]);
     assert_eq!(r["compiler"]["fields"], 32);
     assert_eq!(r["compiler"]["problems"], serde_json::json!([]));
-    for (name, functions, structs) in [("slicer", 23, 5), ("capi_ctypes", 13, 4), ("rust", 23, 5)] {
+    for (name, functions, structs) in [("slicer", 25, 5), ("capi_ctypes", 13, 4), ("rust", 25, 5)] {
         let m = &r["mirrors"][name];
         assert_eq!(
             m["problems"],
@@ -1806,4 +1808,97 @@ fn overhead_of_the_c_path() {
         (mm / r - 1.0) * 100.0
     );
     unsafe { (api().volume_free)(cv.0) };
+}
+
+// ---- which series of a folder a model takes ----------------------------------------------------
+
+/// `slicewise_select_series` on a study (`tests/python/study_fixture.py`: real series plus pydicom
+/// copies) with the bundled hippocampus model: one JSON object per series with its facts, the
+/// series the card's rules take marked selected and every other with the rule it failed, as the
+/// engine's own evaluation gives them; the library's string is released by
+/// `slicewise_string_free`; NULL arguments are errors and nothing is written on failure.
+#[test]
+fn select_series_says_which_series_the_model_takes_and_why_not_the_others() {
+    let a = api();
+    let tmp = harness::tmpdir();
+    let study = tmp.path().join("study");
+    let made = harness::py("study_fixture.py", &[&harness::shared_data(), &study]);
+    let model = c_model(HIPPO_MODEL);
+    let folder = cpath(&study);
+    let mut out: *mut c_char = null_mut();
+    expect(
+        unsafe { (a.select_series)(model.0, folder.as_ptr(), &mut out) },
+        OK,
+    );
+    let text = unsafe { CStr::from_ptr(out) }
+        .to_string_lossy()
+        .into_owned();
+    unsafe { (a.string_free)(out) };
+    unsafe { (a.string_free)(null_mut()) };
+    let got: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let fixture = made["series"].as_array().unwrap();
+    assert_eq!(got.len(), fixture.len(), "{text}");
+    let selected: std::collections::BTreeSet<&str> = got
+        .iter()
+        .filter(|s| s["selected"] == true)
+        .map(|s| s["uid"].as_str().unwrap())
+        .collect();
+    let want: std::collections::BTreeSet<&str> = fixture
+        .iter()
+        .filter(|s| {
+            ["t1post", "t1post_again", "hippocrop"].contains(&s["folder"].as_str().unwrap())
+        })
+        .map(|s| s["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(selected, want);
+    // The reasons and facts are the engine's own.
+    let rules = rust_model(HIPPO_MODEL)
+        .contract()
+        .series_selection
+        .clone()
+        .unwrap();
+    let engine = slicewise::infer::contract::select_series(&study, Some(&rules)).unwrap();
+    for (c, e) in got.iter().zip(&engine) {
+        assert_eq!(c["uid"], e.series.uid.as_str());
+        assert_eq!(c["selected"], e.selected);
+        assert_eq!(c["reason"].as_str(), e.reason.as_deref());
+        assert_eq!(c["slices"], e.series.slices);
+        if !e.selected {
+            assert!(!e.reason.as_deref().unwrap().is_empty());
+        }
+    }
+    let flair = got
+        .iter()
+        .find(|s| s["description"] == "AX T2 FLAIR")
+        .unwrap();
+    assert_eq!(
+        flair["reason"],
+        "SeriesDescription 'AX T2 FLAIR' matches /flair/i"
+    );
+    assert_eq!(flair["number"], 4);
+    assert_eq!(flair["sequence"]["inversion_time"], 2500.0);
+    assert_eq!(
+        flair["image_type"],
+        serde_json::json!(["ORIGINAL", "PRIMARY", "M", "NORM", "DIS2D"])
+    );
+
+    let mut untouched: *mut c_char = null_mut();
+    expect(
+        unsafe { (a.select_series)(null_mut(), folder.as_ptr(), &mut untouched) },
+        NULL_POINTER,
+    );
+    expect(
+        unsafe { (a.select_series)(model.0, null(), &mut untouched) },
+        NULL_POINTER,
+    );
+    expect(
+        unsafe { (a.select_series)(model.0, folder.as_ptr(), null_mut()) },
+        NULL_POINTER,
+    );
+    let missing = cpath(&tmp.path().join("missing"));
+    expect(
+        unsafe { (a.select_series)(model.0, missing.as_ptr(), &mut untouched) },
+        IO,
+    );
+    assert!(untouched.is_null(), "output written on failure");
 }

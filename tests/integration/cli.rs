@@ -5,6 +5,8 @@
 mod evaluate;
 #[path = "cli_segment.rs"]
 mod segment;
+#[path = "cli_series_selection.rs"]
+mod series_selection;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

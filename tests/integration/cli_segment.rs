@@ -136,13 +136,23 @@ fn segment_batch_of_dicom_lgg_nifti_and_tiff_writes_masks_and_report() {
     );
     assert!(ext(&nifti).ends_with("hippocampus_001_mask.nii.gz"));
     assert!(ext(&lgg).ends_with(".tif"), "LGG slices are TIFF input");
-    for d in dicom {
-        let uid = d["series_uid"].as_str().unwrap();
-        assert!(
-            mask_path(d).to_string_lossy().contains(uid),
-            "DICOM output names carry the series UID"
-        );
-    }
+    // DICOM outputs are named by series number and description (the UID stays in the report).
+    let mut names: Vec<String> = dicom
+        .iter()
+        .map(|d| {
+            assert!(d["series_uid"].as_str().is_some_and(|u| !u.is_empty()));
+            let p = mask_path(d);
+            p.file_name().unwrap().to_string_lossy().into_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "Study3_011_T1post_mask.nii.gz",
+            "Study3_HippoCrop_mask.nii.gz"
+        ]
+    );
     assert_eq!(rep["model"]["provider"]["used"], "CPUExecutionProvider");
     let csv = std::fs::read_to_string(report.with_extension("csv")).unwrap();
     assert_eq!(csv.lines().count(), js.len() + 1);

@@ -129,7 +129,14 @@ pub(crate) fn cli_mask(image: &Path, model: &str, dir: &Path) -> PathBuf {
     let out = dir.join("cli");
     let report = dir.join("report.json");
     let model = harness::repo().join(format!("models/{model}.onnx"));
-    cli::segment_ok(image, &model, &out, &[&"--report", &report]);
+    // The server segments the series a viewer asks for whatever the model's series selection
+    // says (the tumour model on the shared T1post): so does the reference.
+    cli::segment_ok(
+        image,
+        &model,
+        &out,
+        &[&"--report", &report, &"--all-series"],
+    );
     let rep = cli::read_json(&report);
     PathBuf::from(rep["jobs"][0]["mask"]["path"].as_str().expect("mask path"))
 }

@@ -74,6 +74,9 @@ def slice_dataset(meta, k, pixels):
     ds.Modality = "MR"
     ds.Manufacturer = "slicewise tests"
     ds.SeriesNumber = 1
+    # What a person would call the series: its source's name ("flair", "hippocampus_375"), which
+    # is also what the bundled models' series selection reads.
+    ds.SeriesDescription = meta["description"]
     ds.InstanceNumber = k + 1
     ds.ImageType = ["DERIVED", "PRIMARY"]
     ds.ScanningSequence = "RM"
@@ -113,6 +116,7 @@ def dicom_series(src, out):
         "iop": list(row_dir) + list(col_dir), "origin": LPS @ a[:3, 3],
         "k_step": LPS @ a[:3, 2], "pixel_spacing": [spacing[1], spacing[0]],
         "thickness": spacing[2],
+        "description": os.path.basename(src).split(".")[0],
     }
     os.makedirs(out, exist_ok=True)
     files = []

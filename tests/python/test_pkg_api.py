@@ -2,6 +2,7 @@
 nibabel / tifffile), nibabel's arrays and affines, pydicom's voxels."""
 import os
 import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -107,6 +108,38 @@ def test_lgg_tiff_folder_equals_cli_from_read_volume_and_segment_file(tmp_path, 
     assert rec["status"] == "ok"
     with open(rec["mask"]["path"], "rb") as a, open(path, "rb") as b:
         assert a.read() == b.read()
+
+
+def test_segment_file_takes_the_series_the_cli_takes(tmp_path, slicewise_pkg, hippo):
+    """A study of real and pydicom-made series (study_fixture.py): `segment_file` runs the series
+    the hippocampus model's card selects and reports the others with the CLI's reasons and output
+    names; `series=` and `all_series=` override the rules as `--series` and `--all-series` do."""
+    study = tmp_path / "study"
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "study_fixture.py")
+    subprocess.run([sys.executable, fixture, str(shared_data()), str(study)], check=True,
+                   capture_output=True)
+    cli_out = tmp_path / "cli"
+    run_cli("segment", study, "--model", HIPPO_MODEL, "--out", cli_out, "--device", "cpu",
+            "--threads", "1", "--report", cli_out / "report.json")
+    cli = read_json(cli_out / "report.json")["jobs"]
+    recs = hippo.segment_file(study, tmp_path / "py")
+
+    def outcome(r):
+        mask = os.path.basename(r["mask"]["path"]) if r["mask"] else None
+        return r["series_uid"], r["status"], r.get("reason"), mask
+
+    assert [outcome(r) for r in recs] == [outcome(j) for j in cli]
+    assert {r["status"] for r in recs} == {"ok", "not_selected"}
+    flair = next(r for r in recs if r.get("series_description") == "AX T2 FLAIR")
+    assert flair["reason"] == "SeriesDescription 'AX T2 FLAIR' matches /flair/i"
+    one = hippo.segment_file(study, tmp_path / "one", series=flair["series_uid"])
+    [ran] = [r for r in one if r["status"] == "ok"]
+    assert ran["series_uid"] == flair["series_uid"]
+    assert any("would skip this series" in w for w in ran["warnings"])
+    every = hippo.segment_file(study, tmp_path / "all", all_series=True)
+    assert all(r["status"] == "ok" for r in every), [r for r in every if r["status"] != "ok"]
+    with pytest.raises(slicewise_pkg.Error, match="no series with UID 9.9"):
+        hippo.segment_file(study, tmp_path / "none", series="9.9")
 
 
 def test_brats_flair_equals_cli_mask_and_affine(tmp_path, tiny):

@@ -170,8 +170,10 @@ def test_a_worker_killed_mid_batch_is_restarted_and_the_outputs_equal_the_cli(tm
 
     m, rows = lgg_manifest(tmp_path)
     cli_out = tmp_path / "cli"
+    # The DICOM row is a hippocampus crop, no FLAIR: the tumour model's series selection would
+    # list it unrun, so both runs take every series (--all-series, all_series=True).
     run_cli("segment", "--manifest", m, "--model", LGG_MODEL, "--out", cli_out, "--device", "cpu",
-            "--threads", "1", "--report", cli_out / "report.json")
+            "--threads", "1", "--report", cli_out / "report.json", "--all-series")
     cli = read_json(cli_out / "report.json")
     assert cli["summary"]["ok"] == rows
 
@@ -181,7 +183,7 @@ def test_a_worker_killed_mid_batch_is_restarted_and_the_outputs_equal_the_cli(tm
     def run():
         try:
             result["report"] = slicewise.ray.segment(m, LGG_MODEL, out, num_workers=2,
-                                                     device="cpu", threads=1)
+                                                     device="cpu", threads=1, all_series=True)
         except BaseException as e:  # noqa: BLE001 (re-raised on the test's thread)
             result["error"] = e
 

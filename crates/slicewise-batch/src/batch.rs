@@ -214,6 +214,7 @@ pub fn tally(records: &[JobRecord], seconds: f64) -> Summary {
             JobStatus::Ok => summary.ok += 1,
             JobStatus::Skipped => summary.skipped += 1,
             JobStatus::Failed => summary.failed += 1,
+            JobStatus::NotSelected => summary.not_selected += 1,
         }
     }
     summary
@@ -269,8 +270,7 @@ pub(crate) struct Segmented {
 /// installed the engine's quiet hook, its place).
 fn catch<T>(job: &Job, f: impl FnOnce() -> T) -> std::result::Result<T, Box<JobRecord>> {
     slicewise::error::catch_panic(f).map_err(|e| {
-        let mut r = JobRecord::new(&job.input, job.series_uid.clone());
-        r.row = job.row;
+        let mut r = new_record(job);
         r.error = Some(e.to_string());
         Box::new(r)
     })
@@ -283,12 +283,28 @@ fn failed(mut rec: JobRecord, e: Error) -> JobRecord {
     rec
 }
 
-/// Stage 1: done at once when the job cannot run or is complete from an earlier run (unless
-/// `overwrite`); else prepares its outputs and reads its volume.
+/// A job's record with nothing done yet: its input, row and series.
+fn new_record(job: &Job) -> JobRecord {
+    let mut rec = JobRecord::new(&job.input, job.series_uid.clone());
+    rec.row = job.row;
+    if let Some(s) = &job.series {
+        rec.series_number = s.number;
+        rec.series_description = s.description.clone();
+    }
+    rec.warnings.extend(job.selection_note.clone());
+    rec
+}
+
+/// Stage 1: done at once when the series is not selected, the job cannot run or is complete
+/// from an earlier run (unless `overwrite`); else prepares its outputs and reads its volume.
 pub(crate) fn read_stage(job: &Job, settings: &JobSettings, guard: &InputGuard) -> Stage<Read> {
     catch(job, || {
-        let mut rec = JobRecord::new(&job.input, job.series_uid.clone());
-        rec.row = job.row;
+        let mut rec = new_record(job);
+        if let Some(why) = &job.not_selected {
+            rec.status = JobStatus::NotSelected;
+            rec.reason = Some(why.clone());
+            return Stage::Done(Box::new(rec));
+        }
         if let Some(e) = &job.error {
             rec.error = Some(e.clone());
             return Stage::Done(Box::new(rec));
@@ -531,7 +547,10 @@ fn read_volume(
     rec: &mut JobRecord,
 ) -> Result<Volume> {
     prepare_outputs(out, guard)?;
-    read_input(&job.input, job.series_uid.as_deref(), rec)
+    // The listed series' UID even when empty: a series without SeriesInstanceUID beside others
+    // is the group of files without one.
+    let uid = job.series.as_ref().map(|s| s.uid.as_str());
+    read_input(&job.input, uid.or(job.series_uid.as_deref()), rec)
 }
 
 /// Reads an input volume (of a DICOM folder, the series `series_uid` names), recording its read

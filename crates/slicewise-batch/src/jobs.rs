@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use slicewise::error::{Error, Result};
+use slicewise::infer::contract::{Selection, SeriesRules};
+use slicewise::volume::dicom::SeriesInfo;
 use slicewise::volume::{self, InputKind};
 
 /// One volume to segment. Serialisable, so that a scheduler can plan jobs in one process and
@@ -25,6 +28,110 @@ pub struct Job {
     pub base: String,
     /// Why this job cannot run (it is reported as failed).
     pub error: Option<String>,
+    /// The series' header facts, for DICOM jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<SeriesInfo>,
+    /// Why the model does not take this series ([`select`]): the job is reported, not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_selected: Option<String>,
+    /// A note for the job's record: the series runs although the model's rules would skip it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection_note: Option<String>,
+}
+
+/// Which series of the DICOM inputs a batch runs. Other inputs (NIfTI, TIFF) carry no series
+/// facts and always run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeriesChoice {
+    /// The series the model's `series_selection` rules take (every series without rules).
+    #[default]
+    ByRules,
+    /// Exactly the series with this SeriesInstanceUID, whatever the rules say (`--series`).
+    Uid(String),
+    /// Every series (`--all-series`): what `segment` did before models declared rules.
+    All,
+}
+
+/// Marks the DICOM jobs the batch does not run, each with why ([`Job::not_selected`]): the
+/// series the model's `rules` refuse, or with [`SeriesChoice::Uid`] every other series. A series
+/// run against the rules (`Uid`, `All`) gets a [`Job::selection_note`] saying which rule it
+/// fails. A UID that no job has is an error naming the series found.
+pub fn select(jobs: &mut [Job], rules: Option<&SeriesRules>, choice: &SeriesChoice) -> Result<()> {
+    if let SeriesChoice::Uid(uid) = choice {
+        if !jobs
+            .iter()
+            .any(|j| j.series_uid.as_deref() == Some(uid.trim()))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "no series with UID {uid} among the inputs; found: {}",
+                found_series(jobs)
+            )));
+        }
+    }
+    for job in jobs.iter_mut().filter(|j| j.series.is_some()) {
+        let verdict = match (rules, &job.series) {
+            (Some(r), Some(s)) => r.evaluate(s),
+            _ => Selection::Selected,
+        };
+        let failed = match verdict {
+            Selection::Selected => None,
+            Selection::NotSelected(why) => Some(why),
+        };
+        match choice {
+            SeriesChoice::ByRules => job.not_selected = failed,
+            SeriesChoice::Uid(uid) if job.series_uid.as_deref() != Some(uid.trim()) => {
+                job.not_selected = Some(format!("not the series asked for ({uid})"));
+            }
+            SeriesChoice::Uid(_) | SeriesChoice::All => job.selection_note = failed.map(run_anyway),
+        }
+    }
+    Ok(())
+}
+
+/// The note on a series run although the rules refuse it for `why`.
+fn run_anyway(why: String) -> String {
+    format!("the model's series selection would skip this series ({why}); run as asked")
+}
+
+/// For a DICOM series a user asked for by name (the server's requests: the viewer chose it),
+/// which runs whatever the rules say: the warning its result carries when the model's `rules`
+/// would not take it. `None` when they would, when there are none, or when the series' headers
+/// cannot be listed (its reading reports that).
+pub fn requested_series_note(
+    input: &Path,
+    series_uid: Option<&str>,
+    rules: Option<&SeriesRules>,
+) -> Option<String> {
+    let rules = rules?;
+    let list = volume::dicom::list_series(input).ok()?;
+    let series = list
+        .iter()
+        .find(|s| Some(s.uid.as_str()) == series_uid || list.len() == 1)?;
+    match rules.evaluate(series) {
+        Selection::Selected => None,
+        Selection::NotSelected(why) => Some(run_anyway(why)),
+    }
+}
+
+/// The DICOM series among `jobs`, for an error message.
+fn found_series(jobs: &[Job]) -> String {
+    let found: Vec<String> = jobs
+        .iter()
+        .filter_map(|j| {
+            let s = j.series.as_ref()?;
+            Some(format!(
+                "{} \"{}\"",
+                s.uid,
+                s.description.as_deref().unwrap_or("")
+            ))
+        })
+        .collect();
+    if found.is_empty() {
+        "no DICOM series".into()
+    } else {
+        found.join("; ")
+    }
 }
 
 /// Expands inputs into jobs, in input order. A folder that is neither a DICOM nor a TIFF volume
@@ -51,20 +158,25 @@ pub fn expand_rows(rows: &[PathBuf]) -> Vec<Job> {
 }
 
 fn expand_one(input: &Path, row: Option<usize>, depth: usize, jobs: &mut Vec<Job>) {
-    let job = |kind, uid: Option<String>, error: Option<String>| Job {
+    let job = |kind, series: Option<SeriesInfo>, error: Option<String>| Job {
         input: input.to_path_buf(),
         row,
-        base: base_name(input, uid.as_deref()),
-        series_uid: uid,
+        base: base_name(input, series.as_ref()),
+        series_uid: series
+            .as_ref()
+            .map(|s| s.uid.clone())
+            .filter(|u| !u.is_empty()),
         kind,
         error,
+        series,
+        not_selected: None,
+        selection_note: None,
     };
     match volume::detect(input) {
         Ok(InputKind::Dicom) => match volume::dicom::list_series(input) {
             Ok(list) if !list.is_empty() => {
                 for s in list {
-                    let uid = (!s.uid.is_empty()).then_some(s.uid);
-                    jobs.push(job(Some(InputKind::Dicom), uid, None));
+                    jobs.push(job(Some(InputKind::Dicom), Some(s), None));
                 }
             }
             Ok(_) => jobs.push(job(
@@ -135,9 +247,9 @@ fn sorted_subdirs(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The input's name without volume extensions, plus the series UID for DICOM, made safe for
-/// file names.
-fn base_name(input: &Path, uid: Option<&str>) -> String {
+/// The input's name without volume extensions, plus for DICOM what a radiologist sees of the
+/// series ([`series_label`]), made safe for file names.
+fn base_name(input: &Path, series: Option<&SeriesInfo>) -> String {
     let name = input
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -155,11 +267,37 @@ fn base_name(input: &Path, uid: Option<&str>) -> String {
         }
     }
     let mut base = sanitize(stem);
-    if let Some(uid) = uid {
+    if let Some(label) = series.and_then(series_label) {
         base.push('_');
-        base.push_str(&sanitize(uid));
+        base.push_str(&label);
     }
     base
+}
+
+/// A series as a radiologist names it: its number (three digits) and description, e.g.
+/// `004_AX_T2_FLAIR`; the modality stands in for a missing description, the UID for both
+/// (`None` without any). File-system safe, runs of `_` collapsed.
+pub fn series_label(s: &SeriesInfo) -> Option<String> {
+    let text = s
+        .description
+        .as_deref()
+        .or(s.modality.as_deref())
+        .map(str::to_string);
+    let label = match (s.number, text) {
+        (Some(n), Some(t)) => format!("{n:03}_{t}"),
+        (Some(n), None) => format!("{n:03}"),
+        (None, Some(t)) => t,
+        (None, None) if !s.uid.is_empty() => s.uid.clone(),
+        (None, None) => return None,
+    };
+    let safe = sanitize(&label);
+    let mut out = String::with_capacity(safe.len());
+    for c in safe.chars() {
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    Some(out.trim_matches('_').to_string()).filter(|s| !s.is_empty())
 }
 
 fn sanitize(s: &str) -> String {
@@ -239,6 +377,9 @@ mod tests {
             kind: None,
             base: base_name(Path::new(p), None),
             error: None,
+            series: None,
+            not_selected: None,
+            selection_note: None,
         };
         let mut jobs = vec![mk("/a/img"), mk("/b/img"), mk("/c/other")];
         make_unique(&mut jobs);
@@ -254,9 +395,89 @@ mod tests {
     fn base_names_are_file_system_safe() {
         assert_eq!(sanitize("a b/c:d"), "a_b_c_d");
         assert_eq!(sanitize(".."), "input");
+        let mut s = series("1.2.3", Some(4), Some("AX T2 FLAIR"));
         assert_eq!(
-            base_name(Path::new("/x/Study 1"), Some("1.2.3")),
-            "Study_1_1.2.3"
+            base_name(Path::new("/x/Study 1"), Some(&s)),
+            "Study_1_004_AX_T2_FLAIR"
         );
+        s.description = Some("T1 +C / 3D (MPR)".into());
+        assert_eq!(series_label(&s).unwrap(), "004_T1_C_3D_MPR");
+        s.description = None;
+        assert_eq!(series_label(&s).unwrap(), "004_MR");
+        s.modality = None;
+        s.number = None;
+        assert_eq!(
+            series_label(&s).unwrap(),
+            "1.2.3",
+            "the UID when nothing else"
+        );
+    }
+
+    fn series(uid: &str, number: Option<i64>, description: Option<&str>) -> SeriesInfo {
+        SeriesInfo {
+            uid: uid.into(),
+            description: description.map(str::to_string),
+            modality: Some("MR".into()),
+            slices: 20,
+            files: 20,
+            dims: [64, 64, 20],
+            first_file: PathBuf::new(),
+            number,
+            image_type: Vec::new(),
+            orientation: None,
+            sequence: Default::default(),
+        }
+    }
+
+    fn dicom_job(uid: &str, description: &str) -> Job {
+        let s = series(uid, Some(1), Some(description));
+        Job {
+            input: PathBuf::from("/study"),
+            row: None,
+            series_uid: Some(uid.into()),
+            kind: Some(InputKind::Dicom),
+            base: base_name(Path::new("/study"), Some(&s)),
+            error: None,
+            series: Some(s),
+            not_selected: None,
+            selection_note: None,
+        }
+    }
+
+    #[test]
+    fn selection_by_rules_by_uid_and_all() {
+        let rules = SeriesRules::from_json(r#"{"description":{"include":["flair"]}}"#).unwrap();
+        let fresh = || vec![dicom_job("1.1", "AX FLAIR"), dicom_job("1.2", "T1post")];
+        let mut jobs = fresh();
+        select(&mut jobs, Some(&rules), &SeriesChoice::ByRules).unwrap();
+        assert_eq!(jobs[0].not_selected, None);
+        assert_eq!(
+            jobs[1].not_selected.as_deref(),
+            Some("SeriesDescription 'T1post' does not match /flair/i")
+        );
+        let mut jobs = fresh();
+        select(&mut jobs, Some(&rules), &SeriesChoice::Uid("1.2".into())).unwrap();
+        assert_eq!(
+            jobs[0].not_selected.as_deref(),
+            Some("not the series asked for (1.2)")
+        );
+        assert_eq!(jobs[1].not_selected, None);
+        assert!(jobs[1]
+            .selection_note
+            .as_deref()
+            .unwrap()
+            .contains("/flair/i"));
+        let mut jobs = fresh();
+        select(&mut jobs, Some(&rules), &SeriesChoice::All).unwrap();
+        assert!(jobs.iter().all(|j| j.not_selected.is_none()));
+        let mut jobs = fresh();
+        select(&mut jobs, None, &SeriesChoice::ByRules).unwrap();
+        assert!(
+            jobs.iter().all(|j| j.not_selected.is_none()),
+            "no rules: every series"
+        );
+        let e = select(&mut fresh(), None, &SeriesChoice::Uid("9.9".into())).unwrap_err();
+        assert!(e.to_string().contains("no series with UID 9.9"), "{e}");
+        assert!(e.to_string().contains("1.2 \"T1post\""), "{e}");
     }
 }

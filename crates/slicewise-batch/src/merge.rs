@@ -96,6 +96,7 @@ fn combine(parts: Vec<Part>) -> BatchReport {
         summary.ok += s.ok;
         summary.skipped += s.skipped;
         summary.failed += s.failed;
+        summary.not_selected += s.not_selected;
         summary.seconds = summary.seconds.max(s.seconds);
         shards.push(ShardSummary {
             index: shard.index,

@@ -20,6 +20,22 @@ pub enum JobStatus {
     Skipped,
     /// Failed; see `error`.
     Failed,
+    /// A DICOM series the model's series selection does not take (or not the one asked for);
+    /// see `reason`. Nothing was read or written.
+    #[serde(rename = "not_selected")]
+    NotSelected,
+}
+
+impl JobStatus {
+    /// The status as the report writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Ok => "ok",
+            JobStatus::Skipped => "skipped",
+            JobStatus::Failed => "failed",
+            JobStatus::NotSelected => "not_selected",
+        }
+    }
 }
 
 /// Seconds per stage of a job.
@@ -58,8 +74,17 @@ pub struct JobRecord {
     pub row: Option<usize>,
     /// DICOM SeriesInstanceUID, when the input is DICOM.
     pub series_uid: Option<String>,
+    /// DICOM SeriesNumber, when the series has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_number: Option<i64>,
+    /// DICOM SeriesDescription, when the series has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_description: Option<String>,
     /// Outcome.
     pub status: JobStatus,
+    /// Why a series was not selected (status `not_selected`): the rule it failed, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The mask file.
     pub mask: Option<OutputFile>,
     /// PNG previews.
@@ -87,7 +112,10 @@ impl JobRecord {
             input: input.to_path_buf(),
             row: None,
             series_uid,
+            series_number: None,
+            series_description: None,
             status: JobStatus::Failed,
+            reason: None,
             mask: None,
             previews: Vec::new(),
             dims: None,
@@ -127,6 +155,9 @@ pub struct Summary {
     pub skipped: usize,
     /// Failed.
     pub failed: usize,
+    /// DICOM series not selected (not run).
+    #[serde(default)]
+    pub not_selected: usize,
     /// Wall time of the batch in seconds.
     pub seconds: f64,
     /// How `slicewise segment` ran the jobs at once (absent from other runners' reports).
@@ -270,6 +301,7 @@ fn csv_head(labels: &[u8]) -> Vec<String> {
             "total_s",
             "warnings",
             "error",
+            "reason",
         ]
         .iter()
         .map(|s| s.to_string()),
@@ -283,7 +315,7 @@ fn csv_row(j: &JobRecord, labels: &[u8]) -> Vec<String> {
     let mut row: Vec<String> = vec![
         j.input.display().to_string(),
         j.series_uid.clone().unwrap_or_default(),
-        format!("{:?}", j.status).to_lowercase(),
+        j.status.as_str().to_string(),
         j.mask
             .as_ref()
             .map(|m| m.path.display().to_string())
@@ -318,6 +350,7 @@ fn csv_row(j: &JobRecord, labels: &[u8]) -> Vec<String> {
     }
     row.push(j.warnings.join("; "));
     row.push(j.error.clone().unwrap_or_default());
+    row.push(j.reason.clone().unwrap_or_default());
     row
 }
 
@@ -372,7 +405,8 @@ mod tests {
         let row = lines.next().unwrap_or("");
         assert!(row.starts_with("\"a,b.nii\",,failed,"));
         assert!(row.contains(",10,0.01,"));
-        assert!(row.ends_with("\"x \"\"y\"\"\""));
+        // The error, then the (empty) reason a series was not selected.
+        assert!(row.ends_with("\"x \"\"y\"\"\","));
     }
 
     #[test]

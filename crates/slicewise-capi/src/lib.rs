@@ -34,7 +34,8 @@
 //!     holds its own reference to the token).
 //!
 //!   The strings of `slicewise_version` and `slicewise_status_str` are static and owned by the
-//!   library; `slicewise_runtime_init` and `slicewise_segment` may be called from any thread.
+//!   library; the JSON of `slicewise_select_series` (`selection.rs`) is the caller's, released
+//!   with `slicewise_string_free`; `slicewise_runtime_init` and `slicewise_segment` may be called from any thread.
 //!
 //! Unsafe code: `unsafe_op_in_unsafe_fn` is denied, so an `unsafe fn`'s body is not one big
 //! unsafe block: each unsafe operation sits in its own `unsafe { }` block with a `// SAFETY:`
@@ -57,3 +58,6 @@ pub mod status;
 pub mod last_error;
 
 pub mod volume;
+
+// Last, so that cbindgen appends its calls to the header (additions only).
+pub mod selection;

@@ -52,8 +52,13 @@ pub fn spacing_note(warnings: &[String]) -> Option<&'static str> {
 /// `name: anterior hippocampus 1.82 mL, posterior hippocampus 1.63 mL`, with the spacing
 /// assumption and a skipped job's origin in brackets. `None` for a failed job.
 pub fn job_line(name: &str, rec: &JobRecord) -> Option<String> {
-    if rec.status == JobStatus::Failed {
-        return None;
+    match rec.status {
+        JobStatus::Failed => return None,
+        JobStatus::NotSelected => {
+            let why = rec.reason.as_deref().unwrap_or("not selected");
+            return Some(format!("{name}: not selected: {why}"));
+        }
+        JobStatus::Ok | JobStatus::Skipped => {}
     }
     let volumes: Vec<String> = rec
         .labels
@@ -84,14 +89,22 @@ pub fn job_line(name: &str, rec: &JobRecord) -> Option<String> {
 
 /// The closing line of a batch.
 pub fn summary_line(s: &Summary) -> String {
-    format!(
-        "slicewise: {}: {} segmented, {} already complete, {} failed ({:.1} s)",
-        plural(s.jobs, "job"),
+    // Series the model does not take are listed, not counted as jobs.
+    let mut line = format!(
+        "slicewise: {}: {} segmented, {} already complete, {} failed",
+        plural(s.jobs - s.not_selected, "job"),
         s.ok,
         s.skipped,
         s.failed,
-        s.seconds
-    )
+    );
+    if s.not_selected > 0 {
+        line.push_str(&format!(
+            "; {} series not selected (--all-series runs them)",
+            s.not_selected
+        ));
+    }
+    line.push_str(&format!(" ({:.1} s)", s.seconds));
+    line
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //! are a manifest's rows, and `--shard I/N` runs only shard I's rows ([`manifest`]) and writes
 //! the shard's own report, for `slicewise merge-reports` to merge. The jobs run through
 //! [`pipeline`]: the next volume is read and the last mask written while a job is segmented, and
-//! `--jobs K` segments K at once.
+//! `--jobs K` segments K at once. A DICOM study runs only the series the model's card selects
+//! (`slicewise.series_selection`); the others are listed, with the rule each failed, in the
+//! report and on the console. `--series UID` runs exactly that series, `--all-series` every one.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,7 +22,7 @@ use slicewise::error::{Error, Result};
 use slicewise::infer::{Device, Model, ModelOptions, SegmentOptions};
 use slicewise::output::OutputFormat;
 use slicewise_batch::batch::{self, InputGuard, JobSettings};
-use slicewise_batch::jobs::{self, Job};
+use slicewise_batch::jobs::{self, Job, SeriesChoice};
 use slicewise_batch::manifest::{self, Shard};
 use slicewise_batch::pipeline::{self, Event};
 use slicewise_batch::report::{self, BatchReport, JobRecord, JobStatus, Parallelism, ShardRecord};
@@ -80,8 +82,8 @@ impl From<DeviceArg> for Device {
 /// Arguments of `slicewise segment`.
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
-    /// Inputs: files, DICOM folders (every series is a job), NIfTI, TIFF stacks, LGG-style
-    /// patient folders, or folders of such folders.
+    /// Inputs: files, DICOM folders (each series the model selects is a job), NIfTI, TIFF
+    /// stacks, LGG-style patient folders, or folders of such folders.
     #[arg(required_unless_present = "manifest", conflicts_with = "manifest")]
     pub inputs: Vec<PathBuf>,
     /// Read the inputs from a manifest: a CSV with an `input` column, or one path per line
@@ -96,6 +98,13 @@ pub struct SegmentArgs {
     /// The ONNX model.
     #[arg(long)]
     pub model: PathBuf,
+    /// Of the DICOM inputs, run exactly the series with this SeriesInstanceUID, whatever the
+    /// model's series selection says (NIfTI and TIFF inputs run as usual).
+    #[arg(long, value_name = "UID", conflicts_with = "all_series")]
+    pub series: Option<String>,
+    /// Run every DICOM series, also those the model's series selection skips.
+    #[arg(long)]
+    pub all_series: bool,
     /// Output folder (created if missing; must not lie inside an input folder).
     #[arg(long)]
     pub out: PathBuf,
@@ -175,7 +184,7 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
         eprintln!("slicewise: error: {e}");
         return Ok(ExitCode::from(2));
     }
-    let plan = plan(&args, rows, shard);
+    let mut plan = plan(&args, rows, shard);
     // No more workers (and sessions) than jobs.
     let workers = (args.jobs as usize).min(plan.jobs.len()).max(1);
     let (models, load_seconds) = match load_models(&args, workers) {
@@ -186,6 +195,10 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
         }
     };
     let model = &models[0];
+    let rules = model.contract().series_selection.as_ref();
+    if let Err(e) = jobs::select(&mut plan.jobs, rules, &series_choice(&args)) {
+        return usage(&e.to_string());
+    }
     // Once per run, not per job: the device is the batch's.
     if let Some(line) = console::device_line(model) {
         eprintln!("{line}");
@@ -214,6 +227,15 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Which DICOM series run: `--series`, `--all-series`, else the model's rules.
+fn series_choice(args: &SegmentArgs) -> SeriesChoice {
+    match (&args.series, args.all_series) {
+        (Some(uid), _) => SeriesChoice::Uid(uid.clone()),
+        (None, true) => SeriesChoice::All,
+        (None, false) => SeriesChoice::ByRules,
+    }
 }
 
 /// The input rows (the positional inputs or the manifest's) and the shard asked for.
@@ -452,6 +474,7 @@ fn log_outcome(job: &Job, rec: &JobRecord, bars: &Bars) {
             log::info!("{}: complete from an earlier run, skipped", job_name(job))
         }
         JobStatus::Ok => log::info!("{}: done in {:.2} s", job_name(job), rec.timings.total),
+        JobStatus::NotSelected => {}
     }
 }
 

@@ -12,7 +12,7 @@ use crate::errors::{invalid, to_py};
 use crate::model::{device, PyModel};
 use slicewise::infer::Model;
 use slicewise_batch::batch::{self, InputGuard, JobSettings};
-use slicewise_batch::jobs::{self, Job};
+use slicewise_batch::jobs::{self, Job, SeriesChoice};
 use slicewise_batch::report::{self, BatchReport, JobRecord};
 
 /// A manifest's input paths (relative ones joined to its folder), in row order.
@@ -22,18 +22,39 @@ pub fn read_manifest(path: PathBuf) -> PyResult<Vec<PathBuf>> {
 }
 
 /// The jobs of `inputs` as JSON, in the CLI's order and with its output names; `rows=True`
-/// marks each with its manifest row (what `segment --manifest` does).
+/// marks each with its manifest row (what `segment --manifest` does). With `model`, the DICOM
+/// series its series selection does not take are marked not selected (they are reported, not
+/// run); `series` runs exactly that SeriesInstanceUID, `all_series` every series (the CLI's
+/// `--series`, `--all-series`).
 #[pyfunction]
-#[pyo3(signature = (inputs, rows=false))]
-pub fn plan(py: Python<'_>, inputs: Vec<PathBuf>, rows: bool) -> PyResult<Vec<String>> {
+#[pyo3(signature = (inputs, rows=false, model=None, series=None, all_series=false))]
+pub fn plan(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    rows: bool,
+    model: Option<PyRef<'_, PyModel>>,
+    series: Option<String>,
+    all_series: bool,
+) -> PyResult<Vec<String>> {
+    let model = model.map(|m| Arc::clone(&m.inner));
+    let choice = match (series, all_series) {
+        (Some(_), true) => return Err(invalid("series and all_series exclude each other")),
+        (Some(uid), false) => SeriesChoice::Uid(uid),
+        (None, true) => SeriesChoice::All,
+        (None, false) => SeriesChoice::ByRules,
+    };
     let planned = py.detach(|| {
-        if rows {
+        let mut planned = if rows {
             jobs::expand_rows(&inputs)
         } else {
             jobs::expand(&inputs)
-        }
+        };
+        let rules = model
+            .as_ref()
+            .and_then(|m| m.contract().series_selection.as_ref());
+        jobs::select(&mut planned, rules, &choice).map(|()| planned)
     });
-    planned.iter().map(to_json).collect()
+    planned.map_err(to_py)?.iter().map(to_json).collect()
 }
 
 /// Why `out` cannot take the outputs of `inputs` (it lies inside an input folder), or None.

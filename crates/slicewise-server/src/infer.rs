@@ -6,6 +6,9 @@
 //! u8), `result_compress` (gzip encoding for NRRD), and the engine's own post-processing:
 //! `threshold`, `largest_component`, `fill_holes`, `min_size`, `tta`. Other keys (`client_id`,
 //! `label_info`, …) are ignored, as MONAI Label's own tasks ignore keys they do not use.
+//!
+//! A DICOM series is segmented whatever the model's series selection says (the viewer's user
+//! chose it); when the rules would skip it, the answer's `slicewise.warnings` says which rule.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -19,8 +22,8 @@ use slicewise::output::rtstruct::RtstructOptions;
 use slicewise::output::{write_mask_to, EncodeOptions, OutputFormat};
 use slicewise::volume::SourceFormat;
 use slicewise::Mask;
-use slicewise_batch::batch;
 use slicewise_batch::report::JobRecord;
+use slicewise_batch::{batch, jobs};
 
 use crate::error::ApiError;
 use crate::models::label_names;
@@ -190,6 +193,13 @@ pub fn run(
             }
             _ => {}
         }
+    }
+    if volume.meta.format == SourceFormat::Dicom {
+        // The viewer chose this series: the model's series selection warns, it does not refuse.
+        let rules = job.model.contract().series_selection.as_ref();
+        let uid = volume.meta.series_uid.as_deref();
+        rec.warnings
+            .extend(jobs::requested_series_note(&job.image, uid, rules));
     }
     let read_s = t0.elapsed().as_secs_f64();
     let options = segment_options(job, cancel);

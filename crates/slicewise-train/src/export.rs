@@ -383,6 +383,9 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
         tiled: None,
         channel_names: Vec::new(),
         provenance: None,
+        // The series a model is for are the deployer's call, set on the exported file with
+        // scripts/set-model-key series_selection.
+        series_selection: None,
     })
 }
 

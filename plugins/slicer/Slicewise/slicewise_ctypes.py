@@ -195,6 +195,8 @@ SIGNATURES = {
                                           _D3, C.c_uint32, C.POINTER(_H)]),
     "slicewise_volume_info": (_S, [_H, C.c_uint32, C.POINTER(VolumeDesc)]),
     "slicewise_volume_free": (None, [_H]),
+    "slicewise_select_series": (_S, [_H, C.c_char_p, C.POINTER(C.c_char_p)]),
+    "slicewise_string_free": (None, [C.c_char_p]),
 }
 
 
@@ -551,6 +553,16 @@ class Model(_Handle):
         buf = C.create_string_buffer(n.value + 1)
         check(self._lib.slicewise_model_info(self.handle, buf, len(buf), None))
         return json.loads(buf.value.decode("utf-8"))
+
+    def select_series(self, path):
+        """The DICOM series under `path` (headers only), each a dict of its facts with
+        "selected" (whether this model's series selection takes it) and "reason" (why not)."""
+        out = C.c_char_p()
+        check(self._lib.slicewise_select_series(self.handle, _path_bytes(path), C.byref(out)))
+        try:
+            return json.loads(out.value.decode("utf-8"))
+        finally:
+            self._lib.slicewise_string_free(out)
 
     def labels(self):
         """The contract's labels: [{"value", "name", "color"}]."""

@@ -229,13 +229,24 @@ class Model:
             spacing=out_spacing,
         )
 
-    def segment_file(self, input: PathLike, out_dir: PathLike, **options: Any) -> List[dict]:
+    def segment_file(
+        self,
+        input: PathLike,
+        out_dir: PathLike,
+        *,
+        series: Optional[str] = None,
+        all_series: bool = False,
+        **options: Any,
+    ) -> List[dict]:
         """Segments a file or folder exactly as ``slicewise segment INPUT --out OUT_DIR`` does.
 
         Writes the same files (mask, previews, ``<base>.slicewise.json`` sidecar) and skips
         jobs whose outputs are complete from an earlier run. A DICOM folder gives one job per
-        series. Options: those of :meth:`segment` plus ``format`` (``"nifti"``, ``"tiff"``,
-        ``"dicom-seg"``, ``"rtstruct"``, ``"nrrd"``), ``preview`` and ``overwrite``.
+        series the model's series selection takes; the others come back with ``status ==
+        "not_selected"`` and the rule they failed in ``reason``. ``series`` runs exactly that
+        SeriesInstanceUID, ``all_series=True`` every series (the CLI's ``--series``,
+        ``--all-series``). Options: those of :meth:`segment` plus ``format`` (``"nifti"``,
+        ``"tiff"``, ``"dicom-seg"``, ``"rtstruct"``, ``"nrrd"``), ``preview`` and ``overwrite``.
 
         Returns:
             The job records (as in the CLI's report); a failed job has ``status == "failed"``
@@ -246,7 +257,8 @@ class Model:
         if problem:
             raise invalid(problem)
         runner = _native.Runner(self._native, job_settings(out_dir, options), inputs)
-        return [json.loads(runner.run(job)) for job in _native.plan(inputs)]
+        jobs = _native.plan(inputs, False, self._native, series, all_series)
+        return [json.loads(runner.run(job)) for job in jobs]
 
 
 def job_settings(out_dir: PathLike, options: Dict[str, Any]) -> str:

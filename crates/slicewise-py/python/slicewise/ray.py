@@ -67,6 +67,8 @@ def segment(
     threads: Optional[int] = None,
     runtime: Optional[PathLike] = None,
     report: Optional[PathLike] = None,
+    series: Optional[str] = None,
+    all_series: bool = False,
     **options: Any,
 ) -> Dict[str, Any]:
     """Segments every input of ``manifest`` on the Ray cluster ``ray.init()`` connects to.
@@ -82,6 +84,8 @@ def segment(
         device, threads, runtime: as for :class:`slicewise.Model`, on each worker (``runtime``
             defaults to the driver's ``$SLICEWISE_ORT_LIB`` when set).
         report: the report's path (default ``out_dir/report.json``; CSV next to it).
+        series, all_series: which DICOM series run, as for :meth:`slicewise.Model.segment_file`
+            (default: those the model's series selection takes; the driver reads its rules).
         **options: the CLI's job options: ``batch_size``, ``threshold``, ``largest_component``,
             ``fill_holes``, ``min_size``, ``tta``, ``format``, ``preview``, ``overwrite``.
 
@@ -97,9 +101,10 @@ def segment(
     if problem:
         raise invalid(problem)
     settings = job_settings(out_dir, options)
-    jobs = _native.plan(rows, is_manifest)
     if runtime is None:
         runtime = os.environ.get("SLICEWISE_ORT_LIB")
+    jobs = _native.plan(rows, is_manifest, _rules_model(model, runtime, all_series), series,
+                        all_series)
     if not ray.is_initialized():
         ray.init()
     items = [{"seq": i, "job": j} for i, j in enumerate(jobs)]
@@ -128,6 +133,13 @@ def segment(
         .take_all()
     )
     return _write_report(report, out_dir, results, settings, device, threads, started)
+
+
+def _rules_model(model: PathLike, runtime: Optional[PathLike], all_series: bool):
+    """The model on the driver's CPU, for its series selection (None when every series runs)."""
+    if all_series:
+        return None
+    return Model(model, device="cpu", threads=1, runtime=runtime)._native
 
 
 def _rows(manifest: Union[PathLike, Sequence[PathLike]]) -> List[str]:

@@ -32,6 +32,7 @@
 //! | `slicewise.tta_flips` | no | the flips test-time augmentation averages when a run asks for it: `h` (default: the slice and its left-right mirror) or `hv` (also the front-back mirror and both: four passes) |
 //! | `slicewise.threshold` | no | sigmoid threshold, default `0.5`; a voxel is foreground when p > threshold (a run's threshold option on a logits or regions model is ignored with a warning) |
 //! | `slicewise.label_codes` | no | JSON array of each label's coded meaning, `{"value":1,"category":CODE,"property_type":CODE}` plus optional `"property_type_modifier"` and `"anatomic_region"`, each CODE `{"value":"5366008","scheme":"SCT","meaning":"Hippocampus"}` (DICOM PS3.16: category CID 7150, type CID 7151, modifier CID 2, region CID 4); DICOM SEG segments carry them. Labels without codes are coded Morphologically Abnormal Structure / Neoplasm |
+//! | `slicewise.series_selection` | no | JSON object of the rules a DICOM series must meet for the model to take it (modality, image type, orientation, MR sequence attributes, SeriesDescription patterns, minimum slices; see [`selection`]). Absent: every series. NIfTI and TIFF inputs are always taken |
 //! | `slicewise.training_data` | no | free text on the training data |
 //! | `slicewise.format_version` | no | `1` |
 //!
@@ -71,6 +72,7 @@
 
 mod graph;
 mod tiled;
+pub mod selection;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -85,6 +87,7 @@ use crate::mask::LabelInfo;
 use graph::check_graph;
 pub use graph::{GraphFacts, GraphIo};
 pub use tiled::{ChannelScheme, ResampleSpec, TiledSpec};
+pub use selection::{select_series, Selection, SeriesRules, SeriesVerdict};
 
 /// The prefix of every model-package key.
 pub const KEY_PREFIX: &str = "slicewise.";
@@ -330,6 +333,9 @@ pub struct ModelContract {
     /// not interpreted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,
+    /// The rules a DICOM series must meet for the model to take it; `None`: every series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_selection: Option<SeriesRules>,
 }
 
 impl ModelContract {
@@ -383,6 +389,9 @@ impl ModelContract {
         }
         if let Some(p) = &self.provenance {
             kv.push(("provenance", p.to_string()));
+        }
+        if let Some(r) = &self.series_selection {
+            kv.push(("series_selection", r.to_json()));
         }
         kv.into_iter()
             .map(|(k, v)| (format!("{KEY_PREFIX}{k}"), v))
@@ -488,6 +497,7 @@ struct Declared {
     output: OutputKind,
     labels: Vec<LabelInfo>,
     label_codes: Vec<LabelCodes>,
+    series_selection: Option<SeriesRules>,
     threshold: f32,
     keep_aspect: bool,
     crop_foreground: Option<f32>,
@@ -512,6 +522,11 @@ impl Declared {
             Some(s) => parse_label_codes(s, &labels).map_err(|r| keys.refused(r))?,
             None => Vec::new(),
         };
+        let series_selection = keys
+            .get("series_selection")
+            .map(SeriesRules::from_json)
+            .transpose()
+            .map_err(|m| keys.err(m))?;
         Ok(Declared {
             name,
             version,
@@ -519,6 +534,7 @@ impl Declared {
             output,
             labels,
             label_codes,
+            series_selection,
             threshold: threshold(keys)?,
             keep_aspect: keep_aspect(keys)?,
             crop_foreground: crop_foreground(keys)?,
@@ -595,6 +611,7 @@ pub fn parse_contract(
         tiled: d.tiled,
         channel_names: d.channel_names,
         provenance: d.provenance,
+        series_selection: d.series_selection,
     };
     Ok((contract, g.facts))
 }
@@ -1214,6 +1231,12 @@ mod tests {
             tiled: None,
             channel_names: Vec::new(),
             provenance: None,
+            series_selection: Some(
+                SeriesRules::from_json(
+                    r#"{"modality":["MR"],"any_of":[{"name":"FLAIR","description":{"include":["flair"]}}]}"#,
+                )
+                .unwrap(),
+            ),
         };
         let (back, facts) = round_trip(&c);
         assert_eq!(back, c);
@@ -1294,6 +1317,7 @@ mod tests {
                 tiled: None,
                 channel_names: Vec::new(),
                 provenance: None,
+                series_selection: None,
             };
             let (back, facts) = round_trip(&c);
             assert_eq!(back, c);

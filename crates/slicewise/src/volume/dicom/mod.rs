@@ -24,39 +24,20 @@ mod pixels;
 mod plane;
 mod rle;
 mod scan;
+mod series;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use ndarray::Array4;
-use serde::{Deserialize, Serialize};
-
 use super::{DType, DicomRefs, ReadOptions, SliceRef, SourceFormat, Volume, VolumeMeta};
 use crate::error::{Error, Result};
+use ndarray::Array4;
 use scan::Header;
+pub use series::{Plane, SequenceFacts, SeriesInfo};
 
 /// At most this many skipped-file warnings are listed one by one.
 const MAX_SKIP_WARNINGS: usize = 20;
-
-/// One series found under a path.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SeriesInfo {
-    /// SeriesInstanceUID (empty when the files carry none).
-    pub uid: String,
-    /// SeriesDescription, when present.
-    pub description: Option<String>,
-    /// Modality, when present.
-    pub modality: Option<String>,
-    /// Number of slices (frames over all files).
-    pub slices: usize,
-    /// Number of files.
-    pub files: usize,
-    /// `[columns, rows, slices]`.
-    pub dims: [usize; 3],
-    /// The first file of the series (in path order).
-    pub first_file: PathBuf,
-}
 
 /// Reads a DICOM file, folder or folder tree.
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Volume> {
@@ -122,6 +103,10 @@ fn info(uid: &str, idx: &[usize], headers: &[Header]) -> SeriesInfo {
         files: idx.len(),
         dims: [first.cols as usize, first.rows as usize, slices],
         first_file: first.path.clone(),
+        number: first.series_number,
+        image_type: first.image_type.clone(),
+        orientation: first.frames.first().and_then(|f| f.orientation),
+        sequence: first.sequence.clone(),
     }
 }
 

@@ -11,6 +11,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use super::colour::Palette;
 use super::plane::normal;
+use super::series::SequenceFacts;
 use crate::error::{Error, Result};
 use crate::formats::dicom_lengths;
 use crate::volume::ReadOptions;
@@ -66,6 +67,10 @@ pub(crate) struct Header {
     pub sop_instance_uid: String,
     pub modality: Option<String>,
     pub description: Option<String>,
+    pub series_number: Option<i64>,
+    /// ImageType's values, upper case.
+    pub image_type: Vec<String>,
+    pub sequence: SequenceFacts,
     pub instance_number: Option<i64>,
     pub rows: u32,
     pub cols: u32,
@@ -276,6 +281,43 @@ fn dictionary_vr(tag: Tag) -> Option<VR> {
     }
 }
 
+/// The values of a multi-valued code string, trimmed and upper case (empty when absent).
+fn get_values(obj: &InMemDicomObject, tag: Tag) -> Vec<String> {
+    get_str(obj, tag)
+        .map(|s| {
+            s.split('\\')
+                .map(|v| trimmed(v).to_ascii_uppercase())
+                .filter(|v| !v.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The MR sequence attributes: top-level (MR Image), else from the shared functional groups
+/// (enhanced MR: MR Timing, MR Echo and MR Modifier sequences).
+fn sequence_facts(obj: &InMemDicomObject) -> SequenceFacts {
+    let shared = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
+    let in_group = |seq: Tag, tag: Tag| {
+        shared
+            .and_then(|g| first_item(g, seq))
+            .and_then(|item| get_f64(item, tag))
+    };
+    SequenceFacts {
+        scanning_sequence: get_values(obj, tags::SCANNING_SEQUENCE),
+        sequence_variant: get_values(obj, tags::SEQUENCE_VARIANT),
+        repetition_time: get_f64(obj, tags::REPETITION_TIME).or_else(|| {
+            in_group(
+                tags::MR_TIMING_AND_RELATED_PARAMETERS_SEQUENCE,
+                tags::REPETITION_TIME,
+            )
+        }),
+        echo_time: get_f64(obj, tags::ECHO_TIME)
+            .or_else(|| in_group(tags::MR_ECHO_SEQUENCE, tags::EFFECTIVE_ECHO_TIME)),
+        inversion_time: get_f64(obj, tags::INVERSION_TIME)
+            .or_else(|| in_group(tags::MR_MODIFIER_SEQUENCE, tags::INVERSION_TIMES)),
+    }
+}
+
 /// The first item of a sequence attribute.
 fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
     obj.get(tag)?.items()?.first()
@@ -364,6 +406,9 @@ pub(crate) fn header(
             .unwrap_or_else(|| meta_sop_instance.to_string()),
         modality,
         description: get_str(obj, tags::SERIES_DESCRIPTION),
+        series_number: get_int(obj, tags::SERIES_NUMBER),
+        image_type: get_values(obj, tags::IMAGE_TYPE),
+        sequence: sequence_facts(obj),
         instance_number: get_int(obj, tags::INSTANCE_NUMBER),
         rows: px.rows,
         cols: px.cols,
