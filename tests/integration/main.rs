@@ -24,3 +24,4 @@ mod slicer;
 mod volume_dicom;
 mod volume_nifti;
 mod volume_tiff;
+mod watch;
