@@ -355,5 +355,16 @@ fn watch_stores_one_seg_per_selected_series_through_crashes_kills_and_an_outage(
         .map(|(s, _)| s)
         .collect();
     assert_eq!(hippo_segs.len(), 4, "{segs:?}");
+    // A study window of one day finds none of these years-old studies.
+    let out = run_watch(
+        &o,
+        &work.path().join("window"),
+        &[&args[..], &["--study-days", "1"]].concat(),
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("0 stored, 0 skipped, 0 failed"), "{stderr}");
+    assert_eq!(slicewise_segs(&o).len(), segs.len());
     eprintln!("watch test {:.1} s", t0.elapsed().as_secs_f64());
 }

@@ -49,6 +49,10 @@ pub struct WatchArgs {
     /// Seconds between two looks at the PACS once caught up.
     #[arg(long, value_name = "N", default_value_t = 10.0)]
     pub poll_seconds: f64,
+    /// Without --orthanc: poll only studies dated within the last N days (QIDO-RS
+    /// StudyDate=FROM-), rather than every series of the PACS.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub study_days: Option<u32>,
     /// Process what the PACS holds now, then exit (for tests and cron); exit 1 if a series failed.
     #[arg(long)]
     pub once: bool,
@@ -141,6 +145,7 @@ fn options(args: WatchArgs) -> std::result::Result<WatchOptions, String> {
     };
     o.poll = seconds("--poll-seconds", args.poll_seconds)?;
     o.max_backoff = seconds("--max-backoff", args.max_backoff)?;
+    o.study_days = args.study_days;
     o.once = args.once;
     o.backfill = args.backfill;
     o.workers = args.workers as usize;

@@ -1,7 +1,8 @@
 //! How the watcher learns of new series: Orthanc's changes feed (`StableSeries`: Orthanc deems
 //! the series complete), or, on any DICOMweb server, QIDO-RS polled for SeriesInstanceUIDs
 //! the journal does not know, each taken once its instance count held still over two polls
-//! (QIDO-RS has no notion of a complete series).
+//! (QIDO-RS has no notion of a complete series); optionally only studies of the last days
+//! (`StudyDate` range), so that a poll of a large PACS stays small.
 //!
 //! A first start (empty journal) without `backfill` ignores what the PACS already holds: the
 //! feed's current end is its starting point, or the series QIDO-RS lists are journalled `seen`.
@@ -66,8 +67,9 @@ impl Feed {
             return Ok(Feed::Orthanc { cursor });
         }
         if first && !backfill {
+            let query = crate::options::qido_query(shared.opts.study_days);
             let all = shared
-                .patiently("QIDO-RS series", || shared.pacs.query_series(""))
+                .patiently("QIDO-RS series", || shared.pacs.query_series(&query))
                 .await?;
             for s in &all {
                 shared.record(Entry::new(
@@ -128,7 +130,8 @@ async fn qido_news(
     shared: &Shared,
     growing: &Mutex<HashMap<String, usize>>,
 ) -> Result<News, PacsError> {
-    let all = shared.pacs.query_series("").await?;
+    let query = crate::options::qido_query(shared.opts.study_days);
+    let all = shared.pacs.query_series(&query).await?;
     let mut growing = growing.lock().unwrap_or_else(|p| p.into_inner());
     let journal = shared.journal.lock().ok();
     let in_flight = shared.in_flight.lock().ok();

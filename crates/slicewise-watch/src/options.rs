@@ -28,6 +28,9 @@ pub struct WatchOptions {
     pub format: OutputFormat,
     /// How often the PACS is asked for news once caught up.
     pub poll: Duration,
+    /// QIDO-RS polling: ask only for studies dated today or in the `n - 1` days before
+    /// (`StudyDate=<from>-`), so that a poll of a large PACS stays small; `None`: every series.
+    pub study_days: Option<u32>,
     /// Process what the PACS has now, then exit (tests, cron).
     pub once: bool,
     /// On the first start (an empty state folder), treat the series already in the PACS as
@@ -58,6 +61,7 @@ impl WatchOptions {
             state: state.into(),
             format: OutputFormat::DicomSeg,
             poll: Duration::from_secs(10),
+            study_days: None,
             once: false,
             backfill: false,
             workers: 1,
@@ -81,6 +85,7 @@ impl fmt::Debug for WatchOptions {
             .field("state", &self.state)
             .field("format", &self.format)
             .field("poll", &self.poll)
+            .field("study_days", &self.study_days)
             .field("once", &self.once)
             .field("backfill", &self.backfill)
             .field("workers", &self.workers)
@@ -96,5 +101,34 @@ pub fn stored_format_name(format: OutputFormat) -> Option<&'static str> {
     match format {
         OutputFormat::DicomSeg => Some("seg"),
         _ => None,
+    }
+}
+
+/// The QIDO-RS query of a poll: `StudyDate=<from>-` for a window of `days` days ending today
+/// (local time), or every series.
+pub fn qido_query(study_days: Option<u32>) -> String {
+    match study_days {
+        Some(days) => {
+            let back = chrono::Duration::days(i64::from(days.max(1)) - 1);
+            let from = chrono::Local::now().date_naive() - back;
+            format!("StudyDate={}-", from.format("%Y%m%d"))
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_study_window_ends_today() {
+        let today = chrono::Local::now()
+            .date_naive()
+            .format("%Y%m%d")
+            .to_string();
+        assert_eq!(qido_query(Some(1)), format!("StudyDate={today}-"));
+        assert!(qido_query(Some(7)) < qido_query(Some(1)));
+        assert_eq!(qido_query(None), "");
     }
 }
