@@ -112,6 +112,15 @@ fn series_list(o: &Orthanc) -> Vec<(String, String)> {
 
 /// Every SEG instance slicewise stored: (the series it references, the model it names).
 fn slicewise_segs(o: &Orthanc) -> Vec<(String, String)> {
+    seg_instances(o)
+        .into_iter()
+        .map(|(r, m, _)| (r, m))
+        .collect()
+}
+
+/// Every SEG instance slicewise stored: (the series it references, the model it names, its
+/// SOPInstanceUID).
+fn seg_instances(o: &Orthanc) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for s in get(o, "/series?expand").as_array().unwrap() {
         if s["MainDicomTags"]["Modality"] != "SEG" {
@@ -133,7 +142,8 @@ fn slicewise_segs(o: &Orthanc) -> Vec<(String, String)> {
                 .as_str()
                 .unwrap_or("")
                 .to_string();
-            out.push((referenced, model.to_string()));
+            let sop = tags["SOPInstanceUID"].as_str().unwrap_or("").to_string();
+            out.push((referenced, model.to_string(), sop));
         }
     }
     out.sort();
@@ -290,6 +300,16 @@ fn watch_stores_one_seg_per_selected_series_through_crashes_kills_and_an_outage(
         .filter(|e| e["event"] == "stored" && e["already_in_pacs"] == true)
         .collect();
     assert_eq!(found.len(), 1, "the crashed run's result: {found:?}");
+    // The instances Orthanc holds are the ones the audit names (their UIDs were stamped).
+    let mut audited: Vec<String> = audit(&state)
+        .iter()
+        .filter(|e| e["event"] == "stored")
+        .map(|e| e["result"].as_str().unwrap().to_string())
+        .collect();
+    audited.sort();
+    let mut held: Vec<String> = seg_instances(&o).into_iter().map(|(_, _, u)| u).collect();
+    held.sort();
+    assert_eq!(audited, held);
     let skipped: Vec<Value> = audit(&state)
         .into_iter()
         .filter(|e| e["event"] == "skipped")

@@ -1,9 +1,9 @@
-//! One series, start to finish, for each model that selected it: fetch it (WADO-RS) into a
-//! private folder, run it as a job of the job layer (the same `run_job` as `slicewise
-//! segment`), give the result its deterministic UIDs, and store it (STOW-RS) unless the PACS
-//! already holds it — then journal it `stored`. Any crash before that line leaves the pair
-//! `claimed`, so the next start redoes it, and finds the stored result rather than storing a
-//! second one.
+//! One series, start to finish, for each model that selected it: unless the PACS already holds
+//! its result (QIDO-RS for the result's deterministic SeriesInstanceUID), fetch it (WADO-RS)
+//! into a private folder, run it as a job of the job layer (the same `run_job` as `slicewise
+//! segment`), give the result its deterministic UIDs and store it (STOW-RS) — then journal it
+//! `stored`. Any crash before that line leaves the pair `claimed`, so the next start redoes
+//! it, and finds the stored result rather than storing a second one.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,15 +29,32 @@ pub const DEBUG_ABORT_VAR: &str = "SLICEWISE_DEBUG_WATCH_ABORT_AFTER_STORE";
 /// Processes one series; every outcome is journalled and audited.
 pub async fn process(shared: &Arc<Shared>, item: WorkItem) {
     debug_stall().await;
+    let uid = item.info.series_uid.clone();
+    // A result stored by an earlier run that died before journalling it is found first, so
+    // that the series is neither stored twice nor segmented again for it.
+    let mut todo = Vec::new();
+    for &m in &item.models {
+        match in_pacs(shared, &item, m).await {
+            Ok(true) => {
+                if let Err(why) = stored(shared, &item, m, true) {
+                    fail(shared, &item, m, &why);
+                }
+            }
+            Ok(false) => todo.push(m),
+            Err(why) => fail(shared, &item, m, &why),
+        }
+    }
+    if todo.is_empty() {
+        return;
+    }
     let info = &item.info;
-    let uid = info.series_uid.clone();
     let fetched = shared
         .patiently(&format!("WADO-RS series {uid}"), || shared.pacs.fetch(info))
         .await;
     let dir = match fetched {
         Ok(dir) => dir,
         Err(e) => {
-            for &m in &item.models {
+            for &m in &todo {
                 fail(shared, &item, m, &e.to_string());
             }
             return;
@@ -47,11 +64,51 @@ pub async fn process(shared: &Arc<Shared>, item: WorkItem) {
         "fetched",
         json!({"series": uid, "seconds": item.arrived.elapsed().as_secs_f64()}),
     );
-    for &m in &item.models {
+    for m in todo {
         if let Err(why) = one_model(shared, &item, m, dir.path().to_path_buf()).await {
             fail(shared, &item, m, &why);
         }
     }
+}
+
+/// The UIDs of model `m`'s result for the item's series.
+fn uids(shared: &Shared, item: &WorkItem, m: usize) -> ResultUids {
+    let format = stored_format_name(shared.opts.format).unwrap_or("seg");
+    ResultUids::of(&item.info.series_uid, &shared.models[m].key, format)
+}
+
+/// Whether the PACS already holds model `m`'s result for the series (QIDO-RS for its UID).
+async fn in_pacs(shared: &Shared, item: &WorkItem, m: usize) -> Result<bool, String> {
+    let series = uids(shared, item, m).series;
+    let found = shared
+        .patiently(&format!("QIDO-RS result series {series}"), || {
+            shared.pacs.find_series(&series)
+        })
+        .await;
+    match found {
+        Ok(_) => Ok(true),
+        Err(PacsError::NoSuchSeries { .. }) => Ok(false),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Journals and audits model `m`'s result as stored.
+fn stored(shared: &Shared, item: &WorkItem, m: usize, already: bool) -> Result<(), String> {
+    let (key, uid) = (&shared.models[m].key, &item.info.series_uid);
+    let uids = uids(shared, item, m);
+    let mut entry = Entry::new(uid, &item.info.study_uid, key, State::Stored);
+    entry.result = Some(uids.instance.clone());
+    shared.record(entry).map_err(|e| e.to_string())?;
+    shared.audit.event(
+        "stored",
+        json!({
+            "series": uid, "model": key, "format": stored_format_name(shared.opts.format),
+            "result_series": uids.series, "result": uids.instance,
+            "already_in_pacs": already,
+            "seconds": item.arrived.elapsed().as_secs_f64(),
+        }),
+    );
+    Ok(())
 }
 
 /// Segments, stamps and stores the result of model `m`.
@@ -76,41 +133,16 @@ async fn one_model(
         }),
     );
     let mask = rec.mask.ok_or("the job wrote no result")?.path;
-    let format = stored_format_name(shared.opts.format).unwrap_or("seg");
-    let uids = ResultUids::of(uid, &loaded.key, format);
-    let bytes = restamp(&mask, &uids)?;
-    let already = match shared
-        .patiently(&format!("QIDO-RS result series {}", uids.series), || {
-            shared.pacs.find_series(&uids.series)
+    let bytes = restamp(&mask, &uids(shared, item, m))?;
+    // Its UIDs make a repeated STOW-RS (two watchers on one PACS) store the same instance.
+    shared
+        .patiently(&format!("STOW-RS result of series {uid}"), || {
+            shared.pacs.store(&bytes)
         })
         .await
-    {
-        Ok(_) => true,
-        Err(PacsError::NoSuchSeries { .. }) => false,
-        Err(e) => return Err(e.to_string()),
-    };
-    if !already {
-        shared
-            .patiently(&format!("STOW-RS result of series {uid}"), || {
-                shared.pacs.store(&bytes)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        debug_abort();
-    }
-    let mut entry = Entry::new(uid, &item.info.study_uid, &loaded.key, State::Stored);
-    entry.result = Some(uids.instance.clone());
-    shared.record(entry).map_err(|e| e.to_string())?;
-    shared.audit.event(
-        "stored",
-        json!({
-            "series": uid, "model": loaded.key, "format": format,
-            "result_series": uids.series, "result": uids.instance,
-            "already_in_pacs": already,
-            "seconds": item.arrived.elapsed().as_secs_f64(),
-        }),
-    );
-    Ok(())
+        .map_err(|e| e.to_string())?;
+    debug_abort();
+    stored(shared, item, m, false)
 }
 
 /// Runs the series as one job of the job layer, on a blocking thread, writing into a private
