@@ -124,6 +124,7 @@ def main():
                     stored[e["series"]] = e
                     stored[e["series"]]["_seen"] = time.time()
             time.sleep(0.1)
+        events = audit(state)
         with open(f"/proc/{watcher.pid}/status") as f:
             hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
     finally:
@@ -139,6 +140,14 @@ def main():
         own.append(e["seconds"])
     span = max(datetime.fromisoformat(e["t"].replace("Z", "+00:00")).timestamp()
                for e in stored.values()) - t_burst if stored else float("nan")
+    # Stage times per series, from the watcher's own audit lines: queue wait and fetch (to
+    # `fetched`), job (to `segmented`: read, segment, write), STOW-RS (to `stored`).
+    stage = {}
+    for e in events:
+        if e.get("series") in arrived and e["event"] in ("fetched", "segmented", "stored"):
+            stage.setdefault(e["series"], {})[e["event"]] = e["seconds"]
+    seg = [v["segmented"] - v["fetched"] for v in stage.values() if "segmented" in v and "fetched" in v]
+    stow = [v["stored"] - v["segmented"] for v in stage.values() if "stored" in v and "segmented" in v]
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({
         "series": n, "stored": len(stored), "workers": workers,
@@ -146,6 +155,8 @@ def main():
         "upload_seconds": round(upload_s, 2),
         "arrival_to_stored_p50": round(pct(lat, 50), 2), "arrival_to_stored_p95": round(pct(lat, 95), 2),
         "watcher_seconds_p50": round(pct(own, 50), 2), "watcher_seconds_p95": round(pct(own, 95), 2),
+        "job_seconds_p50": round(pct(seg, 50), 3) if seg else None,
+        "stow_seconds_p50": round(pct(stow, 50), 3) if stow else None,
         "burst_to_last_stored_seconds": round(span, 2),
         "series_per_minute": round(60 * len(stored) / span, 1),
         "peak_rss_mib": round(hwm / 1024, 1),
