@@ -388,3 +388,66 @@ fn watch_stores_one_seg_per_selected_series_through_crashes_kills_and_an_outage(
     assert_eq!(slicewise_segs(&o).len(), segs.len());
     eprintln!("watch test {:.1} s", t0.elapsed().as_secs_f64());
 }
+
+#[test]
+fn watch_refuses_a_bad_url_and_never_shows_the_pacs_credentials() {
+    let work = tmpdir();
+    let lgg = model(LGG);
+    let state = work.path().join("bad");
+    let out = crate::cli::cmd(&[
+        &"watch",
+        &"--pacs",
+        &"ftp://pacs",
+        &"--model",
+        &lgg,
+        &"--state",
+        &state,
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--pacs ftp://pacs"), "{stderr}");
+    assert!(!state.exists(), "a refused start wrote its state folder");
+
+    // Nothing listens on port 1: the watcher waits, saying why, without the password or token.
+    let state = work.path().join("away");
+    let token = work.path().join("token");
+    std::fs::write(&token, "t0ken-value\n").unwrap();
+    let log = work.path().join("away.stderr");
+    let mut child = crate::cli::cmd(&[
+        &"watch",
+        &"--pacs",
+        &"http://user:s3cret-pw@127.0.0.1:1/dicom-web",
+        &"--pacs-token-file",
+        &token,
+        &"--model",
+        &lgg,
+        &"--state",
+        &state,
+        &"--device",
+        &"cpu",
+        &"--max-backoff",
+        &"1",
+        &"-v",
+    ])
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&log).unwrap())
+    .spawn()
+    .unwrap();
+    wait_for("a retry", 60, || {
+        audit(&state)
+            .iter()
+            .filter(|e| e["event"] == "pacs_waiting")
+            .count()
+            >= 2
+    });
+    signal(&child, libc_signal::Sig::Term);
+    assert!(child.wait().unwrap().success());
+    let said = std::fs::read_to_string(&log).unwrap()
+        + &std::fs::read_to_string(state.join("audit.jsonl")).unwrap();
+    assert!(said.contains("cannot connect"), "{said}");
+    for secret in ["s3cret-pw", "t0ken-value", "user:"] {
+        assert!(!said.contains(secret), "{secret} shown: {said}");
+    }
+}

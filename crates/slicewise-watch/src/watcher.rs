@@ -41,9 +41,14 @@ pub async fn watch(opts: WatchOptions) -> Result<Summary, WatchError> {
     let shared = Arc::new(setup(opts).await?);
     let (tx, rx) = mpsc::channel::<WorkItem>(shared.opts.queue.max(1));
     let workers = spawn_workers(&shared, rx);
-    let result = follow(&shared, &tx).await;
+    // Ctrl-C or SIGTERM stops it wherever it is (waiting for the PACS too): every journal line
+    // is whole, and what was claimed but not stored is redone at the next start.
+    let (result, stopped) = tokio::select! {
+        r = follow(&shared, &tx) => (r, false),
+        _ = stop_signal() => (Ok(()), true),
+    };
     drop(tx);
-    if result.is_ok() && shared.opts.once {
+    if result.is_ok() && shared.opts.once && !stopped {
         for w in workers {
             let _ = w.await;
         }
@@ -66,19 +71,20 @@ async fn setup(opts: WatchOptions) -> Result<Shared, WatchError> {
             opts.format
         )));
     }
-    let journal = Journal::open(&opts.state).map_err(|e| WatchError::Setup(e.to_string()))?;
     let staging = opts.state.join("tmp");
+    // The URL is checked before anything is written.
+    let mut pacs = DicomWeb::new(&opts.pacs, &staging, opts.max_series_bytes)
+        .map_err(|e| WatchError::Setup(format!("--pacs {e}")))?;
+    if let Some(t) = &opts.token {
+        pacs = pacs.bearer_token(t.clone());
+    }
+    let journal = Journal::open(&opts.state).map_err(|e| WatchError::Setup(e.to_string()))?;
     // What a killed run was fetching or writing is of no use: its series are redone.
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .map_err(|e| WatchError::Setup(format!("{}: {e}", staging.display())))?;
     let audit = Audit::open(&opts.state)
         .map_err(|e| WatchError::Setup(format!("{}: {e}", opts.state.display())))?;
-    let mut pacs = DicomWeb::new(&opts.pacs, &staging, opts.max_series_bytes)
-        .map_err(|e| WatchError::Setup(format!("--pacs {e}")))?;
-    if let Some(t) = &opts.token {
-        pacs = pacs.bearer_token(t.clone());
-    }
     let models = load_models(&opts).await?;
     audit.event(
         "started",
@@ -172,10 +178,7 @@ async fn follow(shared: &Arc<Shared>, tx: &mpsc::Sender<WorkItem>) -> Result<(),
         } else {
             shared.opts.poll
         };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = stop_signal() => return Ok(()),
-        }
+        tokio::time::sleep(pause).await;
     }
 }
 
