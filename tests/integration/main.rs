@@ -27,3 +27,4 @@ mod tiled_model;
 mod volume_dicom;
 mod volume_nifti;
 mod volume_tiff;
+mod watch;

@@ -20,15 +20,17 @@ use crate::server::{
 };
 
 /// A real Orthanc on a free loopback port, with its storage in a temporary folder, killed when
-/// dropped. Not the system service: each test gets an empty one.
-struct Orthanc {
+/// dropped. Not the system service: each test gets an empty one. A series is stable (Orthanc's
+/// `StableSeries` change, what `slicewise watch --orthanc` follows) one second after its last
+/// instance.
+pub(crate) struct Orthanc {
     child: Option<Child>,
-    dir: tempfile::TempDir,
-    port: u16,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) port: u16,
 }
 
 impl Orthanc {
-    fn start() -> Orthanc {
+    pub(crate) fn start() -> Orthanc {
         let port = free_port();
         let mut o = Orthanc {
             child: None,
@@ -40,7 +42,7 @@ impl Orthanc {
     }
 
     /// Starts it (again) on the same port and storage, and waits until `/system` answers.
-    fn launch(&mut self) {
+    pub(crate) fn launch(&mut self) {
         let config = self.dir.path().join("orthanc.json");
         let storage = self.dir.path().join("storage");
         let cfg = json!({
@@ -52,6 +54,7 @@ impl Orthanc {
             "AuthenticationEnabled": false,
             "DicomServerEnabled": false,
             "HttpCompressionEnabled": false,
+            "StableAge": 1,
             "Plugins": [dicomweb_plugin()],
             "DicomWeb": { "Enable": true, "Root": "/dicom-web/" },
         });
@@ -82,19 +85,19 @@ impl Orthanc {
         self.child.as_ref().expect("running").id()
     }
 
-    /// Reaps it once something else (the Python client) has killed it.
-    fn reap(&mut self) {
+    /// Reaps it once something else (the Python client) has killed it; kills it otherwise.
+    pub(crate) fn reap(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn dicomweb(&self) -> String {
+    pub(crate) fn dicomweb(&self) -> String {
         format!("{}/dicom-web", self.url())
     }
 }

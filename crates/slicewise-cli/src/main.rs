@@ -9,6 +9,7 @@ mod masks;
 mod progress;
 mod segment;
 mod serve;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,9 @@ pub enum Command {
     MergeReports(MergeArgs),
     /// Serve the models over MONAI Label's REST API (for OHIF and 3D Slicer).
     Serve(serve::ServeArgs),
+    /// Follow a PACS: segment each new series a model selects and store the result back
+    /// (DICOM SEG), exactly once per series and model.
+    Watch(watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Evaluate(a) => evaluate::run(a),
         Command::MergeReports(a) => Ok(merge_reports(a)),
         Command::Serve(a) => serve::run(a),
+        Command::Watch(a) => watch::run(a),
     };
     match result {
         Ok(code) => code,

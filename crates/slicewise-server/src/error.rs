@@ -118,6 +118,8 @@ impl From<crate::dicomweb::PacsError> for ApiError {
             P::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large"),
             P::Cache(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             P::OutsideRoot { .. } => (StatusCode::BAD_REQUEST, "bad_proxy_path"),
+            // A failure the PACS client may add later: still the PACS's.
+            _ => (StatusCode::BAD_GATEWAY, "pacs_error"),
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -133,7 +135,8 @@ impl From<crate::dicomweb::SetupError> for ServeError {
                 path,
                 source,
             },
-            other => ServeError::Options(other.to_string()),
+            // The client's message starts with the URL: name the option that gave it.
+            other => ServeError::Options(format!("--dicomweb {other}")),
         }
     }
 }

@@ -93,12 +93,10 @@ pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
     let root = opts.datastore.clone().unwrap_or_else(default_datastore);
     let datastore = Datastore::open(&root)?;
     let dicomweb = match &opts.dicomweb {
-        Some(url) => Some(DicomWeb::new(
-            url,
-            &root,
-            datastore.staging(),
-            opts.max_upload_bytes,
-        )?),
+        Some(url) => Some(
+            DicomWeb::new(url, datastore.staging(), opts.max_upload_bytes)?
+                .with_cache(root.join("dicomweb"))?,
+        ),
         None => None,
     };
     let dir = opts.models_dir.clone();

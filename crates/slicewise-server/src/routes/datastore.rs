@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::{MultipartBody, Q};
 use crate::app::{blocking, AppState};
 use crate::datastore::{image_extension, validate_id};
+use crate::dicomweb;
 use crate::error::ApiError;
 use crate::respond;
 
@@ -36,11 +37,13 @@ async fn list(State(app): State<AppState>, Q(q): Q<ListQuery>) -> Result<Json<Va
     let pacs = app.dicomweb.as_ref();
     match q.output.as_deref() {
         None | Some("stats") => match pacs {
-            Some(p) => Ok(Json(p.stats_json(app.datastore.stats_json()).await?)),
+            Some(p) => Ok(Json(
+                dicomweb::stats_json(p, app.datastore.stats_json()).await?,
+            )),
             None => Ok(Json(app.datastore.stats_json())),
         },
         Some("all") => match pacs {
-            Some(p) => Ok(Json(p.all_json(app.datastore.all_json()).await?)),
+            Some(p) => Ok(Json(dicomweb::all_json(p, app.datastore.all_json()).await?)),
             None => Ok(Json(app.datastore.all_json())),
         },
         // No labels are stored, so there is nothing to train on.
