@@ -4,9 +4,9 @@
 //! objects: modality, the series each SEG references, the algorithm named in it), never from
 //! the watcher's journal.
 //!
-//! Selection: until model cards declare their series rules, a model takes every image series
-//! (the interim rule of `slicewise-watch`'s `select.rs`): here the two MR series and the CT
-//! series, not the SEG (nor the SEGs the watcher stores itself).
+//! Selection: a model takes the image series its card's `series_selection` rules accept (never a
+//! SEG, nor the results the watcher stores itself): the hippocampus model here takes the T1post
+//! series and the hippocampus crops, not the CT (its rules want MR) nor the SEG.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -241,17 +241,18 @@ fn watch_stores_one_seg_per_selected_series_through_crashes_kills_and_an_outage(
     upload(&o, &files);
     wait_stable(&o, 4);
     let before = series_list(&o);
+    // The series the hippocampus model's rules take: the MR ones (not the CT, nor the SEG).
     let images: Vec<String> = before
         .iter()
-        .filter(|(_, m)| m != "SEG")
+        .filter(|(_, m)| m == "MR")
         .map(|(s, _)| s.clone())
         .collect();
-    assert_eq!(images.len(), 3, "{before:?}");
+    assert_eq!(images.len(), 2, "{before:?}");
     let work = tmpdir();
     let state = work.path().join("state");
-    let lgg = model(LGG);
-    let lgg = lgg.to_str().unwrap();
-    let orthanc_args = ["--orthanc", "--model", lgg, "--backfill"];
+    let hippo = model(HIPPO);
+    let hippo = hippo.to_str().unwrap();
+    let orthanc_args = ["--orthanc", "--model", hippo, "--backfill"];
 
     // 1. Killed right after its first STOW-RS, before journalling it (a debug hook aborts).
     let crashed = run_watch(
@@ -283,15 +284,16 @@ fn watch_stores_one_seg_per_selected_series_through_crashes_kills_and_an_outage(
     let _ = child.wait();
     assert_eq!(slicewise_segs(&o), segs, "the killed run stored something");
 
-    // 3. Run to completion: one SEG per image series, the one stored before the crash found
-    //    in the PACS rather than stored again; nothing for the uploaded SEG nor for its own.
+    // 3. Run to completion: one SEG per selected series, the one stored before the crash found
+    //    in the PACS rather than stored again; nothing for the CT (the card's rules), the
+    //    uploaded SEG nor the watcher's own.
     let done = run_watch(&o, &state, &[&orthanc_args[..], &["--once"]].concat(), &[]);
     let stderr = String::from_utf8_lossy(&done.stderr);
     assert!(done.status.success(), "{stderr}");
     let segs = slicewise_segs(&o);
     let mut expected: Vec<(String, String)> = images
         .iter()
-        .map(|s| (s.clone(), LGG.to_string()))
+        .map(|s| (s.clone(), HIPPO.to_string()))
         .collect();
     expected.sort();
     assert_eq!(segs, expected, "{stderr}");
@@ -320,6 +322,12 @@ fn watch_stores_one_seg_per_selected_series_through_crashes_kills_and_an_outage(
             .any(|e| e["reason"] == "modality SEG is not an image"),
         "{skipped:?}"
     );
+    assert!(
+        skipped.iter().any(|e| e["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("Modality CT"))),
+        "the CT is not skipped by the card's rules: {skipped:?}"
+    );
 
     // 4. Orthanc stops for a while: the watcher waits (the reason logged), and once Orthanc is
     //    back on the same storage it segments a series that arrives then.
@@ -346,20 +354,30 @@ fn watch_stores_one_seg_per_selected_series_through_crashes_kills_and_an_outage(
         .expect("Study1's hippocampus crop");
     upload(&o, &files_in(&late_dir));
     wait_for("the late series' SEG", 120, || {
-        slicewise_segs(&o).len() == 4
+        slicewise_segs(&o).len() == 3
     });
     signal(&child, libc_signal::Sig::Term);
     let status = child.wait().unwrap();
     let log = std::fs::read_to_string(state.with_extension("stderr")).unwrap();
     assert!(status.success(), "{log}");
     assert!(log.contains("cannot be reached"), "no reason logged: {log}");
-    assert_eq!(slicewise_segs(&o).len(), 4);
+    assert_eq!(slicewise_segs(&o).len(), 3);
 
-    // 5. Any DICOMweb server: QIDO-RS polling, another model, a fresh state folder: one SEG of
-    //    that model per image series (the four now there), nothing twice when run again.
+    // 5. Any DICOMweb server: QIDO-RS polling, another format, a fresh state folder: one
+    //    RTSTRUCT per selected series (the three MR series now there), nothing twice when run
+    //    again; the tumour model's rules (FLAIR) take none of them.
     let qido_state = work.path().join("qido");
-    let hippo = model(HIPPO);
-    let args = ["--model", hippo.to_str().unwrap(), "--backfill", "--once"];
+    let lgg = model(LGG);
+    let args = [
+        "--model",
+        hippo,
+        "--model",
+        lgg.to_str().unwrap(),
+        "--format",
+        "rtstruct",
+        "--backfill",
+        "--once",
+    ];
     for _ in 0..2 {
         let out = run_watch(&o, &qido_state, &args, &[]);
         assert!(
@@ -369,12 +387,15 @@ fn watch_stores_one_seg_per_selected_series_through_crashes_kills_and_an_outage(
         );
     }
     let segs = slicewise_segs(&o);
-    let hippo_segs: Vec<&String> = segs
+    assert_eq!(segs.len(), 3, "{segs:?}");
+    let rtstructs = get(&o, "/series?expand")
+        .as_array()
+        .unwrap()
         .iter()
-        .filter(|(_, m)| m == HIPPO)
-        .map(|(s, _)| s)
-        .collect();
-    assert_eq!(hippo_segs.len(), 4, "{segs:?}");
+        .filter(|s| s["MainDicomTags"]["Modality"] == "RTSTRUCT")
+        .map(|s| s["Instances"].as_array().unwrap().len())
+        .sum::<usize>();
+    assert_eq!(rtstructs, 3, "RTSTRUCTs stored by QIDO-RS polling");
     // A study window of one day finds none of these years-old studies.
     let out = run_watch(
         &o,

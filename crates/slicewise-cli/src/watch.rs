@@ -18,6 +18,9 @@ use slicewise_watch::{WatchError, WatchOptions};
 pub enum StoredFormat {
     /// DICOM Segmentation (one object per series and model).
     Seg,
+    /// DICOM RTSTRUCT: one ROI per label, closed planar contours (one object per series and
+    /// model).
+    Rtstruct,
 }
 
 /// Arguments of `slicewise watch`.
@@ -87,8 +90,9 @@ pub struct WatchArgs {
 
 const AFTER_HELP: &str = "\
 Each new series is offered to every model; the audit (stdout and STATE/audit.jsonl, one JSON \
-line per event) says whether the model selected it or why not. Until models declare their \
-series selection rules, a model selects every image series (not SEG, SR, RTSTRUCT, ...).
+line per event) says whether the model selected it or why not: image series only (not SEG, \
+SR, RTSTRUCT, ...), then, on the fetched headers, the model card's series selection rules \
+(those `slicewise segment` applies to a study).
 
 A selected series is fetched with WADO-RS into STATE/tmp, segmented as `slicewise segment` \
 would, and its result stored with STOW-RS under UIDs derived from (series, model name and \
@@ -142,6 +146,7 @@ fn options(args: WatchArgs) -> std::result::Result<WatchOptions, String> {
     o.orthanc = args.orthanc;
     o.format = match args.format {
         StoredFormat::Seg => OutputFormat::DicomSeg,
+        StoredFormat::Rtstruct => OutputFormat::Rtstruct,
     };
     o.poll = seconds("--poll-seconds", args.poll_seconds)?;
     o.max_backoff = seconds("--max-backoff", args.max_backoff)?;

@@ -100,6 +100,7 @@ impl fmt::Debug for WatchOptions {
 pub fn stored_format_name(format: OutputFormat) -> Option<&'static str> {
     match format {
         OutputFormat::DicomSeg => Some("seg"),
+        OutputFormat::Rtstruct => Some("rtstruct"),
         _ => None,
     }
 }

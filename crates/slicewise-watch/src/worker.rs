@@ -16,6 +16,7 @@ use slicewise_dicomweb::PacsError;
 
 use crate::journal::{Entry, State};
 use crate::options::stored_format_name;
+use crate::select::card_refuses;
 use crate::shared::{Shared, WorkItem};
 use crate::stamp::{restamp, ResultUids};
 
@@ -120,6 +121,9 @@ async fn one_model(
 ) -> Result<(), String> {
     let loaded = &shared.models[m];
     let uid = &item.info.series_uid;
+    if let Some(why) = card_refuses(&loaded.model, &dir) {
+        return not_selected(shared, item, m, &why);
+    }
     let (rec, _out) = segment(shared, m, dir).await?;
     if rec.status != JobStatus::Ok {
         return Err(rec.error.unwrap_or_else(|| "the job failed".into()));
@@ -178,6 +182,22 @@ async fn segment(
     .map_err(|e| format!("the job's thread failed: {e}"))?
     .ok_or("the fetched series is no volume")?;
     Ok((rec, out))
+}
+
+/// Journals and audits (series, model `m`) as skipped: the model card's rules refuse the
+/// fetched series.
+fn not_selected(shared: &Shared, item: &WorkItem, m: usize, why: &str) -> Result<(), String> {
+    let key = &shared.models[m].key;
+    let uid = &item.info.series_uid;
+    let mut entry = Entry::new(uid, &item.info.study_uid, key, State::Skipped);
+    entry.reason = Some(why.to_string());
+    shared.record(entry).map_err(|e| e.to_string())?;
+    shared.audit.event(
+        "skipped",
+        json!({"series": uid, "model": key, "reason": why,
+               "seconds": item.arrived.elapsed().as_secs_f64()}),
+    );
+    Ok(())
 }
 
 /// Journals and audits (series, model `m`) as failed for good.

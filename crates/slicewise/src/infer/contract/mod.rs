@@ -71,8 +71,8 @@
 //! (the graph checks are `contract/graph.rs`'s).
 
 mod graph;
-mod tiled;
 pub mod selection;
+mod tiled;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -86,8 +86,8 @@ use crate::mask::coding::LabelCodes;
 use crate::mask::LabelInfo;
 use graph::check_graph;
 pub use graph::{GraphFacts, GraphIo};
-pub use tiled::{ChannelScheme, ResampleSpec, TiledSpec};
 pub use selection::{select_series, Selection, SeriesRules, SeriesVerdict};
+pub use tiled::{ChannelScheme, ResampleSpec, TiledSpec};
 
 /// The prefix of every model-package key.
 pub const KEY_PREFIX: &str = "slicewise.";
@@ -1399,6 +1399,7 @@ mod tests {
                 tiled: Some(tiled_spec(5)),
                 channel_names: ["T1", "CT", "raw", "x", "rgb"].map(String::from).to_vec(),
                 provenance: Some(serde_json::json!({"source": "nnU-Net", "folds": [0, 1]})),
+                series_selection: None,
             };
             let (back, facts) = round_trip(&c);
             assert_eq!(back, c);
