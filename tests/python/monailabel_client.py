@@ -17,6 +17,10 @@ usage:
       uploads a DICOM series as several `file` parts (image id "mr"), infers it as NRRD through
       MONAILabelClient (compared with REF_MASK) and as DICOM SEG (output=dicom_seg, saved to
       OUT_SEG for seg_check.py).
+  monailabel_client.py channels URL MODEL CASE REF_MASK IMAGE...
+      uploads IMAGE i as datastore image CASE_000i through MONAILabelClient, infers MODEL on
+      image id CASE (a multi-channel model reads CASE_0000, CASE_0001, ...) as NIfTI and
+      compares the label with REF_MASK; then infers the missing case CASE_x and reports the error.
   monailabel_client.py hold-and-drop URL MODEL IMAGE_ID
       starts an infer on a raw socket, waits for its job to run, sends a second infer (expected
       503 with Retry-After while workers and queue are full), closes the socket and waits for
@@ -253,6 +257,23 @@ def hold_and_drop(url, model, image_id):
     emit(out)
 
 
+def channels(url, model, case, ref_mask, *images):
+    out = {"uploads": [client(url).upload_image(img, image_id=f"{case}_{i:04d}")
+                       for i, img in enumerate(images)]}
+    path, params = client(url).infer(model, case, {})
+    data, affine = nifti_label(path)
+    out["nifti"] = compare(data, affine, nifti_label(ref_mask))
+    out["params"] = params
+    # One channel only: the second is missing.
+    client(url).upload_image(images[0], image_id=f"{case}x_0000")
+    try:
+        client(url).infer(model, f"{case}x", {})
+        out["missing"] = {"status": 200}
+    except MONAILabelClientException as e:
+        out["missing"] = {"status": e.status_code, "message": str(e.msg)}
+    emit(out)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "roundtrip":
@@ -263,6 +284,8 @@ def main():
         concurrent(args[0], args[1], args[2], args[3], int(args[4]))
     elif cmd == "dicom-series":
         dicom_series(*args)
+    elif cmd == "channels":
+        channels(*args)
     elif cmd == "hold-and-drop":
         hold_and_drop(*args)
     else:

@@ -262,12 +262,19 @@ pub(crate) struct Segmented {
     mask: slicewise::Mask,
 }
 
+/// A record of `job` with nothing done yet.
+fn new_record(job: &Job) -> JobRecord {
+    let mut r = JobRecord::new(&job.input, job.series_uid.clone());
+    r.row = job.row;
+    r.channels = job.channels.clone();
+    r
+}
+
 /// Runs `f`, turning a panic into the job's failure (its message and, where the front end
 /// installed the engine's quiet hook, its place).
 fn catch<T>(job: &Job, f: impl FnOnce() -> T) -> std::result::Result<T, Box<JobRecord>> {
     slicewise::error::catch_panic(f).map_err(|e| {
-        let mut r = JobRecord::new(&job.input, job.series_uid.clone());
-        r.row = job.row;
+        let mut r = new_record(job);
         r.error = Some(e.to_string());
         Box::new(r)
     })
@@ -284,8 +291,7 @@ fn failed(mut rec: JobRecord, e: Error) -> JobRecord {
 /// `overwrite`); else prepares its outputs and reads its volume.
 pub(crate) fn read_stage(job: &Job, settings: &JobSettings, guard: &InputGuard) -> Stage<Read> {
     catch(job, || {
-        let mut rec = JobRecord::new(&job.input, job.series_uid.clone());
-        rec.row = job.row;
+        let mut rec = new_record(job);
         if let Some(e) = &job.error {
             rec.error = Some(e.clone());
             return Stage::Done(Box::new(rec));
@@ -454,20 +460,34 @@ fn read_sidecar(sidecar: &Path) -> Option<JobRecord> {
 }
 
 /// Whether `rec` is a record of `job`: the same input (canonically when both paths resolve,
-/// else as written: an earlier input since moved is another input unless written alike) and the
-/// same series.
+/// else as written: an earlier input since moved is another input unless written alike), the
+/// same series, and for a multi-channel case the same channel inputs in the same order.
 fn records_job(rec: &JobRecord, job: &Job) -> bool {
-    let same_input = match (rec.input.canonicalize(), job.input.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => rec.input == job.input,
-    };
-    same_input && rec.series_uid == job.series_uid
+    rec.channels.len() == job.channels.len()
+        && same_path(&rec.input, &job.input)
+        && rec
+            .channels
+            .iter()
+            .zip(&job.channels)
+            .all(|(a, b)| same_path(a, b))
+        && rec.series_uid == job.series_uid
 }
 
-/// The earlier record when the job's outputs are complete. An input that no longer exists is
-/// never complete: its job fails naming it.
+/// Whether `a` and `b` are one file: canonically when both resolve, else as written.
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The earlier record when the job's outputs are complete. An input that no longer exists (of
+/// a case: any channel's) is never complete: its job fails naming it.
 fn complete(job: &Job, sidecar: &Path) -> Option<JobRecord> {
     job.input.canonicalize().ok()?;
+    for c in &job.channels {
+        c.canonicalize().ok()?;
+    }
     let rec = read_sidecar(sidecar)?;
     if rec.status != JobStatus::Ok || !records_job(&rec, job) {
         return None;
@@ -521,7 +541,39 @@ fn read_volume(
     rec: &mut JobRecord,
 ) -> Result<Volume> {
     prepare_outputs(out, guard)?;
-    read_input(&job.input, job.series_uid.as_deref(), rec)
+    // A case's channel files may be found beside a file given (nnU-Net naming): guard them too.
+    for p in [&out.mask, &out.sidecar] {
+        if job.channels.iter().any(|c| same_path(c, p)) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: output would overwrite an input",
+                p.display()
+            )));
+        }
+    }
+    if job.channels.is_empty() {
+        read_input(&job.input, job.series_uid.as_deref(), rec)
+    } else {
+        read_channels(&job.channels, rec)
+    }
+}
+
+/// Reads one volume per channel and stacks them ([`Volume::open_channels`]: one grid or
+/// refused), recording what [`read_input`] records: a multi-channel job's first step, also for
+/// the server.
+pub fn read_channels(paths: &[PathBuf], rec: &mut JobRecord) -> Result<Volume> {
+    paths.iter().for_each(|p| injected_panic(p));
+    let t = Instant::now();
+    let volume = Volume::open_channels(paths, &ReadOptions::default())?;
+    record_read(&volume, t, rec);
+    Ok(volume)
+}
+
+/// Records a read volume's read time, dims, spacing and warnings.
+fn record_read(volume: &Volume, started: Instant, rec: &mut JobRecord) {
+    rec.timings.read = started.elapsed().as_secs_f64();
+    rec.dims = Some(volume.dims_xyz());
+    rec.spacing = Some(volume.geometry.spacing);
+    rec.warnings.extend(volume.meta.warnings.iter().cloned());
 }
 
 /// Reads an input volume (of a DICOM folder, the series `series_uid` names), recording its read
@@ -535,10 +587,7 @@ pub fn read_input(input: &Path, series_uid: Option<&str>, rec: &mut JobRecord) -
         ropts = ropts.series_uid(uid.to_string());
     }
     let volume = Volume::open_with(input, &ropts)?;
-    rec.timings.read = t.elapsed().as_secs_f64();
-    rec.dims = Some(volume.dims_xyz());
-    rec.spacing = Some(volume.geometry.spacing);
-    rec.warnings.extend(volume.meta.warnings.iter().cloned());
+    record_read(&volume, t, rec);
     Ok(volume)
 }
 

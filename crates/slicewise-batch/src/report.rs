@@ -58,6 +58,10 @@ pub struct JobRecord {
     pub row: Option<usize>,
     /// DICOM SeriesInstanceUID, when the input is DICOM.
     pub series_uid: Option<String>,
+    /// For a multi-channel case: every channel's input, in channel order (`input` is the
+    /// first). Absent for one-volume jobs, whose records read as they always did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<PathBuf>,
     /// Outcome.
     pub status: JobStatus,
     /// The mask file.
@@ -87,6 +91,7 @@ impl JobRecord {
             input: input.to_path_buf(),
             row: None,
             series_uid,
+            channels: Vec::new(),
             status: JobStatus::Failed,
             mask: None,
             previews: Vec::new(),

@@ -36,6 +36,19 @@ pub fn plan(py: Python<'_>, inputs: Vec<PathBuf>, rows: bool) -> PyResult<Vec<St
     planned.iter().map(to_json).collect()
 }
 
+/// The jobs of `inputs` for a model taking `channels` input channels, as JSON: each input is a
+/// list of paths, one path (a file, folder, DICOM study) or one per channel of one case; with
+/// `channels > 1`, nnU-Net-named files (`CASE_0000`, …) are grouped into one job per case.
+#[pyfunction]
+pub fn plan_cases(
+    py: Python<'_>,
+    inputs: Vec<Vec<PathBuf>>,
+    channels: usize,
+) -> PyResult<Vec<String>> {
+    let planned = py.detach(|| jobs::expand_for(&inputs, channels));
+    planned.iter().map(to_json).collect()
+}
+
 /// Why `out` cannot take the outputs of `inputs` (it lies inside an input folder), or None.
 #[pyfunction]
 pub fn check_out(inputs: Vec<PathBuf>, out: PathBuf) -> Option<String> {
