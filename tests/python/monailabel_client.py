@@ -270,7 +270,9 @@ def channels(url, model, case, ref_mask, *images):
         client(url).infer(model, f"{case}x", {})
         out["missing"] = {"status": 200}
     except MONAILabelClientException as e:
-        out["missing"] = {"status": e.status_code, "message": str(e.msg)}
+        # The client puts the HTTP status into its message ("Status: 404; Response: ...").
+        status = e.status_code or int(re.search(r"Status: (\d+)", str(e.msg)).group(1))
+        out["missing"] = {"status": status, "message": str(e.msg)}
     emit(out)
 
 
