@@ -39,11 +39,13 @@ pub(crate) struct Reference {
     pub(crate) volume: Vec<f32>,
 }
 
-/// Computed once per test process (the folder lives as long as it).
+/// Computed once per test process, into one folder of the target's scratch space that each
+/// process overwrites (its ~200 MB are not left behind per run in the system's temp folder).
 pub(crate) fn reference() -> &'static Reference {
     static REF: OnceLock<Reference> = OnceLock::new();
     REF.get_or_init(|| {
-        let dir = harness::tmpdir().keep();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("channels-reference");
+        std::fs::create_dir_all(&dir).unwrap();
         let [flair, t1c] = brats();
         let st = harness::py("channels_ref.py", &[&"stack", &dir, &flair, &t1c]);
         assert_eq!(st["shape"], json!([2, 155, 240, 240]));
@@ -64,6 +66,9 @@ pub(crate) fn reference() -> &'static Reference {
             r["slices"], r["classes"], r["full"][0], r["full"][1]
         );
         let volume = harness::read_f32(&dir.join("vol.f32"));
+        for big in ["vol.f32", "prep.f32", "probs.f32"] {
+            let _ = std::fs::remove_file(dir.join(big));
+        }
         Reference {
             dir,
             back_shape,
