@@ -65,9 +65,10 @@ typedef struct slicewise_model slicewise_model;
 /**
  * An image volume: voxels (as 32-bit floats, real-world values) plus geometry.
  *
- * Owner: created by `slicewise_volume_open` or `slicewise_volume_from_memory`, released by the
- * caller with `slicewise_volume_free`. Thread rule: immutable after creation, so shareable: any
- * number of threads may read or segment it at the same time. Free it only when unused.
+ * Owner: created by `slicewise_volume_open`, `slicewise_volume_open_channels` or
+ * `slicewise_volume_from_memory`, released by the caller with `slicewise_volume_free`. Thread
+ * rule: immutable after creation, so shareable: any number of threads may read or segment it at
+ * the same time. Free it only when unused.
  */
 typedef struct slicewise_volume slicewise_volume;
 
@@ -696,6 +697,28 @@ slicewise_status slicewise_last_error(char *buf,
  */
 slicewise_status slicewise_volume_open(const char *path,
                                        struct slicewise_volume **out);
+
+/**
+ * Reads one volume per channel and stacks them into one multi-channel volume: `paths[i]` (a
+ * file or DICOM series folder holding one channel) becomes channel i, for a model taking
+ * several input channels (e.g. nnU-Net's `CASE_0000.nii.gz`, `CASE_0001.nii.gz`).
+ *
+ * Every path must lie on the first one's voxel grid: the same dimensions, spacing and origin
+ * within 1e-4 mm, direction cosines within 1e-5. Otherwise the result is
+ * `SLICEWISE_FORMAT` and `slicewise_last_error` names both files and what differs. The
+ * volume has the first file's geometry.
+ *
+ * * `paths`: `n` NUL-terminated paths; `n` at least 1.
+ * * `out`: receives the new volume on success (untouched on failure); free it with
+ *   `slicewise_volume_free`.
+ *
+ * # Safety
+ * `paths` is NULL or points to `n` pointers, each NULL or NUL-terminated; `out` is NULL or
+ * valid for writing.
+ */
+slicewise_status slicewise_volume_open_channels(const char *const *paths,
+                                                size_t n,
+                                                struct slicewise_volume **out);
 
 /**
  * Copies a host's voxel array into a new volume (no file round trip).

@@ -21,6 +21,7 @@ use crate::{harness, robustness};
 const OK: i32 = 0;
 const INVALID_ARGUMENT: i32 = 1;
 const IO: i32 = 2;
+const FORMAT: i32 = 3;
 const UNSUPPORTED: i32 = 4;
 const CANCELLED: i32 = 10;
 const PANIC: i32 = 11;
@@ -128,6 +129,7 @@ api! {
     model_info: unsafe extern "C" fn(H, *mut c_char, usize, *mut usize) -> i32;
     model_free: unsafe extern "C" fn(H);
     volume_open: unsafe extern "C" fn(*const c_char, *mut H) -> i32;
+    volume_open_channels: unsafe extern "C" fn(*const *const c_char, usize, *mut H) -> i32;
     volume_from_memory: unsafe extern "C" fn(*const c_void, u32, *const usize, *const f64, *const f64, *const f64, u32, *mut H) -> i32;
     volume_info: unsafe extern "C" fn(H, u32, *mut VolumeInfo) -> i32;
     volume_free: unsafe extern "C" fn(H);
@@ -827,11 +829,11 @@ fn mirror_check(header: &Path) -> serde_json::Value {
 #[test]
 fn header_mirrors_match_the_header() {
     let r = mirror_check(&harness::repo().join("include/slicewise.h"));
-    assert_eq!(r["header"]["functions"], 25, "{}", r["header"]);
+    assert_eq!(r["header"]["functions"], 26, "{}", r["header"]);
     assert_eq!(r["header"]["structs"], 5, "{}", r["header"]);
     assert_eq!(r["compiler"]["fields"], 32);
     assert_eq!(r["compiler"]["problems"], serde_json::json!([]));
-    for (name, functions, structs) in [("slicer", 25, 5), ("capi_ctypes", 13, 4), ("rust", 25, 5)] {
+    for (name, functions, structs) in [("slicer", 26, 5), ("capi_ctypes", 13, 4), ("rust", 26, 5)] {
         let m = &r["mirrors"][name];
         assert_eq!(
             m["problems"],
@@ -1090,6 +1092,64 @@ fn segment_matches_the_rust_api() {
         }
     }
     unsafe { (a.volume_free)(cv.0) };
+}
+
+/// `slicewise_volume_open_channels` stacks the BraTS FLAIR and T1c files (one per channel) and a
+/// 2-channel model segments them as the independent reference does
+/// (`channels::reference`); files on other grids are FORMAT errors naming both files.
+#[test]
+fn volume_open_channels_segments_like_the_reference_and_refuses_other_grids() {
+    let a = api();
+    let [flair, t1c] = crate::channels::brats();
+    let (c0, c1) = (cpath(&flair), cpath(&t1c));
+    let paths = [c0.as_ptr(), c1.as_ptr()];
+    let mut h: H = null_mut();
+    expect(
+        unsafe { (a.volume_open_channels)(paths.as_ptr(), 2, &mut h) },
+        OK,
+    );
+    let info = volume_info(h, SPACE_LPS);
+    assert_eq!(info.dims, [240, 240, 155, 2]);
+    let m = c_model("unet_2ch.onnx");
+    let (st, mask) = c_segment(m, Shared(h), None, None, null_mut());
+    expect(st, OK);
+    let got = mask_bytes(mask);
+    let reference = crate::channels::reference();
+    let (want, ambiguous) = (reference.labels(), reference.ambiguous());
+    let differ: Vec<usize> = (0..want.len()).filter(|&i| got[i] != want[i]).collect();
+    assert!(
+        differ.iter().all(|&i| ambiguous[i]) && differ.len() * 10_000 <= want.len(),
+        "{} voxels differ from the reference",
+        differ.len()
+    );
+    assert!(got.iter().any(|&b| b > 0), "degenerate mask");
+    unsafe { (a.mask_free)(mask) };
+    unsafe { (a.volume_free)(h) };
+
+    // Another grid: FORMAT, both files named, `out` untouched.
+    let hippo = hippocampus("001");
+    let c2 = cpath(&hippo);
+    let paths = [c0.as_ptr(), c2.as_ptr()];
+    let sentinel = 0x1 as H;
+    let mut h = sentinel;
+    expect(
+        unsafe { (a.volume_open_channels)(paths.as_ptr(), 2, &mut h) },
+        FORMAT,
+    );
+    assert_eq!(h, sentinel);
+    let e = last_error();
+    assert!(
+        e.contains(&*flair.to_string_lossy()) && e.contains(&*hippo.to_string_lossy()),
+        "{e}"
+    );
+    expect(
+        unsafe { (a.volume_open_channels)(null(), 2, &mut h) },
+        NULL_POINTER,
+    );
+    expect(
+        unsafe { (a.volume_open_channels)(paths.as_ptr(), 0, &mut h) },
+        INVALID_ARGUMENT,
+    );
 }
 
 /// One label's statistics through `slicewise_mask_label_stats`.

@@ -8,6 +8,7 @@ use slicewise_tests as harness;
 
 mod bundled_model;
 mod capi;
+mod channels;
 mod cli;
 mod cli_jobs;
 mod conformance;

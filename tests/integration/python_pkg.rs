@@ -61,6 +61,11 @@ fn python_api_matches_cli_nibabel_pydicom_and_tifffile() {
 }
 
 #[test]
+fn python_channel_lists_and_nnunet_folders_match_the_reference() {
+    pytest("test_pkg_channels.py");
+}
+
+#[test]
 fn sharded_cli_covers_every_row_once_and_merges_into_the_unsharded_report() {
     pytest("test_pkg_shards.py");
 }

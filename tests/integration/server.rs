@@ -47,6 +47,24 @@ impl Server {
         env: &[(&str, &str)],
         prepare: impl FnOnce(&Path),
     ) -> Server {
+        Self::start_in(&harness::repo().join("models"), extra, env, prepare)
+    }
+
+    /// [`Server::start_with`] serving the models of the folder `models`.
+    pub(crate) fn start_models(
+        models: &Path,
+        extra: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> Server {
+        Self::start_in(models, extra, &[], prepare)
+    }
+
+    fn start_in(
+        models: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&Path),
+    ) -> Server {
         let dir = tmpdir();
         let datastore = dir.path().join("datastore");
         prepare(&datastore);
@@ -60,7 +78,7 @@ impl Server {
                 "cpu",
                 "--models",
             ])
-            .arg(harness::repo().join("models"))
+            .arg(models)
             .arg("--datastore")
             .arg(&datastore)
             .args(extra)

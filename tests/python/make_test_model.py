@@ -181,6 +181,12 @@ def main():
     os.makedirs(out, exist_ok=True)
     save(unet("sigmoid", seed=1, meta=meta_for("sigmoid")), os.path.join(out, "unet_sigmoid.onnx"))
     save(unet("softmax", seed=2, meta=meta_for("softmax")), os.path.join(out, "unet_softmax.onnx"))
+    # Two input channels (e.g. FLAIR + T1c, one file each): source channels 0 and 1.
+    two = meta_for("softmax", channels=2)
+    two["slicewise.name"] = "test-unet-2ch"
+    two["slicewise.source_channels"] = "0,1"
+    two["slicewise.channel_names"] = json.dumps(["FLAIR", "T1c"])
+    save(unet("softmax", cin=2, seed=4, meta=two), os.path.join(out, "unet_2ch.onnx"))
     # Refused: no slicewise metadata at all.
     save(unet("sigmoid", seed=1, meta={}), os.path.join(out, "unet_nometa.onnx"))
     # Refused: declares 3 channels but the graph takes 1.

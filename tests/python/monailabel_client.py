@@ -18,6 +18,10 @@ usage:
       MONAILabelClient (compared with REF_MASK), as DICOM SEG (output=dicom_seg, saved to
       OUT_SEG for seg_check.py) and, when OUT_RTSTRUCT is given, as an RT Structure Set
       (output=rtstruct, saved there for rtstruct_check.py).
+  monailabel_client.py channels URL MODEL CASE REF_MASK IMAGE...
+      uploads IMAGE i as datastore image CASE_000i through MONAILabelClient, infers MODEL on
+      image id CASE (a multi-channel model reads CASE_0000, CASE_0001, ...) as NIfTI and
+      compares the label with REF_MASK; then infers the missing case CASE_x and reports the error.
   monailabel_client.py hold-and-drop URL MODEL IMAGE_ID
       starts an infer on a raw socket, waits for its job to run, sends a second infer (expected
       503 with Retry-After while workers and queue are full), closes the socket and waits for
@@ -261,6 +265,25 @@ def hold_and_drop(url, model, image_id):
     emit(out)
 
 
+def channels(url, model, case, ref_mask, *images):
+    out = {"uploads": [client(url).upload_image(img, image_id=f"{case}_{i:04d}")
+                       for i, img in enumerate(images)]}
+    path, params = client(url).infer(model, case, {})
+    data, affine = nifti_label(path)
+    out["nifti"] = compare(data, affine, nifti_label(ref_mask))
+    out["params"] = params
+    # One channel only: the second is missing.
+    client(url).upload_image(images[0], image_id=f"{case}x_0000")
+    try:
+        client(url).infer(model, f"{case}x", {})
+        out["missing"] = {"status": 200}
+    except MONAILabelClientException as e:
+        # The client puts the HTTP status into its message ("Status: 404; Response: ...").
+        status = e.status_code or int(re.search(r"Status: (\d+)", str(e.msg)).group(1))
+        out["missing"] = {"status": status, "message": str(e.msg)}
+    emit(out)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "roundtrip":
@@ -271,6 +294,8 @@ def main():
         concurrent(args[0], args[1], args[2], args[3], int(args[4]))
     elif cmd == "dicom-series":
         dicom_series(*args)
+    elif cmd == "channels":
+        channels(*args)
     elif cmd == "hold-and-drop":
         hold_and_drop(*args)
     else:

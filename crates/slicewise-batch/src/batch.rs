@@ -287,6 +287,7 @@ fn failed(mut rec: JobRecord, e: Error) -> JobRecord {
 fn new_record(job: &Job) -> JobRecord {
     let mut rec = JobRecord::new(&job.input, job.series_uid.clone());
     rec.row = job.row;
+    rec.channels = job.channels.clone();
     if let Some(s) = &job.series {
         rec.series_number = s.number;
         rec.series_description = s.description.clone();
@@ -480,20 +481,34 @@ fn read_sidecar(sidecar: &Path) -> Option<JobRecord> {
 }
 
 /// Whether `rec` is a record of `job`: the same input (canonically when both paths resolve,
-/// else as written: an earlier input since moved is another input unless written alike) and the
-/// same series.
+/// else as written: an earlier input since moved is another input unless written alike), the
+/// same series, and for a multi-channel case the same channel inputs in the same order.
 fn records_job(rec: &JobRecord, job: &Job) -> bool {
-    let same_input = match (rec.input.canonicalize(), job.input.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => rec.input == job.input,
-    };
-    same_input && rec.series_uid == job.series_uid
+    rec.channels.len() == job.channels.len()
+        && same_path(&rec.input, &job.input)
+        && rec
+            .channels
+            .iter()
+            .zip(&job.channels)
+            .all(|(a, b)| same_path(a, b))
+        && rec.series_uid == job.series_uid
 }
 
-/// The earlier record when the job's outputs are complete. An input that no longer exists is
-/// never complete: its job fails naming it.
+/// Whether `a` and `b` are one file: canonically when both resolve, else as written.
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The earlier record when the job's outputs are complete. An input that no longer exists (of
+/// a case: any channel's) is never complete: its job fails naming it.
 fn complete(job: &Job, sidecar: &Path) -> Option<JobRecord> {
     job.input.canonicalize().ok()?;
+    for c in &job.channels {
+        c.canonicalize().ok()?;
+    }
     let rec = read_sidecar(sidecar)?;
     if rec.status != JobStatus::Ok || !records_job(&rec, job) {
         return None;
@@ -547,10 +562,42 @@ fn read_volume(
     rec: &mut JobRecord,
 ) -> Result<Volume> {
     prepare_outputs(out, guard)?;
-    // The listed series' UID even when empty: a series without SeriesInstanceUID beside others
-    // is the group of files without one.
-    let uid = job.series.as_ref().map(|s| s.uid.as_str());
-    read_input(&job.input, uid.or(job.series_uid.as_deref()), rec)
+    // A case's channel files may be found beside a file given (nnU-Net naming): guard them too.
+    for p in [&out.mask, &out.sidecar] {
+        if job.channels.iter().any(|c| same_path(c, p)) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: output would overwrite an input",
+                p.display()
+            )));
+        }
+    }
+    if job.channels.is_empty() {
+        // The listed series' UID even when empty: a series without SeriesInstanceUID beside
+        // others is the group of files without one.
+        let uid = job.series.as_ref().map(|s| s.uid.as_str());
+        read_input(&job.input, uid.or(job.series_uid.as_deref()), rec)
+    } else {
+        read_channels(&job.channels, rec)
+    }
+}
+
+/// Reads one volume per channel and stacks them ([`Volume::open_channels`]: one grid or
+/// refused), recording what [`read_input`] records: a multi-channel job's first step, also for
+/// the server.
+pub fn read_channels(paths: &[PathBuf], rec: &mut JobRecord) -> Result<Volume> {
+    paths.iter().for_each(|p| injected_panic(p));
+    let t = Instant::now();
+    let volume = Volume::open_channels(paths, &ReadOptions::default())?;
+    record_read(&volume, t, rec);
+    Ok(volume)
+}
+
+/// Records a read volume's read time, dims, spacing and warnings.
+fn record_read(volume: &Volume, started: Instant, rec: &mut JobRecord) {
+    rec.timings.read = started.elapsed().as_secs_f64();
+    rec.dims = Some(volume.dims_xyz());
+    rec.spacing = Some(volume.geometry.spacing);
+    rec.warnings.extend(volume.meta.warnings.iter().cloned());
 }
 
 /// Reads an input volume (of a DICOM folder, the series `series_uid` names), recording its read
@@ -564,10 +611,7 @@ pub fn read_input(input: &Path, series_uid: Option<&str>, rec: &mut JobRecord) -
         ropts = ropts.series_uid(uid.to_string());
     }
     let volume = Volume::open_with(input, &ropts)?;
-    rec.timings.read = t.elapsed().as_secs_f64();
-    rec.dims = Some(volume.dims_xyz());
-    rec.spacing = Some(volume.geometry.spacing);
-    rec.warnings.extend(volume.meta.warnings.iter().cloned());
+    record_read(&volume, t, rec);
     Ok(volume)
 }
 

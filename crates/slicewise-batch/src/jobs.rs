@@ -1,13 +1,22 @@
 //! Turning `segment`'s inputs into jobs: one per file or folder volume, one per series of a
-//! DICOM folder, with output names that cannot collide.
+//! DICOM folder, one per multi-channel case (one file per channel), with output names that
+//! cannot collide.
+//!
+//! Multi-channel cases come two ways. Explicit channel lists (the CLI's `--channels`, a
+//! manifest's `input_0000`, `input_0001`, … columns, Python's lists) are one job each. And for
+//! a model taking C > 1 channels, nnU-Net's naming groups files: `CASE_0000.nii.gz` …
+//! `CASE_{C-1}.nii.gz` in one folder (given as files, or found in a folder given) become one
+//! job named `CASE`, failing by name when a channel file is missing. With a one-channel model
+//! nothing is grouped: inputs become the jobs they always did.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use slicewise::error::{Error, Result};
 use slicewise::infer::contract::{Selection, SeriesRules};
+use slicewise::volume::channels::volume_stem;
 use slicewise::volume::dicom::SeriesInfo;
 use slicewise::volume::{self, InputKind};
 
@@ -37,6 +46,10 @@ pub struct Job {
     /// A note for the job's record: the series runs although the model's rules would skip it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection_note: Option<String>,
+    /// For a multi-channel case: its files (or DICOM folders), one per channel in channel
+    /// order; `input` is the first. Empty for a job reading one volume.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<PathBuf>,
 }
 
 /// Which series of the DICOM inputs a batch runs. Other inputs (NIfTI, TIFF) carry no series
@@ -134,30 +147,213 @@ fn found_series(jobs: &[Job]) -> String {
     }
 }
 
+/// One input as a user names it: one path (a file, a folder, a DICOM study), or several, one
+/// volume per channel of one case.
+pub type Input = Vec<PathBuf>;
+
 /// Expands inputs into jobs, in input order. A folder that is neither a DICOM nor a TIFF volume
 /// is expanded into its sub-folders (one level), so a folder of patient folders works.
 pub fn expand(inputs: &[PathBuf]) -> Vec<Job> {
+    expand_for(&singles(inputs), 1)
+}
+
+/// Expands inputs into jobs for a model taking `model_channels` input channels (0: unknown,
+/// nothing grouped and channel lists not counted): like [`expand`], plus one job per channel
+/// list, and for `model_channels > 1` one job per nnU-Net case (see [`case_job`]).
+pub fn expand_for(inputs: &[Input], model_channels: usize) -> Vec<Job> {
     let mut jobs = Vec::new();
+    let mut seen = HashSet::new();
     for input in inputs {
-        expand_one(input, None, 1, &mut jobs);
+        push_input(input, None, model_channels, &mut seen, &mut jobs);
     }
     make_unique(&mut jobs);
     jobs
+}
+
+/// Each path as an input of its own.
+fn singles(paths: &[PathBuf]) -> Vec<Input> {
+    paths.iter().map(|p| vec![p.clone()]).collect()
+}
+
+/// Adds the jobs of one input (of manifest row `row`); `seen` holds the nnU-Net cases already
+/// planned, so that a case whose files are all given is one job.
+fn push_input(
+    input: &[PathBuf],
+    row: Option<usize>,
+    model_channels: usize,
+    seen: &mut HashSet<CaseKey>,
+    jobs: &mut Vec<Job>,
+) {
+    match input {
+        [] => {}
+        [path] if model_channels > 1 && path.is_file() => match CaseKey::of(path) {
+            Some((key, _)) if seen.insert(key.clone()) => {
+                jobs.push(case_job(&key, row, model_channels))
+            }
+            Some(_) => {}
+            None => expand_one(path, row, 1, model_channels, jobs),
+        },
+        [path] => expand_one(path, row, 1, model_channels, jobs),
+        paths => jobs.push(channel_job(paths, row, model_channels)),
+    }
+}
+
+/// The job of an explicit channel list: file i is channel i. Fails (as a job) when the model's
+/// channel count is known and the list has another length.
+fn channel_job(paths: &[PathBuf], row: Option<usize>, model_channels: usize) -> Job {
+    let first = &paths[0];
+    let error = (model_channels > 0 && paths.len() != model_channels).then(|| {
+        format!(
+            "{}: {} channel files given but the model takes {model_channels} channel(s)",
+            first.display(),
+            paths.len()
+        )
+    });
+    let stem = volume_stem(first);
+    let base = match CaseKey::of(first) {
+        Some((key, 0)) => sanitize(&key.case),
+        _ => sanitize(&stem),
+    };
+    Job {
+        input: first.clone(),
+        row,
+        series_uid: None,
+        kind: volume::detect(first).ok(),
+        base,
+        error,
+        series: None,
+        not_selected: None,
+        selection_note: None,
+        channels: paths.to_vec(),
+    }
+}
+
+/// A case of files named the nnU-Net way, `CASE_XXXX.ext` (XXXX: four digits, the channel):
+/// the folder, the case and the extension as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CaseKey {
+    dir: PathBuf,
+    case: String,
+    ext: String,
+}
+
+impl CaseKey {
+    /// The case `path` belongs to and its channel, when its name is `CASE_XXXX` plus a volume
+    /// extension.
+    fn of(path: &Path) -> Option<(CaseKey, usize)> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let stem = volume_stem(path);
+        let (case, digits) = stem.rsplit_once('_')?;
+        if case.is_empty() || digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let ext = name[stem.len()..].to_string();
+        if ext.is_empty() {
+            return None;
+        }
+        let key = CaseKey {
+            dir: path.parent().unwrap_or(Path::new("")).to_path_buf(),
+            case: case.to_string(),
+            ext,
+        };
+        Some((key, digits.parse().ok()?))
+    }
+
+    /// The file of channel `i`.
+    fn file(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("{}_{i:04}{}", self.case, self.ext))
+    }
+}
+
+/// The job of nnU-Net case `key` for a model taking `channels` channels: channel i is the
+/// file `CASE_{i:04}` with the case's extension, in the case's folder. Fails (as a job) naming
+/// the first missing channel file, or the file of channel C when the case has more channels
+/// than the model takes.
+fn case_job(key: &CaseKey, row: Option<usize>, channels: usize) -> Job {
+    let files: Vec<PathBuf> = (0..channels).map(|i| key.file(i)).collect();
+    let span = format!(
+        "{}_0000{} … {}_{:04}{}",
+        key.case,
+        key.ext,
+        key.case,
+        channels - 1,
+        key.ext
+    );
+    let missing = files.iter().enumerate().find(|(_, f)| !f.is_file());
+    let error = match missing {
+        Some((i, f)) => Some(format!(
+            "{}: channel {i} of case {} is missing (the model takes {channels} channels: {span})",
+            f.display(),
+            key.case
+        )),
+        None => Some(key.file(channels)).filter(|f| f.exists()).map(|f| {
+            format!(
+                "{}: case {} has more channel files than the model's {channels} ({span})",
+                f.display(),
+                key.case
+            )
+        }),
+    };
+    Job {
+        input: files[0].clone(),
+        row,
+        series_uid: None,
+        kind: volume::detect(&files[0]).ok(),
+        base: sanitize(&key.case),
+        error,
+        series: None,
+        not_selected: None,
+        selection_note: None,
+        channels: files,
+    }
+}
+
+/// The nnU-Net cases among the files of `dir`, sorted by name.
+fn cases_in(dir: &Path) -> Vec<CaseKey> {
+    let mut keys: Vec<CaseKey> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .filter_map(|p| CaseKey::of(&p).map(|(key, _)| key))
+                .collect()
+        })
+        .unwrap_or_default();
+    keys.sort_by(|a, b| (&a.case, &a.ext).cmp(&(&b.case, &b.ext)));
+    keys.dedup();
+    keys
 }
 
 /// Expands a manifest's rows like [`expand`], each job marked with its row. Every shard expands
 /// all rows, so that output names (made unique over the whole batch) are the same in every shard
 /// as in an unsharded run; this lists the series of DICOM rows (headers only) for naming.
 pub fn expand_rows(rows: &[PathBuf]) -> Vec<Job> {
+    expand_rows_for(&singles(rows), 1)
+}
+
+/// Expands a manifest's rows like [`expand_rows`], for a model taking `model_channels`
+/// channels as [`expand_for`] does (each row its own: a case is one job per row naming it).
+pub fn expand_rows_for(rows: &[Input], model_channels: usize) -> Vec<Job> {
     let mut jobs = Vec::new();
     for (r, input) in rows.iter().enumerate() {
-        expand_one(input, Some(r), 1, &mut jobs);
+        push_input(
+            input,
+            Some(r),
+            model_channels,
+            &mut HashSet::new(),
+            &mut jobs,
+        );
     }
     make_unique(&mut jobs);
     jobs
 }
 
-fn expand_one(input: &Path, row: Option<usize>, depth: usize, jobs: &mut Vec<Job>) {
+fn expand_one(
+    input: &Path,
+    row: Option<usize>,
+    depth: usize,
+    model_channels: usize,
+    jobs: &mut Vec<Job>,
+) {
     let job = |kind, series: Option<SeriesInfo>, error: Option<String>| Job {
         input: input.to_path_buf(),
         row,
@@ -171,6 +367,7 @@ fn expand_one(input: &Path, row: Option<usize>, depth: usize, jobs: &mut Vec<Job
         series,
         not_selected: None,
         selection_note: None,
+        channels: Vec::new(),
     };
     match volume::detect(input) {
         Ok(InputKind::Dicom) => match volume::dicom::list_series(input) {
@@ -187,6 +384,11 @@ fn expand_one(input: &Path, row: Option<usize>, depth: usize, jobs: &mut Vec<Job
             Err(e) => jobs.push(job(Some(InputKind::Dicom), None, Some(e.to_string()))),
         },
         Ok(kind) => jobs.push(job(Some(kind), None, None)),
+        Err(_) if model_channels > 1 && input.is_dir() && !cases_in(input).is_empty() => {
+            for key in cases_in(input) {
+                jobs.push(case_job(&key, row, model_channels));
+            }
+        }
         Err(e) => {
             let subdirs = if depth > 0 && input.is_dir() {
                 sorted_subdirs(input)
@@ -197,7 +399,7 @@ fn expand_one(input: &Path, row: Option<usize>, depth: usize, jobs: &mut Vec<Job
                 jobs.push(job(None, None, Some(e.to_string())));
             } else {
                 for d in subdirs {
-                    expand_one(&d, row, depth - 1, jobs);
+                    expand_one(&d, row, depth - 1, model_channels, jobs);
                 }
             }
         }
@@ -342,11 +544,17 @@ pub fn distinct_base(job: &Job) -> String {
         .input
         .canonicalize()
         .unwrap_or_else(|_| job.input.clone());
-    let key = format!(
+    let mut key = format!(
         "{}\0{}",
         canon.display(),
         job.series_uid.as_deref().unwrap_or("")
     );
+    // A case's other channels are part of what it is (the single-volume key is unchanged).
+    for c in job.channels.iter().skip(1) {
+        let c = c.canonicalize().unwrap_or_else(|_| c.clone());
+        key.push('\0');
+        key.push_str(&c.display().to_string());
+    }
     let suffix = format!("_{:08x}", fnv1a(key.as_bytes()) as u32);
     if job.base.ends_with(&suffix) {
         job.base.clone()
@@ -380,6 +588,7 @@ mod tests {
             series: None,
             not_selected: None,
             selection_note: None,
+            channels: Vec::new(),
         };
         let mut jobs = vec![mk("/a/img"), mk("/b/img"), mk("/c/other")];
         make_unique(&mut jobs);
@@ -389,6 +598,69 @@ mod tests {
         let mut again = vec![mk("/a/img"), mk("/b/img")];
         make_unique(&mut again);
         assert_eq!(again[0].base, jobs[0].base);
+    }
+
+    /// A temporary folder holding empty files named `names`.
+    fn folder_with(names: &[&str]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for n in names {
+            std::fs::write(d.path().join(n), b"").unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn nnunet_files_group_into_one_job_per_case_only_for_a_multi_channel_model() {
+        let d = folder_with(&[
+            "A_0000.nii.gz",
+            "A_0001.nii.gz",
+            "B_0000.nii.gz",
+            "C_0000.nii.gz",
+            "C_0001.nii.gz",
+            "C_0002.nii.gz",
+        ]);
+        let jobs = expand_for(&[vec![d.path().to_path_buf()]], 2);
+        let names: Vec<&str> = jobs.iter().map(|j| j.base.as_str()).collect();
+        assert_eq!(names, ["A", "B", "C"]);
+        assert!(jobs[0].error.is_none(), "{:?}", jobs[0].error);
+        assert_eq!(jobs[0].channels[1], d.path().join("A_0001.nii.gz"));
+        let b = jobs[1].error.as_deref().unwrap();
+        assert!(
+            b.contains("B_0001.nii.gz") && b.contains("channel 1"),
+            "{b}"
+        );
+        let c = jobs[2].error.as_deref().unwrap();
+        assert!(
+            c.contains("C_0002.nii.gz") && c.contains("more channel files"),
+            "{c}"
+        );
+        // Files given one by one: one job per case, in the order first given.
+        let files: Vec<Input> = ["A_0001.nii.gz", "A_0000.nii.gz"]
+            .iter()
+            .map(|n| vec![d.path().join(n)])
+            .collect();
+        let jobs = expand_for(&files, 2);
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].input, d.path().join("A_0000.nii.gz"));
+        // A one-channel model: every file is its own job, named as always.
+        let jobs = expand_for(&files, 1);
+        let names: Vec<&str> = jobs.iter().map(|j| j.base.as_str()).collect();
+        assert_eq!(names, ["A_0001", "A_0000"]);
+        assert!(jobs.iter().all(|j| j.channels.is_empty()));
+    }
+
+    #[test]
+    fn channel_lists_are_one_job_and_must_match_the_models_channels() {
+        let d = folder_with(&["flair.nii.gz", "t1c.nii.gz"]);
+        let list = vec![d.path().join("flair.nii.gz"), d.path().join("t1c.nii.gz")];
+        let jobs = expand_for(std::slice::from_ref(&list), 2);
+        assert_eq!((jobs.len(), jobs[0].base.as_str()), (1, "flair"));
+        assert!(jobs[0].error.is_none());
+        let e = expand_for(&[list], 3)[0].error.clone().unwrap();
+        assert!(
+            e.contains("2 channel files given but the model takes 3"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -441,6 +713,7 @@ mod tests {
             series: Some(s),
             not_selected: None,
             selection_note: None,
+            channels: Vec::new(),
         }
     }
 

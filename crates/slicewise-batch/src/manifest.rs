@@ -5,6 +5,11 @@
 //! one per line. Blank lines and, in plain lists, lines starting with `#` are not rows. Relative
 //! paths are relative to the manifest's folder, so a manifest can travel with its data.
 //!
+//! A multi-channel case (one volume per channel) takes one row of a CSV whose header names
+//! `input_0000`, `input_0001`, … (nnU-Net's channel numbering) instead of `input`: the row's
+//! file in column `input_XXXX` is channel XXXX. The columns must run from `input_0000` without
+//! gaps, and every row must fill them all.
+//!
 //! Shard `I` of `N` runs the rows `r` with `r mod N = I` (rows counted from 0): the assignment
 //! depends only on the manifest, never on timing, so every row lands in exactly one shard and a
 //! rerun of a shard runs the same rows. Round-robin keeps neighbouring rows (often similar
@@ -18,16 +23,77 @@ use slicewise::error::{Error, Result};
 pub const INDEX_VAR: &str = "JOB_COMPLETION_INDEX";
 
 /// A manifest's input paths, in row order (relative ones joined to the manifest's folder).
+/// A manifest of multi-channel rows is refused here (read it with [`read_rows`]).
 pub fn read(path: &Path) -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-    let dir = path.parent().unwrap_or(Path::new(""));
-    let rows = parse(&text).map_err(|m| Error::format(path, m))?;
-    Ok(rows.into_iter().map(|r| dir.join(r)).collect())
+    let rows = read_rows(path)?;
+    if rows.iter().any(|r| r.len() > 1) {
+        return Err(Error::format(
+            path,
+            "its rows list several channel files (input_0000, input_0001, …), which this runner \
+             does not take; run it with `slicewise segment --manifest`",
+        ));
+    }
+    Ok(rows.into_iter().flatten().collect())
 }
 
-/// The rows of a manifest's text: the `input` column of a CSV with a header, or the lines of a
-/// plain list.
+/// A manifest's rows, each its input paths (one, or one per channel), in row order (relative
+/// ones joined to the manifest's folder).
+pub fn read_rows(path: &Path) -> Result<Vec<Vec<PathBuf>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let rows = parse_rows(&text).map_err(|m| Error::format(path, m))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.into_iter().map(|p| dir.join(p)).collect())
+        .collect())
+}
+
+/// The rows of a manifest's text with one input each (see [`parse_rows`]); a row of several
+/// channel files is refused.
 pub fn parse(text: &str) -> std::result::Result<Vec<String>, String> {
+    let rows = parse_rows(text)?;
+    if rows.iter().any(|r| r.len() > 1) {
+        return Err("rows list several channel files (input_0000, input_0001, …)".into());
+    }
+    Ok(rows.into_iter().flatten().collect())
+}
+
+/// The columns holding a row's inputs: `input`, or `input_0000`, `input_0001`, … in channel
+/// order. `None` when the header names neither (a plain list).
+fn input_columns(header: &[String]) -> std::result::Result<Option<Vec<usize>>, String> {
+    let name = |h: &String| h.trim().to_ascii_lowercase();
+    let plain = header.iter().position(|h| name(h) == "input");
+    let mut channels: Vec<(usize, usize)> = header
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            let n = name(h);
+            let digits = n.strip_prefix("input_")?;
+            (digits.len() == 4).then(|| digits.parse().ok().map(|c| (c, i)))?
+        })
+        .collect();
+    channels.sort();
+    match (plain, channels.is_empty()) {
+        (None, true) => Ok(None),
+        (Some(i), true) => Ok(Some(vec![i])),
+        (Some(_), false) => Err("line 1: name either an `input` column or input_0000, \
+                                 input_0001, … columns, not both"
+            .into()),
+        (None, false) => {
+            if let Some((k, (c, _))) = channels.iter().enumerate().find(|(k, (c, _))| k != c) {
+                return Err(format!(
+                    "line 1: column input_{c:04} without input_{k:04}: channel columns run \
+                     from input_0000 without gaps"
+                ));
+            }
+            Ok(Some(channels.into_iter().map(|(_, i)| i).collect()))
+        }
+    }
+}
+
+/// The rows of a manifest's text, each its inputs: the `input` column (or the `input_XXXX`
+/// channel columns) of a CSV with a header, or the lines of a plain list.
+pub fn parse_rows(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
     let mut lines = text
         .lines()
         .enumerate()
@@ -36,25 +102,29 @@ pub fn parse(text: &str) -> std::result::Result<Vec<String>, String> {
         return Ok(Vec::new());
     };
     let header = csv_fields(first).map_err(|e| format!("line 1: {e}"))?;
-    let Some(col) = header
-        .iter()
-        .position(|h| h.trim().eq_ignore_ascii_case("input"))
-    else {
+    let Some(cols) = input_columns(&header)? else {
         // A plain list: every line is a path, commas and all.
         return Ok(text
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(String::from)
+            .map(|l| vec![l.to_string()])
             .collect());
     };
     let mut rows = Vec::new();
     for (i, line) in lines {
         let fields = csv_fields(line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        match fields.get(col).map(|f| f.trim()) {
-            Some(f) if !f.is_empty() => rows.push(f.to_string()),
-            _ => return Err(format!("line {}: the input column is empty", i + 1)),
+        let mut row = Vec::with_capacity(cols.len());
+        for &col in &cols {
+            match fields.get(col).map(|f| f.trim()) {
+                Some(f) if !f.is_empty() => row.push(f.to_string()),
+                _ => {
+                    let what = header[col].trim();
+                    return Err(format!("line {}: the {what} column is empty", i + 1));
+                }
+            }
         }
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -158,6 +228,21 @@ mod tests {
         assert_eq!(parse(plain).unwrap(), ["/data/a.nii.gz", "/data/b,c.nii"]);
         assert!(parse("input\n\"open\n").is_err());
         assert!(parse("id,input\n1,\n").is_err());
+    }
+
+    #[test]
+    fn channel_columns_make_one_row_of_several_files() {
+        let csv = "case,input_0001,input_0000\nc1,c1_t1c.nii.gz,c1_flair.nii.gz\n";
+        assert_eq!(
+            parse_rows(csv).unwrap(),
+            [["c1_flair.nii.gz", "c1_t1c.nii.gz"]]
+        );
+        assert!(parse(csv).is_err());
+        let gap = parse_rows("input_0000,input_0002\na,b\n").unwrap_err();
+        assert!(gap.contains("input_0002 without input_0001"), "{gap}");
+        let empty = parse_rows("input_0000,input_0001\na,\n").unwrap_err();
+        assert!(empty.contains("input_0001 column is empty"), "{empty}");
+        assert!(parse_rows("input,input_0000\na,b\n").is_err());
     }
 
     #[test]

@@ -165,6 +165,7 @@ fn write_all(
 fn not_run(job: &Job) -> JobRecord {
     let mut r = JobRecord::new(&job.input, job.series_uid.clone());
     r.row = job.row;
+    r.channels = job.channels.clone();
     r.error = Some("internal error: the job was not run".into());
     r
 }

@@ -80,6 +80,10 @@ pub struct JobRecord {
     /// DICOM SeriesDescription, when the series has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series_description: Option<String>,
+    /// For a multi-channel case: every channel's input, in channel order (`input` is the
+    /// first). Absent for one-volume jobs, whose records read as they always did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<PathBuf>,
     /// Outcome.
     pub status: JobStatus,
     /// Why a series was not selected (status `not_selected`): the rule it failed, in words.
@@ -114,6 +118,7 @@ impl JobRecord {
             series_uid,
             series_number: None,
             series_description: None,
+            channels: Vec::new(),
             status: JobStatus::Failed,
             reason: None,
             mask: None,

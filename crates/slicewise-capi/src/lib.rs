@@ -20,7 +20,8 @@
 //!   its `_free` call once no other call is using it. Per handle (each type's doc says the same):
 //!   * `slicewise_model` (`model.rs`): from `slicewise_model_open`, freed with
 //!     `slicewise_model_free`. Shareable: any number of threads may segment with it at once.
-//!   * `slicewise_volume` (`volume.rs`): from `slicewise_volume_open` or
+//!   * `slicewise_volume` (`volume.rs`): from `slicewise_volume_open`,
+//!     `slicewise_volume_open_channels` (one file per channel) or
 //!     `slicewise_volume_from_memory` (which copies the host's data), freed with
 //!     `slicewise_volume_free`. Immutable, so shareable: any number of threads may read or
 //!     segment it at once.

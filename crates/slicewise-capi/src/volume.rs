@@ -11,9 +11,10 @@ use slicewise::volume::{DType, Geometry, ReadOptions, SourceFormat, Volume, Volu
 
 /// An image volume: voxels (as 32-bit floats, real-world values) plus geometry.
 ///
-/// Owner: created by `slicewise_volume_open` or `slicewise_volume_from_memory`, released by the
-/// caller with `slicewise_volume_free`. Thread rule: immutable after creation, so shareable: any
-/// number of threads may read or segment it at the same time. Free it only when unused.
+/// Owner: created by `slicewise_volume_open`, `slicewise_volume_open_channels` or
+/// `slicewise_volume_from_memory`, released by the caller with `slicewise_volume_free`. Thread
+/// rule: immutable after creation, so shareable: any number of threads may read or segment it at
+/// the same time. Free it only when unused.
 pub struct slicewise_volume {
     pub(crate) inner: Volume,
 }
@@ -268,6 +269,52 @@ pub unsafe extern "C" fn slicewise_volume_open(
         let path = unsafe { boundary::path(path, "path") }?;
         let out = boundary::out(out, "out")?;
         let inner = Volume::open(&path)?;
+        let handle = Box::into_raw(Box::new(slicewise_volume { inner }));
+        // SAFETY: `out` is non-null (checked above) and the caller guarantees it valid for
+        // writing; written only now, on success.
+        unsafe { *out = handle };
+        Ok(())
+    })
+}
+
+/// Reads one volume per channel and stacks them into one multi-channel volume: `paths[i]` (a
+/// file or DICOM series folder holding one channel) becomes channel i, for a model taking
+/// several input channels (e.g. nnU-Net's `CASE_0000.nii.gz`, `CASE_0001.nii.gz`).
+///
+/// Every path must lie on the first one's voxel grid: the same dimensions, spacing and origin
+/// within 1e-4 mm, direction cosines within 1e-5. Otherwise the result is
+/// `SLICEWISE_FORMAT` and `slicewise_last_error` names both files and what differs. The
+/// volume has the first file's geometry.
+///
+/// * `paths`: `n` NUL-terminated paths; `n` at least 1.
+/// * `out`: receives the new volume on success (untouched on failure); free it with
+///   `slicewise_volume_free`.
+///
+/// # Safety
+/// `paths` is NULL or points to `n` pointers, each NULL or NUL-terminated; `out` is NULL or
+/// valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn slicewise_volume_open_channels(
+    paths: *const *const c_char,
+    n: usize,
+    out: *mut *mut slicewise_volume,
+) -> slicewise_status {
+    call(|| {
+        if paths.is_null() {
+            return Err(CError::null("paths"));
+        }
+        if n == 0 {
+            return Err(CError::invalid("n is 0: give at least one channel file"));
+        }
+        let out = boundary::out(out, "out")?;
+        // SAFETY: non-null (checked), and the caller guarantees `n` readable pointers.
+        let raw = unsafe { std::slice::from_raw_parts(paths, n) };
+        let mut list = Vec::with_capacity(n);
+        for (i, &p) in raw.iter().enumerate() {
+            // SAFETY: the caller guarantees each pointer NULL or NUL-terminated.
+            list.push(unsafe { boundary::path(p, &format!("paths[{i}]")) }?);
+        }
+        let inner = Volume::open_channels(&list, &ReadOptions::default())?;
         let handle = Box::into_raw(Box::new(slicewise_volume { inner }));
         // SAFETY: `out` is non-null (checked above) and the caller guarantees it valid for
         // writing; written only now, on success.

@@ -22,7 +22,7 @@ use slicewise::error::{Error, Result};
 use slicewise::infer::{Device, Model, ModelOptions, SegmentOptions};
 use slicewise::output::OutputFormat;
 use slicewise_batch::batch::{self, InputGuard, JobSettings};
-use slicewise_batch::jobs::{self, Job, SeriesChoice};
+use slicewise_batch::jobs::{self, Input, Job, SeriesChoice};
 use slicewise_batch::manifest::{self, Shard};
 use slicewise_batch::pipeline::{self, Event};
 use slicewise_batch::report::{self, BatchReport, JobRecord, JobStatus, Parallelism, ShardRecord};
@@ -83,11 +83,22 @@ impl From<DeviceArg> for Device {
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
     /// Inputs: files, DICOM folders (each series the model selects is a job), NIfTI, TIFF
-    /// stacks, LGG-style patient folders, or folders of such folders.
-    #[arg(required_unless_present = "manifest", conflicts_with = "manifest")]
+    /// stacks, LGG-style patient folders, or folders of such folders. For a model taking C > 1
+    /// channels, files named the nnU-Net way (CASE_0000.nii.gz … CASE_{C-1}.nii.gz; given, or in
+    /// a folder given) are one job per case, named CASE.
+    #[arg(required_unless_present_any = ["manifest", "channels"], conflicts_with = "manifest")]
     pub inputs: Vec<PathBuf>,
+    /// One multi-channel case: its volumes (files or DICOM series folders), one per model
+    /// input channel, in channel order, on one voxel grid, e.g. `--channels flair.nii.gz
+    /// t1c.nii.gz` (after the other inputs, or end the list with `--`). The mask is named after
+    /// the first file. For many cases, use nnU-Net's file naming or a manifest with
+    /// input_0000, input_0001, … columns.
+    #[arg(long, num_args = 2.., value_name = "VOLUME", action = clap::ArgAction::Set,
+          conflicts_with = "manifest")]
+    pub channels: Vec<PathBuf>,
     /// Read the inputs from a manifest: a CSV with an `input` column, or one path per line
-    /// (relative paths are relative to the manifest's folder).
+    /// (relative paths are relative to the manifest's folder). A multi-channel case takes one
+    /// row of a CSV with columns input_0000, input_0001, … (one file per channel) instead.
     #[arg(long, value_name = "CSV")]
     pub manifest: Option<PathBuf>,
     /// Run only shard I of N of the manifest (rows r with r mod N = I, counted from 0) and write
@@ -162,7 +173,7 @@ pub struct SegmentArgs {
 
 /// The batch as planned: the input rows, the jobs to run here, and the shard.
 struct Plan {
-    rows: Vec<PathBuf>,
+    rows: Vec<Input>,
     jobs: Vec<Job>,
     shard: Option<Shard>,
 }
@@ -175,8 +186,9 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
         Ok(v) => v,
         Err(problem) => return usage(&problem),
     };
-    let guard = InputGuard::new(&rows);
-    if let Some(problem) = usage_problem(&args, &rows, shard, &guard) {
+    let paths: Vec<PathBuf> = rows.iter().flatten().cloned().collect();
+    let guard = InputGuard::new(&paths);
+    if let Some(problem) = usage_problem(&args, &paths, shard, &guard) {
         return usage(&problem);
     }
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io("create folder", &args.out, e))?;
@@ -184,16 +196,25 @@ pub fn run(args: SegmentArgs) -> Result<ExitCode> {
         eprintln!("slicewise: error: {e}");
         return Ok(ExitCode::from(2));
     }
-    let mut plan = plan(&args, rows, shard);
+    // Planned for a one-channel model first: the plan sizes the sessions to load, and only a
+    // model taking several channels groups files into cases (planned again once it is known).
+    let mut plan = plan(&args, rows, shard, 1);
     // No more workers (and sessions) than jobs.
-    let workers = (args.jobs as usize).min(plan.jobs.len()).max(1);
-    let (models, load_seconds) = match load_models(&args, workers) {
+    let mut workers = (args.jobs as usize).min(plan.jobs.len()).max(1);
+    let (mut models, load_seconds) = match load_models(&args, workers) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("slicewise: error: {e}");
             return Ok(ExitCode::from(2));
         }
     };
+    let channels = models[0].contract().source_channels.len();
+    if channels > 1 {
+        plan = self::plan(&args, plan.rows, shard, channels);
+        workers = workers.min(plan.jobs.len()).max(1);
+        models.truncate(workers);
+    }
+    announce(&plan);
     let model = &models[0];
     let rules = model.contract().series_selection.as_ref();
     if let Err(e) = jobs::select(&mut plan.jobs, rules, &series_choice(&args)) {
@@ -238,10 +259,9 @@ fn series_choice(args: &SegmentArgs) -> SeriesChoice {
     }
 }
 
-/// The input rows (the positional inputs or the manifest's) and the shard asked for.
-fn rows_and_shard(
-    args: &SegmentArgs,
-) -> std::result::Result<(Vec<PathBuf>, Option<Shard>), String> {
+/// The input rows (the positional inputs and channel lists, or the manifest's) and the shard
+/// asked for.
+fn rows_and_shard(args: &SegmentArgs) -> std::result::Result<(Vec<Input>, Option<Shard>), String> {
     let shard = match &args.shard {
         Some(spec) => {
             let index = std::env::var(manifest::INDEX_VAR).ok();
@@ -250,8 +270,13 @@ fn rows_and_shard(
         None => None,
     };
     let rows = match &args.manifest {
-        Some(m) => manifest::read(m).map_err(|e| e.to_string())?,
-        None => args.inputs.clone(),
+        Some(m) => manifest::read_rows(m).map_err(|e| e.to_string())?,
+        None => args
+            .inputs
+            .iter()
+            .map(|p| vec![p.clone()])
+            .chain((!args.channels.is_empty()).then(|| args.channels.clone()))
+            .collect(),
     };
     if rows.is_empty() {
         return Err("the manifest lists no inputs".into());
@@ -259,15 +284,24 @@ fn rows_and_shard(
     Ok((rows, shard))
 }
 
-/// The jobs of the batch, or of this shard's rows (named over the whole manifest).
-fn plan(args: &SegmentArgs, rows: Vec<PathBuf>, shard: Option<Shard>) -> Plan {
+/// The jobs of the batch, or of this shard's rows (named over the whole manifest), for a model
+/// taking `channels` input channels.
+fn plan(args: &SegmentArgs, rows: Vec<Input>, shard: Option<Shard>, channels: usize) -> Plan {
     let mut jobs = if args.manifest.is_some() {
-        jobs::expand_rows(&rows)
+        jobs::expand_rows_for(&rows, channels)
     } else {
-        jobs::expand(&rows)
+        jobs::expand_for(&rows, channels)
     };
     if let Some(s) = shard {
         jobs.retain(|j| j.row.is_some_and(|r| s.owns(r)));
+    }
+    Plan { rows, jobs, shard }
+}
+
+/// Says what the batch holds: the shard's rows and jobs, and (logged) the jobs of the inputs.
+fn announce(plan: &Plan) {
+    let (rows, jobs) = (&plan.rows, &plan.jobs);
+    if let Some(s) = plan.shard {
         let mine = (0..rows.len()).filter(|&r| s.owns(r)).count();
         eprintln!(
             "slicewise: shard {}/{}: {} of {}, {}",
@@ -283,7 +317,6 @@ fn plan(args: &SegmentArgs, rows: Vec<PathBuf>, shard: Option<Shard>) -> Plan {
         console::plural(jobs.len(), "job"),
         console::plural(rows.len(), "input")
     );
-    Plan { rows, jobs, shard }
 }
 
 /// Fails before any work when the output folder, or the report's folder, takes no files: a

@@ -37,24 +37,59 @@ pub fn plan(
     all_series: bool,
 ) -> PyResult<Vec<String>> {
     let model = model.map(|m| Arc::clone(&m.inner));
-    let choice = match (series, all_series) {
-        (Some(_), true) => return Err(invalid("series and all_series exclude each other")),
-        (Some(uid), false) => SeriesChoice::Uid(uid),
-        (None, true) => SeriesChoice::All,
-        (None, false) => SeriesChoice::ByRules,
-    };
+    let choice = series_choice(series, all_series)?;
     let planned = py.detach(|| {
         let mut planned = if rows {
             jobs::expand_rows(&inputs)
         } else {
             jobs::expand(&inputs)
         };
-        let rules = model
-            .as_ref()
-            .and_then(|m| m.contract().series_selection.as_ref());
-        jobs::select(&mut planned, rules, &choice).map(|()| planned)
+        select(&mut planned, model.as_deref(), &choice).map(|()| planned)
     });
     planned.map_err(to_py)?.iter().map(to_json).collect()
+}
+
+/// The jobs of `inputs` for a model taking `channels` input channels, as JSON: each input is a
+/// list of paths, one path (a file, folder, DICOM study) or one per channel of one case; with
+/// `channels > 1`, nnU-Net-named files (`CASE_0000`, …) are grouped into one job per case.
+/// `model`, `series` and `all_series` select DICOM series as in [`plan`].
+#[pyfunction]
+#[pyo3(signature = (inputs, channels, model=None, series=None, all_series=false))]
+pub fn plan_cases(
+    py: Python<'_>,
+    inputs: Vec<Vec<PathBuf>>,
+    channels: usize,
+    model: Option<PyRef<'_, PyModel>>,
+    series: Option<String>,
+    all_series: bool,
+) -> PyResult<Vec<String>> {
+    let model = model.map(|m| Arc::clone(&m.inner));
+    let choice = series_choice(series, all_series)?;
+    let planned = py.detach(|| {
+        let mut planned = jobs::expand_for(&inputs, channels);
+        select(&mut planned, model.as_deref(), &choice).map(|()| planned)
+    });
+    planned.map_err(to_py)?.iter().map(to_json).collect()
+}
+
+/// The CLI's `--series` / `--all-series` as Python passes them.
+fn series_choice(series: Option<String>, all_series: bool) -> PyResult<SeriesChoice> {
+    match (series, all_series) {
+        (Some(_), true) => Err(invalid("series and all_series exclude each other")),
+        (Some(uid), false) => Ok(SeriesChoice::Uid(uid)),
+        (None, true) => Ok(SeriesChoice::All),
+        (None, false) => Ok(SeriesChoice::ByRules),
+    }
+}
+
+/// Marks the series `model`'s rules (or `choice`) leave out.
+fn select(
+    planned: &mut [jobs::Job],
+    model: Option<&Model>,
+    choice: &SeriesChoice,
+) -> slicewise::Result<()> {
+    let rules = model.and_then(|m| m.contract().series_selection.as_ref());
+    jobs::select(planned, rules, choice)
 }
 
 /// Why `out` cannot take the outputs of `inputs` (it lies inside an input folder), or None.

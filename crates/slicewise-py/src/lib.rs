@@ -24,9 +24,11 @@ fn _slicewise(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyCancelToken>()?;
     m.add_function(wrap_pyfunction!(model::default_segment_options, m)?)?;
     m.add_function(wrap_pyfunction!(volumes::read_volume, m)?)?;
+    m.add_function(wrap_pyfunction!(volumes::read_channels, m)?)?;
     m.add_function(wrap_pyfunction!(volumes::write_mask, m)?)?;
     m.add_function(wrap_pyfunction!(batch::read_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(batch::plan, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::plan_cases, m)?)?;
     m.add_function(wrap_pyfunction!(batch::check_out, m)?)?;
     m.add_class::<batch::Runner>()?;
     m.add_function(wrap_pyfunction!(batch::model_record, m)?)?;

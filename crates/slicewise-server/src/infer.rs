@@ -146,6 +146,9 @@ pub struct InferJob {
     pub model: Arc<Model>,
     /// The image: a file or a DICOM folder.
     pub image: std::path::PathBuf,
+    /// For a multi-channel case: one image per channel, in channel order (`image` is the
+    /// first); empty otherwise.
+    pub channels: Vec<std::path::PathBuf>,
     /// What the request asked for.
     pub params: InferParams,
     /// Slices per batch.
@@ -176,7 +179,11 @@ pub fn run(
     // Read and segmented as every slicewise job is (the job layer), answered with the label
     // file itself rather than written beside a sidecar.
     let mut rec = JobRecord::new(&job.image, None);
-    let volume = batch::read_input(&job.image, None, &mut rec)?;
+    let volume = if job.channels.is_empty() {
+        batch::read_input(&job.image, None, &mut rec)?
+    } else {
+        batch::read_channels(&job.channels, &mut rec)?
+    };
     if volume.meta.format != SourceFormat::Dicom {
         match job.params.file.format {
             OutputFormat::DicomSeg => {

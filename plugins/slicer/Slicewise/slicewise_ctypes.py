@@ -191,6 +191,7 @@ SIGNATURES = {
     "slicewise_version": (C.c_char_p, []),
     "slicewise_last_error": (_S, [C.c_char_p, C.c_size_t, C.POINTER(C.c_size_t)]),
     "slicewise_volume_open": (_S, [C.c_char_p, C.POINTER(_H)]),
+    "slicewise_volume_open_channels": (_S, [C.POINTER(C.c_char_p), C.c_size_t, C.POINTER(_H)]),
     "slicewise_volume_from_memory": (_S, [C.c_void_p, C.c_uint32, C.POINTER(C.c_size_t), _D3, _D3,
                                           _D3, C.c_uint32, C.POINTER(_H)]),
     "slicewise_volume_info": (_S, [_H, C.c_uint32, C.POINTER(VolumeDesc)]),
@@ -397,6 +398,14 @@ class Volume(_Handle):
         """Reads a DICOM series folder/file, NIfTI or TIFF."""
         h = _H()
         check(_L().slicewise_volume_open(_path_bytes(path), C.byref(h)))
+        return cls(h)
+
+    @classmethod
+    def open_channels(cls, paths):
+        """Reads one volume per channel (file i is channel i) on one grid, stacked."""
+        arr = (C.c_char_p * len(paths))(*[_path_bytes(p) for p in paths])
+        h = _H()
+        check(_L().slicewise_volume_open_channels(arr, len(paths), C.byref(h)))
         return cls(h)
 
     @classmethod

@@ -231,7 +231,7 @@ class Model:
 
     def segment_file(
         self,
-        input: PathLike,
+        input: Union[PathLike, Sequence[PathLike]],
         out_dir: PathLike,
         *,
         series: Optional[str] = None,
@@ -245,20 +245,35 @@ class Model:
         series the model's series selection takes; the others come back with ``status ==
         "not_selected"`` and the rule they failed in ``reason``. ``series`` runs exactly that
         SeriesInstanceUID, ``all_series=True`` every series (the CLI's ``--series``,
-        ``--all-series``). Options: those of :meth:`segment` plus ``format`` (``"nifti"``,
+        ``--all-series``). A list (or tuple) of paths is one multi-channel case, file i being
+        channel i (``slicewise segment --channels``); for a model taking several channels, files
+        named the nnU-Net way (``CASE_0000.nii.gz``, ``CASE_0001.nii.gz``, ...) in a folder are
+        one job per case. Options: those of :meth:`segment` plus ``format`` (``"nifti"``,
         ``"tiff"``, ``"dicom-seg"``, ``"rtstruct"``, ``"nrrd"``), ``preview`` and ``overwrite``.
 
         Returns:
             The job records (as in the CLI's report); a failed job has ``status == "failed"``
             and its ``error``, it does not raise.
         """
-        inputs = [os.fspath(input)]
-        problem = _native.check_out(inputs, os.fspath(out_dir))
+        case = [os.fspath(p) for p in _paths(input)]
+        problem = _native.check_out(case, os.fspath(out_dir))
         if problem:
             raise invalid(problem)
-        runner = _native.Runner(self._native, job_settings(out_dir, options), inputs)
-        jobs = _native.plan(inputs, False, self._native, series, all_series)
+        runner = _native.Runner(self._native, job_settings(out_dir, options), case)
+        jobs = _native.plan_cases(
+            [case], len(self.contract["source_channels"]), self._native, series, all_series
+        )
         return [json.loads(runner.run(job)) for job in jobs]
+
+
+def _paths(input: Union[PathLike, Sequence[PathLike]]) -> List[PathLike]:
+    """One path, or a list of them (one per channel)."""
+    if isinstance(input, (str, bytes, os.PathLike)):
+        return [input]
+    paths = list(input)
+    if not paths:
+        raise invalid("no input paths given")
+    return paths
 
 
 def job_settings(out_dir: PathLike, options: Dict[str, Any]) -> str:
@@ -355,9 +370,14 @@ def _cancel_hooks(cancel, progress):
 
 
 def read_volume(
-    path: PathLike, *, series_uid: Optional[str] = None
+    path: Union[PathLike, Sequence[PathLike]], *, series_uid: Optional[str] = None
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Reads a volume as ``(array, affine)`` in nibabel's convention.
+
+    ``path`` may be a list of paths, one single-channel volume per channel on one voxel grid
+    (e.g. nnU-Net's ``CASE_0000.nii.gz``, ``CASE_0001.nii.gz``): they come back stacked as
+    ``(i, j, k, c)`` with the first one's affine, ready for :meth:`Model.segment` of a
+    multi-channel model; volumes on other grids raise ``FORMAT`` naming both files.
 
     ``array`` is indexed ``(i, j, k)`` (or ``(i, j, k, c)`` for several channels) in Fortran
     order and ``affine`` maps ``i, j, k`` to RAS mm. For NIfTI this is what nibabel gives as
@@ -367,6 +387,13 @@ def read_volume(
     come back the same way, their LPS geometry converted to RAS. ``series_uid`` picks one
     series of a DICOM folder holding several.
     """
+    paths = _paths(path)
+    if len(paths) > 1 or not isinstance(path, (str, bytes, os.PathLike)):
+        if series_uid is not None:
+            raise invalid("series_uid picks a series of one folder, not of a channel list")
+        data, affine, dtype, _meta = _native.read_channels([os.fspath(p) for p in paths])
+        arr = data.transpose(3, 2, 1, 0)
+        return _stored_dtype(arr, np.dtype(dtype)), np.array(affine, dtype=np.float64)
     data, affine, dtype, _meta = _native.read_volume(os.fspath(path), series_uid)
     arr = data[0].T if data.shape[0] == 1 else data.transpose(3, 2, 1, 0)
     return _stored_dtype(arr, np.dtype(dtype)), np.array(affine, dtype=np.float64)

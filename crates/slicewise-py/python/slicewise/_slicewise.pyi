@@ -55,11 +55,21 @@ class Runner:
 def read_volume(
     path: _Path, series_uid: Optional[str] = None
 ) -> Tuple[npt.NDArray[np.float32], _Affine, str, str]: ...
+def read_channels(
+    paths: Sequence[_Path],
+) -> Tuple[npt.NDArray[np.float32], _Affine, str, str]: ...
 def write_mask(path: _Path, mask: npt.NDArray[np.uint8], affine: _Affine) -> None: ...
 def read_manifest(path: _Path) -> List[Path]: ...
 def plan(
     inputs: Sequence[_Path],
     rows: bool = False,
+    model: Optional[Model] = None,
+    series: Optional[str] = None,
+    all_series: bool = False,
+) -> List[str]: ...
+def plan_cases(
+    inputs: Sequence[Sequence[_Path]],
+    channels: int,
     model: Optional[Model] = None,
     series: Optional[str] = None,
     all_series: bool = False,

@@ -5,6 +5,12 @@
 //! SeriesInstanceUID not uploaded here. Without `output` (or `all`) the answer is multipart:
 //! `params` JSON + the label file as `image`. `output=dicom_seg` of a PACS series also stores
 //! the SEG in the PACS (STOW-RS) before answering it.
+//!
+//! A model taking C > 1 input channels reads one datastore image per channel, named the nnU-Net
+//! way: `image=CASE` (or `image=CASE_0000`) segments the images `CASE_0000` … `CASE_{C-1}` as
+//! channels 0 … C−1 (one voxel grid, or a 400 naming both images' files and what differs; a
+//! missing channel is a 404 naming it). An image stored as `CASE` itself (a multi-channel file)
+//! is read as it is. Ids stay datastore ids: a client never names a path.
 
 use std::path::PathBuf;
 
@@ -88,7 +94,8 @@ pub async fn infer(
     if let Some(file) = output.dicom_file() {
         params.file = file;
     }
-    let source = resolve_image(&app, q, &mut form).await?;
+    let channels = model.contract().source_channels.len();
+    let source = resolve_image(&app, q, &mut form, channels).await?;
     let ticket = app.jobs.admit(&model_name, &source.label)?;
     // A PACS series is fetched once admitted, so that the queue bounds downloads too.
     let (image, pacs) = fetch(&app, source.path)
@@ -99,6 +106,7 @@ pub async fn infer(
         model_name,
         model,
         image,
+        channels: source.channels,
         params,
         batch_size: app.batch_size,
     };
@@ -136,6 +144,8 @@ struct Source {
     label: String,
     /// A `file` part sent with the request, removed when dropped.
     upload: Option<Staged>,
+    /// For a multi-channel case: one datastore image per channel (`path` is the first).
+    channels: Vec<PathBuf>,
 }
 
 /// A file or folder here, or a series in the PACS (fetched once the job is admitted).
@@ -144,13 +154,20 @@ enum Place {
     Pacs(String),
 }
 
-async fn resolve_image(app: &AppState, q: InferQuery, form: &mut Form) -> Result<Source, ApiError> {
+/// Where the request's image is, for a model taking `channels` input channels.
+async fn resolve_image(
+    app: &AppState,
+    q: InferQuery,
+    form: &mut Form,
+    channels: usize,
+) -> Result<Source, ApiError> {
     if let Some(id) = q.session_id.filter(|s| !s.is_empty()) {
         let (_, path) = app.sessions.get(&id, true)?;
         return Ok(Source {
             path: Place::Local(path),
             label: format!("session {id}"),
             upload: None,
+            channels: Vec::new(),
         });
     }
     let files = form.take_files(&["file"]);
@@ -162,9 +179,19 @@ async fn resolve_image(app: &AppState, q: InferQuery, form: &mut Form) -> Result
             path: Place::Local(staged.path().to_path_buf()),
             label,
             upload: Some(staged),
+            channels: Vec::new(),
         });
     }
     match q.image.filter(|s| !s.is_empty()) {
+        Some(id) if channels > 1 => {
+            let files = case_images(app, &id, channels)?;
+            Ok(Source {
+                path: Place::Local(files[0].clone()),
+                label: id,
+                upload: None,
+                channels: if files.len() > 1 { files } else { Vec::new() },
+            })
+        }
         Some(id) => {
             // An upload of that name wins; otherwise a UID names a series in the PACS.
             let path = match app.datastore.image_path(&id)? {
@@ -176,6 +203,7 @@ async fn resolve_image(app: &AppState, q: InferQuery, form: &mut Form) -> Result
                 path,
                 label: id,
                 upload: None,
+                channels: Vec::new(),
             })
         }
         None => Err(ApiError::bad_request(
@@ -183,6 +211,36 @@ async fn resolve_image(app: &AppState, q: InferQuery, form: &mut Form) -> Result
             "give image=ID (an image in the datastore), session_id=ID or a `file` part",
         )),
     }
+}
+
+/// The datastore images of case `id` for a model taking `channels` channels: `CASE_0000` …
+/// (`id` being `CASE` or `CASE_0000`), or the image `id` itself when it is stored and not
+/// named as channel 0. A missing channel image is a 404 naming it.
+fn case_images(app: &AppState, id: &str, channels: usize) -> Result<Vec<PathBuf>, ApiError> {
+    let case = match id.strip_suffix("_0000") {
+        Some(case) if !case.is_empty() => case,
+        _ => {
+            if let Some(path) = app.datastore.image_path(id)? {
+                return Ok(vec![path]);
+            }
+            id
+        }
+    };
+    (0..channels)
+        .map(|i| {
+            let channel = format!("{case}_{i:04}");
+            app.datastore.image_path(&channel)?.ok_or_else(|| {
+                ApiError::not_found(
+                    "unknown_image",
+                    format!(
+                        "no image {channel:?} in the datastore: the model takes {channels} \
+                         channels, images {case}_0000 … {case}_{:04}",
+                        channels - 1
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The answer, in MONAI Label's shapes. A SEG stored in the PACS is still answered as the file

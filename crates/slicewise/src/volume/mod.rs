@@ -2,8 +2,10 @@
 //!
 //! A [`Volume`] holds its voxels as `f32` in an `[channels, z, y, x]` array together with its
 //! [`Geometry`] (LPS, see [`geometry`]) and [`VolumeMeta`] (original dtype, modality, source
-//! identifiers, warnings). [`Volume::open`] picks the reader from the path.
+//! identifiers, warnings). [`Volume::open`] picks the reader from the path;
+//! [`Volume::open_channels`] stacks one file per channel ([`channels`]).
 
+pub mod channels;
 mod codestream;
 pub mod dicom;
 pub mod geometry;
