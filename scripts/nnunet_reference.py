@@ -120,14 +120,12 @@ def strip(results: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("plans.json", "dataset.json", "dataset_fingerprint.json"):
         shutil.copyfile(results / name, out / name)
-    for fold in sorted(p for p in results.iterdir() if p.is_dir() and p.name.startswith("fold_")):
+    # Finished folds only, and only their final checkpoint (what nnUNetv2_predict uses by default).
+    for fold in sorted(p for p in results.glob("fold_*") if (p / "checkpoint_final.pth").exists()):
         (out / fold.name).mkdir(exist_ok=True)
-        for ck in ("checkpoint_final.pth", "checkpoint_best.pth"):
-            if not (fold / ck).exists():
-                continue
-            state = torch.load(fold / ck, map_location="cpu", weights_only=False)
-            slim = {k: state[k] for k in KEEP_KEYS if k in state}
-            torch.save(slim, out / fold.name / ck)
+        state = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+        slim = {k: state[k] for k in KEEP_KEYS if k in state}
+        torch.save(slim, out / fold.name / "checkpoint_final.pth")
         for log in fold.glob("training_log_*.txt"):
             shutil.copyfile(log, out / fold.name / log.name)
         summary = fold / "validation" / "summary.json"
