@@ -121,7 +121,7 @@ def run_measured(cmd: list[str], env: dict) -> tuple[float, int, float]:
     def sample():
         while proc.poll() is None:
             peak[0] = max(peak[0], tree_pss_kb(proc.pid))
-            time.sleep(0.1)
+            time.sleep(0.5)  # walking /proc costs CPU on a loaded machine
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
