@@ -176,11 +176,11 @@ def predictor(model: Path, folds: list, checkpoint: str):
     import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    p = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
-                        perform_everything_on_device=False, device=torch.device("cpu"),
-                        verbose=False, verbose_preprocessing=False, allow_tqdm=False)
-    # nnU-Net narrates its trainer search on stdout, which carries this script's JSON.
+    # nnU-Net narrates (device notes, its trainer search) on stdout, which carries this script's JSON.
     with contextlib.redirect_stdout(sys.stderr):
+        p = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
+                            perform_everything_on_device=False, device=torch.device("cpu"),
+                            verbose=False, verbose_preprocessing=False, allow_tqdm=False)
         p.initialize_from_trained_model_folder(str(model), [f if f == "all" else int(f) for f in folds],
                                                CHECKPOINTS[checkpoint])
     return p
@@ -220,7 +220,8 @@ def logits(a: argparse.Namespace) -> dict:
     p = predictor(Path(a.model), a.folds, a.checkpoint)
     p.use_mirroring = not a.disable_tta
     start = time.perf_counter()
-    lg, seg = final_logits(p, case_files(a.case))
+    with contextlib.redirect_stdout(sys.stderr):
+        lg, seg = final_logits(p, case_files(a.case))
     out = Path(a.out)
     np.save(out, lg)
     seg_path = out.with_suffix(".seg.npy")
