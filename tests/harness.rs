@@ -72,6 +72,43 @@ pub fn python() -> PathBuf {
     p
 }
 
+/// Runs `scripts/setup FLAG` once per test process and flag (idempotent: it rebuilds or
+/// reinstalls only what is stale), one at a time: `--python` and `--nnunet` both install the
+/// slicewise wheel, and two at once would race on it. Panics when it fails.
+pub fn ensure_setup(flag: &str) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static DONE: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
+    if done.get_or_insert_with(HashSet::new).contains(flag) {
+        return;
+    }
+    let ok = Command::new(repo().join("scripts/setup"))
+        .arg(flag)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "scripts/setup {flag} failed");
+    done.get_or_insert_with(HashSet::new)
+        .insert(flag.to_string());
+}
+
+/// The nnU-Net venv's interpreter (`$SLICEWISE_NNUNET_PYTHON`, or `.venv-nnunet/bin/python`, with
+/// nnunetv2 2.8.1, PyTorch and the slicewise wheel), set up by `scripts/setup --nnunet` on first
+/// use: only the tests that need nnU-Net install it (~3.3 GB from PyPI the first time).
+pub fn nnunet_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("SLICEWISE_NNUNET_PYTHON") {
+        return PathBuf::from(p);
+    }
+    ensure_setup("--nnunet");
+    let p = repo().join(".venv-nnunet/bin/python");
+    assert!(
+        p.exists(),
+        "{} missing after scripts/setup --nnunet",
+        p.display()
+    );
+    p
+}
+
 /// A system tool the tests run (`dcm2niix`, `cmake`, `gcc`, …), found on `PATH`. Panics naming the
 /// tool and the Debian package that provides it when it is missing (`scripts/setup --test`
 /// installs them all).

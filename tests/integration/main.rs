@@ -17,6 +17,7 @@ mod dicom_seg;
 mod engine;
 mod gpu_runtime;
 mod int8_model;
+mod nnunet;
 mod python_pkg;
 mod resample;
 mod robustness;

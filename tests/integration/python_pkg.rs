@@ -8,25 +8,12 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use crate::harness;
 
 /// Brings the installed wheel up to date with the sources (a no-op when it is).
 fn ensure_wheel() {
-    static DONE: OnceLock<bool> = OnceLock::new();
-    let ok = *DONE.get_or_init(|| {
-        let setup = harness::repo().join("scripts/setup");
-        Command::new(setup)
-            .arg("--python")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    });
-    assert!(
-        ok,
-        "scripts/setup --python failed: the slicewise wheel is not installed"
-    );
+    harness::ensure_setup("--python");
 }
 
 /// Runs one pytest file; panics with pytest's report when a test fails.
@@ -73,4 +60,11 @@ fn sharded_cli_covers_every_row_once_and_merges_into_the_unsharded_report() {
 #[test]
 fn ray_batch_writes_the_cli_outputs_on_a_local_two_node_cluster() {
     pytest("test_pkg_ray.py");
+}
+
+#[test]
+fn nnunet_importer_refuses_by_name_and_exports_the_plans_and_folds() {
+    // The export half runs in the nnU-Net venv, which must exist (never a skip here).
+    harness::nnunet_python();
+    pytest("test_pkg_nnunet.py");
 }

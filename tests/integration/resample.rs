@@ -3,26 +3,12 @@
 //! separate, separate along the slice axis, separate along an in-plane axis, a target that is
 //! anisotropic) and the linear path nnU-Net uses for logits.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use ndarray::{Array3, Axis};
 use slicewise::infer::resample::{new_shape, separate_axis, Order, PlaneResampler};
 
 use crate::harness;
-
-/// The interpreter with nnunetv2 (`$SLICEWISE_NNUNET_PYTHON` or `.venv-nnunet/bin/python`).
-fn nnunet_python() -> PathBuf {
-    let p = std::env::var_os("SLICEWISE_NNUNET_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| harness::repo().join(".venv-nnunet/bin/python"));
-    assert!(
-        p.exists(),
-        "nnU-Net Python not found at {}: run scripts/setup --nnunet",
-        p.display()
-    );
-    p
-}
 
 fn arr3(v: &serde_json::Value) -> [usize; 3] {
     let v: Vec<usize> = serde_json::from_value(v.clone()).unwrap();
@@ -32,7 +18,7 @@ fn arr3(v: &serde_json::Value) -> [usize; 3] {
 #[test]
 fn planes_resample_as_nnunet_does() {
     let dir = harness::tmpdir();
-    let out = Command::new(nnunet_python())
+    let out = Command::new(harness::nnunet_python())
         .arg(harness::repo().join("tests/python/nnunet_resample_ref.py"))
         .arg(dir.path())
         .output()

@@ -7,12 +7,17 @@ usage:
                 [--checkpoint final|best] [--trainer-dir DIR]
       runs `nnUNetv2_predict -device cpu` on the cases; writes OUT_DIR/<case>.nii.gz; reports the
       wall time and the peak PSS of its whole process tree (sampled from /proc/*/smaps_rollup).
-  nnunet_ref.py logits MODEL_FOLDER OUT.npy CASE [--folds ...] [--disable-tta] [--checkpoint ...]
-      nnU-Net's final logits of one case, through nnUNetPredictor's own functions (preprocess ->
+  nnunet_ref.py logits MODEL_FOLDER OUT_DIR CASE... [--folds ...] [--disable-tta] [--checkpoint ...]
+      nnU-Net's final logits of each case, through nnUNetPredictor's own functions (preprocess ->
       predict_logits_from_preprocessed_data -> the export's resampling), before argmax, on the
       input's array grid [K, z, y, x] (SimpleITK order; NaN outside the crop box, where nnU-Net
-      writes 0); also writes OUT.npy's segmentation by nnU-Net's label manager next to it
-      (OUT.seg.npy), for a self-check against `predict`.
+      writes 0), as OUT_DIR/<case>.npy; also the segmentation by nnU-Net's label manager next to
+      it (<case>.seg.npy), for a self-check against `predict`. One predictor for all cases.
+  nnunet_ref.py respace IN OUT SX SY SZ
+      writes IN's voxels with the voxel size SX SY SZ mm (the affine's columns rescaled): the same
+      image as a scanner with another resolution would describe it (resampling test inputs).
+  nnunet_ref.py crop IN OUT Z0 Z1
+      writes slices Z0..Z1 (array axis k of the NIfTI) of IN, its affine moved accordingly.
   nnunet_ref.py compare MASK_A MASK_B [--logits LOGITS.npy] [--output-kind logits|regions]
       per-label Dice, share of identical voxels, and where the masks differ the top-two logit
       margin there (|l_a - l_b| of the two labels' scores; for regions |logit| of the regions that
@@ -215,19 +220,53 @@ def final_logits(p, files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def logits(a: argparse.Namespace) -> dict:
-    """Writes a case's final logits (and nnU-Net's mask from them) as .npy."""
+    """Writes each case's final logits (and nnU-Net's mask from them) as .npy."""
     os.environ["nnUNet_extTrainer"] = str(Path(a.trainer_dir).resolve())
     p = predictor(Path(a.model), a.folds, a.checkpoint)
     p.use_mirroring = not a.disable_tta
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr):
-        lg, seg = final_logits(p, case_files(a.case))
     out = Path(a.out)
-    np.save(out, lg)
-    seg_path = out.with_suffix(".seg.npy")
-    np.save(seg_path, seg)
-    return {"logits": str(out), "segmentation": str(seg_path), "shape": list(lg.shape),
-            "seconds": time.perf_counter() - start, "dtype_note": "fp16 values stored as float32"}
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    start = time.perf_counter()
+    for case in a.cases:
+        files = case_files(case)
+        with contextlib.redirect_stdout(sys.stderr):
+            lg, seg = final_logits(p, files)
+        cid = case_id(files)
+        np.save(out / f"{cid}.npy", lg)
+        np.save(out / f"{cid}.seg.npy", seg)
+        written[cid] = {"logits": str(out / f"{cid}.npy"), "segmentation": str(out / f"{cid}.seg.npy"),
+                        "shape": list(lg.shape)}
+    return {"cases": written, "seconds": time.perf_counter() - start,
+            "dtype_note": "fp16 values stored as float32"}
+
+
+def respace(a: argparse.Namespace) -> dict:
+    """IN's voxels with another voxel size (the affine's columns rescaled, origin kept)."""
+    import nibabel as nib
+
+    img = nib.load(a.input)
+    aff = img.affine.copy()
+    new = np.array([a.sx, a.sy, a.sz], dtype=np.float64)
+    aff[:3, :3] = aff[:3, :3] / np.linalg.norm(aff[:3, :3], axis=0) * new
+    out = nib.Nifti1Image(np.asarray(img.dataobj), aff)
+    out.header.set_data_dtype(img.get_data_dtype())
+    nib.save(out, a.output)
+    return {"output": a.output, "zooms": [float(z) for z in out.header.get_zooms()[:3]]}
+
+
+def crop(a: argparse.Namespace) -> dict:
+    """Slices Z0..Z1 of IN (array axis k), the affine's origin moved to the first one kept."""
+    import nibabel as nib
+
+    img = nib.load(a.input)
+    data = np.asarray(img.dataobj)[:, :, a.z0:a.z1]
+    aff = img.affine.copy()
+    aff[:3, 3] = aff[:3, :3] @ np.array([0.0, 0.0, a.z0]) + aff[:3, 3]
+    out = nib.Nifti1Image(data, aff)
+    out.header.set_data_dtype(img.get_data_dtype())
+    nib.save(out, a.output)
+    return {"output": a.output, "shape": list(data.shape)}
 
 
 def read_mask(path: str) -> np.ndarray:
@@ -296,15 +335,26 @@ def main(argv: list[str]) -> None:
     s = sub.add_parser("logits")
     s.add_argument("model")
     s.add_argument("out")
-    s.add_argument("case")
+    s.add_argument("cases", nargs="+")
     model_args(s)
+    s = sub.add_parser("respace")
+    s.add_argument("input")
+    s.add_argument("output")
+    for k in ("sx", "sy", "sz"):
+        s.add_argument(k, type=float)
+    s = sub.add_parser("crop")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("z0", type=int)
+    s.add_argument("z1", type=int)
     s = sub.add_parser("compare")
     s.add_argument("mask_a")
     s.add_argument("mask_b")
     s.add_argument("--logits")
     s.add_argument("--output-kind", choices=["logits", "regions"], default="logits")
     a = ap.parse_args(argv)
-    emit({"predict": predict, "logits": logits, "compare": compare}[a.cmd](a))
+    emit({"predict": predict, "logits": logits, "compare": compare, "respace": respace,
+          "crop": crop}[a.cmd](a))
 
 
 if __name__ == "__main__":
