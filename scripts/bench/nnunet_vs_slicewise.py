@@ -105,7 +105,7 @@ def run_nnunet(args, tta, workers, out, scratch):
 
 def run_slicewise(args, tta, out):
     cmd = [args.bin, "segment", "--model", args.model, "--device", "cpu", "--out", out,
-           "--batch-size", str(args.batch_size), *sorted(glob.glob(os.path.join(args.images, "*.nii.gz")))]
+           "--report", os.path.join(out, "report.json"), "--batch-size", str(args.batch_size), *sorted(glob.glob(os.path.join(args.images, "*.nii.gz")))]
     if tta:
         cmd.append("--tta")
     wall, peak = measured(cmd, dict(os.environ))
@@ -149,7 +149,7 @@ def main():
     ap.add_argument("images")
     ap.add_argument("--folds", nargs="+", default=["0"])
     ap.add_argument("--bin", default=os.path.join(REPO, "target/release/slicewise"))
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--runs", default="nnunet,nnunet-1,slicewise")
     args = ap.parse_args()
     n = len(glob.glob(os.path.join(args.images, "*.nii.gz")))
