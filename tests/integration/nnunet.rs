@@ -403,3 +403,97 @@ fn two_channel_region_model_equals_nnunet_predict() {
         work.path(),
     );
 }
+
+/// The labels of a mask file on its grid.
+fn labels(path: &Path) -> ndarray::Array4<f32> {
+    Volume::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .data
+}
+
+#[test]
+fn an_imported_model_runs_unchanged_through_every_front_end() {
+    let work = tmpdir();
+    let models = work.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let model = models.join("hippocampus-nnunet.onnx");
+    export(HIPPO, &["0"], &model);
+    let image = harness::data("msd-hippocampus/images/hippocampus_004.nii.gz");
+    // The reference: the CLI on the file (the parity tests hold it against nnUNetv2_predict).
+    let cli = segment(
+        &model,
+        &[vec![image.clone()]],
+        false,
+        &work.path().join("cli"),
+    );
+    let reference = labels(&cli[0]);
+    assert!(
+        reference.iter().any(|&v| v > 0.0),
+        "an empty mask proves nothing"
+    );
+
+    // A manifest batch.
+    let manifest = work.path().join("cases.csv");
+    std::fs::write(&manifest, format!("input\n{}\n", image.display())).unwrap();
+    let out = work.path().join("manifest");
+    let r = crate::cli::run(&[
+        &"segment",
+        &"--model",
+        &model,
+        &"--manifest",
+        &manifest,
+        &"--out",
+        &out,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        labels(&out.join("hippocampus_004_mask.nii.gz")),
+        reference,
+        "manifest"
+    );
+
+    // Python (the wheel).
+    harness::ensure_setup("--python");
+    let py_out = work.path().join("python");
+    let o = Command::new(harness::python())
+        .args([
+            "-c",
+            "import sys, slicewise; r = slicewise.Model(sys.argv[1]).segment_file(sys.argv[2], sys.argv[3]); \
+             assert r[0]['status'] == 'ok', r",
+        ])
+        .arg(&model)
+        .arg(&image)
+        .arg(&py_out)
+        .env("SLICEWISE_ORT_LIB", harness::ort_lib())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        labels(&py_out.join("hippocampus_004_mask.nii.gz")),
+        reference,
+        "Python"
+    );
+
+    // The C ABI, as the Slicer extension calls it (from the file and from memory).
+    let c_out = work.path().join("capi");
+    std::fs::create_dir_all(&c_out).unwrap();
+    let c = harness::py(
+        "capi_ctypes.py",
+        &[
+            &harness::cdylib(),
+            &harness::ort_lib(),
+            &model,
+            &c_out,
+            &image,
+        ],
+    );
+    assert_eq!(c["cases"][0]["equal"], true, "C ABI file vs memory: {c}");
+    assert_eq!(labels(&c_out.join("mask0.nii.gz")), reference, "C ABI");
+
+    // The server, through MONAI Label's own client (NIfTI, NRRD and Slicer's session flow).
+    let s = crate::server::Server::start_models(&models, &[], |_| {});
+    let r = s.py("roundtrip", &[&image, &"hippocampus-nnunet", &cli[0]]);
+    for answer in ["nifti", "nrrd", "session"] {
+        assert_eq!(r[answer]["equal"], true, "server {answer}: {}", r[answer]);
+    }
+}
