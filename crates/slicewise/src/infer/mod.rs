@@ -157,6 +157,8 @@ pub fn segment(
     options: &SegmentOptions,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<Segmentation> {
+    // Refused here for every family and front end, before anything is read or allocated.
+    options.validate()?;
     match &model.contract.tiled {
         Some(spec) => tiled::segment(model, spec, volume, options, progress),
         None => segment::segment(model, volume, options, progress),

@@ -268,11 +268,6 @@ pub(crate) fn segment(
     options: &SegmentOptions,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<Segmentation> {
-    if options.batch_size == 0 {
-        return Err(Error::InvalidArgument(
-            "batch size must be at least 1".into(),
-        ));
-    }
     let t0 = Instant::now();
     let prep = Prep::new(model, volume)?;
     let stats_time = t0.elapsed().as_secs_f64();

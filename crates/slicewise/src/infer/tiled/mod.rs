@@ -37,11 +37,6 @@ pub(crate) fn segment(
     options: &SegmentOptions,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<Segmentation> {
-    if options.batch_size == 0 {
-        return Err(Error::InvalidArgument(
-            "batch size must be at least 1".into(),
-        ));
-    }
     let sources = sources(model, volume)?;
     let mut warnings: Vec<String> = threshold_warning(model, options).into_iter().collect();
     if options.tta && spec.mirror_axes.is_empty() {
