@@ -12,7 +12,8 @@
 //! computes in f32). Held-out hippocampus volumes (never trained on) with mirroring on and off,
 //! one fold and the two-fold ensemble; the resampling paths (the same volumes described at 0.7
 //! and 1.6 mm, and a 0.69 × 0.69 × 5 mm MR series converted by dcm2niix, which takes nnU-Net's
-//! separate-z path); and a two-channel region-based model (BraTS FLAIR + T1c).
+//! separate-z path); a CT model (CTNormalization, on its grid and resampled); and a two-channel
+//! region-based model (BraTS FLAIR + T1c).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +25,8 @@ use crate::harness::{self, tmpdir};
 
 const HIPPO: &str =
     "tests/data/nnunet/Dataset004_Hippocampus/nnUNetTrainer_slicewiseB32__nnUNetPlans__2d";
+const CT: &str =
+    "tests/data/nnunet/Dataset005_CTProbe/nnUNetTrainer_slicewiseProbeCT__nnUNetPlans__2d";
 const BRATS: &str =
     "tests/data/nnunet/Dataset006_BraTSRegions/nnUNetTrainer_slicewiseProbe__nnUNetPlans__2d";
 /// Held-out hippocampus volumes the parity runs use (the first five of `heldout.txt`).
@@ -496,4 +499,32 @@ fn an_imported_model_runs_unchanged_through_every_front_end() {
     for answer in ["nifti", "nrrd", "session"] {
         assert_eq!(r[answer]["equal"], true, "server {answer}: {}", r[answer]);
     }
+}
+
+#[test]
+fn ct_model_equals_nnunet_predict() {
+    let work = tmpdir();
+    let dir = work.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    // TotalSegmentator's small CT (3 mm, int16 HU), as is and described at 2.4 mm (resampled to
+    // the plans' 3 mm): CTNormalization's clip and statistics from the plans, on its own grid
+    // and after resampling.
+    let src = harness::data("totalseg-ref/tests/reference_files/example_ct_sm.nii.gz");
+    let as_is = dir.join("ct_0000.nii.gz");
+    // A copy, not a link: the reference names a case after the file a link resolves to.
+    std::fs::copy(&src, &as_is).unwrap();
+    let fine = dir.join("ct24_0000.nii.gz");
+    nnunet_ref(&[&"respace", &src, &fine, &"2.4", &"2.4", &"2.4"]);
+    let model = work.path().join("ct.onnx");
+    export(CT, &["all"], &model);
+    parity(
+        "CT probe (CTNormalization)",
+        CT,
+        &model,
+        &["all"],
+        true,
+        "logits",
+        &[vec![as_is], vec![fine]],
+        work.path(),
+    );
 }

@@ -54,3 +54,14 @@ class nnUNetTrainer_slicewiseProbe(nnUNetTrainer_slicewiseB32):
         """Skipped: a probe's reference is nnUNetv2_predict on its weights, not its Dice (and the
         full-volume validation costs more CPU than its training)."""
         self.print_to_log_file("slicewise probe: final validation skipped")
+
+
+class nnUNetTrainer_slicewiseProbeCT(nnUNetTrainer_slicewiseProbe):
+    """The CT probe, trained long enough (25 epochs of 40 batches of 8) to predict its labels, so
+    that a mask comparison on it means something (60 iterations left it at background)."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device('cuda')):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_iterations_per_epoch = 40
+        self.num_epochs = 25
