@@ -279,9 +279,20 @@ pub fn resize_plane(
     }
     let rt = Taps::new(rows, out.0, order);
     let ct = Taps::new(cols, out.1, order);
-    let mut res = match order {
-        Order::Cubic => eval_plane(spline_coefficients(src).view(), &rt, &ct),
-        _ => eval_plane(src, &rt, &ct),
+    resize_on(src, &rt, &ct, clip)
+}
+
+/// [`resize_plane`] on taps computed once (their order says whether to prefilter): evaluated
+/// separably, then clipped to `clip` when given.
+fn resize_on(
+    src: ArrayView2<f64>,
+    rows: &Taps,
+    cols: &Taps,
+    clip: Option<(f64, f64)>,
+) -> Array2<f64> {
+    let mut res = match rows.order {
+        Order::Cubic => eval_plane(spline_coefficients(src).view(), rows, cols),
+        _ => eval_plane(src, rows, cols),
     };
     if let Some((lo, hi)) = clip {
         res.mapv_inplace(|v| v.clamp(lo, hi));
@@ -319,12 +330,7 @@ enum Plan {
     /// The shapes are equal: nnU-Net returns the data untouched.
     Identity,
     /// Both in-plane axes resampled together, by skimage on a plane or on the whole volume.
-    InPlane {
-        order: Order,
-        rows: Taps,
-        cols: Taps,
-        clip: Clip,
-    },
+    InPlane { rows: Taps, cols: Taps, clip: Clip },
     /// Separate along in-plane axis `axis` (1 or 2): skimage on the planes orthogonal to it (a
     /// 1-D resize of each line along the other in-plane axis, clipped to that orthogonal plane's
     /// range), then `map_coordinates(order_z, mode='nearest')` along `axis`.
@@ -426,7 +432,6 @@ impl PlaneResampler {
             match separate {
                 Some(axis @ (1 | 2)) => lowres_plan(in_shape, out, axis, order, order_z)?,
                 _ => Plan::InPlane {
-                    order,
                     rows: Taps::new(in_shape[1], out[1], order),
                     cols: Taps::new(in_shape[2], out[2], order),
                     clip: Clip::None,
@@ -451,29 +456,15 @@ impl PlaneResampler {
         debug_assert!(k < self.in_shape[0]);
         debug_assert_eq!(src.dim(), (self.in_shape[1], self.in_shape[2]));
         let (o1, o2) = (self.out[1], self.out[2]);
-        let src64 = src.mapv(|v| v as f64);
         let res = match &self.plan {
             Plan::Identity => return src.to_owned(),
-            Plan::InPlane {
-                order,
-                rows,
-                cols,
-                clip,
-            } => {
+            Plan::InPlane { rows, cols, clip } => {
                 let clip = match clip {
                     Clip::None => None,
                     Clip::Whole(r) => *r,
                     Clip::PerPlane => finite_range(src.iter()),
                 };
-                let c = match order {
-                    Order::Cubic => spline_coefficients(src64.view()),
-                    _ => src64,
-                };
-                let mut r = eval_plane(c.view(), rows, cols);
-                if let Some((lo, hi)) = clip {
-                    r.mapv_inplace(|v| v.clamp(lo, hi));
-                }
-                r
+                resize_on(src.mapv(f64::from).view(), rows, cols, clip)
             }
             Plan::Lowres {
                 axis,
@@ -481,7 +472,10 @@ impl PlaneResampler {
                 z,
                 clip,
                 cubic,
-            } => lowres_plane(src64.view(), *axis, line, z, clip, *cubic, (o1, o2)),
+            } => {
+                let src = src.mapv(f64::from);
+                lowres_plane(src.view(), *axis, line, z, clip, *cubic, (o1, o2))
+            }
         };
         res.mapv(|v| v as f32)
     }
