@@ -36,17 +36,13 @@ pub fn plan(
     series: Option<String>,
     all_series: bool,
 ) -> PyResult<Vec<String>> {
-    let model = model.map(|m| Arc::clone(&m.inner));
-    let choice = series_choice(series, all_series)?;
-    let planned = py.detach(|| {
-        let mut planned = if rows {
+    planned_jobs(py, model, series, all_series, || {
+        if rows {
             jobs::expand_rows(&inputs)
         } else {
             jobs::expand(&inputs)
-        };
-        select(&mut planned, model.as_deref(), &choice).map(|()| planned)
-    });
-    planned.map_err(to_py)?.iter().map(to_json).collect()
+        }
+    })
 }
 
 /// The jobs of `inputs` for a model taking `channels` input channels, as JSON: each input is a
@@ -63,10 +59,24 @@ pub fn plan_cases(
     series: Option<String>,
     all_series: bool,
 ) -> PyResult<Vec<String>> {
+    planned_jobs(py, model, series, all_series, || {
+        jobs::expand_for(&inputs, channels)
+    })
+}
+
+/// The jobs `expand` plans (without the GIL), the series `model`'s rules or `--series` /
+/// `--all-series` leave out marked, as JSON: what [`plan`] and [`plan_cases`] share.
+fn planned_jobs(
+    py: Python<'_>,
+    model: Option<PyRef<'_, PyModel>>,
+    series: Option<String>,
+    all_series: bool,
+    expand: impl FnOnce() -> Vec<jobs::Job> + Send,
+) -> PyResult<Vec<String>> {
     let model = model.map(|m| Arc::clone(&m.inner));
     let choice = series_choice(series, all_series)?;
     let planned = py.detach(|| {
-        let mut planned = jobs::expand_for(&inputs, channels);
+        let mut planned = expand();
         select(&mut planned, model.as_deref(), &choice).map(|()| planned)
     });
     planned.map_err(to_py)?.iter().map(to_json).collect()
