@@ -134,7 +134,7 @@ def crop_box(normed, t):
 
 def prepare(c, x, axis):
     """The model inputs of volume x [C, Z, Y, X] along `axis` as the engine builds them:
-    (prep [S, C_model, h, w], crop box (r0, r1, c0, c1), placement (top, left, hh, ww),
+    (prep [S, C_model, h, w] (C_model = C(2k+1) with 2.5D context k), crop box (r0, r1, c0, c1), placement (top, left, hh, ww),
     (S, rows, cols) of the uncropped slices)."""
     h, w = int(c["height"]), int(c["width"])
     src = [int(t) for t in c.get("source_channels", "0").split(",")]
@@ -168,7 +168,18 @@ def prepare(c, x, axis):
         else:
             p = norm_params(kind, x[ch])
             prep[:, k, top:top + hh, left:left + ww] = resize(apply_norm(vol[ch], p), hh, ww)
-    return prep, box, (top, left, hh, ww), (S, full_rows, full_cols)
+    return with_context(prep, int(c.get("context_slices", 0))), box, (top, left, hh, ww), (S, full_rows, full_cols)
+
+
+def with_context(prep, k):
+    """2.5D context (`context_slices` k): each channel of prep [S, C, h, w] becomes its slices
+    s-k..s+k, clamped to the volume (edges replicated), channel-major: [S, C(2k+1), h, w]."""
+    if k == 0:
+        return prep
+    S = prep.shape[0]
+    idx = np.clip(np.arange(S)[:, None] + np.arange(-k, k + 1)[None, :], 0, S - 1)  # [S, 2k+1]
+    out = prep[idx]  # [S, 2k+1, C, h, w]
+    return np.ascontiguousarray(out.transpose(0, 2, 1, 3, 4).reshape(S, -1, *prep.shape[2:]))
 
 
 def restore(probs, box, placement):

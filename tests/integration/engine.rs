@@ -146,7 +146,7 @@ pub(crate) fn check_pipeline(model: &Model, vol: &Volume, batch: usize, tta: boo
         "preprocessed input",
     );
     let prep_ref =
-        Array4::from_shape_vec((n, c.source_channels.len(), c.height, c.width), prep_ref).unwrap();
+        Array4::from_shape_vec((n, c.input_channels(), c.height, c.width), prep_ref).unwrap();
     let probs = predict_slices(model, &prep_ref).unwrap();
     let probs_ref = harness::read_f32(&dir.path().join("probs.f32"));
     harness::assert_close(probs.as_slice().unwrap(), &probs_ref, 1e-5, "model output");
@@ -220,6 +220,20 @@ fn pipeline_matches_numpy_reference_with_resize_and_batches() {
     let vol = synthetic_volume(1, 7, 50, 70, 2);
     for batch in [1, 3, 16] {
         check_pipeline(sigmoid(), &vol, batch, false);
+    }
+}
+
+/// 2.5D context (k = 1): the engine stacks each slice's neighbours as the numpy reference does
+/// (channel order, the first and last slices replicated), with the foreground crop and TTA's
+/// flips, on two slicing axes and with batches that split the volume unevenly.
+#[test]
+fn context_pipeline_matches_numpy_reference_with_crop_tta_and_axes() {
+    let m = Model::open(model_path("unet_context.onnx"), &opts()).unwrap();
+    assert_eq!(m.contract().context_slices, 1);
+    assert_eq!(m.contract().input_channels(), 3);
+    for (axis, batch, tta) in [(2, 1, false), (2, 3, true), (1, 4, true)] {
+        let vol = synthetic_volume(1, 5, 50, 70, axis);
+        check_pipeline(&m, &vol, batch, tta);
     }
 }
 

@@ -187,6 +187,14 @@ def main():
     two["slicewise.source_channels"] = "0,1"
     two["slicewise.channel_names"] = json.dumps(["FLAIR", "T1c"])
     save(unet("softmax", cin=2, seed=4, meta=two), os.path.join(out, "unet_2ch.onnx"))
+    # 2.5D context k = 1: one source channel entering the graph as slices z-1, z, z+1, with the
+    # tumour model's normalisation and foreground crop.
+    ctx = meta_for("sigmoid", channels=1, normalization="percentile-tissue:1,99,0.4")
+    ctx["slicewise.name"] = "test-unet-context"
+    ctx["slicewise.context_slices"] = "1"
+    ctx["slicewise.crop_foreground"] = "0.1"
+    ctx["slicewise.tta_flips"] = "hv"
+    save(unet("sigmoid", cin=3, seed=7, meta=ctx), os.path.join(out, "unet_context.onnx"))
     # Refused: no slicewise metadata at all.
     save(unet("sigmoid", seed=1, meta={}), os.path.join(out, "unet_nometa.onnx"))
     # Refused: declares 3 channels but the graph takes 1.

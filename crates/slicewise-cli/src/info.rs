@@ -148,6 +148,14 @@ fn model_text(t: &mut String, model: &slicewise::infer::Model) -> std::fmt::Resu
         None => {
             writeln!(t, "normalise:    {:?}", c.normalization)?;
             writeln!(t, "keep aspect:  {}", c.keep_aspect)?;
+            if c.context_slices > 0 {
+                let k = c.context_slices;
+                writeln!(
+                    t,
+                    "context:      2.5D, slices z−{k}…z+{k} of each channel ({} model channels)",
+                    c.input_channels()
+                )?;
+            }
         }
     }
     if !c.channel_names.is_empty() {

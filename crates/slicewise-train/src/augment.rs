@@ -324,50 +324,58 @@ pub fn blur(plane: &mut [f32], h: usize, w: usize, sigma: f64) {
     }
 }
 
-/// Applies a random draw of every enabled augmentation in place.
+/// Applies a random draw of every enabled augmentation in place. `image` is `[c × group, h, w]`:
+/// `c` source channels, each a `group` of planes (the 2.5D context slices, 1 without). The
+/// geometry is drawn once for all planes; each channel's intensity changes are drawn once and
+/// applied to all of its group, so neighbouring slices stay alike as they are at inference.
 pub fn augment(
     cfg: &AugmentConfig,
     image: &mut [f32],
     mask: &mut [u8],
     c: usize,
-    h: usize,
-    w: usize,
+    group: usize,
+    (h, w): (usize, usize),
     rng: &mut impl Rng,
 ) {
+    let planes = c * group;
     let fwd = random_affine(cfg, h, w, rng);
-    warp(image, mask, c, h, w, &fwd);
+    warp(image, mask, planes, h, w, &fwd);
     // Drawn only when set, so configurations without it keep their random sequence.
     if let Some(p) = cfg.p_dark_core.filter(|&p| p > 0.0) {
         if rng.random::<f64>() < p {
-            darken_core(image, mask, c, (h, w), rng);
+            darken_core(image, mask, planes, (h, w), rng);
         }
     }
     let plane = h * w;
     for ch in 0..c {
-        let p = &mut image[ch * plane..(ch + 1) * plane];
+        let stack = &mut image[ch * group * plane..(ch + 1) * group * plane];
+        let centre = (group / 2) * plane;
         if cfg.p_blur > 0.0 && rng.random::<f64>() < cfg.p_blur {
             let sigma = 0.3 + rng.random::<f64>() * (cfg.max_blur_sigma - 0.3).max(0.0);
-            blur(p, h, w, sigma);
+            for p in stack.chunks_exact_mut(plane) {
+                blur(p, h, w, sigma);
+            }
         }
         // Drawn only when enabled, so configurations without gamma keep their random sequence.
         if cfg.p_gamma > 0.0 && rng.random::<f64>() < cfg.p_gamma {
             let g = (1.0 + cfg.max_gamma.max(0.0)).ln();
             let gamma = ((rng.random::<f64>() * 2.0 - 1.0) * g).exp() as f32;
-            for v in p.iter_mut() {
+            for v in stack.iter_mut() {
                 *v = v.max(0.0).powf(gamma);
             }
         }
-        let sd = std_of(p);
+        // Brightness and noise scale with the centre slice's spread.
+        let sd = std_of(&stack[centre..centre + plane]);
         if cfg.p_intensity > 0.0 && rng.random::<f64>() < cfg.p_intensity {
             let contrast = 1.0 + ((rng.random::<f64>() * 2.0 - 1.0) * cfg.max_contrast) as f32;
             let bright = ((rng.random::<f64>() * 2.0 - 1.0) * cfg.max_brightness) as f32 * sd;
-            for v in p.iter_mut() {
+            for v in stack.iter_mut() {
                 *v = *v * contrast + bright;
             }
         }
         if cfg.p_noise > 0.0 && rng.random::<f64>() < cfg.p_noise {
             let s = cfg.noise_std as f32 * sd;
-            for v in p.iter_mut() {
+            for v in stack.iter_mut() {
                 *v += s * gaussian(rng);
             }
         }

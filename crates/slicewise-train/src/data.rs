@@ -101,6 +101,20 @@ pub struct DataConfig {
     /// Seed of the volume split.
     #[config(default = 42)]
     pub split_seed: u64,
+    /// Cross-validation: split the volumes into this many folds (0: no cross-validation, the
+    /// fractions above split them). Each data folder is dealt round-robin over the folds after
+    /// a seeded shuffle, so every fold holds volumes of each; fold [`DataConfig::fold`] is the
+    /// test part, the others train, and nothing is held out for validation (a cross-validated
+    /// run takes its last epoch: the held-out fold chooses nothing).
+    #[config(default = 0)]
+    pub folds: usize,
+    /// The held-out fold (0-based) when `folds` > 0.
+    #[config(default = 0)]
+    pub fold: usize,
+    /// 2.5D context: the model sees slices z−k…z+k of each source channel (edges replicated), as
+    /// the contract's `context_slices` declares; 0 for plain 2-D slices.
+    #[config(default = 0)]
+    pub context: usize,
     /// Training slices with foreground are repeated this many times per epoch (1: none).
     #[config(default = 1)]
     pub foreground_oversample: usize,
@@ -146,6 +160,8 @@ pub struct Dataset {
     pub strip_probability: f64,
     /// Slice size (square).
     pub size: usize,
+    /// 2.5D context k: batches stack slices z−k…z+k of each channel (see [`Dataset::input_channels`]).
+    pub context: usize,
 }
 
 /// Which volumes go where.
@@ -201,6 +217,7 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset> {
         channels: cfg.channels.len(),
         strip_probability: cfg.strip_probability,
         size: cfg.size,
+        context: cfg.context,
     })
 }
 
@@ -387,9 +404,25 @@ pub fn split(volumes: &[String], strata: &[usize], cfg: &DataConfig) -> Result<S
             .or_default()
             .push(name.clone());
     }
+    if cfg.folds > 0 && cfg.val_volumes.is_some() {
+        return Err(Error::InvalidArgument(
+            "cross-validation folds and explicit validation volumes exclude each other".into(),
+        ));
+    }
+    if cfg.folds > 0 && cfg.fold >= cfg.folds {
+        return Err(Error::InvalidArgument(format!(
+            "fold {} does not exist: the folds are 0…{}",
+            cfg.fold,
+            cfg.folds - 1
+        )));
+    }
     let mut s = Split::default();
     for names in groups.into_values() {
-        let g = split_group(names, cfg);
+        let g = if cfg.folds > 0 {
+            fold_group(names, cfg)
+        } else {
+            split_group(names, cfg)
+        };
         s.train.extend(g.train);
         s.val.extend(g.val);
         s.test.extend(g.test);
@@ -446,7 +479,42 @@ fn split_group(mut names: Vec<String>, cfg: &DataConfig) -> Split {
     }
 }
 
+/// One stratum's cross-validation split: shuffled by the split seed, then dealt round-robin
+/// over the folds (volume j of the shuffle into fold j mod k, so the folds' sizes differ by at
+/// most one per stratum); the held-out fold is the test part, the rest trains.
+fn fold_group(mut names: Vec<String>, cfg: &DataConfig) -> Split {
+    names.sort();
+    names.shuffle(&mut StdRng::seed_from_u64(cfg.split_seed));
+    let mut s = Split::default();
+    for (j, n) in names.into_iter().enumerate() {
+        if j % cfg.folds == cfg.fold {
+            s.test.push(n);
+        } else {
+            s.train.push(n);
+        }
+    }
+    s
+}
+
 impl Dataset {
+    /// Channels of the model input: each source channel's 2k+1 context slices, channel-major
+    /// (channel 0 at z−k…z+k, then channel 1, …), the order the engine stacks them in.
+    pub fn input_channels(&self) -> usize {
+        self.channels * (2 * self.context + 1)
+    }
+
+    /// The slice `offset` slices from slice `i` within its volume, clamped to the volume's first
+    /// and last slice (edges replicated). Slices are stored grouped by volume in order.
+    pub fn neighbour(&self, i: usize, offset: isize) -> usize {
+        let sl = &self.slices[i];
+        let first = i - sl.index;
+        let mut last = i;
+        while last + 1 < self.slices.len() && self.slices[last + 1].volume == sl.volume {
+            last += 1;
+        }
+        (i as isize + offset).clamp(first as isize, last as isize) as usize
+    }
+
     /// Indices of the slices whose volume is in `names`.
     pub fn indices_of(&self, names: &[String]) -> Vec<usize> {
         self.slices

@@ -92,7 +92,7 @@ pub fn evaluate(
         0,
     );
     for b in loader {
-        let (x, y) = batch_tensors(&b, ds.channels, ds.size, classes, dev);
+        let (x, y) = batch_tensors(&b, ds.input_channels(), ds.size, classes, dev);
         let logits = model.forward_logits(x);
         loss_sum +=
             f64::from(loss(cfg.loss, cfg.focal_gamma, logits.clone(), y).into_scalar::<f32>());

@@ -48,7 +48,9 @@ pub fn mix_seed(seed: u64, a: u64, b: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Builds one batch from `indices` (augmented with `rng` when `aug` is given).
+/// Builds one batch from `indices` (augmented with `rng` when `aug` is given). With 2.5D
+/// context each image stacks, per channel, its volume's slices z−k…z+k (edges replicated), all
+/// from the same copy (original or skull-stripped); the mask is the centre slice's.
 pub fn make_batch(
     ds: &Dataset,
     indices: &[usize],
@@ -56,20 +58,33 @@ pub fn make_batch(
     rng: &mut StdRng,
 ) -> Batch {
     let (c, s) = (ds.channels, ds.size);
-    let mut images = Vec::with_capacity(indices.len() * c * s * s);
-    let mut masks = Vec::with_capacity(indices.len() * s * s);
+    let plane = s * s;
+    let k = ds.context as isize;
+    let mut images = Vec::with_capacity(indices.len() * ds.input_channels() * plane);
+    let mut masks = Vec::with_capacity(indices.len() * plane);
     for &i in indices {
         let sl = &ds.slices[i];
         // Only augmented (training) batches draw from the skull-stripped copies; no draw at all
         // when there are none, so runs without them keep their random stream.
-        let (image, mask) = match (&sl.stripped, aug) {
-            (Some(alt), Some(_)) if rng.random::<f64>() < ds.strip_probability => (&alt.0, &alt.1),
-            _ => (&sl.image, &sl.mask),
+        let stripped = matches!((&sl.stripped, aug), (Some(_), Some(_)))
+            && rng.random::<f64>() < ds.strip_probability;
+        let copy = |j: usize| {
+            let o = &ds.slices[j];
+            match (&o.stripped, stripped) {
+                (Some(alt), true) => (&alt.0, &alt.1),
+                _ => (&o.image, &o.mask),
+            }
         };
-        let mut img = image.clone();
-        let mut m = mask.clone();
+        let mut img = Vec::with_capacity(ds.input_channels() * plane);
+        for ch in 0..c {
+            for d in -k..=k {
+                let (image, _) = copy(ds.neighbour(i, d));
+                img.extend_from_slice(&image[ch * plane..(ch + 1) * plane]);
+            }
+        }
+        let mut m = copy(i).1.clone();
         if let Some(a) = aug {
-            augment(a, &mut img, &mut m, c, s, s, rng);
+            augment(a, &mut img, &mut m, c, 2 * ds.context + 1, (s, s), rng);
         }
         images.extend(img);
         masks.extend(m);

@@ -4,9 +4,12 @@
 use std::path::Path;
 
 use image::{ImageFormat, Rgb, RgbImage};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 use super::data::Dataset;
 use super::inference::predict;
+use super::loader::make_batch;
 use super::metrics::foreground;
 use super::model::UNet;
 use burn::tensor::Device;
@@ -45,12 +48,14 @@ pub fn write_overlays(
         .sort_by_key(|&i| std::cmp::Reverse(ds.slices[i].mask.iter().filter(|&&m| m != 0).count()));
     picked.truncate(max);
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
-    let (c, s) = (ds.channels, ds.size);
+    let (c, s) = (ds.input_channels(), ds.size);
     let plane = s * s;
     let mut written = Vec::new();
     for &i in &picked {
         let sl = &ds.slices[i];
-        let probs = predict(model, device, &sl.image, [1, c, s, s])?;
+        // The model's input as a batch of one (the 2.5D context stacked when there is one).
+        let input = make_batch(ds, &[i], None, &mut StdRng::seed_from_u64(0)).images;
+        let probs = predict(model, device, &input, [1, c, s, s])?;
         let pred: Vec<bool> = (0..plane)
             .map(|p| foreground(&probs, classes, plane, p, threshold) != 0)
             .collect();

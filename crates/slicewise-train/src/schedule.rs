@@ -12,7 +12,9 @@ pub struct TrainState {
     pub epochs_done: usize,
     /// Current learning rate.
     pub lr: f64,
-    /// Best validation Dice so far.
+    /// Best validation Dice so far (−∞, written as `null`, before any, and in a run without
+    /// validation volumes).
+    #[serde(deserialize_with = "null_as_neg_infinity")]
     pub best_dice: f64,
     /// Epoch (1-based) of the best Dice.
     pub best_epoch: usize,
@@ -24,17 +26,28 @@ pub struct TrainState {
     pub stopped_early: bool,
 }
 
+/// JSON has no infinities: serde_json writes −∞ as `null`, read back here.
+fn null_as_neg_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NEG_INFINITY))
+}
+
 /// Early stopping and ReduceLROnPlateau after an epoch whose validation Dice is `val_dice`;
-/// returns whether it is a new best (by more than `min_delta`).
+/// returns whether it is a new best (by more than `min_delta`). Without validation volumes
+/// (`None`, a cross-validation fold) nothing can choose an epoch: each one is the best so far, so
+/// the last is the model, and only the cosine schedule moves the rate.
 pub fn update_schedule(
     state: &mut TrainState,
     cfg: &TrainingConfig,
     epoch: usize,
-    val_dice: f64,
+    val_dice: Option<f64>,
 ) -> bool {
     if cfg.cosine {
         state.lr = cosine_lr(cfg, epoch + 1);
     }
+    let Some(val_dice) = val_dice else {
+        state.best_epoch = epoch;
+        return true;
+    };
     if val_dice > state.best_dice + cfg.min_delta {
         state.best_dice = val_dice;
         state.best_epoch = epoch;
@@ -102,11 +115,11 @@ mod tests {
             .with_early_stopping(3)
             .with_learning_rate(1e-3);
         let mut s = fresh_state(&cfg);
-        assert!(update_schedule(&mut s, &cfg, 1, 0.5));
-        assert!(!update_schedule(&mut s, &cfg, 2, 0.5));
-        assert!(!update_schedule(&mut s, &cfg, 3, 0.5));
+        assert!(update_schedule(&mut s, &cfg, 1, Some(0.5)));
+        assert!(!update_schedule(&mut s, &cfg, 2, Some(0.5)));
+        assert!(!update_schedule(&mut s, &cfg, 3, Some(0.5)));
         assert_eq!((s.lr, s.since_drop, s.stopped_early), (5e-4, 0, false));
-        assert!(!update_schedule(&mut s, &cfg, 4, 0.5));
+        assert!(!update_schedule(&mut s, &cfg, 4, Some(0.5)));
         assert!(s.stopped_early);
         assert_eq!((s.best_epoch, s.best_dice), (1, 0.5));
     }
@@ -122,7 +135,7 @@ mod tests {
         let mut s = fresh_state(&cfg);
         let mut rates = vec![s.lr];
         for epoch in 1..4 {
-            update_schedule(&mut s, &cfg, epoch, 0.5);
+            update_schedule(&mut s, &cfg, epoch, Some(0.5));
             rates.push(s.lr);
         }
         let want = [

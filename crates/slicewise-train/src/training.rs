@@ -166,6 +166,13 @@ fn load_data(cfg: &TrainingConfig, out: &Path, resume: bool) -> Result<RunData> 
     if train_idx.is_empty() {
         return Err(Error::InvalidArgument("no training slices".into()));
     }
+    if val_idx.is_empty() && !cfg.cosine {
+        return Err(Error::InvalidArgument(
+            "no validation volumes (a cross-validation fold): nothing can pace ReduceLROnPlateau or \
+             early stopping, so the run needs a fixed schedule (--cosine)"
+                .into(),
+        ));
+    }
     Ok(RunData {
         ds,
         split,
@@ -292,7 +299,8 @@ impl RunContext<'_> {
             times.wait_s
         );
         run.state.epochs_done = epoch;
-        if update_schedule(&mut run.state, &self.cfg, epoch, val_dice) {
+        let val = (!self.data.val_idx.is_empty()).then_some(val_dice);
+        if update_schedule(&mut run.state, &self.cfg, epoch, val) {
             self.save_best(&run.model, &report)?;
             run.best = Some(report);
         }
@@ -332,7 +340,7 @@ impl RunContext<'_> {
             let Some(b) = loader.next() else { break };
             t_wait += tw.elapsed().as_secs_f64();
             let ts = Instant::now();
-            let (x, y) = batch_tensors(&b, ds.channels, ds.size, classes, &self.dev);
+            let (x, y) = batch_tensors(&b, ds.input_channels(), ds.size, classes, &self.dev);
             let logits = model.forward_logits(x);
             let l = loss(cfg.loss, cfg.focal_gamma, logits.clone(), y);
             let grads = GradientsParams::from_grads(l.backward(), &model);

@@ -15,8 +15,8 @@ fn augmented(cfg: &AugmentConfig, img: &[f32], mask: &[u8], seed: u64) -> (Vec<f
         &mut img,
         &mut mask,
         1,
-        S,
-        S,
+        1,
+        (S, S),
         &mut StdRng::seed_from_u64(seed),
     );
     (img, mask)

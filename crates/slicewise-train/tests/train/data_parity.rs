@@ -1,13 +1,17 @@
 //! The trainer's data path against the engine's: the same patient, preprocessed by
 //! `data::load` and by the engine for a model whose contract crops to the foreground, gives the
-//! same model input — for an RGB LGG patient (FLAIR = channel 1) and a grey FLAIR-only one; and
-//! a two-folder run splits each folder on its own.
+//! same model input — for an RGB LGG patient (FLAIR = channel 1) and a grey FLAIR-only one, and
+//! with 2.5D context; a two-folder run splits each folder on its own, and cross-validation folds
+//! hold out every patient exactly once.
 
 use std::path::Path;
 
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use slicewise::infer::{prepare_slices, Device, Model, ModelOptions, Normalization};
 use slicewise::Volume;
 use slicewise_train::data::{self, DataConfig};
+use slicewise_train::loader::make_batch;
 
 use crate::harness;
 
@@ -93,6 +97,92 @@ fn cropped_rgb_patient_matches_the_engine() {
 #[test]
 fn cropped_grey_flair_patient_matches_the_engine() {
     check_patient("lgg-flair", GREY_PATIENT);
+}
+
+/// 2.5D context k = 1: the trainer's batches (each slice with its neighbours, the first and last
+/// slices replicated) are the engine's model input for a contract declaring `context_slices` 1,
+/// slice for slice.
+#[test]
+fn context_batches_match_the_engine() {
+    let tmp = harness::tmpdir();
+    let src = harness::data("lgg").join(RGB_PATIENT);
+    let root = tmp.path().join("one");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    std::os::unix::fs::symlink(&src, root.join(RGB_PATIENT)).expect("symlink");
+    let norm = Normalization::PercentileTissue {
+        lower: 1.0,
+        upper: 99.0,
+        median: 0.4,
+    };
+    let cfg = crop_config(&root)
+        .with_size(64)
+        .with_normalization(norm)
+        .with_context(1);
+    let ds = data::load(&cfg).expect("trainer load");
+    assert_eq!(ds.input_channels(), 3);
+    let all: Vec<usize> = (0..ds.slices.len()).collect();
+    let ours = make_batch(&ds, &all, None, &mut StdRng::seed_from_u64(0)).images;
+
+    // The test fixture with 2.5D context k = 1 (tests/python/make_test_model.py): 64x64,
+    // percentile-tissue:1,99,0.4, crop 0.1, source channel 0 (FLAIR of this RGB patient: 1).
+    let m = tmp.path().join("ctx.onnx");
+    std::fs::copy(harness::repo().join("tests/data/unet_context.onnx"), &m).expect("copy");
+    std::fs::write(tmp.path().join("ctx.json"), r#"{"source_channels": "1"}"#).expect("card");
+    let model = Model::open(&m, &ModelOptions::default().device(Device::Cpu)).expect("open");
+    assert_eq!(model.contract().context_slices, 1);
+    let volume = Volume::open(&src).expect("open patient");
+    let z = volume.data.shape()[1];
+    let engine = prepare_slices(&model, &volume, 0, z).expect("engine prepare");
+    assert_eq!(engine.shape(), &[z, 3, 64, 64]);
+    harness::assert_close(
+        engine.as_slice().expect("contiguous"),
+        &ours,
+        1e-5,
+        "context: engine vs trainer",
+    );
+    // The neighbours are there: channel 0 of slice 1 is slice 0's centre, and the first
+    // slice's channel 0 repeats its own (edge replicated).
+    let plane = 64 * 64;
+    let centre = |i: usize| &ours[(i * 3 + 1) * plane..(i * 3 + 2) * plane];
+    assert_eq!(&ours[3 * plane..4 * plane], centre(0));
+    assert_eq!(&ours[..plane], centre(0));
+    assert_ne!(centre(0), centre(1));
+}
+
+/// Five cross-validation folds: every patient held out by exactly one fold, each fold holding
+/// patients of both data folders, no validation part, and train and test disjoint.
+#[test]
+fn cross_validation_folds_hold_out_every_patient_once() {
+    let lgg = subdirs(&harness::data("lgg"));
+    let flair = subdirs(&harness::data("lgg-flair"));
+    let volumes: Vec<String> = lgg.iter().chain(&flair).cloned().collect();
+    let strata: Vec<usize> = std::iter::repeat_n(0, lgg.len())
+        .chain(std::iter::repeat_n(1, flair.len()))
+        .collect();
+    let mut held: Vec<String> = Vec::new();
+    for fold in 0..5 {
+        let cfg = DataConfig::new("unused".into())
+            .with_folds(5)
+            .with_fold(fold);
+        let s = data::split(&volumes, &strata, &cfg).expect("split");
+        assert!(s.val.is_empty());
+        assert!(s.test.iter().all(|t| !s.train.contains(t)));
+        assert_eq!(s.train.len() + s.test.len(), volumes.len());
+        assert!(s.test.iter().any(|n| lgg.contains(n)), "fold {fold}");
+        assert!(s.test.iter().any(|n| flair.contains(n)), "fold {fold}");
+        assert!(
+            (17..=19).contains(&s.test.len()),
+            "fold {fold}: {}",
+            s.test.len()
+        );
+        held.extend(s.test);
+    }
+    held.sort();
+    let mut all = volumes.clone();
+    all.sort();
+    assert_eq!(held, all, "every patient held out exactly once");
+    let bad = DataConfig::new("unused".into()).with_folds(5).with_fold(5);
+    assert!(data::split(&volumes, &strata, &bad).is_err());
 }
 
 #[test]

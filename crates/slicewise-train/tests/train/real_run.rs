@@ -269,3 +269,69 @@ const HELD_BACK_MIN_DICE: f64 = 0.2;
 /// Measured margins (see the report); asserted at a safe fraction.
 const MARGIN: f64 = 0.35;
 const MIN_DICE: f64 = 0.4;
+
+/// A cross-validation fold with 2.5D context: no validation part, so a run without a fixed
+/// schedule is refused; with `cosine` every epoch is the best so far and the last is the model,
+/// the run resumes, and the export declares the context, which the engine honours end to end.
+#[test]
+fn cross_validation_fold_with_context_takes_its_last_epoch_and_resumes() {
+    let root = harness::data("lgg");
+    let dir = harness::tmpdir();
+    let mut cfg = lgg_config(&root, 2);
+    cfg.model = UNetConfig::small(3);
+    cfg.data = cfg
+        .data
+        .clone()
+        .with_val_volumes(None)
+        .with_folds(3)
+        .with_fold(1)
+        .with_context(1);
+    let e = train(&cfg, dir.path(), &RunOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("--cosine"), "{e}");
+
+    cfg.cosine = true;
+    let once = RunOptions {
+        max_epochs_this_call: 1,
+        ..Default::default()
+    };
+    let first = train(&cfg, dir.path(), &once).expect("first epoch");
+    assert!(first.split.val.is_empty());
+    assert_eq!(first.split.test.len(), 2, "{:?}", first.split);
+    let resumed = train(
+        &cfg,
+        dir.path(),
+        &RunOptions {
+            resume: true,
+            ..Default::default()
+        },
+    )
+    .expect("resume");
+    assert_eq!(resumed.state.epochs_done, 2);
+    assert_eq!(resumed.state.best_epoch, 2, "the last epoch is the model");
+    let read = |f: &str| std::fs::read(dir.path().join(f)).expect(f);
+    assert_eq!(read("best.bpk"), read("last.bpk"));
+
+    let trained = load_run(dir.path(), None).expect("load run");
+    let onnx = dir.path().join("model.onnx");
+    let card = export(
+        &trained.model,
+        &trained.config,
+        Some(dir.path()),
+        &onnx,
+        &ExportOptions::default(),
+    )
+    .expect("export");
+    assert_eq!(card.contract.context_slices, 1);
+    let model = Model::open(&onnx, &model_options()).expect("engine opens the 2.5D model");
+    assert_eq!(model.contract().input_channels(), 3);
+    let held = root.join(&first.split.test[0]);
+    let volume = Volume::open(&held).expect("held-out patient");
+    let seg = segment(
+        &model,
+        &volume,
+        &SegmentOptions::default().tta(true),
+        &mut |_| true,
+    )
+    .expect("segment with context and TTA");
+    assert_eq!(seg.mask.labels.shape(), &volume.data.shape()[1..]);
+}

@@ -10,7 +10,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ndarray::{s, Array2, Array3, Array4, ArrayView3, ArrayView4, ArrayViewMut2, Axis};
+use ndarray::{s, Array2, Array3, Array4, ArrayView2, ArrayView4, ArrayViewMut2, Axis};
 use ort::session::RunOptions;
 use ort::value::TensorRef;
 
@@ -34,10 +34,10 @@ pub(crate) fn run_batches(
 ) -> Result<Array4<f32>> {
     let c = &model.contract;
     let sh = input.shape();
-    if sh[1] != c.source_channels.len() || sh[2] != c.height || sh[3] != c.width {
+    if sh[1] != c.input_channels() || sh[2] != c.height || sh[3] != c.width {
         return Err(Error::InvalidArgument(format!(
             "input shape {sh:?} does not match the model's [N, {}, {}, {}]",
-            c.source_channels.len(),
+            c.input_channels(),
             c.height,
             c.width
         )));
@@ -206,25 +206,27 @@ impl<'a> Prep<'a> {
     }
 
     /// Model input for slices `start..start + count`; pass `j` of `passes` (flip rows, flip
-    /// columns) fills rows `j count..(j + 1) count`, the unflipped pass first.
+    /// columns) fills rows `j count..(j + 1) count`, the unflipped pass first. With 2.5D context
+    /// k, model channel `i (2k+1) + j` is source channel i at slice z − k + j, clamped to the
+    /// volume (edges replicated).
     pub(crate) fn batch(&self, start: usize, count: usize, passes: &[Flip]) -> Array4<f32> {
         let c = &self.model.contract;
         let per = passes.len();
-        let mut data = Array4::<f32>::zeros((count * per, self.sources.len(), c.height, c.width));
+        let ctx = c.context_slices;
+        let group = 2 * ctx + 1;
+        let mut data = Array4::<f32>::zeros((count * per, c.input_channels(), c.height, c.width));
+        let k = self.crop;
         for b in 0..count {
-            let whole = self.volume.data.index_axis(Axis(self.vaxis), start + b);
-            let k = self.crop;
-            let slice = whole.slice(s![.., k.top..k.bottom, k.left..k.right]);
-            fill_input(
-                slice,
-                &self.sources,
-                &self.norms,
-                &c.normalization,
-                &self.fwd,
-                self.place,
-                &mut data,
-                b,
-            );
+            let z = start + b;
+            for (i, &src) in self.sources.iter().enumerate() {
+                let channel = self.volume.data.index_axis(Axis(0), src);
+                for j in 0..group {
+                    let zz = (z + j).saturating_sub(ctx).min(self.n_slices - 1);
+                    let whole = channel.index_axis(Axis(self.vaxis - 1), zz);
+                    let plane = whole.slice(s![k.top..k.bottom, k.left..k.right]);
+                    self.fill_plane(plane, i, &mut data, b, i * group + j);
+                }
+            }
             for (j, &flip) in passes.iter().enumerate().skip(1) {
                 let mut flipped = data.slice(s![b, .., .., ..]).to_owned();
                 flip_plane(&mut flipped, flip, 1);
@@ -233,6 +235,36 @@ impl<'a> Prep<'a> {
             }
         }
         data
+    }
+
+    /// Writes `plane` of source `i` (cropped), normalised and resized, into model channel
+    /// `channel` of batch row `b`.
+    fn fill_plane(
+        &self,
+        plane: ArrayView2<f32>,
+        i: usize,
+        data: &mut Array4<f32>,
+        b: usize,
+        channel: usize,
+    ) {
+        let norm = match self.norms[i] {
+            Some(nm) => nm,
+            None => {
+                debug_assert_eq!(
+                    self.model.contract.normalization,
+                    Normalization::MinMaxSlice
+                );
+                slice_norm(plane)
+            }
+        };
+        let place = self.place;
+        let dst = data.slice_mut(s![
+            b,
+            channel,
+            place.top..place.top + place.height,
+            place.left..place.left + place.width
+        ]);
+        self.fwd.run(plane, dst, |v| norm.apply(v));
     }
 }
 
@@ -585,36 +617,5 @@ pub(crate) fn finish(
         provider: model.provider.used.clone(),
         timings,
         warnings,
-    }
-}
-
-/// Writes slice `slice` (`[c, rows, cols]`) into batch row `b` of `data`, normalised and resized.
-#[allow(clippy::too_many_arguments)]
-fn fill_input(
-    slice: ArrayView3<f32>,
-    sources: &[usize],
-    norms: &[Option<ChannelNorm>],
-    n: &Normalization,
-    fwd: &Resize,
-    place: Placement,
-    data: &mut Array4<f32>,
-    b: usize,
-) {
-    for (k, &src) in sources.iter().enumerate() {
-        let plane = slice.index_axis(Axis(0), src);
-        let norm = match norms[k] {
-            Some(nm) => nm,
-            None => {
-                debug_assert_eq!(*n, Normalization::MinMaxSlice);
-                slice_norm(plane)
-            }
-        };
-        let dst = data.slice_mut(s![
-            b,
-            k,
-            place.top..place.top + place.height,
-            place.left..place.left + place.width
-        ]);
-        fwd.run(plane, dst, |v| norm.apply(v));
     }
 }

@@ -219,6 +219,19 @@ pub struct TrainArgs {
     /// Test fraction of the volumes.
     #[arg(long, default_value_t = defaults().data.test_fraction)]
     test_fraction: f64,
+    /// Cross-validation: deal the volumes of each data folder over K folds (by patient, after a
+    /// seeded shuffle) and hold out fold --fold as the test part; nothing is held out for
+    /// validation, so the run needs --cosine and its last epoch is the model. Overrides the
+    /// fractions.
+    #[arg(long, value_name = "K", default_value_t = defaults().data.folds)]
+    folds: usize,
+    /// The held-out fold (0-based) with --folds.
+    #[arg(long, value_name = "I", default_value_t = defaults().data.fold)]
+    fold: usize,
+    /// 2.5D context: the model also sees the K slices on each side of a slice (edges
+    /// replicated) as extra input channels; the exported contract declares it.
+    #[arg(long, value_name = "K", default_value_t = defaults().data.context)]
+    context: usize,
     /// Explicit validation volumes (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     val_volumes: Option<Vec<String>>,
@@ -307,7 +320,9 @@ impl TrainArgs {
 
     /// The network (the preset with the overrides) and the number of classes it scores.
     fn model(&self) -> Result<(UNetConfig, usize), Error> {
-        let mut m = UNetConfig::preset(&self.preset, self.channels.len())
+        // Each source channel comes as its 2k+1 context slices.
+        let inputs = self.channels.len() * (2 * self.context + 1);
+        let mut m = UNetConfig::preset(&self.preset, inputs)
             .ok_or_else(|| Error::InvalidArgument(format!("unknown preset {}", self.preset)))?;
         if let Some(f) = self.base_filters {
             m.base_filters = f;
@@ -357,6 +372,9 @@ impl TrainArgs {
             .with_test_fraction(self.test_fraction)
             .with_val_volumes(self.val_volumes.clone())
             .with_split_seed(self.split_seed)
+            .with_folds(self.folds)
+            .with_fold(self.fold)
+            .with_context(self.context)
             .with_foreground_oversample(self.oversample))
     }
 

@@ -14,7 +14,8 @@
 //! |---|---|---|
 //! | `slicewise.name` | yes | model name |
 //! | `slicewise.version` | yes | model version, e.g. `1.2.0` |
-//! | `slicewise.channels` | yes | number of model input channels C |
+//! | `slicewise.channels` | yes | number of model input channels C (with `context_slices` k > 0: of source channels, each entering the graph as 2k+1 channels) |
+//! | `slicewise.context_slices` | no | 2.5D context k (default 0; at most 8): each source channel enters the model as its slices z−k…z+k along the slicing axis (slices beyond the volume's first and last replicated), channel-major (channel 0 at z−k…z+k, then channel 1, …), so the graph takes C·(2k+1) channels; the resize family only |
 //! | `slicewise.preprocess` | no | the model family: `resize` (default: each slice normalised and resized to the model input, below) or `tiled` (nnU-Net 2d inference: see `slicewise.tiled`) |
 //! | `slicewise.tiled` | when preprocess = tiled | the JSON object below |
 //! | `slicewise.normalization` | yes (resize; a tiled model may omit it or say `none`) | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `percentile-fg:LOW,HIGH` (percentiles of the voxels above the minimum; the minimum maps to 0), `percentile-tissue:LOW,HIGH,MEDIAN` (percentile-fg, then scaled so the median of the voxels it maps above 0.1 lands on MEDIAN), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
@@ -306,6 +307,10 @@ pub struct ModelContract {
     /// Crop each slice to the volume's foreground box (normalised values above this) first.
     #[serde(default)]
     pub crop_foreground: Option<f32>,
+    /// 2.5D context k: each source channel enters the model as slices z−k…z+k (see
+    /// [`ModelContract::input_channels`]); 0 for plain slices. Absent from older cards.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub context_slices: usize,
     /// The flips test-time augmentation averages over.
     #[serde(default)]
     pub tta_flips: TtaFlips,
@@ -338,7 +343,19 @@ pub struct ModelContract {
     pub series_selection: Option<SeriesRules>,
 }
 
+fn is_zero(k: &usize) -> bool {
+    *k == 0
+}
+
+/// The largest 2.5D context a contract may declare (17 slices per source channel).
+pub const MAX_CONTEXT_SLICES: usize = 8;
+
 impl ModelContract {
+    /// The graph's input channels: each source channel's 2k+1 context slices, channel-major.
+    pub fn input_channels(&self) -> usize {
+        self.source_channels.len() * (2 * self.context_slices + 1)
+    }
+
     /// The contract as model-package key/value pairs (keys with the `slicewise.` prefix, format
     /// 1), every key stated explicitly: what an exporter writes into `metadata_props` and
     /// [`parse_contract`] reads back.
@@ -367,6 +384,9 @@ impl ModelContract {
         ];
         if let Some(t) = self.crop_foreground {
             kv.push(("crop_foreground", t.to_string()));
+        }
+        if self.context_slices > 0 {
+            kv.push(("context_slices", self.context_slices.to_string()));
         }
         if let Some(t) = &self.training_data {
             kv.push(("training_data", t.clone()));
@@ -501,6 +521,7 @@ struct Declared {
     threshold: f32,
     keep_aspect: bool,
     crop_foreground: Option<f32>,
+    context_slices: usize,
     tta_flips: TtaFlips,
     source_channels: Vec<usize>,
     tiled: Option<TiledSpec>,
@@ -538,6 +559,7 @@ impl Declared {
             threshold: threshold(keys)?,
             keep_aspect: keep_aspect(keys)?,
             crop_foreground: crop_foreground(keys)?,
+            context_slices: context_slices(keys, tiled.is_some())?,
             tta_flips: tta_flips(keys)?,
             source_channels: source_channels(keys, channels)?,
             tiled,
@@ -581,7 +603,8 @@ pub fn parse_contract(
         }
         None => keys,
     };
-    let g = check_graph(&keys, d.source_channels.len(), d.output, io)?;
+    let inputs = d.source_channels.len() * (2 * d.context_slices + 1);
+    let g = check_graph(&keys, inputs, d.output, io)?;
     d.check_label_count(&keys, g.facts.classes)?;
     if let Some(t) = &d.tiled {
         if t.patch != [g.height, g.width] {
@@ -602,6 +625,7 @@ pub fn parse_contract(
         normalization: d.normalization,
         keep_aspect: d.keep_aspect,
         crop_foreground: d.crop_foreground,
+        context_slices: d.context_slices,
         tta_flips: d.tta_flips,
         output: d.output,
         threshold: d.threshold,
@@ -751,6 +775,26 @@ fn crop_foreground(keys: &Keys) -> Result<Option<f32>> {
         return Err(keys.err(format!("crop_foreground {t} is not a finite threshold")));
     }
     Ok(Some(t))
+}
+
+/// `slicewise.context_slices`: 0 when absent; at most [`MAX_CONTEXT_SLICES`]; the resize family
+/// only (the tiled family's channels are distinct images).
+fn context_slices(keys: &Keys, tiled: bool) -> Result<usize> {
+    let Some(k) = keys.get("context_slices") else {
+        return Ok(0);
+    };
+    let k: usize = keys.number(k, "context_slices")?;
+    if k > MAX_CONTEXT_SLICES {
+        return Err(keys.err(format!(
+            "context_slices {k} is more than {MAX_CONTEXT_SLICES}"
+        )));
+    }
+    if k > 0 && tiled {
+        return Err(keys.err(
+            "context_slices is not supported with slicewise.preprocess = tiled (resize only)",
+        ));
+    }
+    Ok(k)
 }
 
 fn tta_flips(keys: &Keys) -> Result<TtaFlips> {
@@ -1180,7 +1224,7 @@ mod tests {
         GraphIo {
             inputs: vec![(
                 c.input_name.clone(),
-                vec![-1, c.source_channels.len() as i64, -1, -1],
+                vec![-1, c.input_channels() as i64, -1, -1],
             )],
             outputs: vec![(c.output_name.clone(), vec![-1, classes, -1, -1])],
         }
@@ -1216,6 +1260,7 @@ mod tests {
             },
             keep_aspect: true,
             crop_foreground: Some(0.1),
+            context_slices: 0,
             tta_flips: TtaFlips::Hv,
             output: OutputKind::Sigmoid,
             threshold: 0.35,
@@ -1253,6 +1298,72 @@ mod tests {
         assert_eq!(meta["slicewise.output_kind"], "sigmoid");
         assert_eq!(meta["slicewise.normalization"], "percentile-fg:0.5,99.5");
         assert_eq!(meta["slicewise.tta_flips"], "hv");
+    }
+
+    /// A 2.5D contract: `context_slices` round-trips, the graph takes C·(2k+1) channels, and a
+    /// graph of C channels, a context above the bound or one on a tiled model are refused.
+    #[test]
+    fn context_slices_round_trip_and_refusals() {
+        let mut c = ModelContract {
+            name: "ctx".into(),
+            version: "1".into(),
+            input_name: "input".into(),
+            output_name: "output".into(),
+            height: 64,
+            width: 64,
+            source_channels: vec![0, 1],
+            normalization: Normalization::ZScore,
+            keep_aspect: false,
+            crop_foreground: None,
+            context_slices: 2,
+            tta_flips: TtaFlips::H,
+            output: OutputKind::Sigmoid,
+            threshold: 0.5,
+            labels: vec![label(1, "lesion", [255, 0, 0])],
+            training_data: None,
+            label_codes: Vec::new(),
+            tiled: None,
+            channel_names: Vec::new(),
+            provenance: None,
+            series_selection: None,
+        };
+        assert_eq!(c.input_channels(), 10);
+        let (back, _) = round_trip(&c);
+        assert_eq!(back, c);
+        let meta: BTreeMap<String, String> = c.to_metadata().into_iter().collect();
+        assert_eq!(meta["slicewise.context_slices"], "2");
+        assert_eq!(meta["slicewise.channels"], "2");
+        // The same keys on a graph of two channels: the context is not there.
+        let mut plain = graph_of(&c);
+        plain.inputs[0].1[1] = 2;
+        let e = parse_contract(Path::new("m.onnx"), &meta, &plain).unwrap_err();
+        assert!(e.to_string().contains("declares 10 input channels"), "{e}");
+        let mut too_many = meta.clone();
+        too_many.insert("slicewise.context_slices".into(), "9".into());
+        let e = parse_contract(Path::new("m.onnx"), &too_many, &graph_of(&c)).unwrap_err();
+        assert!(
+            e.to_string().contains("context_slices 9 is more than 8"),
+            "{e}"
+        );
+        let mut tiled = meta.clone();
+        tiled.remove("slicewise.normalization");
+        tiled.insert("slicewise.preprocess".into(), "tiled".into());
+        tiled.insert(
+            "slicewise.tiled".into(),
+            serde_json::to_string(&tiled_spec(2)).unwrap(),
+        );
+        let e = parse_contract(Path::new("m.onnx"), &tiled, &graph_of(&c)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("not supported with slicewise.preprocess = tiled"),
+            "{e}"
+        );
+        // No context: no key written, and older cards (without it) read as 0.
+        c.context_slices = 0;
+        assert!(!c
+            .to_metadata()
+            .iter()
+            .any(|(k, _)| k.ends_with("context_slices")));
     }
 
     #[test]
@@ -1308,6 +1419,7 @@ mod tests {
                 normalization,
                 keep_aspect: false,
                 crop_foreground: None,
+                context_slices: 0,
                 tta_flips: TtaFlips::H,
                 output: OutputKind::Softmax,
                 threshold: 0.5,
@@ -1390,6 +1502,7 @@ mod tests {
                 normalization: Normalization::None,
                 keep_aspect: false,
                 crop_foreground: None,
+                context_slices: 0,
                 tta_flips: TtaFlips::H,
                 output,
                 threshold: 0.5,
