@@ -22,6 +22,11 @@ pub enum LossKind {
     BceDice,
     /// Focal loss (γ = `focal_gamma`).
     Focal,
+    /// Cross-entropy + soft Dice per slice, averaged: a small lesion's slice weighs as much as a
+    /// large one's (batch-pooled Dice lets large lesions dominate).
+    BceSliceDice,
+    /// Focal loss (γ = `focal_gamma`: hard, e.g. faint, pixels weigh more) + soft Dice.
+    FocalDice,
 }
 
 /// The optimiser.
@@ -124,6 +129,15 @@ pub fn check_config(cfg: &TrainingConfig) -> Result<()> {
             cfg.model.multiple(),
             cfg.model.depth
         )));
+    }
+    if let Some(p) = cfg.data.patch {
+        if p == 0 || p > cfg.data.size || !p.is_multiple_of(cfg.model.multiple()) {
+            return Err(Error::InvalidArgument(format!(
+                "training crop {p} must be at most the input size {} and a multiple of {}",
+                cfg.data.size,
+                cfg.model.multiple()
+            )));
+        }
     }
     let sources = if cfg.data.grayscale {
         1

@@ -111,6 +111,15 @@ pub struct DataConfig {
     /// The held-out fold (0-based) when `folds` > 0.
     #[config(default = 0)]
     pub fold: usize,
+    /// Train on random `patch × patch` crops of the `size × size` slices (after augmentation),
+    /// so a model can work at a high resolution for the cost of a small input; it runs on the
+    /// whole slice at inference (the contract's size). None: whole slices.
+    #[config(default = "None")]
+    pub patch: Option<usize>,
+    /// With `patch`: the share of crops centred on a lesion pixel of a slice that has one (the
+    /// rest anywhere), nnU-Net's foreground oversampling.
+    #[config(default = 0.33)]
+    pub patch_foreground: f64,
     /// 2.5D context: the model sees slices z−k…z+k of each source channel (edges replicated), as
     /// the contract's `context_slices` declares; 0 for plain 2-D slices.
     #[config(default = 0)]
@@ -162,6 +171,8 @@ pub struct Dataset {
     pub size: usize,
     /// 2.5D context k: batches stack slices z−k…z+k of each channel (see [`Dataset::input_channels`]).
     pub context: usize,
+    /// Training crops: (side, share centred on a lesion), see [`DataConfig::patch`].
+    pub patch: Option<(usize, f64)>,
 }
 
 /// Which volumes go where.
@@ -218,6 +229,10 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset> {
         strip_probability: cfg.strip_probability,
         size: cfg.size,
         context: cfg.context,
+        patch: cfg
+            .patch
+            .filter(|&p| p < cfg.size)
+            .map(|p| (p, cfg.patch_foreground)),
     })
 }
 

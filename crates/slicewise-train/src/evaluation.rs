@@ -43,7 +43,7 @@ pub(crate) fn score(
     per_volume: &mut [Confusion],
     slice_dice: &mut Vec<f64>,
 ) -> Confusion {
-    let plane = ds.size * ds.size;
+    let plane = b.size * b.size;
     let k = classes.max(1);
     let mut total = Confusion::default();
     for (i, &idx) in b.indices.iter().enumerate() {
@@ -92,7 +92,7 @@ pub fn evaluate(
         0,
     );
     for b in loader {
-        let (x, y) = batch_tensors(&b, ds.input_channels(), ds.size, classes, dev);
+        let (x, y) = batch_tensors(&b, ds.input_channels(), b.size, classes, dev);
         let logits = model.forward_logits(x);
         loss_sum +=
             f64::from(loss(cfg.loss, cfg.focal_gamma, logits.clone(), y).into_scalar::<f32>());

@@ -24,6 +24,8 @@ pub struct Batch {
     pub masks: Vec<u8>,
     /// Slice indices into the dataset.
     pub indices: Vec<usize>,
+    /// Side of the (square) images and masks: the dataset's size, or the training crop's.
+    pub size: usize,
 }
 
 impl Batch {
@@ -50,7 +52,8 @@ pub fn mix_seed(seed: u64, a: u64, b: u64) -> u64 {
 
 /// Builds one batch from `indices` (augmented with `rng` when `aug` is given). With 2.5D
 /// context each image stacks, per channel, its volume's slices z−k…z+k (edges replicated), all
-/// from the same copy (original or skull-stripped); the mask is the centre slice's.
+/// from the same copy (original or skull-stripped); the mask is the centre slice's. Augmented
+/// batches of a dataset with training crops are cut to them after the augmentation.
 pub fn make_batch(
     ds: &Dataset,
     indices: &[usize],
@@ -85,15 +88,60 @@ pub fn make_batch(
         let mut m = copy(i).1.clone();
         if let Some(a) = aug {
             augment(a, &mut img, &mut m, c, 2 * ds.context + 1, (s, s), rng);
+            if let Some((p, share)) = ds.patch {
+                (img, m) = crop(&img, &m, s, p, share, rng);
+            }
         }
         images.extend(img);
         masks.extend(m);
     }
+    let size = match (aug, ds.patch) {
+        (Some(_), Some((p, _))) => p,
+        _ => s,
+    };
     Batch {
         images,
         masks,
         indices: indices.to_vec(),
+        size,
     }
+}
+
+/// A random `p × p` crop of every plane of `img` and of `mask` (`s × s`): with probability
+/// `share`, when the mask has a lesion, centred on one of its pixels (drawn uniformly), else
+/// anywhere; always inside the slice.
+fn crop(
+    img: &[f32],
+    mask: &[u8],
+    s: usize,
+    p: usize,
+    share: f64,
+    rng: &mut StdRng,
+) -> (Vec<f32>, Vec<u8>) {
+    let lesion: Vec<usize> = mask
+        .iter()
+        .enumerate()
+        .filter(|(_, &m)| m != 0)
+        .map(|(i, _)| i)
+        .collect();
+    let span = s - p;
+    let (top, left) = if !lesion.is_empty() && rng.random::<f64>() < share {
+        let at = lesion[rng.random_range(0..lesion.len())];
+        let centre = |v: usize| v.saturating_sub(p / 2).min(span);
+        (centre(at / s), centre(at % s))
+    } else {
+        (rng.random_range(0..=span), rng.random_range(0..=span))
+    };
+    let cut = |plane: &[f32]| -> Vec<f32> {
+        (top..top + p)
+            .flat_map(|r| plane[r * s + left..r * s + left + p].iter().copied())
+            .collect()
+    };
+    let image = img.chunks_exact(s * s).flat_map(cut).collect();
+    let m = (top..top + p)
+        .flat_map(|r| mask[r * s + left..r * s + left + p].iter().copied())
+        .collect();
+    (image, m)
 }
 
 /// The batches of one epoch, produced by `workers` threads (0: on the caller's thread).

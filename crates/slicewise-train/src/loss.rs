@@ -39,7 +39,9 @@ pub fn batch_tensors(
     (x, y)
 }
 
-fn soft_dice(p: Tensor<4>, y: Tensor<4>, first_class: usize) -> Tensor<1> {
+/// Soft Dice pooled over the batch (`per_slice` false: a large lesion outweighs a small one) or
+/// per slice, averaged (`per_slice` true: each slice's lesion weighs the same, however small).
+fn soft_dice(p: Tensor<4>, y: Tensor<4>, first_class: usize, per_slice: bool) -> Tensor<1> {
     let k = p.dims()[1];
     let (p, y) = if first_class > 0 {
         (
@@ -49,8 +51,9 @@ fn soft_dice(p: Tensor<4>, y: Tensor<4>, first_class: usize) -> Tensor<1> {
     } else {
         (p, y)
     };
-    let inter = (p.clone() * y.clone()).sum_dims(&[0, 2, 3]);
-    let denom = p.sum_dims(&[0, 2, 3]) + y.sum_dims(&[0, 2, 3]);
+    let dims: &[usize] = if per_slice { &[2, 3] } else { &[0, 2, 3] };
+    let inter = (p.clone() * y.clone()).sum_dims(dims);
+    let denom = p.sum_dims(dims) + y.sum_dims(dims);
     let dice = (inter.mul_scalar(2.0).add_scalar(1.0)) / denom.add_scalar(1.0);
     dice.mean().neg().add_scalar(1.0)
 }
@@ -74,23 +77,29 @@ pub fn loss(kind: LossKind, gamma: f64, logits: Tensor<4>, y: Tensor<4>) -> Tens
         }
     };
     let first = usize::from(!sigmoid_out);
+    let focal = |logits: Tensor<4>, y: Tensor<4>| {
+        let p = probs(logits.clone());
+        // p_t: the probability of the true class at each pixel.
+        let pt = if sigmoid_out {
+            p.clone() * y.clone() + (p.neg().add_scalar(1.0)) * (y.clone().neg().add_scalar(1.0))
+        } else {
+            (p * y.clone()).sum_dim(1)
+        };
+        let w = pt.neg().add_scalar(1.0).clamp_min(0.0).powf_scalar(gamma);
+        (w * ce(logits, y)).mean()
+    };
     match kind {
         LossKind::Bce => ce(logits, y).mean(),
-        LossKind::Dice => soft_dice(probs(logits), y, first),
+        LossKind::Dice => soft_dice(probs(logits), y, first, false),
         LossKind::BceDice => {
-            ce(logits.clone(), y.clone()).mean() + soft_dice(probs(logits), y, first)
+            ce(logits.clone(), y.clone()).mean() + soft_dice(probs(logits), y, first, false)
         }
-        LossKind::Focal => {
-            let p = probs(logits.clone());
-            // p_t: the probability of the true class at each pixel.
-            let pt = if sigmoid_out {
-                p.clone() * y.clone()
-                    + (p.neg().add_scalar(1.0)) * (y.clone().neg().add_scalar(1.0))
-            } else {
-                (p * y.clone()).sum_dim(1)
-            };
-            let w = pt.neg().add_scalar(1.0).clamp_min(0.0).powf_scalar(gamma);
-            (w * ce(logits, y)).mean()
+        LossKind::BceSliceDice => {
+            ce(logits.clone(), y.clone()).mean() + soft_dice(probs(logits), y, first, true)
+        }
+        LossKind::Focal => focal(logits, y),
+        LossKind::FocalDice => {
+            focal(logits.clone(), y.clone()) + soft_dice(probs(logits), y, first, false)
         }
     }
 }

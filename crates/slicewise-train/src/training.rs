@@ -287,7 +287,16 @@ impl RunContext<'_> {
             &report.metrics,
             te.elapsed().as_secs_f64(),
         ));
-        log::info!(
+        if self.data.val_idx.is_empty() {
+            log::info!(
+                "epoch {epoch}: train loss {:.4} dice {:.4} | no validation (the last epoch is the model) | lr {:.2e} | {:.1} s/step",
+                train_m.loss,
+                train_m.pooled.dice(),
+                run.state.lr,
+                times.step_s
+            );
+        } else {
+            log::info!(
             "epoch {epoch}: train loss {:.4} dice {:.4} | val loss {:.4} dice {:.4} (volumes {:.4}) | lr {:.2e} | {:.1} s/step, waited {:.3} s/step",
             train_m.loss,
             train_m.pooled.dice(),
@@ -298,6 +307,7 @@ impl RunContext<'_> {
             times.step_s,
             times.wait_s
         );
+        }
         run.state.epochs_done = epoch;
         let val = (!self.data.val_idx.is_empty()).then_some(val_dice);
         if update_schedule(&mut run.state, &self.cfg, epoch, val) {
@@ -340,7 +350,7 @@ impl RunContext<'_> {
             let Some(b) = loader.next() else { break };
             t_wait += tw.elapsed().as_secs_f64();
             let ts = Instant::now();
-            let (x, y) = batch_tensors(&b, ds.input_channels(), ds.size, classes, &self.dev);
+            let (x, y) = batch_tensors(&b, ds.input_channels(), b.size, classes, &self.dev);
             let logits = model.forward_logits(x);
             let l = loss(cfg.loss, cfg.focal_gamma, logits.clone(), y);
             let grads = GradientsParams::from_grads(l.backward(), &model);

@@ -203,3 +203,111 @@ fn dark_core_leaves_thin_lesions_and_configs_without_it_alone() {
     assert_eq!(old.p_dark_core, None);
     assert!(!old.enabled());
 }
+
+/// A one-slice dataset: `S`×`S`, the image equal to its pixel index, a 2×2 lesion near a corner.
+fn corner_lesion_dataset(patch: Option<(usize, f64)>) -> slicewise_train::data::Dataset {
+    let mut mask = vec![0u8; S * S];
+    for (y, x) in [(3, 58), (3, 59), (4, 58), (4, 59)] {
+        mask[y * S + x] = 1;
+    }
+    slicewise_train::data::Dataset {
+        volumes: vec!["v".into()],
+        strata: vec![0],
+        slices: vec![slicewise_train::data::Slice {
+            image: (0..S * S).map(|i| i as f32).collect(),
+            mask,
+            stripped: None,
+            volume: 0,
+            index: 0,
+        }],
+        channels: 1,
+        strip_probability: 0.0,
+        size: S,
+        context: 0,
+        patch,
+    }
+}
+
+/// Training crops: augmented batches are cut to the crop, image and mask from the same place
+/// (the image holds each pixel's index, so the mask's lesion must sit where the image says);
+/// with share 1 every crop holds the small corner lesion; unaugmented batches stay whole.
+#[test]
+fn training_crops_cut_image_and_mask_together_and_find_the_lesion() {
+    use slicewise_train::loader::make_batch;
+    let none = AugmentConfig::none();
+    let ds = corner_lesion_dataset(Some((16, 1.0)));
+    for seed in 0..20 {
+        let b = make_batch(&ds, &[0], Some(&none), &mut StdRng::seed_from_u64(seed));
+        assert_eq!((b.size, b.images.len(), b.masks.len()), (16, 256, 256));
+        assert_eq!(
+            b.masks.iter().filter(|&&m| m != 0).count(),
+            4,
+            "seed {seed}"
+        );
+        for (v, &m) in b.images.iter().zip(&b.masks) {
+            let (y, x) = (*v as usize / S, *v as usize % S);
+            assert_eq!(m, ds.slices[0].mask[y * S + x], "seed {seed}");
+        }
+        // Rows of the crop are consecutive rows of the slice.
+        assert_eq!(b.images[16] - b.images[0], S as f32);
+    }
+    // Share 0: crops anywhere, so most miss the 2x2 corner lesion.
+    let ds0 = corner_lesion_dataset(Some((16, 0.0)));
+    let hits = (0..40)
+        .filter(|&seed| {
+            let b = make_batch(&ds0, &[0], Some(&none), &mut StdRng::seed_from_u64(seed));
+            b.masks.iter().any(|&m| m != 0)
+        })
+        .count();
+    assert!(hits < 20, "{hits} of 40 random crops hold the lesion");
+    let whole = make_batch(&ds, &[0], None, &mut StdRng::seed_from_u64(0));
+    assert_eq!((whole.size, whole.images.len()), (S, S * S));
+}
+
+/// 2.5D context: a channel's context slices get the same geometry and the same intensity
+/// change (gamma, contrast, brightness, blur drawn once per channel), so three equal slices stay
+/// equal; a second channel draws its own change.
+#[test]
+fn context_slices_share_their_channels_augmentation() {
+    // Noise is drawn per voxel (independent across slices too), so it is left out here.
+    let cfg = AugmentConfig::none()
+        .with_p_intensity(1.0)
+        .with_max_contrast(0.3)
+        .with_max_brightness(0.3)
+        .with_p_gamma(1.0)
+        .with_max_gamma(0.5)
+        .with_p_blur(1.0)
+        .with_p_flip_h(0.5)
+        .with_p_rotate(1.0);
+    let (one, mask0) = l_shape();
+    let plane = S * S;
+    let mut differ = 0;
+    for seed in 0..8 {
+        // Two channels, each three equal context slices; channel 1 scaled so both stay in range.
+        let mut img: Vec<f32> = one.repeat(3);
+        img.extend(one.iter().map(|v| v * 0.5).collect::<Vec<_>>().repeat(3));
+        let mut mask = mask0.clone();
+        augment(
+            &cfg,
+            &mut img,
+            &mut mask,
+            2,
+            3,
+            (S, S),
+            &mut StdRng::seed_from_u64(seed),
+        );
+        for ch in 0..2 {
+            let stack = &img[ch * 3 * plane..(ch + 1) * 3 * plane];
+            let same =
+                stack[..plane] == stack[plane..2 * plane] && stack[..plane] == stack[2 * plane..];
+            assert!(same, "seed {seed}: channel {ch}'s context slices differ");
+        }
+        let ratio = |p: usize| img[3 * plane + p] / img[p];
+        let bright = (0..plane).find(|&p| img[p] > 0.1).unwrap_or(0);
+        differ += usize::from((ratio(bright) - 0.5).abs() > 1e-3);
+    }
+    assert!(
+        differ > 0,
+        "the channels never drew different intensity changes"
+    );
+}

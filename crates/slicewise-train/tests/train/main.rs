@@ -8,6 +8,7 @@ mod augment;
 mod common;
 mod data_parity;
 mod ensemble;
+mod losses;
 mod parity;
 mod real_run;
 mod sources;

@@ -50,6 +50,8 @@ pub enum LossArg {
     Dice,
     BceDice,
     Focal,
+    BceSliceDice,
+    FocalDice,
 }
 
 // `--optimizer`: OptimizerKind.
@@ -88,6 +90,8 @@ impl From<LossArg> for LossKind {
             LossArg::Dice => LossKind::Dice,
             LossArg::BceDice => LossKind::BceDice,
             LossArg::Focal => LossKind::Focal,
+            LossArg::BceSliceDice => LossKind::BceSliceDice,
+            LossArg::FocalDice => LossKind::FocalDice,
         }
     }
 }
@@ -99,6 +103,8 @@ impl From<LossKind> for LossArg {
             LossKind::Dice => LossArg::Dice,
             LossKind::BceDice => LossArg::BceDice,
             LossKind::Focal => LossArg::Focal,
+            LossKind::BceSliceDice => LossArg::BceSliceDice,
+            LossKind::FocalDice => LossArg::FocalDice,
         }
     }
 }
@@ -232,6 +238,10 @@ pub struct TrainArgs {
     /// replicated) as extra input channels; the exported contract declares it.
     #[arg(long, value_name = "K", default_value_t = defaults().data.context)]
     context: usize,
+    /// Train on random P×P crops of the --size slices (a third centred on a lesion), so the model
+    /// works at --size for the step cost of P; it runs on whole slices at inference.
+    #[arg(long, value_name = "P")]
+    patch: Option<usize>,
     /// Explicit validation volumes (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     val_volumes: Option<Vec<String>>,
@@ -375,6 +385,7 @@ impl TrainArgs {
             .with_folds(self.folds)
             .with_fold(self.fold)
             .with_context(self.context)
+            .with_patch(self.patch)
             .with_foreground_oversample(self.oversample))
     }
 
