@@ -711,3 +711,39 @@ fn a_panic_in_a_job_is_its_error_with_its_place_and_stderr_has_no_panic_report()
     );
     assert_eq!(jobs(&rep)[1]["status"], "ok");
 }
+
+/// A 2.5D model (`context_slices` 1, foreground crop, four-flip TTA) through the CLI: `info`
+/// states the context, and `segment --tta` writes the mask the engine gives for the same
+/// volume, voxel for voxel.
+#[test]
+fn a_context_model_runs_through_the_cli_as_through_the_engine() {
+    use slicewise::infer::{segment, Device, Model, ModelOptions, SegmentOptions};
+    let model = crate::harness::repo().join("tests/data/unet_context.onnx");
+    let r = run(&[&"info", &model]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("context:      2.5D, slices z−1…z+1 of each channel (3 model channels)"),
+        "{}",
+        r.stdout
+    );
+    let lgg = data("lgg/TCGA_CS_4943_20000902");
+    let dir = tmpdir();
+    super::segment_ok(&lgg, &model, dir.path(), &[&"--tta", &"--format", &"nifti"]);
+    let mask = slicewise::Volume::open(dir.path().join("TCGA_CS_4943_20000902_mask.nii.gz"))
+        .expect("the CLI's mask");
+    let m = Model::open(&model, &ModelOptions::default().device(Device::Cpu)).expect("open");
+    let volume = slicewise::Volume::open(&lgg).expect("patient");
+    let seg = segment(
+        &m,
+        &volume,
+        &SegmentOptions::default().tta(true),
+        &mut |_| true,
+    )
+    .expect("engine");
+    let cli: Vec<u8> = mask.data.iter().map(|&v| v as u8).collect();
+    let engine: Vec<u8> = seg.mask.labels.iter().copied().collect();
+    assert_eq!(cli.len(), engine.len());
+    assert!(cli == engine, "CLI and engine masks differ");
+    assert!(engine.iter().any(|&v| v != 0), "the test mask is empty");
+}
