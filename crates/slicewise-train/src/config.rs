@@ -145,7 +145,7 @@ pub fn check_config(cfg: &TrainingConfig) -> Result<()> {
         cfg.data.channels.len()
     };
     // Each source channel comes as its 2k+1 context slices.
-    let in_ch = sources * (2 * cfg.data.context + 1);
+    let in_ch = sources * (2 * cfg.data.context_slices() + 1);
     if in_ch != cfg.model.in_channels {
         return Err(Error::InvalidArgument(format!(
             "the model takes {} channels, the data gives {in_ch}",

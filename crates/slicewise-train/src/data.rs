@@ -105,31 +105,49 @@ pub struct DataConfig {
     /// fractions above split them). Each data folder is dealt round-robin over the folds after
     /// a seeded shuffle, so every fold holds volumes of each; fold [`DataConfig::fold`] is the
     /// test part, the others train, and nothing is held out for validation (a cross-validated
-    /// run takes its last epoch: the held-out fold chooses nothing).
-    #[config(default = 0)]
-    pub folds: usize,
-    /// The held-out fold (0-based) when `folds` > 0.
-    #[config(default = 0)]
-    pub fold: usize,
+    /// run takes its last epoch: the held-out fold chooses nothing). The options added after
+    /// version 1 of `config.json` are `Option`s, so older runs' configs still read.
+    #[config(default = "None")]
+    pub folds: Option<usize>,
+    /// The held-out fold (0-based) when `folds` > 0 (None: 0).
+    #[config(default = "None")]
+    pub fold: Option<usize>,
     /// Train on random `patch × patch` crops of the `size × size` slices (after augmentation),
     /// so a model can work at a high resolution for the cost of a small input; it runs on the
     /// whole slice at inference (the contract's size). None: whole slices.
     #[config(default = "None")]
     pub patch: Option<usize>,
     /// With `patch`: the share of crops centred on a lesion pixel of a slice that has one (the
-    /// rest anywhere), nnU-Net's foreground oversampling.
-    #[config(default = 0.33)]
-    pub patch_foreground: f64,
+    /// rest anywhere), nnU-Net's foreground oversampling (None: 0.33).
+    #[config(default = "None")]
+    pub patch_foreground: Option<f64>,
     /// 2.5D context: the model sees slices z−k…z+k of each source channel (edges replicated), as
-    /// the contract's `context_slices` declares; 0 for plain 2-D slices.
-    #[config(default = 0)]
-    pub context: usize,
+    /// the contract's `context_slices` declares; None or 0 for plain 2-D slices.
+    #[config(default = "None")]
+    pub context: Option<usize>,
     /// Training slices with foreground are repeated this many times per epoch (1: none).
     #[config(default = 1)]
     pub foreground_oversample: usize,
     /// Threads decoding volumes (0: available parallelism).
     #[config(default = 0)]
     pub workers: usize,
+}
+
+impl DataConfig {
+    /// Cross-validation folds (0: none).
+    pub fn cv_folds(&self) -> usize {
+        self.folds.unwrap_or(0)
+    }
+
+    /// The held-out cross-validation fold.
+    pub fn held_out_fold(&self) -> usize {
+        self.fold.unwrap_or(0)
+    }
+
+    /// The 2.5D context k (0: none).
+    pub fn context_slices(&self) -> usize {
+        self.context.unwrap_or(0)
+    }
 }
 
 /// One preprocessed slice.
@@ -228,11 +246,11 @@ pub fn load(cfg: &DataConfig) -> Result<Dataset> {
         channels: cfg.channels.len(),
         strip_probability: cfg.strip_probability,
         size: cfg.size,
-        context: cfg.context,
+        context: cfg.context_slices(),
         patch: cfg
             .patch
             .filter(|&p| p < cfg.size)
-            .map(|p| (p, cfg.patch_foreground)),
+            .map(|p| (p, cfg.patch_foreground.unwrap_or(0.33))),
     })
 }
 
@@ -419,21 +437,21 @@ pub fn split(volumes: &[String], strata: &[usize], cfg: &DataConfig) -> Result<S
             .or_default()
             .push(name.clone());
     }
-    if cfg.folds > 0 && cfg.val_volumes.is_some() {
+    let (folds, fold) = (cfg.cv_folds(), cfg.held_out_fold());
+    if folds > 0 && cfg.val_volumes.is_some() {
         return Err(Error::InvalidArgument(
             "cross-validation folds and explicit validation volumes exclude each other".into(),
         ));
     }
-    if cfg.folds > 0 && cfg.fold >= cfg.folds {
+    if folds > 0 && fold >= folds {
         return Err(Error::InvalidArgument(format!(
-            "fold {} does not exist: the folds are 0…{}",
-            cfg.fold,
-            cfg.folds - 1
+            "fold {fold} does not exist: the folds are 0…{}",
+            folds - 1
         )));
     }
     let mut s = Split::default();
     for names in groups.into_values() {
-        let g = if cfg.folds > 0 {
+        let g = if folds > 0 {
             fold_group(names, cfg)
         } else {
             split_group(names, cfg)
@@ -502,7 +520,7 @@ fn fold_group(mut names: Vec<String>, cfg: &DataConfig) -> Split {
     names.shuffle(&mut StdRng::seed_from_u64(cfg.split_seed));
     let mut s = Split::default();
     for (j, n) in names.into_iter().enumerate() {
-        if j % cfg.folds == cfg.fold {
+        if j % cfg.cv_folds() == cfg.held_out_fold() {
             s.test.push(n);
         } else {
             s.train.push(n);

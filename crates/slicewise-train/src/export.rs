@@ -367,7 +367,7 @@ pub fn contract(tc: &TrainingConfig, opts: &ExportOptions) -> Result<ModelContra
         normalization: tc.data.normalization.clone(),
         keep_aspect: false,
         crop_foreground: tc.data.crop_foreground,
-        context_slices: tc.data.context,
+        context_slices: tc.data.context_slices(),
         tta_flips: opts.tta_flips,
         output: match tc.model.output {
             OutputActivation::Sigmoid => OutputKind::Sigmoid,

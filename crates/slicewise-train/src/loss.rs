@@ -2,6 +2,8 @@
 //! into the (images, targets) tensors they take.
 
 use burn::tensor::activation::{log_softmax, sigmoid, softmax};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::LossKind;
@@ -56,6 +58,32 @@ fn soft_dice(p: Tensor<4>, y: Tensor<4>, first_class: usize, per_slice: bool) ->
     let denom = p.sum_dims(dims) + y.sum_dims(dims);
     let dice = (inter.mul_scalar(2.0).add_scalar(1.0)) / denom.add_scalar(1.0);
     dice.mean().neg().add_scalar(1.0)
+}
+
+/// Deep supervision's loss: the loss of each output (full resolution, then 1/2, 1/4, …) against
+/// the targets shrunk to it (nearest), weighted 1, 1/2, 1/4, … and normalised to sum 1 (as
+/// nnU-Net weighs its deep-supervision outputs). One output: [`loss`] itself.
+pub fn deep_loss(kind: LossKind, gamma: f64, outs: Vec<Tensor<4>>, y: Tensor<4>) -> Tensor<1> {
+    let n = outs.len();
+    let norm: f64 = (0..n).map(|i| 0.5f64.powi(i as i32)).sum();
+    let mut total: Option<Tensor<1>> = None;
+    for (i, logits) in outs.into_iter().enumerate() {
+        let [_, _, h, w] = logits.dims();
+        let target = if i == 0 {
+            y.clone()
+        } else {
+            let nearest = InterpolateOptions::new(InterpolateMode::Nearest)
+                .with_align_corners(false)
+                .with_output_size([h, w]);
+            interpolate(y.clone(), nearest)
+        };
+        let l = loss(kind, gamma, logits, target).mul_scalar(0.5f64.powi(i as i32) / norm);
+        total = Some(match total {
+            Some(t) => t + l,
+            None => l,
+        });
+    }
+    total.unwrap_or_else(|| Tensor::zeros([1], &y.device()))
 }
 
 /// The loss of logits against targets (see [`batch_tensors`]).

@@ -51,6 +51,12 @@ pub struct UNetConfig {
     /// Output activation.
     #[config(default = "OutputActivation::Sigmoid")]
     pub output: OutputActivation,
+    /// Deep supervision: this many extra 1×1 heads on the decoder's outputs at 1/2, 1/4, …
+    /// resolution, whose losses (against the mask shrunk to them) join the main one in
+    /// training; the exported graph has only the main head. None or 0: none (an `Option`, so
+    /// configs written before it read).
+    #[config(default = "None")]
+    pub deep_supervision: Option<usize>,
 }
 
 /// The preset `slicewise-train` builds unless told otherwise.
@@ -87,6 +93,13 @@ impl UNetConfig {
         if self.depth == 0 || self.depth > 6 {
             return Err(format!("depth {} out of 1..=6", self.depth));
         }
+        if self.deep_heads() >= self.depth {
+            return Err(format!(
+                "deep supervision with {} extra heads needs depth above it (depth {})",
+                self.deep_heads(),
+                self.depth
+            ));
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout {} out of [0, 1)", self.dropout));
         }
@@ -95,6 +108,11 @@ impl UNetConfig {
             (OutputActivation::Softmax, k) if k >= 2 => Ok(()),
             (o, k) => Err(format!("{o:?} output with {k} channels")),
         }
+    }
+
+    /// Deep supervision's extra heads (0: none).
+    pub fn deep_heads(&self) -> usize {
+        self.deep_supervision.unwrap_or(0)
     }
 
     /// The size multiple inputs must have.
@@ -128,6 +146,11 @@ impl UNetConfig {
             bottleneck,
             up,
             head: Conv2dConfig::new([width(0), self.out_channels], [1, 1]).init(device),
+            aux: (1..=self.deep_heads())
+                .map(|level| {
+                    Conv2dConfig::new([width(level), self.out_channels], [1, 1]).init(device)
+                })
+                .collect(),
             pool: MaxPool2dConfig::new([2, 2]).init(),
             dropout: (self.dropout > 0.0).then(|| DropoutConfig::new(self.dropout).init()),
             softmax: self.output == OutputActivation::Softmax,
@@ -239,6 +262,8 @@ pub struct UNet {
     pub up: Vec<UpBlock>,
     /// 1×1 convolution to the output channels.
     pub head: Conv2d,
+    /// Deep supervision's heads on the decoder outputs at 1/2, 1/4, … resolution (training only).
+    pub aux: Vec<Conv2d>,
     /// 2×2 max pooling.
     pub pool: MaxPool2d,
     /// Dropout before and after the bottleneck.
@@ -250,6 +275,13 @@ pub struct UNet {
 impl UNet {
     /// Logits `[n, out_channels, h, w]` (no output activation): what the losses take.
     pub fn forward_logits(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut outs = self.forward_deep(x);
+        outs.swap_remove(0)
+    }
+
+    /// The main head's logits, then those of each deep-supervision head (1/2, 1/4, …
+    /// resolution); only the main ones without deep supervision.
+    pub fn forward_deep(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut skips = Vec::with_capacity(self.down.len());
         let mut x = x;
         for block in &self.down {
@@ -264,12 +296,20 @@ impl UNet {
         if let Some(d) = &self.dropout {
             x = d.forward(x);
         }
+        let mut aux = Vec::with_capacity(self.aux.len());
         for block in &self.up {
             // `up` has one block per `down` level, so a skip is always there.
             let Some(skip) = skips.pop() else { break };
             x = block.forward(x, skip);
+            // Decoder level `skips.len()` now (0 = full resolution); deep heads on 1..=n.
+            if let Some(head) = skips.len().checked_sub(1).and_then(|i| self.aux.get(i)) {
+                aux.push(head.forward(x.clone()));
+            }
         }
-        self.head.forward(x)
+        let mut outs = vec![self.head.forward(x)];
+        // Gathered lowest resolution first; returned finest first.
+        outs.extend(aux.into_iter().rev());
+        outs
     }
 
     /// Probabilities `[n, out_channels, h, w]` (sigmoid or softmax applied): what the exported

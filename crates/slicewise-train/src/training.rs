@@ -29,7 +29,7 @@ use super::config::{check_config, load_config, save_config, OptimizerKind, Train
 use super::data::{self, Dataset, Split};
 use super::evaluation::{classes_of, evaluate, score, ValidationReport};
 use super::loader::EpochLoader;
-use super::loss::{batch_tensors, loss};
+use super::loss::{batch_tensors, deep_loss};
 use super::metrics::{csv_row, Confusion, EpochMetrics, CSV_HEADER};
 use super::model::{libtorch_device, UNet};
 use super::schedule::{update_schedule, TrainState};
@@ -351,8 +351,9 @@ impl RunContext<'_> {
             t_wait += tw.elapsed().as_secs_f64();
             let ts = Instant::now();
             let (x, y) = batch_tensors(&b, ds.input_channels(), b.size, classes, &self.dev);
-            let logits = model.forward_logits(x);
-            let l = loss(cfg.loss, cfg.focal_gamma, logits.clone(), y);
+            let outs = model.forward_deep(x);
+            let logits = outs[0].clone();
+            let l = deep_loss(cfg.loss, cfg.focal_gamma, outs, y);
             let grads = GradientsParams::from_grads(l.backward(), &model);
             model = optim.step(lr, model, grads);
             let lv = f64::from(l.into_scalar::<f32>());

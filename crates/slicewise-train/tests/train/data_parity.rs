@@ -117,7 +117,7 @@ fn context_batches_match_the_engine() {
     let cfg = crop_config(&root)
         .with_size(64)
         .with_normalization(norm)
-        .with_context(1);
+        .with_context(Some(1));
     let ds = data::load(&cfg).expect("trainer load");
     assert_eq!(ds.input_channels(), 3);
     let all: Vec<usize> = (0..ds.slices.len()).collect();
@@ -162,8 +162,8 @@ fn cross_validation_folds_hold_out_every_patient_once() {
     let mut held: Vec<String> = Vec::new();
     for fold in 0..5 {
         let cfg = DataConfig::new("unused".into())
-            .with_folds(5)
-            .with_fold(fold);
+            .with_folds(Some(5))
+            .with_fold(Some(fold));
         let s = data::split(&volumes, &strata, &cfg).expect("split");
         assert!(s.val.is_empty());
         assert!(s.test.iter().all(|t| !s.train.contains(t)));
@@ -181,7 +181,9 @@ fn cross_validation_folds_hold_out_every_patient_once() {
     let mut all = volumes.clone();
     all.sort();
     assert_eq!(held, all, "every patient held out exactly once");
-    let bad = DataConfig::new("unused".into()).with_folds(5).with_fold(5);
+    let bad = DataConfig::new("unused".into())
+        .with_folds(Some(5))
+        .with_fold(Some(5));
     assert!(data::split(&volumes, &strata, &bad).is_err());
 }
 
@@ -232,4 +234,49 @@ fn subdirs(root: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// A `config.json` written before the cross-validation, context, crop and deep-supervision
+/// options (none of their keys) still reads, as plain 2-D training on whole slices.
+#[test]
+fn configs_written_before_the_new_options_still_read() {
+    use slicewise_train::augment::AugmentConfig;
+    use slicewise_train::config::{load_config, save_config};
+    use slicewise_train::{TrainingConfig, UNetConfig};
+    let dir = harness::tmpdir();
+    let path = dir.path().join("config.json");
+    let cfg = TrainingConfig::new(
+        UNetConfig::small(1),
+        DataConfig::new("data".into()),
+        AugmentConfig::none(),
+    );
+    save_config(&cfg, &path).expect("save");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    for key in ["folds", "fold", "context", "patch", "patch_foreground"] {
+        assert!(
+            v["data"]
+                .as_object_mut()
+                .expect("data")
+                .remove(key)
+                .is_some(),
+            "{key}"
+        );
+    }
+    let removed = v["model"]
+        .as_object_mut()
+        .expect("model")
+        .remove("deep_supervision");
+    assert!(removed.is_some());
+    std::fs::write(&path, v.to_string()).expect("write");
+    let old = load_config(&path).expect("an older config reads");
+    assert_eq!(
+        (
+            old.data.cv_folds(),
+            old.data.context_slices(),
+            old.data.patch
+        ),
+        (0, 0, None)
+    );
+    assert_eq!(old.model.deep_heads(), 0);
 }

@@ -123,3 +123,24 @@ fn unet_preset_matches_onnxruntime_at_64() {
     let tc = config_for(cfg, 64);
     check(&model, &tc, true, 1, &libtorch_device(None));
 }
+
+/// Deep supervision: the training forward gives the main logits at full resolution and each
+/// extra head's at 1/2, 1/4; the exported graph is the main head alone and equals Burn's eval
+/// forward.
+#[test]
+fn deep_supervision_heads_train_only_and_export_the_main_head() {
+    use burn::tensor::{Distribution, Tensor};
+    let cfg = UNetConfig::small(1).with_deep_supervision(Some(2));
+    let dev = libtorch_device(None);
+    let model = warmed_model(&cfg, 64, 3);
+    assert_eq!(model.aux.len(), 2);
+    let x = Tensor::<4>::random([2, 1, 64, 64], Distribution::Normal(0.0, 1.0), &dev);
+    let outs = model.forward_deep(x.clone());
+    let sizes: Vec<[usize; 4]> = outs.iter().map(|o| o.dims()).collect();
+    assert_eq!(sizes, vec![[2, 1, 64, 64], [2, 1, 32, 32], [2, 1, 16, 16]]);
+    let main = model.forward_logits(x);
+    let diff = (main - outs[0].clone()).abs().max().into_scalar::<f32>();
+    assert!(diff == 0.0, "forward_logits is the main head ({diff})");
+    let tc = config_for(cfg, 64);
+    check(&model, &tc, true, 2, &dev);
+}

@@ -283,9 +283,9 @@ fn cross_validation_fold_with_context_takes_its_last_epoch_and_resumes() {
         .data
         .clone()
         .with_val_volumes(None)
-        .with_folds(3)
-        .with_fold(1)
-        .with_context(1);
+        .with_folds(Some(3))
+        .with_fold(Some(1))
+        .with_context(Some(1));
     let e = train(&cfg, dir.path(), &RunOptions::default()).unwrap_err();
     assert!(e.to_string().contains("--cosine"), "{e}");
 

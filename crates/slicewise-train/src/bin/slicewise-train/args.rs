@@ -183,6 +183,10 @@ pub struct TrainArgs {
     /// Nearest up-sampling + conv instead of transposed convolutions.
     #[arg(long)]
     upsample: bool,
+    /// Deep supervision: N extra heads on the decoder at 1/2, 1/4, … resolution whose losses
+    /// join the main one in training (the exported model has only the main head).
+    #[arg(long, value_name = "N")]
+    deep_supervision: Option<usize>,
     /// Softmax over K classes (background included) instead of a sigmoid foreground.
     #[arg(long)]
     softmax: Option<usize>,
@@ -229,15 +233,15 @@ pub struct TrainArgs {
     /// seeded shuffle) and hold out fold --fold as the test part; nothing is held out for
     /// validation, so the run needs --cosine and its last epoch is the model. Overrides the
     /// fractions.
-    #[arg(long, value_name = "K", default_value_t = defaults().data.folds)]
-    folds: usize,
+    #[arg(long, value_name = "K")]
+    folds: Option<usize>,
     /// The held-out fold (0-based) with --folds.
-    #[arg(long, value_name = "I", default_value_t = defaults().data.fold)]
-    fold: usize,
+    #[arg(long, value_name = "I")]
+    fold: Option<usize>,
     /// 2.5D context: the model also sees the K slices on each side of a slice (edges
     /// replicated) as extra input channels; the exported contract declares it.
-    #[arg(long, value_name = "K", default_value_t = defaults().data.context)]
-    context: usize,
+    #[arg(long, value_name = "K")]
+    context: Option<usize>,
     /// Train on random P×P crops of the --size slices (a third centred on a lesion), so the model
     /// works at --size for the step cost of P; it runs on whole slices at inference.
     #[arg(long, value_name = "P")]
@@ -331,7 +335,7 @@ impl TrainArgs {
     /// The network (the preset with the overrides) and the number of classes it scores.
     fn model(&self) -> Result<(UNetConfig, usize), Error> {
         // Each source channel comes as its 2k+1 context slices.
-        let inputs = self.channels.len() * (2 * self.context + 1);
+        let inputs = self.channels.len() * (2 * self.context.unwrap_or(0) + 1);
         let mut m = UNetConfig::preset(&self.preset, inputs)
             .ok_or_else(|| Error::InvalidArgument(format!("unknown preset {}", self.preset)))?;
         if let Some(f) = self.base_filters {
@@ -343,6 +347,7 @@ impl TrainArgs {
         m.batch_norm = !self.no_batchnorm;
         m.dropout = self.dropout;
         m.transposed = !self.upsample;
+        m.deep_supervision = self.deep_supervision;
         let classes = match self.softmax {
             Some(k) => {
                 m.output = OutputActivation::Softmax;
