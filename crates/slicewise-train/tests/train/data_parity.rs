@@ -153,12 +153,7 @@ fn context_batches_match_the_engine() {
 /// patients of both data folders, no validation part, and train and test disjoint.
 #[test]
 fn cross_validation_folds_hold_out_every_patient_once() {
-    let lgg = subdirs(&harness::data("lgg"));
-    let flair = subdirs(&harness::data("lgg-flair"));
-    let volumes: Vec<String> = lgg.iter().chain(&flair).cloned().collect();
-    let strata: Vec<usize> = std::iter::repeat_n(0, lgg.len())
-        .chain(std::iter::repeat_n(1, flair.len()))
-        .collect();
+    let (lgg, flair, volumes, strata) = lgg_patients();
     let mut held: Vec<String> = Vec::new();
     for fold in 0..5 {
         let cfg = DataConfig::new("unused".into())
@@ -195,12 +190,7 @@ fn two_folders_are_split_each_on_its_own() {
             .into_owned()])
         .with_val_fraction(0.15)
         .with_test_fraction(0.15);
-    let lgg = subdirs(&harness::data("lgg"));
-    let flair = subdirs(&harness::data("lgg-flair"));
-    let volumes: Vec<String> = lgg.iter().chain(&flair).cloned().collect();
-    let strata: Vec<usize> = std::iter::repeat_n(0, lgg.len())
-        .chain(std::iter::repeat_n(1, flair.len()))
-        .collect();
+    let (lgg, flair, volumes, strata) = lgg_patients();
     let s = data::split(&volumes, &strata, &cfg).expect("split");
     for part in [&s.train, &s.val, &s.test] {
         assert!(
@@ -223,6 +213,18 @@ fn two_folders_are_split_each_on_its_own() {
     // Per folder: round(15 %) of 22 is 3, of 69 is 10.
     assert_eq!(s.test.len(), 13);
     assert_eq!(s.val.len(), 13);
+}
+
+/// The patients of `lgg/` and of `lgg-flair/`, all of them in that order, and each one's folder
+/// index (the split's strata).
+fn lgg_patients() -> (Vec<String>, Vec<String>, Vec<String>, Vec<usize>) {
+    let lgg = subdirs(&harness::data("lgg"));
+    let flair = subdirs(&harness::data("lgg-flair"));
+    let volumes: Vec<String> = lgg.iter().chain(&flair).cloned().collect();
+    let strata: Vec<usize> = std::iter::repeat_n(0, lgg.len())
+        .chain(std::iter::repeat_n(1, flair.len()))
+        .collect();
+    (lgg, flair, volumes, strata)
 }
 
 fn subdirs(root: &Path) -> Vec<String> {

@@ -72,15 +72,7 @@ fn short_lgg_run_beats_untrained_net_and_resumes() {
     assert_eq!(first.state.epochs_done, 4);
     assert_eq!(first.split.val, vec![VAL_PATIENT.to_string()]);
     assert_eq!(first.split.train.len(), 5);
-    let resumed = train(
-        &cfg,
-        dir.path(),
-        &RunOptions {
-            resume: true,
-            ..Default::default()
-        },
-    )
-    .expect("resume");
+    let resumed = resume(&cfg, dir.path());
     assert_eq!(resumed.state.epochs_done, 6);
     let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 7, "header + 6 epochs:\n{csv}");
@@ -114,16 +106,7 @@ fn short_lgg_run_beats_untrained_net_and_resumes() {
 
     // Export the best checkpoint; onnxruntime on the validation patient's slices reproduces
     // Burn's probabilities and the validation Dice the trainer recorded.
-    let trained = load_run(dir.path(), None).expect("load run");
-    let onnx = dir.path().join("model.onnx");
-    let card = export(
-        &trained.model,
-        &trained.config,
-        Some(dir.path()),
-        &onnx,
-        &ExportOptions::default(),
-    )
-    .expect("export");
+    let (trained, onnx, card) = export_run(dir.path());
     assert_eq!(card.contract.source_channels, vec![1]);
     assert_eq!(card.contract.height, 64);
     assert_eq!(card.split["val"][0], VAL_PATIENT);
@@ -158,6 +141,36 @@ fn short_lgg_run_beats_untrained_net_and_resumes() {
         c.dice()
     );
     engine_segments_held_back_patient(&onnx, &trained, dir.path());
+}
+
+/// Exports the run in `dir` (its best checkpoint) to `dir/model.onnx`.
+fn export_run(
+    dir: &Path,
+) -> (
+    Trained,
+    std::path::PathBuf,
+    slicewise_train::export::ModelCard,
+) {
+    let trained = load_run(dir, None).expect("load run");
+    let onnx = dir.join("model.onnx");
+    let card = export(
+        &trained.model,
+        &trained.config,
+        Some(dir),
+        &onnx,
+        &ExportOptions::default(),
+    )
+    .expect("export");
+    (trained, onnx, card)
+}
+
+/// Resumes the run in `dir` to its end.
+fn resume(cfg: &TrainingConfig, dir: &Path) -> slicewise_train::training::TrainSummary {
+    let opts = RunOptions {
+        resume: true,
+        ..Default::default()
+    };
+    train(cfg, dir, &opts).expect("resume")
 }
 
 /// A patient outside the six used for training and validation.
@@ -297,30 +310,13 @@ fn cross_validation_fold_with_context_takes_its_last_epoch_and_resumes() {
     let first = train(&cfg, dir.path(), &once).expect("first epoch");
     assert!(first.split.val.is_empty());
     assert_eq!(first.split.test.len(), 2, "{:?}", first.split);
-    let resumed = train(
-        &cfg,
-        dir.path(),
-        &RunOptions {
-            resume: true,
-            ..Default::default()
-        },
-    )
-    .expect("resume");
+    let resumed = resume(&cfg, dir.path());
     assert_eq!(resumed.state.epochs_done, 2);
     assert_eq!(resumed.state.best_epoch, 2, "the last epoch is the model");
     let read = |f: &str| std::fs::read(dir.path().join(f)).expect(f);
     assert_eq!(read("best.bpk"), read("last.bpk"));
 
-    let trained = load_run(dir.path(), None).expect("load run");
-    let onnx = dir.path().join("model.onnx");
-    let card = export(
-        &trained.model,
-        &trained.config,
-        Some(dir.path()),
-        &onnx,
-        &ExportOptions::default(),
-    )
-    .expect("export");
+    let (_, onnx, card) = export_run(dir.path());
     assert_eq!(card.contract.context_slices, 1);
     let model = Model::open(&onnx, &model_options()).expect("engine opens the 2.5D model");
     assert_eq!(model.contract().input_channels(), 3);
