@@ -66,25 +66,39 @@ def summary(cand, folds):
     }
 
 
+def dice_of(folds, fold_ids):
+    """Per-patient volume Dice of the given folds, unrounded."""
+    return {n: p["volume_dice"] for f in fold_ids for n, p in folds[f]["patients"].items()}
+
+
+def mean_over(folds, fold_ids):
+    return statistics.mean(dice_of(folds, fold_ids).values())
+
+
 def compare(cand, base):
-    """The candidate against the baseline on their common folds, and the rule's verdict."""
+    """The candidate against the baseline on their common folds, and the rule's verdict
+    (docs/cv/README.md): rule 2 on all five folds; rule 3 on the first two common ones."""
     common = sorted(set(cand) & set(base))
+    for f in common:
+        if sorted(cand[f]["held_out"]) != sorted(base[f]["held_out"]):
+            sys.exit(f"fold {f}: the candidate and the baseline held out different patients")
     if not common:
         return {"common_folds": [], "verdict": "no common fold yet"}
-    c = figures({f: cand[f] for f in common})
-    b = figures({f: base[f] for f in common})
-    diff = c["mean"] - b["mean"]
-    ahead = sum(c["fold_means"][str(f)] > b["fold_means"][str(f)] for f in common)
+    c, b = dice_of(cand, common), dice_of(base, common)
+    diff = statistics.mean(c.values()) - statistics.mean(b.values())
+    ahead = sum(mean_over(cand, [f]) > mean_over(base, [f]) for f in common)
+    under = [sum(v < 0.5 for v in c.values()), sum(v < 0.5 for v in b.values())]
     out = {
         "common_folds": common,
         "mean_difference": r4(diff),
         "folds_ahead": ahead,
-        "under_0_5": [c["under_0_5"], b["under_0_5"]],
+        "under_0_5": under,
     }
+    screen = mean_over(cand, common[:2]) - mean_over(base, common[:2]) if len(common) >= 2 else 0
     if len(common) == FOLDS:
-        keep = diff >= 0.01 and c["under_0_5"] <= b["under_0_5"] and ahead >= 3
+        keep = diff >= 0.01 and under[0] <= under[1] and ahead >= 3
         out["verdict"] = "kept (rule 2)" if keep else "not kept (rule 2)"
-    elif len(common) >= 2 and diff < -0.02:
+    elif screen < -0.02:
         out["verdict"] = "screened out (rule 3)"
     else:
         out["verdict"] = f"undecided ({len(common)} of {FOLDS} folds)"

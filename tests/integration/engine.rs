@@ -237,6 +237,30 @@ fn context_pipeline_matches_numpy_reference_with_crop_tta_and_axes() {
     }
 }
 
+/// Two source channels with context k = 1 (six graph channels): the stacking order, channel 0's
+/// three slices then channel 1's, is the numpy reference's; a slice-major stack would differ.
+#[test]
+fn two_channel_context_pipeline_matches_numpy_reference() {
+    let m = Model::open(model_path("unet_context_2ch.onnx"), &opts()).unwrap();
+    assert_eq!(m.contract().input_channels(), 6);
+    let vol = synthetic_volume(2, 4, 40, 48, 2);
+    check_pipeline(&m, &vol, 3, true);
+    let prep = prepare_slices(&m, &vol, 1, 1).unwrap();
+    let plane = |c: usize| prep.slice(s![0, c, .., ..]).to_owned();
+    // Model channels 0-2 are source 0 at slices 0-2 (each the centre channel, 1, of that slice),
+    // channels 3-5 source 1 (centre channel 4).
+    let centre = |z: usize, c: usize| {
+        prepare_slices(&m, &vol, z, 1)
+            .unwrap()
+            .slice_move(s![0, c, .., ..])
+    };
+    for d in 0..3 {
+        assert_eq!(plane(d), centre(d, 1), "source 0, slice {d}");
+        assert_eq!(plane(3 + d), centre(d, 4), "source 1, slice {d}");
+    }
+    assert_ne!(plane(1), plane(4));
+}
+
 #[test]
 fn softmax_pipeline_with_card_keep_aspect_percentile_tta_and_y_axis() {
     let dir = harness::tmpdir();

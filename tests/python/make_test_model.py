@@ -195,6 +195,13 @@ def main():
     ctx["slicewise.crop_foreground"] = "0.1"
     ctx["slicewise.tta_flips"] = "hv"
     save(unet("sigmoid", cin=3, seed=7, meta=ctx), os.path.join(out, "unet_context.onnx"))
+    # Two source channels with context k = 1: six graph channels, channel-major (source 0 at
+    # z-1, z, z+1, then source 1), so the engine's stacking order is tested, not just its edges.
+    ctx2 = meta_for("softmax", channels=2)
+    ctx2["slicewise.name"] = "test-unet-context-2ch"
+    ctx2["slicewise.source_channels"] = "0,1"
+    ctx2["slicewise.context_slices"] = "1"
+    save(unet("softmax", cin=6, seed=8, meta=ctx2), os.path.join(out, "unet_context_2ch.onnx"))
     # Refused: no slicewise metadata at all.
     save(unet("sigmoid", seed=1, meta={}), os.path.join(out, "unet_nometa.onnx"))
     # Refused: declares 3 channels but the graph takes 1.

@@ -130,6 +130,18 @@ pub fn check_config(cfg: &TrainingConfig) -> Result<()> {
             cfg.model.depth
         )));
     }
+    let k = cfg.data.context_slices();
+    if k > slicewise::infer::contract::MAX_CONTEXT_SLICES {
+        return Err(Error::InvalidArgument(format!(
+            "context {k} is more than the {} slices a model contract may declare",
+            slicewise::infer::contract::MAX_CONTEXT_SLICES
+        )));
+    }
+    if cfg.data.fold.is_some() && cfg.data.cv_folds() == 0 {
+        return Err(Error::InvalidArgument(
+            "a fold is named but no cross-validation folds (--folds K) are set".into(),
+        ));
+    }
     if let Some(p) = cfg.data.patch {
         if p == 0 || p > cfg.data.size || !p.is_multiple_of(cfg.model.multiple()) {
             return Err(Error::InvalidArgument(format!(

@@ -42,7 +42,9 @@ pub fn batch_tensors(
 }
 
 /// Soft Dice pooled over the batch (`per_slice` false: a large lesion outweighs a small one) or
-/// per slice, averaged (`per_slice` true: each slice's lesion weighs the same, however small).
+/// per slice, averaged over the slices whose truth has the class (`per_slice` true: each
+/// lesion's slice weighs the same, however small; empty slices are left to the cross-entropy,
+/// and a batch without any lesion adds 0).
 fn soft_dice(p: Tensor<4>, y: Tensor<4>, first_class: usize, per_slice: bool) -> Tensor<1> {
     let k = p.dims()[1];
     let (p, y) = if first_class > 0 {
@@ -53,9 +55,18 @@ fn soft_dice(p: Tensor<4>, y: Tensor<4>, first_class: usize, per_slice: bool) ->
     } else {
         (p, y)
     };
-    let dims: &[usize] = if per_slice { &[2, 3] } else { &[0, 2, 3] };
-    let inter = (p.clone() * y.clone()).sum_dims(dims);
-    let denom = p.sum_dims(dims) + y.sum_dims(dims);
+    if per_slice {
+        let inter = (p.clone() * y.clone()).sum_dims(&[2, 3]);
+        let truth = y.sum_dims(&[2, 3]);
+        let dice = (inter.mul_scalar(2.0).add_scalar(1.0))
+            / (p.sum_dims(&[2, 3]) + truth.clone()).add_scalar(1.0);
+        // 1 where the slice's truth has the class (targets are 0/1, so a sum ≥ 1), else 0.
+        let has = truth.clamp_max(1.0);
+        let n = has.clone().sum().clamp_min(1.0);
+        return ((dice.neg().add_scalar(1.0)) * has).sum() / n;
+    }
+    let inter = (p.clone() * y.clone()).sum_dims(&[0, 2, 3]);
+    let denom = p.sum_dims(&[0, 2, 3]) + y.sum_dims(&[0, 2, 3]);
     let dice = (inter.mul_scalar(2.0).add_scalar(1.0)) / denom.add_scalar(1.0);
     dice.mean().neg().add_scalar(1.0)
 }

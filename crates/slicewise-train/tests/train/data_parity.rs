@@ -99,46 +99,54 @@ fn cropped_grey_flair_patient_matches_the_engine() {
     check_patient("lgg-flair", GREY_PATIENT);
 }
 
-/// 2.5D context k = 1: the trainer's batches (each slice with its neighbours, the first and last
-/// slices replicated) are the engine's model input for a contract declaring `context_slices` 1,
-/// slice for slice.
-#[test]
-fn context_batches_match_the_engine() {
-    let tmp = harness::tmpdir();
+/// The trainer's context-1 batches of every slice of the RGB patient under `cfg` (`root` gets a
+/// link to the patient), and the engine's model input for `fixture` (a test model declaring
+/// context 1, its source channels set by `card`), compared value for value.
+fn check_context(cfg: DataConfig, root: &Path, fixture: &str, card: &str) -> Vec<f32> {
     let src = harness::data("lgg").join(RGB_PATIENT);
-    let root = tmp.path().join("one");
-    std::fs::create_dir_all(&root).expect("mkdir");
+    std::fs::create_dir_all(root).expect("mkdir");
     std::os::unix::fs::symlink(&src, root.join(RGB_PATIENT)).expect("symlink");
-    let norm = Normalization::PercentileTissue {
-        lower: 1.0,
-        upper: 99.0,
-        median: 0.4,
-    };
-    let cfg = crop_config(&root)
-        .with_size(64)
-        .with_normalization(norm)
-        .with_context(Some(1));
-    let ds = data::load(&cfg).expect("trainer load");
-    assert_eq!(ds.input_channels(), 3);
+    let ds = data::load(&cfg.with_context(Some(1))).expect("trainer load");
     let all: Vec<usize> = (0..ds.slices.len()).collect();
     let ours = make_batch(&ds, &all, None, &mut StdRng::seed_from_u64(0)).images;
 
-    // The test fixture with 2.5D context k = 1 (tests/python/make_test_model.py): 64x64,
-    // percentile-tissue:1,99,0.4, crop 0.1, source channel 0 (FLAIR of this RGB patient: 1).
-    let m = tmp.path().join("ctx.onnx");
-    std::fs::copy(harness::repo().join("tests/data/unet_context.onnx"), &m).expect("copy");
-    std::fs::write(tmp.path().join("ctx.json"), r#"{"source_channels": "1"}"#).expect("card");
+    let dir = root.parent().expect("parent");
+    let m = dir.join("ctx.onnx");
+    std::fs::copy(harness::repo().join("tests/data").join(fixture), &m).expect("copy");
+    std::fs::write(dir.join("ctx.json"), card).expect("card");
     let model = Model::open(&m, &ModelOptions::default().device(Device::Cpu)).expect("open");
     assert_eq!(model.contract().context_slices, 1);
     let volume = Volume::open(&src).expect("open patient");
     let z = volume.data.shape()[1];
     let engine = prepare_slices(&model, &volume, 0, z).expect("engine prepare");
-    assert_eq!(engine.shape(), &[z, 3, 64, 64]);
+    assert_eq!(engine.shape(), &[z, ds.input_channels(), 64, 64]);
     harness::assert_close(
         engine.as_slice().expect("contiguous"),
         &ours,
         1e-5,
-        "context: engine vs trainer",
+        &format!("{fixture}: engine vs trainer"),
+    );
+    ours
+}
+
+/// 2.5D context k = 1: the trainer's batches (each slice with its neighbours, the first and last
+/// slices replicated) are the engine's model input for a contract declaring `context_slices` 1,
+/// slice for slice; with the tumour model's normalisation and crop (FLAIR, 64x64 fixture).
+#[test]
+fn context_batches_match_the_engine() {
+    let tmp = harness::tmpdir();
+    let norm = Normalization::PercentileTissue {
+        lower: 1.0,
+        upper: 99.0,
+        median: 0.4,
+    };
+    let root = tmp.path().join("one");
+    let cfg = crop_config(&root).with_size(64).with_normalization(norm);
+    let ours = check_context(
+        cfg,
+        &root,
+        "unet_context.onnx",
+        r#"{"source_channels": "1"}"#,
     );
     // The neighbours are there: channel 0 of slice 1 is slice 0's centre, and the first
     // slice's channel 0 repeats its own (edge replicated).
@@ -147,6 +155,20 @@ fn context_batches_match_the_engine() {
     assert_eq!(&ours[3 * plane..4 * plane], centre(0));
     assert_eq!(&ours[..plane], centre(0));
     assert_ne!(centre(0), centre(1));
+}
+
+/// Two source channels (the patient's pre-contrast and FLAIR) with context 1: the trainer
+/// stacks them channel-major as the engine does (six channels, z-scored, no crop).
+#[test]
+fn two_channel_context_batches_match_the_engine() {
+    let tmp = harness::tmpdir();
+    let root = tmp.path().join("one");
+    let cfg = DataConfig::new(root.to_string_lossy().into_owned())
+        .with_channels(vec![0, 1])
+        .with_size(64)
+        .with_normalization(Normalization::ZScore);
+    let ours = check_context(cfg, &root, "unet_context_2ch.onnx", "{}");
+    assert_eq!(ours.len() % (6 * 64 * 64), 0);
 }
 
 /// Five cross-validation folds: every patient held out by exactly one fold, each fold holding

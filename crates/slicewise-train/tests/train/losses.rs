@@ -49,3 +49,21 @@ fn focal_dice_is_focal_plus_dice() {
     let both = value(LossKind::FocalDice);
     assert!((both - sum).abs() < 1e-5, "{both} vs {sum}");
 }
+
+/// Slices without a lesion add nothing to the per-slice Dice: an empty slice predicted empty
+/// beside a found lesion leaves the Dice term at ≈ 0, as the found lesion alone does.
+#[test]
+fn slice_dice_averages_over_the_lesion_slices_only() {
+    let dev = libtorch_device(None);
+    let mut y = vec![0f32; 2 * S * S];
+    let mut logits = vec![-8f32; 2 * S * S];
+    for p in 0..S * S / 2 {
+        y[p] = 1.0;
+        logits[p] = 8.0;
+    }
+    let t = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [2, 1, S, S]), &dev);
+    let both = loss(LossKind::BceSliceDice, 2.0, t(logits.clone()), t(y.clone()));
+    let bce = loss(LossKind::Bce, 2.0, t(logits), t(y));
+    let dice = both.into_scalar::<f32>() - bce.into_scalar::<f32>();
+    assert!(dice.abs() < 1e-3, "Dice term {dice}");
+}

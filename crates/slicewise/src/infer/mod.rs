@@ -165,7 +165,8 @@ pub fn segment(
     }
 }
 
-/// Runs the model on preprocessed slices `[N, C, H, W]` (C, H, W as the contract says) and
+/// Runs the model on preprocessed slices `[N, C, H, W]` (C = [`ModelContract::input_channels`],
+/// H, W as the contract says) and
 /// returns its raw output `[N, K, H, W]` (probabilities): no normalisation, resize, threshold
 /// or TTA. The pipeline runs its batches through the same code.
 pub fn predict_slices(model: &Model, input: &Array4<f32>) -> Result<Array4<f32>> {
@@ -174,7 +175,9 @@ pub fn predict_slices(model: &Model, input: &Array4<f32>) -> Result<Array4<f32>>
 
 /// The model input the pipeline builds for slices `start..start + count` of `volume` along its
 /// acquisition axis: channel pick, normalisation (volume statistics), resize or aspect-keeping
-/// pad, as defined in [`preprocess`]. Shape `[count, C, H, W]`. For tests and debugging.
+/// pad, as defined in [`preprocess`], with each channel's context slices when the contract
+/// declares them. Shape `[count, C, H, W]`, C = [`ModelContract::input_channels`]. For tests and
+/// debugging.
 pub fn prepare_slices(
     model: &Model,
     volume: &Volume,

@@ -21,7 +21,7 @@
 //! | `slicewise.normalization` | yes (resize; a tiled model may omit it or say `none`) | `none`, `minmax-slice`, `minmax-volume`, `zscore`, `percentile:LOW,HIGH` (0–100), `percentile-fg:LOW,HIGH` (percentiles of the voxels above the minimum; the minimum maps to 0), `percentile-tissue:LOW,HIGH,MEDIAN` (percentile-fg, then scaled so the median of the voxels it maps above 0.1 lands on MEDIAN), `window:CENTER,WIDTH`, or the JSON form `{"kind":"percentile","lower":0.5,"upper":99.5}` |
 //! | `slicewise.output_kind` | yes | `sigmoid` (1 output channel, foreground probability), `softmax` (K ≥ 2 channels, class 0 = background), `logits` (K ≥ 2 channels of raw scores, argmax, ties to the lowest class) or `regions` (R channels of region logits: region i where its logit > 0, a later region overwriting an earlier one) — any family |
 //! | `slicewise.labels` | yes | JSON array of `{"value":1,"name":"tumour","color":[255,0,0]}`: one for sigmoid; K−1 for softmax and logits (class k ↦ `labels[k-1].value`); R for regions (region i writes `labels[i].value`) |
-//! | `slicewise.channel_names` | no | JSON array of one name per model input channel, e.g. `["FLAIR","T1c"]` (shown; named in errors) |
+//! | `slicewise.channel_names` | no | JSON array of one name per model input channel (per source channel with `context_slices`), e.g. `["FLAIR","T1c"]` (shown; named in errors) |
 //! | `slicewise.provenance` | no | a JSON object on where the model came from (e.g. nnU-Net version, dataset, trainer, folds, checkpoint digests): carried and shown, not interpreted |
 //! | `slicewise.input` | no | input tensor name (default: the graph's only input) |
 //! | `slicewise.output` | no | output tensor name (default: the graph's first output) |
