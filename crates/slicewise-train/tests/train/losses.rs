@@ -8,9 +8,9 @@ use slicewise_train::LossKind;
 
 const S: usize = 16;
 
-/// Two slices: a large lesion (half the slice) predicted exactly, and a 2×2 lesion missed.
-/// Logits ±8 (p ≈ 1 or ≈ 0).
-fn two_slices() -> (Tensor<4>, Tensor<4>) {
+/// Two slices: a large lesion (half the slice) predicted exactly, and on the second slice a 2×2
+/// lesion missed (`small_lesion`) or no lesion at all. Logits ±8 (p ≈ 1 or ≈ 0).
+fn two_slices(small_lesion: bool) -> (Tensor<4>, Tensor<4>) {
     let dev = libtorch_device(None);
     let mut y = vec![0f32; 2 * S * S];
     let mut logits = vec![-8f32; 2 * S * S];
@@ -18,16 +18,22 @@ fn two_slices() -> (Tensor<4>, Tensor<4>) {
         y[p] = 1.0;
         logits[p] = 8.0;
     }
-    for (r, c) in [(5, 5), (5, 6), (6, 5), (6, 6)] {
-        y[S * S + r * S + c] = 1.0;
+    if small_lesion {
+        for (r, c) in [(5, 5), (5, 6), (6, 5), (6, 6)] {
+            y[S * S + r * S + c] = 1.0;
+        }
     }
     let t = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [2, 1, S, S]), &dev);
     (t(logits), t(y))
 }
 
-fn value(kind: LossKind) -> f32 {
-    let (x, y) = two_slices();
+fn value_on(kind: LossKind, small_lesion: bool) -> f32 {
+    let (x, y) = two_slices(small_lesion);
     loss(kind, 2.0, x, y).into_scalar::<f32>()
+}
+
+fn value(kind: LossKind) -> f32 {
+    value_on(kind, true)
 }
 
 #[test]
@@ -54,16 +60,6 @@ fn focal_dice_is_focal_plus_dice() {
 /// beside a found lesion leaves the Dice term at ≈ 0, as the found lesion alone does.
 #[test]
 fn slice_dice_averages_over_the_lesion_slices_only() {
-    let dev = libtorch_device(None);
-    let mut y = vec![0f32; 2 * S * S];
-    let mut logits = vec![-8f32; 2 * S * S];
-    for p in 0..S * S / 2 {
-        y[p] = 1.0;
-        logits[p] = 8.0;
-    }
-    let t = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [2, 1, S, S]), &dev);
-    let both = loss(LossKind::BceSliceDice, 2.0, t(logits.clone()), t(y.clone()));
-    let bce = loss(LossKind::Bce, 2.0, t(logits), t(y));
-    let dice = both.into_scalar::<f32>() - bce.into_scalar::<f32>();
+    let dice = value_on(LossKind::BceSliceDice, false) - value_on(LossKind::Bce, false);
     assert!(dice.abs() < 1e-3, "Dice term {dice}");
 }
