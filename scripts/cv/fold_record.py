@@ -1,7 +1,12 @@
 """One cross-validation fold's record, committed as docs/cv/CANDIDATE/fold-I.json: the held-out
 patients' scores (from scripts/evaluate-model, no TTA and with --tta), the run's recipe and cost.
+A per-fold ensemble's run folder (scripts/cv/ensemble.sh) holds members.json instead of a
+training run: its recipe and cost are its members'. With --variant, the record of a
+post-processing variant (scripts/cv/post.sh): the same patients scored with its flags.
 
     python3 scripts/cv/fold_record.py RUN_DIR CANDIDATE FOLD > docs/cv/CANDIDATE/fold-I.json
+    python3 scripts/cv/fold_record.py RUN_DIR CANDIDATE FOLD --variant NAME FLAGS... \
+        > docs/cv/CANDIDATE/fold-I.NAME.json
 """
 import csv
 import hashlib
@@ -16,48 +21,70 @@ def load(path):
         return json.load(f)
 
 
+def training(run):
+    """The run's config and its epochs' rows of metrics.csv; for an ensemble, its members'."""
+    members = os.path.join(run, "members.json")
+    if not os.path.exists(members):
+        with open(os.path.join(run, "metrics.csv")) as f:
+            return load(os.path.join(run, "config.json")), list(csv.DictReader(f))
+    parts = [training(m) for m in load(members)]
+    return {"members": [c for c, _ in parts], "data": parts[0][0]["data"]}, \
+        [row for _, rows in parts for row in rows]
+
+
+def folders(cfg, names):
+    """Which data folder (lgg, lgg-flair) holds each patient."""
+    out = {}
+    for root in [cfg["data"]["root"]] + cfg["data"]["extra_roots"]:
+        for name in names:
+            if os.path.isdir(os.path.join(root, name)):
+                out[name] = os.path.basename(os.path.normpath(root))
+    return out
+
+
 def main():
     run, candidate, fold = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    variant = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--variant" else None
     split = load(os.path.join(run, "split.json"))
-    cfg = load(os.path.join(run, "config.json"))
-    plain = load(os.path.join(run, "heldout.json"))
-    tta = load(os.path.join(run, "heldout-tta.json"))
-    with open(os.path.join(run, "metrics.csv")) as f:
-        rows = list(csv.DictReader(f))
-    folder = {}
-    for root in [cfg["data"]["root"]] + cfg["data"]["extra_roots"]:
-        for name in split["test"]:
-            if os.path.isdir(os.path.join(root, name)):
-                folder[name] = os.path.basename(os.path.normpath(root))
+    cfg, rows = training(run)
+    folder = folders(cfg, split["test"])
+    plain = load(os.path.join(run, f"heldout-{variant}.json" if variant else "heldout.json"))
+    tta = None if variant else load(os.path.join(run, "heldout-tta.json"))
     patients = {}
     for name, p in plain["test"]["patients"].items():
         patients[name] = {
             "folder": folder.get(name),
             "volume_dice": p["volume_dice"],
-            "volume_dice_tta": tta["test"]["patients"][name]["volume_dice"],
             "predicted_over_truth": p["predicted_over_truth"],
             "hd95_mm": p["hd95_mm"],
             "tumour_slice_dice": p["tumour_slice_dice"],
         }
+        if tta:
+            patients[name]["volume_dice_tta"] = tta["test"]["patients"][name]["volume_dice"]
     with open(os.path.join(run, "model.onnx"), "rb") as f:
         model = f.read()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    print(json.dumps({
+    record = {
         "candidate": candidate,
         "fold": fold,
         "folds": cfg["data"]["folds"],
         "held_out": sorted(split["test"]),
         "trained_on": len(split["train"]),
         "patients": patients,
-        "external": {"plain": plain["external"], "tta": tta["external"]},
-        "epochs": len(rows),
-        "training_minutes": round(sum(float(r["seconds"]) for r in rows) / 60, 1),
-        "model_bytes": len(model),
-        "model_sha256": hashlib.sha256(model).hexdigest(),
-        "commit": commit,
-        "config": cfg,
-    }, indent=1))
+    }
+    if variant:
+        record.update({"variant": variant, "flags": sys.argv[6:], "external": plain["external"]})
+    else:
+        record.update({
+            "external": {"plain": plain["external"], "tta": tta["external"]},
+            "epochs": len(rows),
+            "training_minutes": round(sum(float(r["seconds"]) for r in rows) / 60, 1),
+            "model_bytes": len(model),
+            "config": cfg,
+        })
+    record.update({"model_sha256": hashlib.sha256(model).hexdigest(), "commit": commit})
+    print(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":
