@@ -36,8 +36,16 @@ pub fn foreground(probs: &[f32], classes: usize, plane: usize, pixel: usize, thr
 /// The header of `metrics.csv`, one row per epoch ([`csv_row`]); [`crate::curves`] reads it.
 pub const CSV_HEADER: &str = "epoch,lr,train_loss,train_dice,train_iou,train_precision,train_recall,train_accuracy,val_loss,val_dice,val_iou,val_precision,val_recall,val_accuracy,val_volume_dice,val_tumour_slice_dice,seconds";
 
-/// One epoch's row of `metrics.csv`: the rate, training and validation scores, seconds.
-pub fn csv_row(epoch: usize, lr: f64, t: &EpochMetrics, v: &EpochMetrics, secs: f64) -> String {
+/// One epoch's row of `metrics.csv`: the rate, training and validation scores, seconds. A run
+/// without validation (a cross-validation fold) leaves the validation fields empty rather than
+/// writing the scores of an empty set, which would read as a perfect 1.
+pub fn csv_row(
+    epoch: usize,
+    lr: f64,
+    t: &EpochMetrics,
+    v: Option<&EpochMetrics>,
+    secs: f64,
+) -> String {
     let m = |e: &EpochMetrics| {
         let c = &e.pooled;
         format!(
@@ -50,11 +58,9 @@ pub fn csv_row(epoch: usize, lr: f64, t: &EpochMetrics, v: &EpochMetrics, secs: 
             c.accuracy()
         )
     };
-    format!(
-        "{epoch},{lr:.3e},{},{},{:.6},{:.6},{secs:.1}",
-        m(t),
-        m(v),
-        v.volume_dice,
-        v.tumour_slice_dice
-    )
+    let val = match v {
+        Some(v) => format!("{},{:.6},{:.6}", m(v), v.volume_dice, v.tumour_slice_dice),
+        None => ",,,,,,,".to_string(),
+    };
+    format!("{epoch},{lr:.3e},{},{val},{secs:.1}", m(t))
 }

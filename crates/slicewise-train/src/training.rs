@@ -280,14 +280,15 @@ impl RunContext<'_> {
             epoch,
         );
         let val_dice = report.metrics.pooled.dice();
+        let validated = !self.data.val_idx.is_empty();
         run.csv.push(csv_row(
             epoch,
             run.state.lr,
             &train_m,
-            &report.metrics,
+            validated.then_some(&report.metrics),
             te.elapsed().as_secs_f64(),
         ));
-        if self.data.val_idx.is_empty() {
+        if !validated {
             log::info!(
                 "epoch {epoch}: train loss {:.4} dice {:.4} | no validation (the last epoch is the model) | lr {:.2e} | {:.1} s/step",
                 train_m.loss,
@@ -309,7 +310,7 @@ impl RunContext<'_> {
         );
         }
         run.state.epochs_done = epoch;
-        let val = (!self.data.val_idx.is_empty()).then_some(val_dice);
+        let val = validated.then_some(val_dice);
         if update_schedule(&mut run.state, &self.cfg, epoch, val) {
             self.save_best(&run.model, &report)?;
             run.best = Some(report);

@@ -315,6 +315,17 @@ fn cross_validation_fold_with_context_takes_its_last_epoch_and_resumes() {
     assert_eq!(resumed.state.best_epoch, 2, "the last epoch is the model");
     let read = |f: &str| std::fs::read(dir.path().join(f)).expect(f);
     assert_eq!(read("best.bpk"), read("last.bpk"));
+    // No validation scores are invented: an empty set's Dice would read as a perfect 1.
+    let csv = String::from_utf8(read("metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let val_dice = header.iter().position(|h| *h == "val_dice").unwrap();
+    let train_dice = header.iter().position(|h| *h == "train_dice").unwrap();
+    for row in csv.lines().skip(1) {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields.len(), header.len(), "{row}");
+        assert_eq!(fields[val_dice], "", "{row}");
+        assert!(fields[train_dice].parse::<f64>().is_ok(), "{row}");
+    }
 
     let (_, onnx, card) = export_run(dir.path());
     assert_eq!(card.contract.context_slices, 1);
