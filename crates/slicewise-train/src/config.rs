@@ -151,6 +151,13 @@ pub fn check_config(cfg: &TrainingConfig) -> Result<()> {
             )));
         }
     }
+    if let Some(f) = cfg.data.patch_foreground {
+        if cfg.data.patch.is_none() || !(0.0..=1.0).contains(&f) {
+            return Err(Error::InvalidArgument(format!(
+                "the share of lesion-centred crops ({f}) must be from 0 to 1 and needs --patch"
+            )));
+        }
+    }
     let sources = if cfg.data.grayscale {
         1
     } else {
@@ -165,4 +172,38 @@ pub fn check_config(cfg: &TrainingConfig) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(data: DataConfig) -> TrainingConfig {
+        TrainingConfig::new(UNetConfig::small(1), data, AugmentConfig::new())
+    }
+
+    /// Options that cannot work together are refused before a run starts, naming the option.
+    #[test]
+    fn refuses_options_that_cannot_work_together() {
+        let data = || DataConfig::new("d".into()).with_size(128);
+        assert!(check_config(&config(data())).is_ok());
+        assert!(check_config(&config(data().with_patch(Some(64)))).is_ok());
+        let ok = data().with_patch(Some(64)).with_patch_foreground(Some(0.0));
+        assert!(check_config(&config(ok)).is_ok());
+        let refused = [
+            (data().with_patch(Some(256)), "training crop"),
+            (data().with_patch(Some(60)), "multiple of"),
+            (data().with_patch_foreground(Some(0.5)), "needs --patch"),
+            (
+                data().with_patch(Some(64)).with_patch_foreground(Some(1.5)),
+                "from 0 to 1",
+            ),
+            (data().with_fold(Some(1)), "--folds"),
+            (data().with_context(Some(9)), "context"),
+        ];
+        for (d, says) in refused {
+            let e = check_config(&config(d)).expect_err(says).to_string();
+            assert!(e.contains(says), "{e}");
+        }
+    }
 }

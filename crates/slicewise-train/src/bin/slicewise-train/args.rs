@@ -246,6 +246,10 @@ pub struct TrainArgs {
     /// works at --size for the step cost of P; it runs on whole slices at inference.
     #[arg(long, value_name = "P")]
     patch: Option<usize>,
+    /// With --patch: the share of crops centred on a lesion pixel (default 0.33; 0: every crop
+    /// anywhere in the slice).
+    #[arg(long, value_name = "F")]
+    patch_foreground: Option<f64>,
     /// Explicit validation volumes (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     val_volumes: Option<Vec<String>>,
@@ -391,6 +395,7 @@ impl TrainArgs {
             .with_fold(self.fold)
             .with_context(self.context)
             .with_patch(self.patch)
+            .with_patch_foreground(self.patch_foreground)
             .with_foreground_oversample(self.oversample))
     }
 
