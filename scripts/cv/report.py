@@ -80,25 +80,35 @@ def mean_over(folds, fold_ids):
     return statistics.mean(dice_of(folds, fold_ids).values())
 
 
+def paired(a, b):
+    """A's per-patient Dice against B's on their common folds (which must have held out the same
+    patients): the folds, the mean difference (unrounded), the folds where A's mean is ahead,
+    the counts under 0.5 of A and B, and A's mean."""
+    common = sorted(set(a) & set(b))
+    for f in common:
+        if sorted(a[f]["held_out"]) != sorted(b[f]["held_out"]):
+            sys.exit(f"fold {f}: the compared records held out different patients")
+    if not common:
+        return None
+    x, y = dice_of(a, common), dice_of(b, common)
+    return {
+        "common_folds": common,
+        "mean": statistics.mean(x.values()),
+        "diff": statistics.mean(x.values()) - statistics.mean(y.values()),
+        "ahead": sum(mean_over(a, [f]) > mean_over(b, [f]) for f in common),
+        "under": [sum(v < 0.5 for v in x.values()), sum(v < 0.5 for v in y.values())],
+    }
+
+
 def compare(cand, base):
     """The candidate against the baseline on their common folds, and the rule's verdict
     (docs/cv/README.md): rule 2 on all five folds; rule 3 on the first two common ones."""
-    common = sorted(set(cand) & set(base))
-    for f in common:
-        if sorted(cand[f]["held_out"]) != sorted(base[f]["held_out"]):
-            sys.exit(f"fold {f}: the candidate and the baseline held out different patients")
-    if not common:
+    p = paired(cand, base)
+    if p is None:
         return {"common_folds": [], "verdict": "no common fold yet"}
-    c, b = dice_of(cand, common), dice_of(base, common)
-    diff = statistics.mean(c.values()) - statistics.mean(b.values())
-    ahead = sum(mean_over(cand, [f]) > mean_over(base, [f]) for f in common)
-    under = [sum(v < 0.5 for v in c.values()), sum(v < 0.5 for v in b.values())]
-    out = {
-        "common_folds": common,
-        "mean_difference": r4(diff),
-        "folds_ahead": ahead,
-        "under_0_5": under,
-    }
+    common, diff, ahead, under = p["common_folds"], p["diff"], p["ahead"], p["under"]
+    out = {"common_folds": common, "mean_difference": r4(diff), "folds_ahead": ahead,
+           "under_0_5": under}
     screen = mean_over(cand, common[:2]) - mean_over(base, common[:2]) if len(common) >= 2 else 0
     if len(common) == FOLDS:
         keep = diff >= 0.01 and under[0] <= under[1] and ahead >= 3
@@ -114,22 +124,18 @@ def compare_variant(var, plain):
     """A post-processing variant against its candidate's plain score on the same fold models,
     and the addendum's verdict: kept only with mean >= +0.005 over all 5 folds, ahead in >= 4
     fold means and no more patients under 0.5 (it is chosen on these predictions)."""
-    common = sorted(set(var) & set(plain))
-    if not common:
+    p = paired(var, plain)
+    if p is None:
         return {"common_folds": [], "verdict": "no common fold yet"}
-    v, p = dice_of(var, common), dice_of(plain, common)
-    diff = statistics.mean(v.values()) - statistics.mean(p.values())
-    ahead = sum(mean_over(var, [f]) > mean_over(plain, [f]) for f in common)
-    under = [sum(x < 0.5 for x in v.values()), sum(x < 0.5 for x in p.values())]
-    if len(common) < FOLDS:
-        verdict = f"undecided ({len(common)} of {FOLDS} folds)"
-    elif diff >= 0.005 and ahead >= 4 and under[0] <= under[1]:
+    if len(p["common_folds"]) < FOLDS:
+        verdict = f"undecided ({len(p['common_folds'])} of {FOLDS} folds)"
+    elif p["diff"] >= 0.005 and p["ahead"] >= 4 and p["under"][0] <= p["under"][1]:
         verdict = "kept (addendum; chosen on these predictions)"
     else:
         verdict = "not kept (addendum)"
-    return {"common_folds": common, "mean": r4(statistics.mean(v.values())),
-            "mean_difference": r4(diff), "folds_ahead": ahead, "under_0_5": under,
-            "verdict": verdict}
+    return {"common_folds": p["common_folds"], "mean": r4(p["mean"]),
+            "mean_difference": r4(p["diff"]), "folds_ahead": p["ahead"],
+            "under_0_5": p["under"], "verdict": verdict}
 
 
 def markdown(s):
