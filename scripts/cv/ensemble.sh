@@ -6,7 +6,7 @@
 #   scripts/cv/ensemble.sh A+B FOLD...    (run from the repository root, after
 #                                          scripts/cross-validate evaluate A FOLD and B FOLD)
 # writes runs/cv/A+B/fold-I/ and docs/cv/A+B/fold-I.json; `scripts/cross-validate report`
-# compares it with the baseline like any candidate.
+# judges it against the better of its members (rule 2).
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n '6,7p' "$0" >&2; exit 2; }
 name=$1; shift
@@ -26,12 +26,13 @@ for fold in "$@"; do
     [ -f "$m/model.onnx" ] || { echo "$m/model.onnx: evaluate $c fold $fold first" >&2; exit 1; }
     members+=("$m/model.onnx") runs+=("$m")
   done
-  # The members must have held out the same patients, or the ensemble saw some of its test.
+  # The members must share their split (the ensemble's card keeps it only then): otherwise one
+  # may have trained on a patient another held out.
   python3 - "${runs[@]}" <<'PY'
 import json, sys
-tests = {r: sorted(json.load(open(r + "/split.json"))["test"]) for r in sys.argv[1:]}
-if len({tuple(t) for t in tests.values()}) != 1:
-    sys.exit("the members held out different patients: " + ", ".join(tests))
+splits = {r: json.load(open(r + "/split.json")) for r in sys.argv[1:]}
+if len({json.dumps(s, sort_keys=True) for s in splits.values()}) != 1:
+    sys.exit("the members' splits differ: " + ", ".join(splits))
 PY
   mkdir -p "$dir"
   cp "${runs[0]}/split.json" "$dir/split.json"

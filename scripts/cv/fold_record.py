@@ -29,7 +29,7 @@ def training(run):
             return load(os.path.join(run, "config.json")), list(csv.DictReader(f))
     parts = [training(m) for m in load(members)]
     return {"members": [c for c, _ in parts], "data": parts[0][0]["data"]}, \
-        [row for _, rows in parts for row in rows]
+        [rows for _, rows in parts]
 
 
 def folders(cfg, names):
@@ -47,6 +47,8 @@ def main():
     variant = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--variant" else None
     split = load(os.path.join(run, "split.json"))
     cfg, rows = training(run)
+    # One list of epochs' rows per trained model (one, or an ensemble's members).
+    runs = rows if "members" in cfg else [rows]
     folder = folders(cfg, split["test"])
     plain = load(os.path.join(run, f"heldout-{variant}.json" if variant else "heldout.json"))
     tta = None if variant else load(os.path.join(run, "heldout-tta.json"))
@@ -78,8 +80,8 @@ def main():
     else:
         record.update({
             "external": {"plain": plain["external"], "tta": tta["external"]},
-            "epochs": len(rows),
-            "training_minutes": round(sum(float(r["seconds"]) for r in rows) / 60, 1),
+            "epochs": len(runs[0]) if len(runs) == 1 else [len(r) for r in runs],
+            "training_minutes": round(sum(float(r["seconds"]) for rs in runs for r in rs) / 60, 1),
             "model_bytes": len(model),
             "config": cfg,
         })

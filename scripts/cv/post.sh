@@ -9,6 +9,8 @@
 set -euo pipefail
 [ $# -ge 3 ] || { sed -n '6,8p' "$0" >&2; exit 2; }
 cand=$1 variant=$2; shift 2
+# heldout.json and heldout-tta.json are the plain records' scores.
+[ "$variant" != tta ] || { echo "a variant may not be named tta" >&2; exit 2; }
 flags_file=scripts/cv/post/$variant.flags
 [ -f "$flags_file" ] || { echo "no post-processing variant $variant (no $flags_file)" >&2; exit 2; }
 mapfile -t flags < <(grep -v '^#' "$flags_file" | tr ' ' '\n' | grep -v '^$')

@@ -120,6 +120,18 @@ def compare(cand, base):
     return out
 
 
+def reference(name, recs):
+    """What a candidate is judged against: the baseline; for a per-fold ensemble A+B (docs/cv
+    addendum), the better of its members on their common folds."""
+    members = name.split("+")
+    if len(members) < 2:
+        return BASELINE
+    def member_mean(m):
+        p = paired(recs[m], recs[name]) if m in recs else None
+        return -1 if p is None else p["mean"]
+    return max(members, key=member_mean)
+
+
 def compare_variant(var, plain):
     """A post-processing variant against its candidate's plain score on the same fold models,
     and the addendum's verdict: kept only with mean >= +0.005 over all 5 folds, ahead in >= 4
@@ -127,6 +139,10 @@ def compare_variant(var, plain):
     p = paired(var, plain)
     if p is None:
         return {"common_folds": [], "verdict": "no common fold yet"}
+    for f in p["common_folds"]:
+        if var[f]["model_sha256"] != plain[f]["model_sha256"]:
+            sys.exit(f"fold {f}: the variant {var[f]['variant']} scored another model than the "
+                     "plain record (re-run scripts/cv/post.sh after re-exporting the fold)")
     if len(p["common_folds"]) < FOLDS:
         verdict = f"undecided ({len(p['common_folds'])} of {FOLDS} folds)"
     elif p["diff"] >= 0.005 and p["ahead"] >= 4 and p["under"][0] <= p["under"][1]:
@@ -152,11 +168,11 @@ def markdown(s):
             f"{f['under_0_5']} ({f['share_under_0_5']:.0%}) | {f['under_0_3']} | "
             f"{', '.join(f'{k}: {v}' for k, v in f['fold_means'].items())} | {t['mean']} | "
             f"{', '.join(f'{k}: {v}' for k, v in c['brats_volume_dice_by_fold'].items())} |")
-    if s["against_baseline"]:
-        lines += ["", "| candidate vs baseline | common folds | mean difference | folds ahead | < 0.5 (candidate, baseline) | verdict |",
-                  "|---|---|---|---|---|---|"]
-        for name, c in s["against_baseline"].items():
-            lines.append(f"| {name} | {c['common_folds']} | {c.get('mean_difference')} | "
+    if s["comparisons"]:
+        lines += ["", "| candidate | against | common folds | mean difference | folds ahead | < 0.5 (candidate, reference) | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, c in s["comparisons"].items():
+            lines.append(f"| {name} | {c['against']} | {c['common_folds']} | {c.get('mean_difference')} | "
                          f"{c.get('folds_ahead')} | {c.get('under_0_5')} | {c['verdict']} |")
     if s["post_processing"]:
         lines += ["", "| post-processing (paired with the same models, plain) | common folds | mean | mean difference | folds ahead | < 0.5 (variant, plain) | verdict |",
@@ -172,8 +188,10 @@ def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "docs/cv"
     recs, variants = records(root)
     s = {"candidates": {n: summary(n, f) for n, f in sorted(recs.items())},
-         "against_baseline": {n: compare(f, recs[BASELINE]) for n, f in sorted(recs.items())
-                              if n != BASELINE and BASELINE in recs},
+         "comparisons": {n: dict(compare(f, recs[reference(n, recs)]),
+                                      against=reference(n, recs))
+                              for n, f in sorted(recs.items())
+                              if n != BASELINE and reference(n, recs) in recs},
          "post_processing": {f"{c} {v}": compare_variant(f, recs[c])
                              for (c, v), f in sorted(variants.items()) if c in recs}}
     with open(os.path.join(root, "summary.json"), "w") as f:
