@@ -312,8 +312,10 @@ impl RunContext<'_> {
         run.state.epochs_done = epoch;
         let val = validated.then_some(val_dice);
         if update_schedule(&mut run.state, &self.cfg, epoch, val) {
-            self.save_best(&run.model, &report)?;
-            run.best = Some(report);
+            // Without validation there are no best-epoch scores to keep (an empty set's would
+            // read as perfect), so `best-metrics.json` and the exported card say null.
+            run.best = validated.then_some(report);
+            self.save_best(&run.model, run.best.as_ref())?;
         }
         self.save_progress(&run)?;
         Ok((run, times))
@@ -404,10 +406,10 @@ impl RunContext<'_> {
         Ok((model, metrics, times))
     }
 
-    /// A new best epoch: `best.bpk`, then `best-metrics.json`.
-    fn save_best(&self, model: &UNet, report: &ValidationReport) -> Result<()> {
+    /// A new best epoch: `best.bpk`, then `best-metrics.json` (null without validation).
+    fn save_best(&self, model: &UNet, report: Option<&ValidationReport>) -> Result<()> {
         save_checkpoint(&self.out.join("best.bpk"), |p| model.clone().save_file(p))?;
-        write_json(&self.out.join("best-metrics.json"), report)
+        write_json(&self.out.join("best-metrics.json"), &report)
     }
 
     /// The end of every epoch: `last.bpk`, `optim.bpk`, `metrics.csv`, `curves.png`, and

@@ -327,6 +327,12 @@ fn cross_validation_fold_with_context_takes_its_last_epoch_and_resumes() {
         assert!(fields[train_dice].parse::<f64>().is_ok(), "{row}");
     }
 
+    assert_eq!(
+        read("best-metrics.json"),
+        b"null",
+        "no best-epoch scores without validation"
+    );
+
     let (_, onnx, card) = export_run(dir.path());
     assert_eq!(card.contract.context_slices, 1);
     let model = Model::open(&onnx, &model_options()).expect("engine opens the 2.5D model");
