@@ -1,8 +1,8 @@
 """One cross-validation fold's record, committed as docs/cv/CANDIDATE/fold-I.json: the held-out
 patients' scores (from scripts/evaluate-model, no TTA and with --tta), the run's recipe and cost.
-A per-fold ensemble's run folder (scripts/cv/ensemble.sh) holds members.json instead of a
+A per-fold ensemble's run folder (scripts/cross-validate ensemble) holds members.json instead of a
 training run: its recipe and cost are its members'. With --variant, the record of a
-post-processing variant (scripts/cv/post.sh): the same patients scored with its flags.
+post-processing variant (scripts/cross-validate post): the same patients scored with its flags.
 
     python3 scripts/cv/fold_record.py RUN_DIR CANDIDATE FOLD > docs/cv/CANDIDATE/fold-I.json
     python3 scripts/cv/fold_record.py RUN_DIR CANDIDATE FOLD --variant NAME FLAGS... \
@@ -22,14 +22,15 @@ def load(path):
 
 
 def training(run):
-    """The run's config and its epochs' rows of metrics.csv; for an ensemble, its members'."""
+    """The run's config and, per trained model, its epochs' rows of metrics.csv: one model, or
+    an ensemble's members (members.json), whose configs it lists."""
     members = os.path.join(run, "members.json")
     if not os.path.exists(members):
         with open(os.path.join(run, "metrics.csv")) as f:
-            return load(os.path.join(run, "config.json")), list(csv.DictReader(f))
+            return load(os.path.join(run, "config.json")), [list(csv.DictReader(f))]
     parts = [training(m) for m in load(members)]
     return {"members": [c for c, _ in parts], "data": parts[0][0]["data"]}, \
-        [rows for _, rows in parts]
+        [rows for _, runs in parts for rows in runs]
 
 
 def folders(cfg, names):
@@ -46,9 +47,7 @@ def main():
     run, candidate, fold = sys.argv[1], sys.argv[2], int(sys.argv[3])
     variant = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--variant" else None
     split = load(os.path.join(run, "split.json"))
-    cfg, rows = training(run)
-    # One list of epochs' rows per trained model (one, or an ensemble's members).
-    runs = rows if "members" in cfg else [rows]
+    cfg, runs = training(run)
     folder = folders(cfg, split["test"])
     plain = load(os.path.join(run, f"heldout-{variant}.json" if variant else "heldout.json"))
     tta = None if variant else load(os.path.join(run, "heldout-tta.json"))

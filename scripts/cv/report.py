@@ -142,7 +142,7 @@ def compare_variant(var, plain):
     for f in p["common_folds"]:
         if var[f]["model_sha256"] != plain[f]["model_sha256"]:
             sys.exit(f"fold {f}: the variant {var[f]['variant']} scored another model than the "
-                     "plain record (re-run scripts/cv/post.sh after re-exporting the fold)")
+                     "plain record (run scripts/cross-validate post again after re-exporting the fold)")
     if len(p["common_folds"]) < FOLDS:
         verdict = f"undecided ({len(p['common_folds'])} of {FOLDS} folds)"
     elif p["diff"] >= 0.005 and p["ahead"] >= 4 and p["under"][0] <= p["under"][1]:
@@ -188,12 +188,13 @@ def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "docs/cv"
     recs, variants = records(root)
     s = {"candidates": {n: summary(n, f) for n, f in sorted(recs.items())},
-         "comparisons": {n: dict(compare(f, recs[reference(n, recs)]),
-                                      against=reference(n, recs))
-                              for n, f in sorted(recs.items())
-                              if n != BASELINE and reference(n, recs) in recs},
+         "comparisons": {},
          "post_processing": {f"{c} {v}": compare_variant(f, recs[c])
                              for (c, v), f in sorted(variants.items()) if c in recs}}
+    for n, f in sorted(recs.items()):
+        ref = reference(n, recs)
+        if n != BASELINE and ref in recs:
+            s["comparisons"][n] = dict(compare(f, recs[ref]), against=ref)
     with open(os.path.join(root, "summary.json"), "w") as f:
         json.dump(s, f, indent=1)
         f.write("\n")
