@@ -168,6 +168,93 @@ fn tumour_model_is_the_file_its_card_describes() {
     }
 }
 
+/// The plain fold records of cross-validation candidate `name` (`docs/cv/NAME/fold-I.json`; the
+/// post-processing variants `fold-I.VARIANT.json` are not its figures), by fold.
+fn cv_records(name: &str) -> Vec<(u64, Value)> {
+    let dir = harness::repo().join("docs/cv").join(name);
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let file = entry.unwrap().file_name().into_string().unwrap();
+        let fold = file
+            .strip_prefix("fold-")
+            .and_then(|f| f.strip_suffix(".json"));
+        if let Some(fold) = fold.and_then(|f| f.parse::<u64>().ok()) {
+            out.push((fold, cli::read_json(&dir.join(&file))));
+        }
+    }
+    out.sort_by_key(|(f, _)| *f);
+    out
+}
+
+/// The card's cross-validated figures are those of the fold records, recomputed here: every
+/// patient scored once, by a model of a fold that held it out, and the mean, median, worst and
+/// counts under 0.5 / 0.3 of their volume Dice.
+#[test]
+fn tumour_card_carries_the_cross_validated_figures_of_its_recipe() {
+    let cv = card(TUMOUR)["cross_validation"].clone();
+    let recipe = cv["recipe"]
+        .as_str()
+        .expect("a recipe")
+        .split(':')
+        .next()
+        .unwrap();
+    let records = cv_records(recipe);
+    let folds: Vec<u64> = records.iter().map(|(f, _)| *f).collect();
+    let done: Vec<u64> = cv["folds_done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_u64().unwrap())
+        .collect();
+    assert_eq!(folds, done, "the card's folds are not the records'");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut dice = Vec::new();
+    for (fold, r) in &records {
+        assert_eq!(r["fold"].as_u64(), Some(*fold));
+        assert_eq!(r["folds"], cv["folds"]);
+        let held = names(&r["held_out"]);
+        let scored: Vec<&String> = r["patients"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            scored.len(),
+            held.len(),
+            "fold {fold} scored other patients than it held out"
+        );
+        for name in held {
+            assert!(
+                seen.insert(name.to_string()),
+                "{name} is held out by two folds"
+            );
+            assert!(lgg_patient(name).is_dir(), "{name} is not an LGG patient");
+            dice.push(r["patients"][name]["volume_dice"].as_f64().unwrap());
+        }
+    }
+    if done.len() as u64 == cv["folds"].as_u64().unwrap() {
+        assert_eq!(dice.len(), 91, "five folds cover all 91 patients");
+    }
+    dice.sort_by(f64::total_cmp);
+    let n = dice.len();
+    let mean = dice.iter().sum::<f64>() / n as f64;
+    let median = if n % 2 == 1 {
+        dice[n / 2]
+    } else {
+        (dice[n / 2 - 1] + dice[n / 2]) / 2.0
+    };
+    let f = &cv["volume_dice"];
+    assert_eq!(f["patients"].as_u64(), Some(n as u64));
+    for (what, want) in [("mean", mean), ("median", median), ("worst", dice[0])] {
+        let got = f[what].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 6e-5,
+            "{what}: the card says {got}, the records {want:.5}"
+        );
+    }
+    let under = |t: f64| dice.iter().filter(|d| **d < t).count() as u64;
+    assert_eq!(f["under_0_5"].as_u64(), Some(under(0.5)));
+    assert_eq!(f["under_0_3"].as_u64(), Some(under(0.3)));
+    let met = mean >= 0.85 && dice[0] >= 0.3;
+    assert_eq!(cv["issue_bar"]["met"].as_bool(), Some(met));
+}
+
 /// An LGG patient's folder: `lgg/` (RGB slices) or `lgg-flair/` (FLAIR-only grey slices).
 fn lgg_patient(name: &str) -> PathBuf {
     let rgb = harness::shared_data().join("lgg").join(name);
