@@ -13,6 +13,7 @@ mod cli;
 mod cli_jobs;
 mod conformance;
 mod convert_dcm2niix;
+mod cross_validation;
 mod dicom_seg;
 mod engine;
 mod gpu_runtime;
