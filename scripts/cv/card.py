@@ -23,8 +23,10 @@ def block(summary):
     out = {
         "what": ("5-fold cross-validation by patient over all 91 patients of lgg/ and lgg-flair/ "
                  "(docs/cv/README.md): every patient scored by a fold model that never saw it, "
-                 "trained with this model's recipe on the other folds, last epoch, no choice made "
-                 "on the held-out patients; the estimate for a model trained that way. The test "
+                 "trained on the other folds with the recipe of this model's first member (version "
+                 "4), last epoch, no choice made on the held-out patients: the estimate for a model "
+                 "trained that way (ensemble_like_this_model, where present, estimates this "
+                 "model's two-member structure on the folds it has). The test "
                  "and validation figures elsewhere in this card are of one 13-patient split and "
                  "have been optimistic."),
         "recipe": (f"{RECIPE}: version 4's recipe (scripts/cv/candidates/{RECIPE}.args), the "
