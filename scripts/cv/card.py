@@ -17,6 +17,12 @@ ENSEMBLE = "baseline+darkcore"
 BAR_MEAN, BAR_WORST = 0.85, 0.3
 
 
+def flags(variant):
+    """The `slicewise segment` options of post-processing variant VARIANT."""
+    with open(f"scripts/cv/post/{variant}.flags") as f:
+        return " ".join(line.strip() for line in f if line.strip() and not line.startswith("#"))
+
+
 def block(summary):
     base = summary["candidates"][RECIPE]
     f = base["volume_dice"]
@@ -42,6 +48,17 @@ def block(summary):
                       "~75 min a fold); scripts/cross-validate evaluate baseline 0 1 2 3 4; "
                       "scripts/cross-validate report; python3 scripts/cv/card.py"),
     }
+    post = {name.split(" ", 1)[1]: dict(v, flags=flags(name.split(" ", 1)[1]))
+            for name, v in summary["post_processing"].items() if name.split(" ", 1)[0] == RECIPE}
+    if post:
+        out["post_processing"] = {
+            "what": ("the same fold models' predictions cleaned with a `slicewise segment` option "
+                     "(scripts/cv/post/VARIANT.flags), paired patient by patient with the plain "
+                     "figures; chosen on these predictions, so kept only with the margin of the "
+                     "addendum in docs/cv/README.md. A kept cleanup is recommended here, never "
+                     "applied by default: the output without options stays the model's own"),
+            "variants": post,
+        }
     ens = summary["candidates"].get(ENSEMBLE)
     if ens:
         out["ensemble_like_this_model"] = {
