@@ -59,6 +59,14 @@ def block(summary):
                      "applied by default: the output without options stays the model's own"),
             "variants": post,
         }
+        for name, v in post.items():
+            worse, before = v["under_0_3"]
+            if v["verdict"].startswith("kept") and worse > before:
+                out["post_processing"]["caution"] = (
+                    f"{name} ({v['flags']}) is kept by the addendum's rule, which counts the "
+                    f"patients under 0.5, but it takes those under 0.3 from {before} to {worse}: "
+                    "where the largest component is a false positive, the lesion is dropped. Use it "
+                    "where a stray false positive costs more than a missed lesion")
     ens = summary["candidates"].get(ENSEMBLE)
     if ens:
         out["ensemble_like_this_model"] = {

@@ -83,7 +83,7 @@ def mean_over(folds, fold_ids):
 def paired(a, b):
     """A's per-patient Dice against B's on their common folds (which must have held out the same
     patients): the folds, the mean difference (unrounded), the folds where A's mean is ahead,
-    the counts under 0.5 of A and B, and A's mean."""
+    the counts under 0.5 and under 0.3 of A and B, and A's mean."""
     common = sorted(set(a) & set(b))
     for f in common:
         if sorted(a[f]["held_out"]) != sorted(b[f]["held_out"]):
@@ -97,6 +97,7 @@ def paired(a, b):
         "diff": statistics.mean(x.values()) - statistics.mean(y.values()),
         "ahead": sum(mean_over(a, [f]) > mean_over(b, [f]) for f in common),
         "under": [sum(v < 0.5 for v in x.values()), sum(v < 0.5 for v in y.values())],
+        "under3": [sum(v < 0.3 for v in x.values()), sum(v < 0.3 for v in y.values())],
     }
 
 
@@ -108,7 +109,7 @@ def compare(cand, base):
         return {"common_folds": [], "verdict": "no common fold yet"}
     common, diff, ahead, under = p["common_folds"], p["diff"], p["ahead"], p["under"]
     out = {"common_folds": common, "mean_difference": r4(diff), "folds_ahead": ahead,
-           "under_0_5": under}
+           "under_0_5": under, "under_0_3": p["under3"]}
     screen = mean_over(cand, common[:2]) - mean_over(base, common[:2]) if len(common) >= 2 else 0
     if len(common) == FOLDS:
         keep = diff >= 0.01 and under[0] <= under[1] and ahead >= 3
@@ -151,7 +152,7 @@ def compare_variant(var, plain):
         verdict = "not kept (addendum)"
     return {"common_folds": p["common_folds"], "mean": r4(p["mean"]),
             "mean_difference": r4(p["diff"]), "folds_ahead": p["ahead"],
-            "under_0_5": p["under"], "verdict": verdict}
+            "under_0_5": p["under"], "under_0_3": p["under3"], "verdict": verdict}
 
 
 def markdown(s):
@@ -169,18 +170,18 @@ def markdown(s):
             f"{', '.join(f'{k}: {v}' for k, v in f['fold_means'].items())} | {t['mean']} | "
             f"{', '.join(f'{k}: {v}' for k, v in c['brats_volume_dice_by_fold'].items())} |")
     if s["comparisons"]:
-        lines += ["", "| candidate | against | common folds | mean difference | folds ahead | < 0.5 (candidate, reference) | verdict |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "| candidate | against | common folds | mean difference | folds ahead | < 0.5 (candidate, reference) | < 0.3 | verdict |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, c in s["comparisons"].items():
             lines.append(f"| {name} | {c['against']} | {c['common_folds']} | {c.get('mean_difference')} | "
-                         f"{c.get('folds_ahead')} | {c.get('under_0_5')} | {c['verdict']} |")
+                         f"{c.get('folds_ahead')} | {c.get('under_0_5')} | {c.get('under_0_3')} | {c['verdict']} |")
     if s["post_processing"]:
-        lines += ["", "| post-processing (paired with the same models, plain) | common folds | mean | mean difference | folds ahead | < 0.5 (variant, plain) | verdict |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "| post-processing (paired with the same models, plain) | common folds | mean | mean difference | folds ahead | < 0.5 (variant, plain) | < 0.3 | verdict |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, c in s["post_processing"].items():
             lines.append(f"| {name} | {c['common_folds']} | {c.get('mean')} | "
                          f"{c.get('mean_difference')} | {c.get('folds_ahead')} | "
-                         f"{c.get('under_0_5')} | {c['verdict']} |")
+                         f"{c.get('under_0_5')} | {c.get('under_0_3')} | {c['verdict']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -44,11 +44,13 @@ def test_a_gain_under_0_01_is_not_kept():
     assert report.compare(shifted(5, lambda f: 0.009), base())["verdict"] == "not kept (rule 2)"
 
 
-def test_one_more_patient_under_0_5_is_not_kept():
+def test_more_patients_under_0_5_are_not_kept_and_those_under_0_3_counted():
     cand = shifted(5, lambda f: 0.03)
     cand[2]["patients"]["P2_0"]["volume_dice"] = 0.45
+    cand[3]["patients"]["P3_0"]["volume_dice"] = 0.25
     v = report.compare(cand, base())
-    assert v["under_0_5"] == [1, 0]
+    assert v["under_0_5"] == [2, 0]
+    assert v["under_0_3"] == [1, 0]
     assert v["verdict"] == "not kept (rule 2)"
 
 
