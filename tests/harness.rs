@@ -153,6 +153,29 @@ pub fn py(script: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> serde_json::Val
     })
 }
 
+/// Runs the pytest file `tests/python/<file>` with the reference Python from the repository
+/// root, `envs` set; panics with pytest's report when a test fails or none ran.
+pub fn pytest(file: &str, envs: &[(&str, &std::ffi::OsStr)]) {
+    let out = Command::new(python())
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE"])
+        .arg(repo().join("tests/python").join(file))
+        .current_dir(repo())
+        .envs(envs.iter().copied())
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .expect("start pytest");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "pytest {file} failed:\n{report}");
+    assert!(
+        report.contains(" passed"),
+        "pytest {file} ran no test:\n{report}"
+    );
+}
+
 /// Reads a raw little-endian f32 file (as written by `tests/python/common.py`'s `dump`).
 pub fn read_f32(path: &Path) -> Vec<f32> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

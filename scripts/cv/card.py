@@ -48,8 +48,11 @@ def block(summary):
                       "~75 min a fold); scripts/cross-validate evaluate baseline 0 1 2 3 4; "
                       "scripts/cross-validate report; python3 scripts/cv/card.py"),
     }
-    post = {name.split(" ", 1)[1]: dict(v, flags=flags(name.split(" ", 1)[1]))
-            for name, v in summary["post_processing"].items() if name.split(" ", 1)[0] == RECIPE}
+    post = {}
+    for name, v in summary["post_processing"].items():
+        cand, variant = name.split(" ", 1)
+        if cand == RECIPE:
+            post[variant] = dict(v, flags=flags(variant))
     if post:
         out["post_processing"] = {
             "what": ("the same fold models' predictions cleaned with a `slicewise segment` option "

@@ -4,7 +4,9 @@ folds done (mean, median, worst, spread, share under 0.5, count under 0.3, each 
 and each candidate against the baseline on the folds both have, judged by the decision rule of
 docs/cv/README.md.
 
-    python3 scripts/cv/report.py docs/cv
+    python3 scripts/cv/report.py [docs/cv] [OUT]
+
+OUT (default: the records' folder) is where summary.json and summary.md go.
 """
 import glob
 import json
@@ -187,6 +189,7 @@ def markdown(s):
 
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "docs/cv"
+    out = sys.argv[2] if len(sys.argv) > 2 else root
     recs, variants = records(root)
     s = {"candidates": {n: summary(n, f) for n, f in sorted(recs.items())},
          "comparisons": {},
@@ -196,10 +199,10 @@ def main():
         ref = reference(n, recs)
         if n != BASELINE and ref in recs:
             s["comparisons"][n] = dict(compare(f, recs[ref]), against=ref)
-    with open(os.path.join(root, "summary.json"), "w") as f:
+    with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(s, f, indent=1)
         f.write("\n")
-    with open(os.path.join(root, "summary.md"), "w") as f:
+    with open(os.path.join(out, "summary.md"), "w") as f:
         f.write(markdown(s))
     print(markdown(s))
 

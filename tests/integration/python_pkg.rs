@@ -6,9 +6,6 @@
 //! which rebuilds it only when its sources changed; each test process runs it once first, so
 //! the suites never test a stale build.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use crate::harness;
 
 /// Brings the installed wheel up to date with the sources (a no-op when it is).
@@ -16,29 +13,21 @@ fn ensure_wheel() {
     harness::ensure_setup("--python");
 }
 
-/// Runs one pytest file; panics with pytest's report when a test fails.
+/// Runs one pytest file against the up-to-date wheel and the CLI binary under test.
 fn pytest(file: &str) {
     ensure_wheel();
-    let cli: PathBuf = super::cli::bin();
-    let out = Command::new(harness::python())
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE"])
-        .arg(harness::repo().join("tests/python").join(file))
-        .current_dir(harness::repo())
-        .env("SLICEWISE_BIN", cli)
-        .env("SLICEWISE_ORT_LIB", harness::ort_lib())
-        .env("SLICEWISE_SHARED_DATA", harness::shared_data())
-        .env_remove("JOB_COMPLETION_INDEX")
-        .output()
-        .expect("start pytest");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (cli, ort, data) = (
+        super::cli::bin(),
+        harness::ort_lib(),
+        harness::shared_data(),
     );
-    assert!(out.status.success(), "pytest {file} failed:\n{report}");
-    assert!(
-        report.contains(" passed"),
-        "pytest {file} ran no test:\n{report}"
+    harness::pytest(
+        file,
+        &[
+            ("SLICEWISE_BIN", cli.as_os_str()),
+            ("SLICEWISE_ORT_LIB", ort.as_os_str()),
+            ("SLICEWISE_SHARED_DATA", data.as_os_str()),
+        ],
     );
 }
 
